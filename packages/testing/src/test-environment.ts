@@ -1,0 +1,101 @@
+import { randomBytes } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+export interface TestEnvironment {
+  /** The ORDERLY_NAMESPACE of this run, e.g. `t_1a2b3c4d`: JetStream names and Redis keys start with it. */
+  readonly namespace: string;
+  /** A fresh, empty database on the shared server. */
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  readonly redisUrl: string;
+  /** Environment variables for a child process of this run. */
+  readonly env: Record<string, string>;
+  /** Drops the database, deletes the namespace's JetStream streams and Redis keys. */
+  cleanup(): Promise<void>;
+}
+
+const defaults = {
+  adminDatabaseUrl: process.env.ORDERLY_TEST_ADMIN_DATABASE_URL ?? "postgres://root@127.0.0.1:5432/postgres",
+  natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+  redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+};
+
+export async function createTestEnvironment(): Promise<TestEnvironment> {
+  const suffix = randomBytes(5).toString("hex");
+  const namespace = `t_${suffix}`;
+  const database = `orderly_test_${suffix}`;
+  const adminUrl = new URL(defaults.adminDatabaseUrl);
+  await withAdmin(adminUrl, (client) => client.query(`create database ${database}`));
+  const databaseUrl = new URL(adminUrl);
+  databaseUrl.pathname = `/${database}`;
+  const env = {
+    DATABASE_URL: databaseUrl.toString(),
+    NATS_URL: defaults.natsUrl,
+    REDIS_URL: defaults.redisUrl,
+    ORDERLY_NAMESPACE: namespace,
+  };
+  let cleaned = false;
+  return {
+    namespace,
+    databaseUrl: env.DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    redisUrl: env.REDIS_URL,
+    env,
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      const results = await Promise.allSettled([
+        withAdmin(adminUrl, (client) => client.query(`drop database if exists ${database} with (force)`)),
+        deleteJetStreamNamespace(defaults.natsUrl, namespace),
+        deleteRedisNamespace(defaults.redisUrl, namespace),
+      ]);
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed.length > 0)
+        throw new AggregateError(
+          failed.map((f) => f.reason),
+          "test environment cleanup failed",
+        );
+    },
+  };
+}
+
+async function withAdmin<T>(url: URL, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function deleteJetStreamNamespace(natsUrl: string, namespace: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const prefix = namespace.toUpperCase();
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(prefix) || name.startsWith(namespace)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+async function deleteRedisNamespace(redisUrl: string, namespace: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
