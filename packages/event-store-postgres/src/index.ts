@@ -1,1 +1,14 @@
-export {};
+export { type CreatePoolOptions, createPool, ensureDatabase, orderlyTypes, quoteIdentifier } from "./database.js";
+export {
+  type AppliedMigration,
+  eventStoreMigrations,
+  type MigrationOptions,
+  migrateEventStore,
+  runMigrations,
+} from "./migrations.js";
+export {
+  type AppendStats,
+  mapDatabaseError,
+  PostgresEventStore,
+  type PostgresEventStoreOptions,
+} from "./postgres-event-store.js";

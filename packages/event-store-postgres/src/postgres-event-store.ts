@@ -1,0 +1,355 @@
+import {
+  type AppendRequest,
+  type CommandOutcome,
+  type Event,
+  type EventStore,
+  IdempotencyKeyReusedError,
+  type Position,
+  type ReadStreamResult,
+  type RecordedEvent,
+  UnavailableError,
+  ValidationError,
+  VersionConflictError,
+} from "@orderly/eventsourcing";
+import type pg from "pg";
+
+export interface PostgresEventStoreOptions {
+  /** Most commands flushed in one transaction (default 256). */
+  readonly maxBatchSize?: number;
+  /**
+   * How long an append may wait for the global position row lock (default 5000 ms). A transaction that holds the
+   * counter longer blocks every appender (head-of-line blocking, see ADR 0003); after this the batch fails with
+   * UnavailableError instead of queueing forever.
+   */
+  readonly lockTimeoutMs?: number;
+}
+
+/** Statistics of the group-commit writer, for metrics and benchmarks. */
+export interface AppendStats {
+  readonly batches: number;
+  readonly commands: number;
+  readonly largestBatch: number;
+}
+
+interface PendingAppend {
+  readonly request: AppendRequest;
+  readonly resolve: (outcome: CommandOutcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface AppendRow {
+  r_status: number;
+  r_stream_version: number | null;
+  r_position: number | null;
+  r_command_id: string | null;
+  r_stream_id: string | null;
+}
+
+interface EventRow {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  stream_version: number;
+  event_type: string;
+  data: unknown;
+  command_id: string;
+  correlation_id: string;
+  causation_id: string;
+  traceparent: string | null;
+  occurred_at: Date;
+  committed_at: Date;
+}
+
+const APPEND_SQL = "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const EVENT_COLUMNS =
+  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, occurred_at, committed_at";
+
+const STATUS_APPENDED = 0;
+const STATUS_DUPLICATE = 1;
+const STATUS_KEY_REUSED = 2;
+const STATUS_CONFLICT = 3;
+
+/**
+ * The Postgres event store. Appends are group-committed: concurrent `append` calls queue up and a single writer
+ * flushes them as one transaction — one call of the `orderly_append` function, one round trip — while the next
+ * batch accumulates. Each command in a batch succeeds or fails on its own, exactly as if the batch ran serially.
+ */
+export class PostgresEventStore implements EventStore {
+  readonly #pool: pg.Pool;
+  readonly #maxBatchSize: number;
+  readonly #lockTimeoutMs: number;
+  #queue: PendingAppend[] = [];
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+  #stats = { batches: 0, commands: 0, largestBatch: 0 };
+
+  constructor(pool: pg.Pool, options: PostgresEventStoreOptions = {}) {
+    this.#pool = pool;
+    this.#maxBatchSize = options.maxBatchSize ?? 256;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+    if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
+  }
+
+  get stats(): AppendStats {
+    return { ...this.#stats };
+  }
+
+  append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
+    if (this.#closed) return Promise.reject(new UnavailableError("event store is closed"));
+    try {
+      validateAppend(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<CommandOutcome>((resolve, reject) => {
+      this.#queue.push({ request, resolve, reject });
+      // Start on the next turn of the event loop, so that appends arriving in the same I/O phase share a batch.
+      if (this.#flushing === undefined)
+        this.#flushing = new Promise((done) => setImmediate(() => this.#drain().then(done)));
+    });
+  }
+
+  /** Stops accepting appends and waits until every queued append has been flushed. Does not end the pool. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#flushing;
+  }
+
+  async readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
+    const result = await this.#pool.query<EventRow>({
+      name: "orderly_read_stream",
+      text: `select ${EVENT_COLUMNS} from events where stream_id = $1 order by stream_version`,
+      values: [streamId],
+    });
+    const events = result.rows.map((row) => toRecordedEvent<E>(row));
+    return { version: events.at(-1)?.streamVersion ?? 0, events };
+  }
+
+  async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
+    if (limit <= 0) return [];
+    const result = await this.#pool.query<EventRow>({
+      name: "orderly_read_all",
+      text: `select ${EVENT_COLUMNS} from events where position > $1 order by position limit $2`,
+      values: [after, limit],
+    });
+    return result.rows.map((row) => toRecordedEvent(row));
+  }
+
+  async findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
+    const result = await this.#pool.query<{
+      command_id: string;
+      stream_id: string;
+      stream_version: number;
+      position: number;
+      request_hash: string;
+    }>({
+      name: "orderly_find_command",
+      text: "select command_id, stream_id, stream_version, position, encode(request_hash, 'hex') as request_hash from processed_commands where idempotency_key = $1",
+      values: [key],
+    });
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    return {
+      commandId: row.command_id,
+      streamId: row.stream_id,
+      streamVersion: row.stream_version,
+      position: row.position,
+      // What a repeat of the request receives.
+      duplicate: true,
+      requestHash: row.request_hash,
+    };
+  }
+
+  async headPosition(): Promise<Position> {
+    const result = await this.#pool.query<{ last: number }>({
+      name: "orderly_head_position",
+      text: "select last from global_position where id = 1",
+    });
+    return result.rows[0]?.last ?? 0;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatchSize);
+        await this.#flush(batch);
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #flush(batch: PendingAppend[]): Promise<void> {
+    let rows: AppendRow[];
+    try {
+      rows = await this.#execute(batch);
+    } catch (error) {
+      if (batch.length > 1 && isDataError(error)) {
+        // One command's bad data (a reused event id, say) must not fail the others: retry them one by one.
+        for (const pending of batch) await this.#flush([pending]);
+        return;
+      }
+      const mapped = mapDatabaseError(error);
+      for (const pending of batch) pending.reject(mapped);
+      return;
+    }
+    this.#stats.batches++;
+    this.#stats.commands += batch.length;
+    if (batch.length > this.#stats.largestBatch) this.#stats.largestBatch = batch.length;
+    batch.forEach((pending, index) => {
+      const row = rows[index];
+      if (row === undefined) {
+        pending.reject(new Error(`orderly_append returned ${rows.length} rows for ${batch.length} commands`));
+        return;
+      }
+      settle(pending, row);
+    });
+  }
+
+  async #execute(batch: PendingAppend[]): Promise<AppendRow[]> {
+    const n = batch.length;
+    const streamIds = new Array<string>(n);
+    const expected = new Array<number | null>(n);
+    const keys = new Array<string | null>(n);
+    const hashes = new Array<string | null>(n);
+    const counts = new Array<number>(n);
+    const eventIds: string[] = [];
+    const types: string[] = [];
+    const data: string[] = [];
+    const commandIds: string[] = [];
+    const correlationIds: string[] = [];
+    const causationIds: string[] = [];
+    const traceparents: (string | null)[] = [];
+    const occurredAt: Date[] = [];
+    for (let i = 0; i < n; i++) {
+      const request = (batch[i] as PendingAppend).request;
+      streamIds[i] = request.streamId;
+      const version = request.expectedVersion;
+      expected[i] = version === "any" ? null : version === "no_stream" ? 0 : version;
+      keys[i] = request.idempotency?.key ?? null;
+      hashes[i] = request.idempotency?.requestHash ?? null;
+      counts[i] = request.events.length;
+      for (const { event, metadata } of request.events) {
+        eventIds.push(metadata.eventId);
+        types.push(event.type);
+        data.push(JSON.stringify(event.data ?? null));
+        commandIds.push(metadata.commandId);
+        correlationIds.push(metadata.correlationId);
+        causationIds.push(metadata.causationId);
+        traceparents.push(metadata.traceparent ?? null);
+        occurredAt.push(metadata.occurredAt);
+      }
+    }
+    const result = await this.#pool.query<AppendRow>({
+      name: "orderly_append",
+      text: APPEND_SQL,
+      values: [
+        streamIds,
+        expected,
+        keys,
+        hashes,
+        counts,
+        eventIds,
+        types,
+        data,
+        commandIds,
+        correlationIds,
+        causationIds,
+        traceparents,
+        occurredAt,
+        this.#lockTimeoutMs,
+      ],
+    });
+    return result.rows;
+  }
+}
+
+function settle(pending: PendingAppend, row: AppendRow): void {
+  const request = pending.request;
+  switch (row.r_status) {
+    case STATUS_APPENDED:
+    case STATUS_DUPLICATE:
+      pending.resolve({
+        commandId: row.r_command_id as string,
+        streamId: row.r_stream_id as string,
+        streamVersion: row.r_stream_version as number,
+        position: row.r_position as number,
+        duplicate: row.r_status === STATUS_DUPLICATE,
+      });
+      return;
+    case STATUS_KEY_REUSED:
+      pending.reject(new IdempotencyKeyReusedError(request.idempotency?.key ?? ""));
+      return;
+    case STATUS_CONFLICT: {
+      const actual = row.r_stream_version ?? 0;
+      pending.reject(
+        new VersionConflictError(request.streamId, request.expectedVersion, actual === 0 ? "no_stream" : actual),
+      );
+      return;
+    }
+    default:
+      pending.reject(new Error(`orderly_append returned unknown status ${row.r_status}`));
+  }
+}
+
+const HEX_SHA256 = /^[0-9a-f]{64}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function validateAppend(request: AppendRequest): void {
+  if (typeof request.streamId !== "string" || request.streamId.length === 0)
+    throw new ValidationError("stream_id", "must not be empty");
+  if (request.events.length === 0) throw new ValidationError("events", "an append needs at least one event");
+  const expected = request.expectedVersion;
+  if (typeof expected === "number" && !(Number.isSafeInteger(expected) && expected >= 1))
+    throw new ValidationError("expected_version", "must be an integer >= 1, 'any' or 'no_stream'");
+  if (request.idempotency !== undefined) {
+    if (request.idempotency.key.length === 0) throw new ValidationError("idempotency_key", "must not be empty");
+    if (!HEX_SHA256.test(request.idempotency.requestHash))
+      throw new ValidationError("request_hash", "must be a hex sha-256");
+  }
+  for (const { metadata } of request.events) {
+    for (const field of ["eventId", "commandId", "correlationId", "causationId"] as const) {
+      if (!UUID.test(metadata[field])) throw new ValidationError(field, "must be a UUID");
+    }
+  }
+}
+
+function toRecordedEvent<E extends Event>(row: EventRow): RecordedEvent<E> {
+  return {
+    type: row.event_type as E["type"],
+    data: row.data as E["data"],
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    position: row.position,
+    metadata: {
+      eventId: row.event_id,
+      commandId: row.command_id,
+      correlationId: row.correlation_id,
+      causationId: row.causation_id,
+      occurredAt: row.occurred_at,
+      traceparent: row.traceparent ?? undefined,
+    },
+    committedAt: row.committed_at,
+  };
+}
+
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+}
+
+/** Outages and timeouts become UnavailableError (safe to retry with the same idempotency key). */
+export function mapDatabaseError(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === "string") {
+    if (code === "55P03") return new UnavailableError(`event store busy: ${message}`);
+    if (code === "57014" || code.startsWith("08") || code.startsWith("57P") || code === "53300")
+      return new UnavailableError(`event store unavailable: ${message}`);
+    if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT")
+      return new UnavailableError(`event store unavailable: ${message}`);
+  }
+  if (/Connection terminated|Cannot use a pool after calling end|connection timeout/i.test(message))
+    return new UnavailableError(`event store unavailable: ${message}`);
+  return error;
+}
