@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, readPort, readStackConfig } from "./config.js";
+
+describe("readStackConfig", () => {
+  it("uses the defaults that run on a developer's machine", () => {
+    expect(readStackConfig({})).toEqual({
+      databaseUrl: "postgres://127.0.0.1:5432/orderly",
+      natsUrl: "nats://127.0.0.1:4222",
+      redisUrl: "redis://127.0.0.1:6379",
+      namespace: "orderly",
+      commandPort: 50051,
+      queryPort: 50052,
+    });
+  });
+
+  it("reads every variable", () => {
+    const config = readStackConfig({
+      DATABASE_URL: "postgresql://u:p@db:5433/x",
+      NATS_URL: "nats://n:4223",
+      REDIS_URL: "rediss://r:6380",
+      ORDERLY_NAMESPACE: "t_1a2b",
+      COMMAND_PORT: "0",
+      QUERY_PORT: "6000",
+    });
+    expect(config).toEqual({
+      databaseUrl: "postgresql://u:p@db:5433/x",
+      natsUrl: "nats://n:4223",
+      redisUrl: "rediss://r:6380",
+      namespace: "t_1a2b",
+      commandPort: 0,
+      queryPort: 6000,
+    });
+  });
+
+  it("names each bad variable and its value, all at once", () => {
+    let error: unknown;
+    try {
+      readStackConfig({
+        DATABASE_URL: "mysql://h/db",
+        NATS_URL: "not a url",
+        REDIS_URL: "redis://127.0.0.1:6379",
+        ORDERLY_NAMESPACE: "a.b",
+        COMMAND_PORT: "70000",
+        QUERY_PORT: "x1",
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    expect(problems[0]).toBe(
+      'DATABASE_URL="mysql://h/db" has scheme "mysql", expected postgres or postgresql (e.g. postgres://127.0.0.1:5432/orderly)',
+    );
+    expect(problems[1]).toBe('NATS_URL="not a url" is not a URL (expected e.g. nats://127.0.0.1:4222)');
+    expect(problems[2]).toMatch(/^ORDERLY_NAMESPACE="a\.b" is not a valid namespace/);
+    expect(problems[3]).toMatch(/^COMMAND_PORT="70000" is not a TCP port/);
+    expect(problems[4]).toMatch(/^QUERY_PORT="x1" is not a TCP port/);
+    expect((error as Error).message).toContain('DATABASE_URL="mysql://h/db"');
+  });
+
+  it("wants a database name in DATABASE_URL", () => {
+    expect(() => readStackConfig({ DATABASE_URL: "postgres://127.0.0.1:5432" })).toThrow(
+      'DATABASE_URL="postgres://127.0.0.1:5432" names no database',
+    );
+  });
+});
+
+describe("readPort", () => {
+  it("falls back, reads, and rejects", () => {
+    expect(readPort({}, "METRICS_PORT", 9401)).toBe(9401);
+    expect(readPort({ METRICS_PORT: "9500" }, "METRICS_PORT", 9401)).toBe(9500);
+    expect(() => readPort({ METRICS_PORT: "-1" }, "METRICS_PORT", 9401)).toThrow('METRICS_PORT="-1" is not a TCP port');
+  });
+});

@@ -1,0 +1,111 @@
+/** Where the shared servers are and how this stack is named; the same for every process. */
+export interface StackConfig {
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  readonly redisUrl: string;
+  /** JetStream names and Redis key prefixes start with it. */
+  readonly namespace: string;
+  readonly commandPort: number;
+  readonly queryPort: number;
+}
+
+export const stackDefaults = {
+  DATABASE_URL: "postgres://127.0.0.1:5432/orderly",
+  NATS_URL: "nats://127.0.0.1:4222",
+  REDIS_URL: "redis://127.0.0.1:6379",
+  ORDERLY_NAMESPACE: "orderly",
+  COMMAND_PORT: "50051",
+  QUERY_PORT: "50052",
+} as const;
+
+/** A configuration problem found at start-up; the message names every bad variable and its value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the stack configuration; throws one ConfigError listing every problem. */
+export function readStackConfig(env: Env = process.env): StackConfig {
+  const problems: string[] = [];
+  const config: StackConfig = {
+    databaseUrl: readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true),
+    natsUrl: readUrl(env, "NATS_URL", ["nats:", "tls:"], problems, false),
+    redisUrl: readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false),
+    namespace: readNamespace(env, problems),
+    commandPort: readPortInto(env, "COMMAND_PORT", Number(stackDefaults.COMMAND_PORT), problems),
+    queryPort: readPortInto(env, "QUERY_PORT", Number(stackDefaults.QUERY_PORT), problems),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** A TCP port from `env[name]` (0 = pick a free one), or `fallback`; throws a ConfigError naming the variable. */
+export function readPort(env: Env, name: string, fallback: number): number {
+  const problems: string[] = [];
+  const port = readPortInto(env, name, fallback, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return port;
+}
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+function readPortInto(env: Env, name: string, fallback: number, problems: string[]): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    problems.push(
+      `${name}=${JSON.stringify(raw)} is not a TCP port (expected an integer 0-65535, default ${fallback})`,
+    );
+    return fallback;
+  }
+  return port;
+}
+
+function readUrl(
+  env: Env,
+  name: keyof typeof stackDefaults,
+  protocols: readonly string[],
+  problems: string[],
+  needsDatabase: boolean,
+): string {
+  const raw = value(env, name) ?? stackDefaults[name];
+  const example = stackDefaults[name];
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`${name}=${JSON.stringify(raw)} is not a URL (expected e.g. ${example})`);
+    return raw;
+  }
+  if (!protocols.includes(url.protocol)) {
+    problems.push(
+      `${name}=${JSON.stringify(raw)} has scheme ${JSON.stringify(url.protocol.replace(/:$/, ""))}, expected ${protocols
+        .map((p) => p.replace(/:$/, ""))
+        .join(" or ")} (e.g. ${example})`,
+    );
+  } else if (url.hostname === "") {
+    problems.push(`${name}=${JSON.stringify(raw)} has no host (expected e.g. ${example})`);
+  } else if (needsDatabase && url.pathname.replace(/^\//, "") === "") {
+    problems.push(`${name}=${JSON.stringify(raw)} names no database (expected e.g. ${example})`);
+  }
+  return raw;
+}
+
+function readNamespace(env: Env, problems: string[]): string {
+  const raw = value(env, "ORDERLY_NAMESPACE") ?? stackDefaults.ORDERLY_NAMESPACE;
+  // It becomes a NATS subject token, part of a JetStream stream name and a Redis key prefix.
+  if (!/^[A-Za-z0-9_-]{1,48}$/.test(raw)) {
+    problems.push(
+      `ORDERLY_NAMESPACE=${JSON.stringify(raw)} is not a valid namespace (1-48 letters, digits, '_' or '-'; e.g. orderly)`,
+    );
+  }
+  return raw;
+}
