@@ -1,1 +1,3 @@
-export {};
+export { decodeEnvelope, encodeEnvelope, fromEnvelope, type HeaderReader, toEnvelope } from "./codec.js";
+export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
+export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";

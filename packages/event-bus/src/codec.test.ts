@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type EventEnvelope, EventEnvelopeSchema } from "@orderly/contracts";
+import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import { type OrderEvent, orderEventTypes } from "@orderly/orders-domain";
+import { describe, expect, it } from "vitest";
+import { decodeEnvelope, encodeEnvelope } from "./codec.js";
+
+const orderId = randomUUID();
+
+const samples: Record<OrderEvent["type"], OrderEvent> = {
+  OrderPlaced: {
+    type: "OrderPlaced",
+    data: {
+      orderId,
+      customerId: "customer-ä-1",
+      currency: "EUR",
+      items: [
+        { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
+        { sku: "SKU-2", quantity: 10_000, unitPriceMinor: 0 },
+        { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
+      ],
+      totalMinor: Number.MAX_SAFE_INTEGER,
+    },
+  },
+  PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
+  PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
+  PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+  PaymentRefunded: { type: "PaymentRefunded", data: { amountMinor: 3750, paymentReference: "refund-1" } },
+  OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
+  OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
+};
+
+function recorded(event: OrderEvent, position: number, traceparent?: string): RecordedEvent<OrderEvent> {
+  const commandId = randomUUID();
+  return {
+    type: event.type,
+    data: event.data,
+    streamId: `order-${orderId}`,
+    streamVersion: position,
+    position: position * 1_000_003,
+    metadata: {
+      eventId: randomUUID(),
+      commandId,
+      correlationId: randomUUID(),
+      causationId: commandId,
+      occurredAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
+      ...(traceparent ? { traceparent } : {}),
+    },
+    committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
+  };
+}
+
+const headersOf = (committedAt: Date) => ({
+  get: (name: string) => (name === "Orderly-Committed-At" ? String(committedAt.getTime()) : ""),
+});
+
+describe("EventEnvelope codec", () => {
+  it("covers every order event type", () => {
+    expect(Object.keys(samples).sort()).toEqual([...orderEventTypes].sort());
+  });
+
+  for (const [i, type] of orderEventTypes.entries()) {
+    it(`round-trips ${type}`, () => {
+      const event = recorded(samples[type], i + 1, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+      const bytes = encodeEnvelope(event);
+      expect(decodeEnvelope(bytes, headersOf(event.committedAt))).toEqual(event);
+    });
+  }
+
+  it("maps the envelope fields and the oneof case as the proto says", () => {
+    const event = recorded(samples.PaymentReceived, 7);
+    const envelope = fromBinary(EventEnvelopeSchema, encodeEnvelope(event));
+    expect(envelope.eventId).toBe(event.metadata.eventId);
+    expect(envelope.position).toBe(BigInt(event.position));
+    expect(envelope.streamVersion).toBe(7n);
+    expect(envelope.eventType).toBe("PaymentReceived");
+    expect(envelope.orderId).toBe(orderId);
+    expect(envelope.traceparent).toBe("");
+    expect(envelope.event.case).toBe("paymentReceived");
+    expect(envelope.event.value).toMatchObject({ amountMinor: 3750n, paymentReference: "pay-1" });
+  });
+
+  it("leaves traceparent out of the metadata when none came in", () => {
+    const event = recorded(samples.OrderCancelled, 2);
+    const decoded = decodeEnvelope(encodeEnvelope(event), headersOf(event.committedAt));
+    expect(decoded).toEqual(event);
+    expect("traceparent" in decoded.metadata).toBe(false);
+  });
+
+  it("falls back to occurredAt for committedAt without headers", () => {
+    const event = recorded(samples.OrderShipped, 3);
+    expect(decodeEnvelope(encodeEnvelope(event)).committedAt).toEqual(event.metadata.occurredAt);
+  });
+
+  it("rejects garbage, an envelope without an event, and a type that does not name the case", () => {
+    expect(() => decodeEnvelope(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(ValidationError);
+    const event = recorded(samples.OrderShipped, 3);
+    const envelope = fromBinary(EventEnvelopeSchema, encodeEnvelope(event));
+    envelope.eventType = "OrderCancelled";
+    expect(() => decodeEnvelope(toBytes(envelope))).toThrow(/does not name/);
+    envelope.event = { case: undefined };
+    expect(() => decodeEnvelope(toBytes(envelope))).toThrow(/no event case/);
+  });
+
+  it("rejects numbers that do not fit the safe integer range", () => {
+    const bad = recorded(samples.PaymentReceived, 1);
+    expect(() => encodeEnvelope({ ...bad, position: 1.5 })).toThrow(ValidationError);
+    const envelope = fromBinary(EventEnvelopeSchema, encodeEnvelope(bad));
+    envelope.position = 2n ** 60n;
+    expect(() => decodeEnvelope(toBytes(envelope))).toThrow(/safe integer/);
+  });
+});
+
+function toBytes(envelope: EventEnvelope): Uint8Array {
+  return toBinary(EventEnvelopeSchema, envelope);
+}

@@ -1,0 +1,220 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  type EventEnvelope,
+  EventEnvelopeSchema,
+  OrderCancelledSchema,
+  OrderPlacedSchema,
+  OrderShippedSchema,
+  PaymentAuthorizedSchema,
+  PaymentFailedSchema,
+  PaymentReceivedSchema,
+  PaymentRefundedSchema,
+} from "@orderly/contracts";
+import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import {
+  type OrderCancelled,
+  type OrderEvent,
+  type OrderEventType,
+  type OrderPlaced,
+  type OrderShipped,
+  orderIdOfStream,
+  type PaymentData,
+} from "@orderly/orders-domain";
+
+/** The proto boundary is the only place positions, versions and amounts are int64. */
+function toInt64(value: number, field: string): bigint {
+  if (!Number.isSafeInteger(value)) throw new ValidationError(field, `not a safe integer: ${value}`);
+  return BigInt(value);
+}
+
+function fromInt64(value: bigint, field: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new ValidationError(field, `int64 out of the safe integer range: ${value}`);
+  return n;
+}
+
+type EnvelopeEvent = EventEnvelope["event"];
+
+function toProtoEvent(event: RecordedEvent<OrderEvent>): EnvelopeEvent {
+  const type = event.type as OrderEventType;
+  switch (type) {
+    case "OrderPlaced": {
+      const d = event.data as OrderPlaced["data"];
+      return {
+        case: "orderPlaced",
+        value: create(OrderPlacedSchema, {
+          orderId: d.orderId,
+          customerId: d.customerId,
+          currency: d.currency,
+          items: d.items.map((item, i) => ({
+            sku: item.sku,
+            quantity: item.quantity,
+            unitPriceMinor: toInt64(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
+          })),
+          totalMinor: toInt64(d.totalMinor, "order_placed.total_minor"),
+        }),
+      };
+    }
+    case "PaymentAuthorized":
+      return { case: "paymentAuthorized", value: create(PaymentAuthorizedSchema, paymentInit(event)) };
+    case "PaymentReceived":
+      return { case: "paymentReceived", value: create(PaymentReceivedSchema, paymentInit(event)) };
+    case "PaymentFailed":
+      return { case: "paymentFailed", value: create(PaymentFailedSchema, paymentInit(event)) };
+    case "PaymentRefunded":
+      return { case: "paymentRefunded", value: create(PaymentRefundedSchema, paymentInit(event)) };
+    case "OrderShipped": {
+      const d = event.data as OrderShipped["data"];
+      return {
+        case: "orderShipped",
+        value: create(OrderShippedSchema, {
+          carrier: d.carrier,
+          trackingNumber: d.trackingNumber,
+        }),
+      };
+    }
+    case "OrderCancelled": {
+      const d = event.data as OrderCancelled["data"];
+      return {
+        case: "orderCancelled",
+        value: create(OrderCancelledSchema, { reason: d.reason }),
+      };
+    }
+    default: {
+      const unknown: never = type;
+      throw new ValidationError("event_type", `unknown order event type ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+// The four payment events share one shape.
+function paymentInit(event: RecordedEvent<OrderEvent>) {
+  const d = event.data as PaymentData;
+  return { amountMinor: toInt64(d.amountMinor, "amount_minor"), paymentReference: d.paymentReference };
+}
+
+/** The protobuf EventEnvelope of a recorded order event (without serialising it). */
+export function toEnvelope(event: RecordedEvent<OrderEvent>): EventEnvelope {
+  const m = event.metadata;
+  return create(EventEnvelopeSchema, {
+    eventId: m.eventId,
+    position: toInt64(event.position, "position"),
+    streamId: event.streamId,
+    streamVersion: toInt64(event.streamVersion, "stream_version"),
+    eventType: event.type,
+    occurredAt: timestampFromMs(m.occurredAt.getTime()),
+    commandId: m.commandId,
+    correlationId: m.correlationId,
+    causationId: m.causationId,
+    traceparent: m.traceparent ?? "",
+    orderId: orderIdOfStream(event.streamId),
+    event: toProtoEvent(event),
+  });
+}
+
+/** Serialises a recorded order event as `orderly.orders.v1.EventEnvelope` bytes. */
+export function encodeEnvelope(event: RecordedEvent<OrderEvent>): Uint8Array {
+  return toBinary(EventEnvelopeSchema, toEnvelope(event));
+}
+
+function fromProtoEvent(envelope: EventEnvelope): OrderEvent {
+  const e = envelope.event;
+  let event: OrderEvent;
+  switch (e.case) {
+    case "orderPlaced":
+      event = {
+        type: "OrderPlaced",
+        data: {
+          orderId: e.value.orderId,
+          customerId: e.value.customerId,
+          currency: e.value.currency,
+          items: e.value.items.map((item, i) => ({
+            sku: item.sku,
+            quantity: item.quantity,
+            unitPriceMinor: fromInt64(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
+          })),
+          totalMinor: fromInt64(e.value.totalMinor, "order_placed.total_minor"),
+        },
+      };
+      break;
+    case "paymentAuthorized":
+    case "paymentReceived":
+    case "paymentFailed":
+    case "paymentRefunded": {
+      const data: PaymentData = {
+        amountMinor: fromInt64(e.value.amountMinor, `${e.case}.amount_minor`),
+        paymentReference: e.value.paymentReference,
+      };
+      event = { type: paymentTypes[e.case], data };
+      break;
+    }
+    case "orderShipped":
+      event = { type: "OrderShipped", data: { carrier: e.value.carrier, trackingNumber: e.value.trackingNumber } };
+      break;
+    case "orderCancelled":
+      event = { type: "OrderCancelled", data: { reason: e.value.reason } };
+      break;
+    case undefined:
+      throw new ValidationError("event", "no event case is set");
+    default: {
+      const unknown: never = e;
+      throw new ValidationError("event", `unknown event case ${JSON.stringify(unknown)}`);
+    }
+  }
+  if (event.type !== envelope.eventType) {
+    throw new ValidationError("event_type", `${JSON.stringify(envelope.eventType)} does not name the ${e.case} case`);
+  }
+  return event;
+}
+
+const paymentTypes = {
+  paymentAuthorized: "PaymentAuthorized",
+  paymentReceived: "PaymentReceived",
+  paymentFailed: "PaymentFailed",
+  paymentRefunded: "PaymentRefunded",
+} as const;
+
+/** The recorded order event of an envelope. `committedAt` is not in the envelope: pass the header, else occurredAt. */
+export function fromEnvelope(envelope: EventEnvelope, committedAt?: Date): RecordedEvent<OrderEvent> {
+  if (!envelope.occurredAt) throw new ValidationError("occurred_at", "missing");
+  const occurredAt = new Date(timestampMs(envelope.occurredAt));
+  const event = fromProtoEvent(envelope);
+  return {
+    type: event.type,
+    data: event.data,
+    streamId: envelope.streamId,
+    streamVersion: fromInt64(envelope.streamVersion, "stream_version"),
+    position: fromInt64(envelope.position, "position"),
+    metadata: {
+      eventId: envelope.eventId,
+      commandId: envelope.commandId,
+      correlationId: envelope.correlationId,
+      causationId: envelope.causationId,
+      occurredAt,
+      ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
+    },
+    committedAt: committedAt ?? occurredAt,
+  };
+}
+
+/** Minimal view of NATS message headers (`MsgHdrs` satisfies it). */
+export interface HeaderReader {
+  get(name: string): string;
+}
+
+/**
+ * Parses `orderly.orders.v1.EventEnvelope` bytes into a recorded order event. With the message headers, `committedAt`
+ * comes from `Orderly-Committed-At`; without them it falls back to `occurredAt`. Throws ValidationError on bytes that
+ * are not a valid order event envelope.
+ */
+export function decodeEnvelope(bytes: Uint8Array, messageHeaders?: HeaderReader): RecordedEvent<OrderEvent> {
+  let envelope: EventEnvelope;
+  try {
+    envelope = fromBinary(EventEnvelopeSchema, bytes);
+  } catch (error) {
+    throw new ValidationError("envelope", `not an EventEnvelope: ${(error as Error).message}`);
+  }
+  const committedMs = messageHeaders?.get("Orderly-Committed-At");
+  return fromEnvelope(envelope, committedMs ? new Date(Number(committedMs)) : undefined);
+}

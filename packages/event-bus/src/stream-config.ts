@@ -1,0 +1,65 @@
+import { readFileSync } from "node:fs";
+import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { assertNamespace, ordersSubjects, streamName } from "./names.js";
+
+/** The single source of the stream configuration (JetStream API JSON with `{{STREAM}}`/`{{NAMESPACE}}` placeholders). */
+export const ordersStreamConfigUrl = new URL("../../../infra/nats/orders-stream.json", import.meta.url);
+
+type OrdersStreamConfig = Partial<StreamConfig> & { name: string; subjects: string[] };
+
+/** The orders stream configuration for `namespace`, read from `infra/nats/orders-stream.json`. */
+export function ordersStreamConfig(namespace: string): OrdersStreamConfig {
+  assertNamespace(namespace);
+  const template = readFileSync(ordersStreamConfigUrl, "utf8");
+  const text = template.replaceAll("{{STREAM}}", streamName(namespace)).replaceAll("{{NAMESPACE}}", namespace);
+  const config = JSON.parse(text) as OrdersStreamConfig;
+  if (config.name !== streamName(namespace) || config.subjects[0] !== ordersSubjects(namespace)) {
+    throw new Error(
+      `${ordersStreamConfigUrl.pathname}: name/subjects must use the {{STREAM}}/{{NAMESPACE}} placeholders`,
+    );
+  }
+  return config;
+}
+
+const streamNotFound = 10059;
+
+/** Settings that cannot be changed on an existing stream: a mismatch needs a human (and a migration). */
+const immutable = ["storage", "retention"] as const;
+
+/**
+ * Creates the orders stream, or updates it to match the configuration file. Idempotent; safe to call from every
+ * process at start-up. Returns the stream's info.
+ */
+export async function ensureOrdersStream(jsm: JetStreamManager, namespace: string): Promise<StreamInfo> {
+  const wanted = ordersStreamConfig(namespace);
+  let current: StreamInfo;
+  try {
+    current = await jsm.streams.info(wanted.name);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === streamNotFound)) throw error;
+    try {
+      return await jsm.streams.add(wanted);
+    } catch (addError) {
+      // Another process created it first: fall through to the comparison.
+      current = await jsm.streams.info(wanted.name).catch(() => {
+        throw addError;
+      });
+    }
+  }
+  for (const key of immutable) {
+    if (wanted[key] !== undefined && current.config[key] !== wanted[key]) {
+      throw new Error(
+        `stream ${wanted.name}: ${key} is ${String(current.config[key])}, configuration wants ${String(wanted[key])}` +
+          " (cannot be changed in place)",
+      );
+    }
+  }
+  const drift = Object.entries(wanted).filter(([key, value]) => {
+    if (key === "name" || (immutable as readonly string[]).includes(key)) return false;
+    return JSON.stringify((current.config as unknown as Record<string, unknown>)[key]) !== JSON.stringify(value);
+  });
+  if (drift.length === 0) return current;
+  const { name, storage: _storage, retention: _retention, ...updatable } = wanted;
+  return jsm.streams.update(name, updatable);
+}
