@@ -8,8 +8,8 @@ import {
   type ReadStreamResult,
   type RecordedEvent,
   UnavailableError,
-  ValidationError,
   VersionConflictError,
+  validateAppendRequest,
 } from "@orderly/eventsourcing";
 import type pg from "pg";
 
@@ -97,7 +97,7 @@ export class PostgresEventStore implements EventStore {
   append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
     if (this.#closed) return Promise.reject(new UnavailableError("event store is closed"));
     try {
-      validateAppend(request);
+      validateAppendRequest(request);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -289,28 +289,6 @@ function settle(pending: PendingAppend, row: AppendRow): void {
     }
     default:
       pending.reject(new Error(`orderly_append returned unknown status ${row.r_status}`));
-  }
-}
-
-const HEX_SHA256 = /^[0-9a-f]{64}$/i;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function validateAppend(request: AppendRequest): void {
-  if (typeof request.streamId !== "string" || request.streamId.length === 0)
-    throw new ValidationError("stream_id", "must not be empty");
-  if (request.events.length === 0) throw new ValidationError("events", "an append needs at least one event");
-  const expected = request.expectedVersion;
-  if (typeof expected === "number" && !(Number.isSafeInteger(expected) && expected >= 1))
-    throw new ValidationError("expected_version", "must be an integer >= 1, 'any' or 'no_stream'");
-  if (request.idempotency !== undefined) {
-    if (request.idempotency.key.length === 0) throw new ValidationError("idempotency_key", "must not be empty");
-    if (!HEX_SHA256.test(request.idempotency.requestHash))
-      throw new ValidationError("request_hash", "must be a hex sha-256");
-  }
-  for (const { metadata } of request.events) {
-    for (const field of ["eventId", "commandId", "correlationId", "causationId"] as const) {
-      if (!UUID.test(metadata[field])) throw new ValidationError(field, "must be a UUID");
-    }
   }
 }
 

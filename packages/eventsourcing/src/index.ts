@@ -4,3 +4,4 @@ export * from "./errors.js";
 export * from "./event.js";
 export * from "./event-store.js";
 export * from "./expected-version.js";
+export * from "./in-memory-event-store.js";
