@@ -1,0 +1,49 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+
+export type CommandOutcomeLabel =
+  | "accepted"
+  | "duplicate"
+  | "invalid_argument"
+  | "not_found"
+  | "already_exists"
+  | "aborted"
+  | "failed_precondition"
+  | "unavailable"
+  | "resource_exhausted"
+  | "internal";
+
+export interface CommandMetrics {
+  observe(command: string, outcome: CommandOutcomeLabel, seconds: number): void;
+}
+
+/** Commands by type and outcome, and their latency (edge to reply), registered on `registry`. */
+export function createCommandMetrics(registry: Registry, retries: () => number): CommandMetrics {
+  const total = new Counter({
+    name: "orderly_commands_total",
+    help: "Commands handled, by command type and outcome (accepted, duplicate, or the error code).",
+    labelNames: ["command", "outcome"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "orderly_command_duration_seconds",
+    help: "Time from receiving a command to its reply, by command type and outcome.",
+    labelNames: ["command", "outcome"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new Counter({
+    name: "orderly_command_version_retries_total",
+    help: "Commands without expected_version that lost a version race and were retried on a fresh read.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(retries());
+    },
+  });
+  return {
+    observe(command, outcome, seconds) {
+      total.inc({ command, outcome });
+      duration.observe({ command, outcome }, seconds);
+    },
+  };
+}

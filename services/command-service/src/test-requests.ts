@@ -1,0 +1,65 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import {
+  type CancelOrderRequest,
+  CancelOrderRequestSchema,
+  type CreateOrderRequest,
+  CreateOrderRequestSchema,
+  PaymentStatus,
+  type ShipOrderRequest,
+  ShipOrderRequestSchema,
+  type UpdatePaymentStatusRequest,
+  UpdatePaymentStatusRequestSchema,
+} from "@orderly/contracts";
+
+// Request builders for the service's tests (not part of the build).
+
+let counter = 0;
+export const key = (label = "k") => `${label}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2)}`;
+
+/** 2 × 1250 + 1 × 500 */
+export const total = 3000n;
+
+export const createOrderRequest = (init: MessageInitShape<typeof CreateOrderRequestSchema> = {}): CreateOrderRequest =>
+  create(CreateOrderRequestSchema, {
+    idempotencyKey: key("create"),
+    customerId: "customer-1",
+    currency: "EUR",
+    items: [
+      { sku: "SKU-1", quantity: 2, unitPriceMinor: 1250n },
+      { sku: "SKU-2", quantity: 1, unitPriceMinor: 500n },
+    ],
+    ...init,
+  });
+
+export const paymentRequest = (
+  orderId: string,
+  status: PaymentStatus,
+  init: MessageInitShape<typeof UpdatePaymentStatusRequestSchema> = {},
+): UpdatePaymentStatusRequest =>
+  create(UpdatePaymentStatusRequestSchema, {
+    idempotencyKey: key("pay"),
+    orderId,
+    status,
+    amountMinor: status === PaymentStatus.FAILED ? 0n : total,
+    paymentReference: "psp-1",
+    ...init,
+  });
+
+export const shipRequest = (
+  orderId: string,
+  init: MessageInitShape<typeof ShipOrderRequestSchema> = {},
+): ShipOrderRequest =>
+  create(ShipOrderRequestSchema, {
+    idempotencyKey: key("ship"),
+    orderId,
+    carrier: "DHL",
+    trackingNumber: "JD01",
+    ...init,
+  });
+
+export const cancelRequest = (
+  orderId: string,
+  init: MessageInitShape<typeof CancelOrderRequestSchema> = {},
+): CancelOrderRequest =>
+  create(CancelOrderRequestSchema, { idempotencyKey: key("cancel"), orderId, reason: "changed mind", ...init });

@@ -1,0 +1,212 @@
+import { createHash, randomUUID } from "node:crypto";
+import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import {
+  type CancelOrderRequest,
+  CancelOrderRequestSchema,
+  type CommandAccepted,
+  CommandAcceptedSchema,
+  type CreateOrderRequest,
+  CreateOrderRequestSchema,
+  PaymentStatus as ProtoPaymentStatus,
+  type ShipOrderRequest,
+  ShipOrderRequestSchema,
+  type UpdatePaymentStatusRequest,
+  UpdatePaymentStatusRequestSchema,
+} from "@orderly/contracts";
+import {
+  type CommandMetadata,
+  type CommandOutcome,
+  type IdempotencyClaim,
+  ValidationError,
+} from "@orderly/eventsourcing";
+import {
+  type CancelOrder,
+  type CreateOrder,
+  type OrderCommand,
+  orderIdOfStream,
+  type PaymentStatus,
+  type ShipOrder,
+  type UpdatePaymentStatus,
+  validateIdempotencyKey,
+} from "@orderly/orders-domain";
+
+// The one place where protobuf meets the domain: requests become commands, outcomes become CommandAccepted.
+// Everything that is malformed on the wire (bad UUID, UNSPECIFIED or unknown enum, int64 beyond 2^53) is a
+// ValidationError naming the proto field; the domain checks the issue's limits on the command itself.
+
+/** A command ready for the pipeline: what to decide, under which idempotency key, with which concurrency check. */
+export interface CommandRequest<C extends OrderCommand = OrderCommand> {
+  readonly command: C;
+  readonly idempotency: IdempotencyClaim;
+  /** The client's `expected_version`, when it sent one (a mismatch is ABORTED). */
+  readonly expectedVersion: number | undefined;
+}
+
+/** What the edge knows about the call besides the request message. */
+export interface CallContext {
+  /** gRPC request metadata, lower-case keys. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export const rpcNames = {
+  createOrder: "orderly.orders.v1.CommandService/CreateOrder",
+  updatePaymentStatus: "orderly.orders.v1.CommandService/UpdatePaymentStatus",
+  shipOrder: "orderly.orders.v1.CommandService/ShipOrder",
+  cancelOrder: "orderly.orders.v1.CommandService/CancelOrder",
+} as const;
+
+export function toCreateOrder(request: CreateOrderRequest, call: CallContext): CommandRequest<CreateOrder> {
+  const idempotency = claim(rpcNames.createOrder, CreateOrderRequestSchema, request);
+  const orderId = request.orderId === "" ? randomUUID() : toOrderId(request.orderId);
+  return {
+    command: {
+      type: "CreateOrder",
+      data: {
+        orderId,
+        customerId: request.customerId,
+        currency: request.currency,
+        items: request.items.map((item, i) => ({
+          sku: item.sku,
+          quantity: item.quantity,
+          unitPriceMinor: toSafeNumber(`items[${i}].unit_price_minor`, item.unitPriceMinor),
+        })),
+      },
+      metadata: metadataOf(call),
+    },
+    idempotency,
+    expectedVersion: undefined,
+  };
+}
+
+export function toUpdatePaymentStatus(
+  request: UpdatePaymentStatusRequest,
+  call: CallContext,
+): CommandRequest<UpdatePaymentStatus> {
+  const idempotency = claim(rpcNames.updatePaymentStatus, UpdatePaymentStatusRequestSchema, request);
+  return {
+    command: {
+      type: "UpdatePaymentStatus",
+      data: {
+        orderId: toOrderId(request.orderId),
+        status: toPaymentStatus(request.status),
+        amountMinor: toSafeNumber("amount_minor", request.amountMinor),
+        paymentReference: request.paymentReference,
+      },
+      metadata: metadataOf(call),
+    },
+    idempotency,
+    expectedVersion: toExpectedVersion(request.expectedVersion),
+  };
+}
+
+export function toShipOrder(request: ShipOrderRequest, call: CallContext): CommandRequest<ShipOrder> {
+  const idempotency = claim(rpcNames.shipOrder, ShipOrderRequestSchema, request);
+  return {
+    command: {
+      type: "ShipOrder",
+      data: { orderId: toOrderId(request.orderId), carrier: request.carrier, trackingNumber: request.trackingNumber },
+      metadata: metadataOf(call),
+    },
+    idempotency,
+    expectedVersion: toExpectedVersion(request.expectedVersion),
+  };
+}
+
+export function toCancelOrder(request: CancelOrderRequest, call: CallContext): CommandRequest<CancelOrder> {
+  const idempotency = claim(rpcNames.cancelOrder, CancelOrderRequestSchema, request);
+  return {
+    command: {
+      type: "CancelOrder",
+      data: { orderId: toOrderId(request.orderId), reason: request.reason },
+      metadata: metadataOf(call),
+    },
+    idempotency,
+    expectedVersion: toExpectedVersion(request.expectedVersion),
+  };
+}
+
+export function toCommandAccepted(outcome: CommandOutcome): CommandAccepted {
+  return create(CommandAcceptedSchema, {
+    commandId: outcome.commandId,
+    orderId: orderIdOfStream(outcome.streamId),
+    streamVersion: BigInt(outcome.streamVersion),
+    position: BigInt(outcome.position),
+    duplicate: outcome.duplicate,
+  });
+}
+
+/**
+ * The idempotency claim: the key (checked against its limits first) and the hex sha-256 of the RPC name and the
+ * request's canonical protobuf bytes. "Same request" means the same RPC with the same fields.
+ */
+function claim<Desc extends DescMessage>(
+  rpc: string,
+  schema: Desc,
+  request: MessageShape<Desc> & { readonly idempotencyKey: string },
+): IdempotencyClaim {
+  validateIdempotencyKey(request.idempotencyKey);
+  const hash = createHash("sha256").update(rpc).update("\n").update(toBinary(schema, request));
+  return { key: request.idempotencyKey, requestHash: hash.digest("hex") };
+}
+
+const uuid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** A UUID in any case becomes its canonical lower-case form: one order, one stream. */
+function toOrderId(value: string): string {
+  if (!uuid.test(value))
+    throw new ValidationError("order_id", `must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
+  return value.toLowerCase();
+}
+
+function toPaymentStatus(status: ProtoPaymentStatus): PaymentStatus {
+  switch (status) {
+    case ProtoPaymentStatus.PENDING:
+      return "pending";
+    case ProtoPaymentStatus.AUTHORIZED:
+      return "authorized";
+    case ProtoPaymentStatus.PAID:
+      return "paid";
+    case ProtoPaymentStatus.FAILED:
+      return "failed";
+    case ProtoPaymentStatus.REFUNDED:
+      return "refunded";
+    case ProtoPaymentStatus.UNSPECIFIED:
+      throw new ValidationError("status", "must be set (PAYMENT_STATUS_UNSPECIFIED is not a status)");
+    default:
+      throw new ValidationError("status", `unknown payment status ${String(status)}`);
+  }
+}
+
+function toSafeNumber(field: string, value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ValidationError(field, "must be within ±(2^53 - 1)");
+  }
+  return Number(value);
+}
+
+function toExpectedVersion(value: bigint | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const version = toSafeNumber("expected_version", value);
+  if (version < 0) throw new ValidationError("expected_version", "must not be negative");
+  return version;
+}
+
+const traceparentFormat = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Command metadata from the call: a fresh command id, correlation/causation ids from `x-correlation-id` /
+ * `x-causation-id` when they are UUIDs (else the command id), the W3C `traceparent` when well-formed, and the time.
+ */
+function metadataOf(call: CallContext): CommandMetadata {
+  const commandId = randomUUID();
+  const correlation = call.headers["x-correlation-id"];
+  const causation = call.headers["x-causation-id"];
+  const traceparent = call.headers.traceparent;
+  return {
+    commandId,
+    correlationId: correlation !== undefined && uuid.test(correlation) ? correlation.toLowerCase() : commandId,
+    causationId: causation !== undefined && uuid.test(causation) ? causation.toLowerCase() : commandId,
+    now: new Date(),
+    traceparent: traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined,
+  };
+}
