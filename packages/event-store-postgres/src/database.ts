@@ -14,18 +14,27 @@ export const orderlyTypes: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig["getTypeParser"],
 };
 
-export interface CreatePoolOptions extends Omit<pg.PoolConfig, "connectionString" | "types"> {}
+export interface CreatePoolOptions extends Omit<pg.PoolConfig, "connectionString" | "types"> {
+  /**
+   * Called when an idle pooled connection fails (server restart, terminated backend). The pool already drops the
+   * connection; without a listener node would crash on the unhandled `error` event. Default: ignore.
+   */
+  readonly onIdleError?: (error: Error) => void;
+}
 
 /** A `pg.Pool` whose int8 columns arrive as JS numbers and whose sessions cannot idle in a transaction for over a minute. */
 export function createPool(url: string, options: CreatePoolOptions = {}): pg.Pool {
+  const { onIdleError, ...config } = options;
   // A session idle inside a transaction may hold row locks (the global position row among them): cut it off.
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     types: orderlyTypes,
     max: 10,
     idle_in_transaction_session_timeout: 60_000,
-    ...options,
+    ...config,
   });
+  pool.on("error", onIdleError ?? (() => {}));
+  return pool;
 }
 
 /** Creates the database named in `url` if it does not exist, connecting to the `postgres` database of the same server. */

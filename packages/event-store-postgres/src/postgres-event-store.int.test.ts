@@ -1,77 +1,321 @@
-import { randomUUID } from "node:crypto";
-import type { AppendRequest } from "@orderly/eventsourcing";
-import { IdempotencyKeyReusedError, VersionConflictError } from "@orderly/eventsourcing";
-import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
-import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPool, ensureDatabase } from "./database.js";
+import { type AppendRequest, type CommandOutcome, UnavailableError } from "@orderly/eventsourcing";
+import { testAppendRequest, testUuid } from "@orderly/eventsourcing/testing";
+import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createPool } from "./database.js";
 import { migrateEventStore } from "./migrations.js";
 import { PostgresEventStore } from "./postgres-event-store.js";
 
 let env: TestEnvironment;
 let pool: pg.Pool;
-let store: PostgresEventStore;
+const extraPools: pg.Pool[] = [];
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  await ensureDatabase(env.databaseUrl);
   pool = createPool(env.databaseUrl);
   await migrateEventStore(pool);
-  store = new PostgresEventStore(pool);
 });
 
 afterAll(async () => {
-  await store?.close();
+  await Promise.allSettled(extraPools.map((p) => p.end()));
   await pool?.end();
   await env?.cleanup();
 });
 
-function request(
-  streamId: string,
-  expectedVersion: AppendRequest["expectedVersion"],
-  key?: string,
-  hash = "a".repeat(64),
-): AppendRequest {
-  const commandId = randomUUID();
+beforeEach(async () => {
+  await pool.query("truncate events, streams, processed_commands; update global_position set last = 0");
+});
+
+function newPool(options: pg.PoolConfig = {}): pg.Pool {
+  const created = createPool(env.databaseUrl, options);
+  extraPools.push(created);
+  return created;
+}
+
+async function rawClient(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: env.databaseUrl });
+  await client.connect();
+  return client;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+/**
+ * Follows the log like the outbox relay does (readAll past a checkpoint) and records every position it sees. It
+ * fails the moment a page does not continue exactly where the previous one ended, or when the head it read is not
+ * readable right afterwards: either would mean a reader skipped an event that committed later.
+ */
+function startFollower(store: PostgresEventStore) {
+  const seen: number[] = [];
+  const problems: string[] = [];
+  let stopAt: number | undefined;
+  const done = (async () => {
+    let after = 0;
+    for (;;) {
+      const head = await store.headPosition();
+      for (;;) {
+        const page = await store.readAll(after, 50);
+        page.forEach((event, i) => {
+          if (event.position !== after + i + 1) problems.push(`after ${after} read ${event.position} at index ${i}`);
+        });
+        if (page.length === 0) break;
+        seen.push(...page.map((e) => e.position));
+        after = page.at(-1)?.position ?? after;
+      }
+      if (after < head) problems.push(`head was ${head} but the log ended at ${after}`);
+      if (stopAt !== undefined && after >= stopAt) return;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  })();
   return {
-    streamId,
-    expectedVersion,
-    events: [
-      {
-        event: { type: "Thing", data: { n: 1 } },
-        metadata: {
-          eventId: randomUUID(),
-          commandId,
-          correlationId: commandId,
-          causationId: commandId,
-          occurredAt: new Date(),
-        },
-      },
-    ],
-    idempotency: key === undefined ? undefined : { key, requestHash: hash },
+    seen,
+    problems,
+    async stop(at: number) {
+      stopAt = at;
+      await done;
+    },
   };
 }
 
-describe("PostgresEventStore smoke", () => {
-  it("appends, reads and deduplicates", async () => {
-    const a = await store.append(request("order-1", "no_stream", "k1"));
-    expect(a).toMatchObject({ streamVersion: 1, position: 1, duplicate: false });
-    const dup = await store.append(request("order-1", "no_stream", "k1"));
-    expect(dup).toMatchObject({ streamVersion: 1, position: 1, duplicate: true, commandId: a.commandId });
-    await expect(store.append(request("order-1", "no_stream", "k1", "b".repeat(64)))).rejects.toBeInstanceOf(
-      IdempotencyKeyReusedError,
-    );
-    await expect(store.append(request("order-1", "no_stream"))).rejects.toBeInstanceOf(VersionConflictError);
+describe("PostgresEventStore (Postgres only)", () => {
+  it("group-commits a burst: concurrent appends share one transaction", async () => {
+    const store = new PostgresEventStore(pool);
+    const outcomes = await Promise.all(range(1, 200).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
+    expect(outcomes.map((o) => o.position).sort((a, b) => a - b)).toEqual(range(1, 200));
+    expect(store.stats).toEqual({ batches: 1, commands: 200, largestBatch: 200 });
+  });
+
+  it("splits a burst into batches of at most maxBatchSize", async () => {
+    const store = new PostgresEventStore(pool, { maxBatchSize: 64 });
+    await Promise.all(range(1, 200).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
+    expect(store.stats).toMatchObject({ commands: 200, largestBatch: 64 });
+    expect(store.stats.batches).toBeGreaterThanOrEqual(4);
+  });
+
+  it("fails only the command whose data the database refuses, not its batch", async () => {
+    const store = new PostgresEventStore(pool);
+    const first = testAppendRequest(`order-${testUuid()}`);
+    await store.append(first);
+    const reusedEventId: AppendRequest = {
+      ...testAppendRequest(`order-${testUuid()}`),
+      events: first.events,
+    };
     const results = await Promise.allSettled([
-      store.append(request("order-1", 1)),
-      store.append(request("order-1", 1)),
-      store.append(request("order-2", "any")),
+      store.append(testAppendRequest(`order-${testUuid()}`, { key: "ok-1" })),
+      store.append(reusedEventId),
+      store.append(testAppendRequest(`order-${testUuid()}`, { key: "ok-2" })),
     ]);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect((await store.readStream("order-1")).version).toBe(2);
     expect((await store.readAll(0, 10)).map((e) => e.position)).toEqual([1, 2, 3]);
-    expect(await store.headPosition()).toBe(3);
-    expect(await store.findCommand("k1")).toMatchObject({ position: 1, requestHash: "a".repeat(64) });
-    expect(await migrateEventStore(pool)).toEqual([]);
+  });
+
+  it("notifies orderly_events with the last position of each committed batch", async () => {
+    const listener = await rawClient();
+    try {
+      const payloads: string[] = [];
+      listener.on("notification", (message) => {
+        if (message.channel === "orderly_events") payloads.push(message.payload ?? "");
+      });
+      await listener.query("listen orderly_events");
+      const store = new PostgresEventStore(pool);
+      await store.append(
+        testAppendRequest(`order-${testUuid()}`, {
+          events: [
+            { type: "A", data: {} },
+            { type: "B", data: {} },
+          ],
+        }),
+      );
+      await Promise.all(range(1, 5).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
+      await eventually(() => payloads.length >= 2, "two notifications");
+      expect(payloads).toEqual(["2", "7"]);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it("a transaction holding the position counter longer than lockTimeoutMs makes appends UNAVAILABLE, not stuck", async () => {
+    const store = new PostgresEventStore(pool, { lockTimeoutMs: 200 });
+    const holder = await rawClient();
+    try {
+      await holder.query("begin");
+      await holder.query("select last from global_position where id = 1 for update");
+      const error = await store.append(testAppendRequest(`order-${testUuid()}`)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnavailableError);
+      await holder.query("rollback");
+      expect(await store.append(testAppendRequest(`order-${testUuid()}`))).toMatchObject({ position: 1 });
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it("late commit: no reader skips a slow transaction that took positions before faster appenders", async () => {
+    const store = new PostgresEventStore(pool, { lockTimeoutMs: 60_000 });
+    await Promise.all(range(1, 3).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
+    const followers = [startFollower(store), startFollower(store)];
+
+    // The slow appender: it takes position 4 through the same function and then keeps its transaction open.
+    const slow = await rawClient();
+    const slowEventId = testUuid();
+    await slow.query("begin");
+    const taken = await slow.query(
+      `select r_position from orderly_append(array['order-slow'], array[null]::bigint[], array[null]::text[],
+         array[null]::text[], array[1], array[$1::uuid], array['SlowThingHappened'], array['{}'], array[$1::uuid],
+         array[$1::uuid], array[$1::uuid], array[null]::text[], array[now()])`,
+      [slowEventId],
+    );
+    expect(Number(taken.rows[0].r_position)).toBe(4);
+
+    // Faster appenders arrive while it is open: they must wait behind it (the counter row is locked) ...
+    const fast = range(1, 20).map(() => store.append(testAppendRequest(`order-${testUuid()}`)));
+    await eventually(async () => {
+      const waiting = await pool.query(
+        "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+      );
+      return waiting.rows[0].n >= 1;
+    }, "an appender waiting for the position counter");
+    // ... and meanwhile no reader sees past the last committed position.
+    for (let i = 0; i < 20; i++) {
+      expect(await store.headPosition()).toBe(3);
+      expect((await store.readAll(3, 100)).length).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await slow.query("commit");
+    await slow.end();
+
+    const outcomes = await Promise.all(fast);
+    expect(outcomes.map((o) => o.position).sort((a, b) => a - b)).toEqual(range(5, 24));
+    for (const follower of followers) await follower.stop(24);
+    for (const follower of followers) {
+      expect(follower.problems).toEqual([]);
+      expect(follower.seen).toEqual(range(1, 24));
+    }
+    const all = await store.readAll(0, 100);
+    expect(all.map((e) => e.position)).toEqual(range(1, 24));
+    expect(all[3]?.metadata.eventId).toBe(slowEventId);
+  });
+
+  it("16 concurrent writers: positions exactly 1..N, every event exactly once, versions without holes", async () => {
+    const writers = range(1, 16).map(
+      () => new PostgresEventStore(newPool({ max: 2 }), { lockTimeoutMs: 60_000, maxBatchSize: 32 }),
+    );
+    const follower = startFollower(writers[0] as PostgresEventStore);
+    const sharedStreams = range(1, 4).map(() => `order-${testUuid()}`);
+    const submitted: AppendRequest[] = [];
+    const perWriter = 120;
+    await Promise.all(
+      writers.map(async (writer, w) => {
+        // Eight appends in flight per writer, a mix of new streams, shared streams and multi-event commands.
+        const lanes = range(1, 8).map(async (lane) => {
+          for (let i = lane - 1; i < perWriter; i += 8) {
+            const shared = i % 5 === 0;
+            const request = testAppendRequest(shared ? (sharedStreams[i % 4] as string) : `order-${testUuid()}`, {
+              key: `w${w}-${i}`,
+              events: range(1, 1 + (i % 3)).map((n) => ({ type: "ThingHappened", data: { w, i, n } })),
+            });
+            submitted.push(request);
+            await writer.append(request);
+          }
+        });
+        await Promise.all(lanes);
+      }),
+    );
+    const total = submitted.reduce((sum, r) => sum + r.events.length, 0);
+    await follower.stop(total);
+    expect(follower.problems).toEqual([]);
+    expect(follower.seen).toEqual(range(1, total));
+
+    const store = new PostgresEventStore(pool);
+    const all = await store.readAll(0, total + 100);
+    expect(all.map((e) => e.position)).toEqual(range(1, total));
+    const stored = all.map((e) => e.metadata.eventId);
+    expect(new Set(stored).size).toBe(total);
+    expect(new Set(stored)).toEqual(new Set(submitted.flatMap((r) => r.events.map((e) => e.metadata.eventId))));
+    for (const streamId of sharedStreams) {
+      const read = await store.readStream(streamId);
+      expect(read.events.map((e) => e.streamVersion)).toEqual(range(1, read.version));
+    }
+    const writerBatches = writers.reduce((sum, w) => sum + w.stats.batches, 0);
+    expect(writerBatches).toBeLessThanOrEqual(submitted.length);
+  });
+
+  it("pool closed mid-stream: every acknowledged append is stored, the others got an error", async () => {
+    const victimPool = newPool({ max: 2 });
+    const store = new PostgresEventStore(victimPool, { maxBatchSize: 64 });
+    const requests = range(1, 1000).map((i) => testAppendRequest(`order-${testUuid()}`, { key: `close-${i}` }));
+    let ended: Promise<void> | undefined;
+    const results = await Promise.allSettled(
+      requests.map((request, i) =>
+        store.append(request).then((outcome) => {
+          if (i === 0) ended = victimPool.end();
+          return outcome;
+        }),
+      ),
+    );
+    await ended;
+    const acknowledged = results.flatMap((r, i) => (r.status === "fulfilled" ? [[requests[i], r.value] as const] : []));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const failure of failed) expect(failure.reason).toBeInstanceOf(UnavailableError);
+    await expectAcknowledgedStored(acknowledged);
+  });
+
+  it("connections killed mid-batch: acknowledged appends are stored, and retrying the failed ones stores each exactly once", async () => {
+    const victimPool = newPool({ max: 2, application_name: "orderly-victim" });
+    const store = new PostgresEventStore(victimPool, { maxBatchSize: 16 });
+    const killer = await rawClient();
+    let killing = true;
+    const killerLoop = (async () => {
+      while (killing) {
+        await killer.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'orderly-victim' and state = 'active'",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+    })();
+    const requests: AppendRequest[] = [];
+    const results: PromiseSettledResult<CommandOutcome>[] = [];
+    // Bursts until some append has failed: how soon a kill lands depends on timing, the outcome must not.
+    for (let round = 0; round < 50 && !results.some((r) => r.status === "rejected"); round++) {
+      const burst = range(1, 200).map((i) => testAppendRequest(`order-${testUuid()}`, { key: `kill-${round}-${i}` }));
+      requests.push(...burst);
+      results.push(...(await Promise.allSettled(burst.map((request) => store.append(request)))));
+    }
+    killing = false;
+    await killerLoop;
+    await killer.end();
+
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(failed.length).toBeGreaterThan(0);
+    for (const failure of failed) expect(failure.reason).toBeInstanceOf(UnavailableError);
+    const acknowledged = results.flatMap((r, i) => (r.status === "fulfilled" ? [[requests[i], r.value] as const] : []));
+    await expectAcknowledgedStored(acknowledged);
+    // A failed append may or may not have committed: the same idempotency key settles it, exactly once.
+    const retryStore = new PostgresEventStore(pool);
+    const retried = await Promise.all(
+      results.flatMap((r, i) => (r.status === "rejected" ? [retryStore.append(requests[i] as AppendRequest)] : [])),
+    );
+    expect(retried.length + acknowledged.length).toBe(requests.length);
+    const all = await retryStore.readAll(0, 100_000);
+    expect(all.map((e) => e.position)).toEqual(range(1, requests.length));
+    expect(new Set(all.map((e) => e.metadata.commandId)).size).toBe(requests.length);
   });
 });
+
+async function expectAcknowledgedStored(
+  acknowledged: readonly (readonly [AppendRequest | undefined, CommandOutcome])[],
+) {
+  const store = new PostgresEventStore(pool);
+  const all = await store.readAll(0, 100_000);
+  const byPosition = new Map(all.map((e) => [e.position, e]));
+  for (const [request, outcome] of acknowledged) {
+    const event = byPosition.get(outcome.position);
+    expect(event?.metadata.eventId).toBe(request?.events[0]?.metadata.eventId);
+    expect(await store.findCommand(request?.idempotency?.key ?? "")).toMatchObject({ position: outcome.position });
+  }
+  expect(all.map((e) => e.position)).toEqual(range(1, all.length));
+}
