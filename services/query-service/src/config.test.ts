@@ -1,0 +1,51 @@
+import { ConfigError } from "@orderly/observability";
+import { describe, expect, it } from "vitest";
+import { readQueryServiceConfig } from "./config.js";
+
+describe("readQueryServiceConfig", () => {
+  it("has defaults that run on a developer's machine", () => {
+    const config = readQueryServiceConfig({});
+    expect(config.grpcPort).toBe(50052);
+    expect(config.metricsPort).toBe(9402);
+    expect(config.maxWaitMs).toBe(500);
+    expect(config.streamMaxMs).toBe(30_000);
+    expect(config.maxWaiters).toBe(10_000);
+    expect(config.pageTokenSecret).toBeUndefined();
+    expect(config.stack.namespace).toBe("orderly");
+  });
+
+  it("reads overrides", () => {
+    const config = readQueryServiceConfig({
+      QUERY_PORT: "0",
+      METRICS_PORT: "9999",
+      QUERY_MAX_WAIT_MS: "250",
+      QUERY_PAGE_TOKEN_SECRET: "0123456789abcdef",
+    });
+    expect(config).toMatchObject({
+      grpcPort: 0,
+      metricsPort: 9999,
+      maxWaitMs: 250,
+      pageTokenSecret: "0123456789abcdef",
+    });
+  });
+
+  it("names every bad variable at once", () => {
+    let error: unknown;
+    try {
+      readQueryServiceConfig({
+        QUERY_PORT: "x",
+        METRICS_PORT: "70000",
+        QUERY_MAX_WAIT_MS: "-1",
+        QUERY_PAGE_TOKEN_SECRET: "short",
+        REDIS_URL: "http://x",
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    for (const name of ["QUERY_PORT", "METRICS_PORT", "QUERY_MAX_WAIT_MS", "QUERY_PAGE_TOKEN_SECRET", "REDIS_URL"]) {
+      expect(message).toContain(name);
+    }
+  });
+});

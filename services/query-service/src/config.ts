@@ -1,0 +1,66 @@
+import { ConfigError, readPort, readStackConfig, type StackConfig } from "@orderly/observability";
+
+export interface QueryServiceConfig {
+  readonly stack: StackConfig;
+  /** gRPC port (QUERY_PORT, default 50052; 0 = any free port). */
+  readonly grpcPort: number;
+  /** /metrics, /healthz, /readyz (METRICS_PORT, default 9402). */
+  readonly metricsPort: number;
+  /** Read-your-writes wait budget (QUERY_MAX_WAIT_MS, default 500). */
+  readonly maxWaitMs: number;
+  /** Longest WaitForPosition stream (QUERY_STREAM_MAX_MS, default 30,000). */
+  readonly streamMaxMs: number;
+  /** Concurrent waiters, waits and streams together (QUERY_MAX_WAITERS, default 10,000). */
+  readonly maxWaiters: number;
+  /** HMAC key of page tokens (QUERY_PAGE_TOKEN_SECRET, >= 16 bytes); random per process when unset. */
+  readonly pageTokenSecret: string | undefined;
+  /** Host to bind (QUERY_HOST, default 0.0.0.0). */
+  readonly host: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function readQueryServiceConfig(env: Env = process.env): QueryServiceConfig {
+  const problems: string[] = [];
+  const collect = <T>(read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof ConfigError) problems.push(...error.problems);
+      else throw error;
+      return fallback;
+    }
+  };
+  const stack = collect(() => readStackConfig(env), undefined);
+  const metricsPort = collect(() => readPort(env, "METRICS_PORT", 9402), 9402);
+  const maxWaitMs = readInteger(env, "QUERY_MAX_WAIT_MS", 500, 0, 60_000, problems);
+  const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
+  const maxWaiters = readInteger(env, "QUERY_MAX_WAITERS", 10_000, 1, 1_000_000, problems);
+  const pageTokenSecret = env.QUERY_PAGE_TOKEN_SECRET?.trim() || undefined;
+  if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
+    problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
+  }
+  const host = env.QUERY_HOST?.trim() || "0.0.0.0";
+  if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
+  return {
+    stack,
+    grpcPort: stack.queryPort,
+    metricsPort,
+    maxWaitMs,
+    streamMaxMs,
+    maxWaiters,
+    pageTokenSecret,
+    host,
+  };
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
+    return fallback;
+  }
+  return value;
+}
