@@ -1,3 +1,4 @@
 export { decodeEnvelope, encodeEnvelope, fromEnvelope, type HeaderReader, toEnvelope } from "./codec.js";
 export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
+export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";

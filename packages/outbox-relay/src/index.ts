@@ -1,1 +1,15 @@
-export {};
+export {
+  type InFlightBatch,
+  JetStreamPublisher,
+  type OutgoingMessage,
+  PublishFailedError,
+} from "./jetstream-publisher.js";
+export { type LagSource, type RelayMetrics, registerRelayMetrics } from "./metrics.js";
+export {
+  type AckedBatch,
+  OutboxRelay,
+  type OutboxRelayOptions,
+  type RelayBus,
+  type RelayLogger,
+  type RelayRole,
+} from "./relay.js";

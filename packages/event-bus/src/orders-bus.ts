@@ -1,0 +1,37 @@
+import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import type { RecordedEvent } from "@orderly/eventsourcing";
+import type { OrderEvent } from "@orderly/orders-domain";
+import { encodeEnvelope } from "./codec.js";
+import { headers, streamName, subjectFor } from "./names.js";
+import { ensureOrdersStream } from "./stream-config.js";
+
+/** Everything a publisher of order events needs for one namespace (the outbox relay's `RelayBus`). */
+export interface OrdersBus {
+  readonly namespace: string;
+  readonly stream: string;
+  subject(eventType: string): string;
+  encode(event: RecordedEvent): Uint8Array;
+  ensureStream(jsm: JetStreamManager): Promise<StreamInfo>;
+  readonly headers: typeof headers;
+}
+
+export function ordersBus(namespace: string): OrdersBus {
+  const stream = streamName(namespace);
+  const subjects = new Map<string, string>();
+  return {
+    namespace,
+    stream,
+    subject(eventType) {
+      let subject = subjects.get(eventType);
+      if (subject === undefined) {
+        subject = subjectFor(namespace, eventType);
+        subjects.set(eventType, subject);
+      }
+      return subject;
+    },
+    // The event log holds only order events (its rows come from the order decider).
+    encode: (event) => encodeEnvelope(event as RecordedEvent<OrderEvent>),
+    ensureStream: (jsm) => ensureOrdersStream(jsm, namespace),
+    headers,
+  };
+}

@@ -1,0 +1,240 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { decodeEnvelope, ordersBus } from "@orderly/event-bus";
+import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
+import type pg from "pg";
+import { Registry } from "prom-client";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { OutboxRelay, type OutboxRelayOptions } from "./relay.js";
+import {
+  appendOrders,
+  checkGaplessOrder,
+  orderPlacedRequest,
+  readWholeStream,
+  silentLogger,
+  startNatsServer,
+} from "./testing.js";
+
+let env: TestEnvironment;
+let pool: pg.Pool;
+let store: PostgresEventStore;
+let nc: NatsConnection;
+const relays: OutboxRelay[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  pool = createPool(env.databaseUrl, { max: 20 });
+  await migrateEventStore(pool);
+  store = new PostgresEventStore(pool);
+  nc = await connect({ servers: env.natsUrl });
+});
+
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await pool?.end();
+  await env?.cleanup();
+});
+
+/** Each test gets its own namespace (stream) and checkpoint name, on the file's database. */
+function startRelay(overrides: Partial<OutboxRelayOptions> & { namespace: string }): OutboxRelay {
+  const relay = new OutboxRelay({
+    databaseUrl: env.databaseUrl,
+    natsUrl: env.natsUrl,
+    bus: ordersBus(overrides.namespace),
+    logger: silentLogger,
+    name: `relay-${overrides.namespace}`,
+    pollIntervalMs: 250,
+    ...overrides,
+  });
+  relays.push(relay);
+  relay.start();
+  return relay;
+}
+
+const headPosition = () => store.headPosition();
+
+describe("OutboxRelay (real Postgres and NATS)", () => {
+  it("publishes 10,000 events from 16 concurrent writers in strictly increasing position order, each once", async () => {
+    const namespace = `${env.namespace}_a`;
+    const before = await headPosition();
+    const relay = startRelay({ namespace, name: "relay-a" });
+    await appendOrders(store, 10_000, 16);
+    const head = await headPosition();
+    await eventually(() => relay.ackedPosition === head, "relay caught up", 60_000);
+    const messages = await readWholeStream(nc, ordersBus(namespace).stream);
+    // A fresh checkpoint name starts at 0: the stream holds the whole log, positions 1..head.
+    checkGaplessOrder(messages, head);
+    expect(head - before).toBe(10_000);
+    expect(new Set(messages.map((m) => m.msgId)).size).toBe(head);
+    // The envelope is the stored event, field for field.
+    const stored = await store.readAll(head - 100, 100);
+    for (const event of stored) {
+      const message = messages[event.position - 1];
+      expect(message?.msgId).toBe(event.metadata.eventId);
+      expect(message?.subject).toBe(`${namespace}.orders.OrderPlaced`);
+      expect(message?.headers.get("Orderly-Stream")).toBe(event.streamId);
+      expect(message?.headers.get("traceparent")).toBe(event.metadata.traceparent);
+      expect(decodeEnvelope(message?.data as Uint8Array, message?.headers)).toEqual(event);
+    }
+    const checkpoint = await pool.query("select position from relay_checkpoints where name = 'relay-a'");
+    expect(Number(checkpoint.rows[0].position)).toBe(head);
+  });
+
+  it("publishes nothing past a transaction that holds its position until it commits, then it in its place", async () => {
+    const namespace = `${env.namespace}_b`;
+    const relay = startRelay({ namespace });
+    await appendOrders(store, 5, 2);
+    const before = await headPosition();
+    await eventually(() => relay.ackedPosition === before, "relay caught up");
+
+    // A slow transaction takes the next position and holds the position row lock without committing.
+    const slow = await pool.connect();
+    let slowPosition = 0;
+    let later: Promise<unknown> | undefined;
+    try {
+      await slow.query("begin");
+      const taken = await slow.query("update global_position set last = last + 1 returning last");
+      slowPosition = Number(taken.rows[0].last);
+      const request = orderPlacedRequest();
+      const m = request.events[0]?.metadata;
+      await slow.query(
+        `insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id,
+           correlation_id, causation_id, traceparent, occurred_at)
+         values ($1, $2, $3, 1, 'OrderPlaced', $4, $5, $5, $5, null, now())`,
+        [slowPosition, m?.eventId, request.streamId, JSON.stringify(request.events[0]?.event.data), m?.commandId],
+      );
+      // Later appends queue behind it; the relay must not publish anything while the slow one is open.
+      later = appendOrders(store, 20, 4);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(relay.ackedPosition).toBe(before);
+      await slow.query("select pg_notify('orderly_events', $1)", [String(slowPosition)]);
+      await slow.query("commit");
+    } finally {
+      slow.release();
+    }
+    await later;
+    const head = await headPosition();
+    await eventually(() => relay.ackedPosition === head, "relay published the late commit and those after it");
+    const messages = await readWholeStream(nc, ordersBus(namespace).stream);
+    checkGaplessOrder(messages, head);
+    expect(slowPosition).toBe(before + 1);
+    expect(messages[slowPosition - 1]?.position).toBe(slowPosition);
+  });
+
+  it("runs one active relay; the standby takes over from the checkpoint when the first stops", async () => {
+    const namespace = `${env.namespace}_c`;
+    const shared = { namespace, name: "relay-c", lockRetryMs: 100 };
+    const first = startRelay(shared);
+    await eventually(() => first.role === "active", "first relay active");
+    const second = startRelay(shared);
+    await eventually(() => second.role === "standby", "second relay standing by");
+    const burst = appendOrders(store, 3_000, 8);
+    await eventually(() => first.ackedPosition > 100, "first relay publishing");
+    expect(second.role).toBe("standby");
+    expect(second.ackedPosition).toBe(0);
+    await first.stop();
+    await eventually(() => second.role === "active", "second relay took over");
+    await burst;
+    const head = await headPosition();
+    await eventually(() => second.ackedPosition === head, "second relay caught up", 60_000);
+    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), head);
+  });
+
+  it("resumes after the stream's last message even when the checkpoint lags (no republish beyond dedup)", async () => {
+    const namespace = `${env.namespace}_d`;
+    const first = startRelay({ namespace, name: "relay-d" });
+    await appendOrders(store, 500, 4);
+    const head = await headPosition();
+    await eventually(() => first.ackedPosition === head, "caught up");
+    await first.stop();
+    // Simulate a crash between publish and checkpoint: the checkpoint is far behind what the stream holds.
+    await pool.query("update relay_checkpoints set position = 10 where name = 'relay-d'");
+    await appendOrders(store, 50, 2);
+    const registry = new Registry();
+    const second = startRelay({ namespace, name: "relay-d", registry });
+    const newHead = await headPosition();
+    await eventually(() => second.ackedPosition === newHead, "second caught up");
+    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), newHead);
+    // It published only the 50 new events: it resumed after the stream's last message, not at the checkpoint.
+    expect(await registry.metrics()).toContain("outbox_relay_events_published_total 50\n");
+  });
+
+  it("reports lag and latency metrics", async () => {
+    const namespace = `${env.namespace}_e`;
+    const registry = new Registry();
+    const relay = startRelay({ namespace, registry });
+    await appendOrders(store, 200, 4);
+    const head = await headPosition();
+    await eventually(() => relay.ackedPosition === head, "caught up");
+    const text = await registry.metrics();
+    expect(text).toContain(`outbox_relay_events_published_total ${head}`);
+    expect(text).toMatch(/outbox_relay_publish_latency_seconds_count \d+/);
+    expect(text).toContain("outbox_lag_events 0");
+    expect(text).toContain("outbox_lag_seconds 0");
+    expect(text).toContain("outbox_relay_active 1");
+  });
+});
+
+describe("OutboxRelay with its own nats-server", () => {
+  let storeDir: string;
+  afterAll(async () => {
+    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  });
+
+  it("loses nothing when NATS is killed and restarted during a burst, and recovers by itself", async () => {
+    storeDir = await mkdtemp(join(tmpdir(), "orderly-nats-"));
+    const nats = await startNatsServer(await freePort(), storeDir);
+    const namespace = `${env.namespace}_n`;
+    const relay = startRelay({ namespace, natsUrl: nats.url, name: "relay-n", ackTimeoutMs: 3_000 });
+    try {
+      await eventually(() => relay.ready, "relay ready");
+      const burst = appendOrders(store, 8_000, 8);
+      await eventually(() => relay.ackedPosition > 1_000, "relay publishing");
+      await nats.stop("SIGKILL");
+      await eventually(() => !relay.ready, "relay unready while NATS is down");
+      await new Promise((r) => setTimeout(r, 1_000));
+      await nats.restart();
+      await burst;
+      const head = await headPosition();
+      await eventually(() => relay.ackedPosition === head && relay.ready, "relay caught up after restart", 60_000);
+      const local = await connect({ servers: nats.url });
+      try {
+        checkGaplessOrder(await readWholeStream(local, ordersBus(namespace).stream), head);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      await relay.stop();
+      await nats.stop("SIGTERM");
+    }
+  });
+
+  it("waits for NATS that is not there at start, then publishes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "orderly-nats-"));
+    const port = await freePort();
+    const namespace = `${env.namespace}_m`;
+    const relay = startRelay({ namespace, natsUrl: `nats://127.0.0.1:${port}`, name: "relay-m" });
+    try {
+      await appendOrders(store, 10, 2);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(relay.ready).toBe(false);
+      const nats = await startNatsServer(port, dir);
+      try {
+        const head = await headPosition();
+        await eventually(() => relay.ackedPosition === head, "relay caught up", 60_000);
+      } finally {
+        await relay.stop();
+        await nats.stop("SIGTERM");
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,640 @@
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import type { RecordedEvent } from "@orderly/eventsourcing";
+import pg from "pg";
+import { Registry } from "prom-client";
+import {
+  type InFlightBatch,
+  JetStreamPublisher,
+  type OutgoingMessage,
+  PublishFailedError,
+} from "./jetstream-publisher.js";
+import { type RelayMetrics, registerRelayMetrics } from "./metrics.js";
+import { Backoff, Wakeup } from "./wakeup.js";
+
+/** What the relay needs to know about the bus; `@orderly/event-bus`'s `ordersBus(namespace)` provides it. */
+export interface RelayBus {
+  /** JetStream stream the events go to. */
+  readonly stream: string;
+  subject(eventType: string): string;
+  encode(event: RecordedEvent): Uint8Array;
+  /** Creates or updates the stream to its configuration. */
+  ensureStream(jsm: JetStreamManager): Promise<unknown>;
+  readonly headers: {
+    readonly msgId: string;
+    readonly position: string;
+    readonly stream: string;
+    readonly type: string;
+    readonly committedAt: string;
+    readonly traceparent: string;
+  };
+}
+
+/** The part of a pino logger the relay uses. */
+export interface RelayLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A batch JetStream acknowledged whole, for benchmarks and tests (`onAcked`). */
+export interface AckedBatch {
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  /** Per event, epoch ms: committed_at (transaction start) and the arrival of the JetStream ack. */
+  readonly committedAtMs: readonly number[];
+  readonly ackedAtMs: Float64Array;
+}
+
+export interface OutboxRelayOptions {
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  readonly bus: RelayBus;
+  readonly logger: RelayLogger;
+  /** Metrics are registered here (default: a private registry). */
+  readonly registry?: Registry;
+  /** Checkpoint row in `relay_checkpoints` and advisory lock name (default `outbox-relay`). */
+  readonly name?: string;
+  /** Events read per query (default 1000). */
+  readonly batchSize?: number;
+  /** Most events published and not yet acknowledged (default 4096). */
+  readonly maxInFlight?: number;
+  /** Read even without a notification this often (default 1000 ms): a lost NOTIFY never stalls the relay. */
+  readonly pollIntervalMs?: number;
+  /** A batch whose acks are not all in after this long failed (default 10 s). */
+  readonly ackTimeoutMs?: number;
+  /** How often a standby retries the lock (default 500 ms). */
+  readonly lockRetryMs?: number;
+  readonly onAcked?: (batch: AckedBatch) => void;
+}
+
+export type RelayRole = "starting" | "standby" | "active" | "stopped";
+
+/** A NATS request (stream info, message get, ensure stream) failed: NATS is down or JetStream not answering. */
+class NatsUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`NATS unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = "NatsUnavailableError";
+  }
+}
+
+/** The relay stops: leave the loops without treating it as a failure. */
+class StoppingSignal extends Error {}
+
+interface EventRow {
+  readonly event: RecordedEvent;
+  readonly committedMs: number;
+}
+
+interface Published {
+  readonly batch: InFlightBatch;
+  readonly rows: readonly EventRow[];
+}
+
+// Every column as its text form: we parse only what we need (pg's row parsing is the read limit, see MEASURED.md).
+const rawTypes = {
+  getTypeParser: () => (value: string) => value,
+} as unknown as pg.CustomTypesConfig;
+
+const readEventsSql = `select position, event_id, stream_id, stream_version, event_type, data, command_id,
+  correlation_id, causation_id, traceparent,
+  (extract(epoch from occurred_at) * 1000)::float8, (extract(epoch from committed_at) * 1000)::float8
+from events where position > $1 order by position limit $2`;
+
+const EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence";
+
+/**
+ * The outbox relay: publishes committed events from the Postgres event log to JetStream in position order.
+ *
+ * One instance is active (it holds a session advisory lock on its own connection); others wait as hot standbys.
+ * The active relay reads `events` past its cursor in batches, publishes each batch in one burst (Nats-Msg-Id = event
+ * id, Nats-Expected-Last-Sequence chaining every message to the one before, so the stream can only ever hold a gapless,
+ * ordered prefix of the log), keeps at most `maxInFlight` acks outstanding and advances the durable checkpoint only
+ * over batches acknowledged whole. On start and after any publish failure it reconciles with the stream (its last
+ * message's position) rather than trusting its memory. See docs/adr/0006-outbox-relay.md.
+ */
+export class OutboxRelay {
+  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry">> & {
+    onAcked: OutboxRelayOptions["onAcked"];
+  };
+  readonly #log: RelayLogger;
+  readonly #bus: RelayBus;
+  readonly #metrics: RelayMetrics;
+  readonly #wakeup = new Wakeup();
+  #running: Promise<void> | undefined;
+  #stopping = false;
+
+  #nc: NatsConnection | undefined;
+  #natsConnected = false;
+  #statusWatch: Promise<void> | undefined;
+  #publisher: JetStreamPublisher | undefined;
+  #role: RelayRole = "starting";
+  #sessionUp = false;
+  #sessionError: Error | undefined;
+  #publishingHealthy = false;
+  #listener: pg.Client | undefined;
+  #listenerRetryAt = 0;
+
+  // Positions: `#cursor` = last published, `#acked` = every event <= it acknowledged, `#head` = last committed known.
+  #cursor = 0;
+  #acked = 0;
+  #head = 0;
+  #expectedSeq = 0;
+  #oldestPendingMs: number | undefined;
+  #inflight: Published[] = [];
+  #inflightEvents = 0;
+  #standbyLag = { events: 0, oldestMs: undefined as number | undefined };
+
+  constructor(options: OutboxRelayOptions) {
+    this.#options = {
+      name: "outbox-relay",
+      batchSize: 1000,
+      maxInFlight: 4096,
+      pollIntervalMs: 1000,
+      ackTimeoutMs: 10_000,
+      lockRetryMs: 500,
+      ...options,
+      onAcked: options.onAcked,
+    };
+    this.#log = options.logger;
+    this.#bus = options.bus;
+    this.#metrics = registerRelayMetrics(options.registry ?? new Registry(), {
+      lagEvents: () => this.lagEvents(),
+      lagSeconds: () => this.lagSeconds(),
+      isActive: () => this.#role === "active",
+    });
+  }
+
+  get role(): RelayRole {
+    return this.#role;
+  }
+
+  /** Last position JetStream acknowledged (with every position below it), as far as this instance knows. */
+  get ackedPosition(): number {
+    return this.#acked;
+  }
+
+  /** Ready: connected to Postgres and NATS and, when active, publishing without failures. A standby is ready. */
+  get ready(): boolean {
+    if (!this.#sessionUp || !this.#natsConnected) return false;
+    if (this.#role === "active") return this.#publishingHealthy;
+    return this.#role === "standby";
+  }
+
+  lagEvents(): number {
+    if (this.#role === "active") return Math.max(0, Math.max(this.#head, this.#cursor) - this.#acked);
+    if (this.#role === "standby") return this.#standbyLag.events;
+    return 0;
+  }
+
+  lagSeconds(): number {
+    if (this.lagEvents() === 0) return 0;
+    const oldest = this.#role === "active" ? this.#oldestPendingMs : this.#standbyLag.oldestMs;
+    return oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
+  }
+
+  /** Starts the relay in the background; it keeps retrying on its own until `stop()`. */
+  start(): void {
+    if (this.#running !== undefined) throw new Error("relay already started");
+    this.#running = this.#run().catch((error: unknown) => {
+      this.#log.error({ err: error }, "relay loop crashed");
+    });
+  }
+
+  /** Finishes the acks of the batches in flight, writes the checkpoint, releases the lock, closes connections. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wakeup.fire();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const backoff = new Backoff();
+    while (!this.#stopping) {
+      try {
+        await this.#connectNats();
+        await this.#session(backoff);
+      } catch (error) {
+        if (!(error instanceof StoppingSignal)) {
+          this.#log.warn({ err: error }, "relay session ended; retrying");
+        }
+      }
+      if (this.#stopping) break;
+      await this.#sleep(backoff.next(), false);
+    }
+    this.#role = "stopped";
+    this.#publisher?.close();
+    if (this.#nc) {
+      await this.#nc.close().catch(() => undefined);
+      await this.#statusWatch;
+    }
+  }
+
+  async #connectNats(): Promise<void> {
+    if (this.#nc) return;
+    const nc = await connect({
+      servers: this.#options.natsUrl,
+      name: this.#options.name,
+      noAsyncTraces: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 2_000,
+    }).catch((error: unknown) => {
+      throw new NatsUnavailableError(error);
+    });
+    this.#nc = nc;
+    this.#natsConnected = true;
+    this.#publisher = new JetStreamPublisher(nc);
+    this.#statusWatch = this.#watchNats(nc);
+    this.#log.info({ server: nc.getServer() }, "connected to NATS");
+  }
+
+  async #watchNats(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        this.#natsConnected = false;
+        this.#log.warn({ server: status.server }, "NATS disconnected");
+        // Acks of messages written before the disconnect will never come: fail their batches now.
+        this.#publisher?.failAll(new PublishFailedError("NATS disconnected"));
+        this.#wakeup.fire();
+      } else if (status.type === "reconnect") {
+        this.#natsConnected = true;
+        this.#log.info({ server: status.server }, "NATS reconnected");
+        this.#wakeup.fire();
+      }
+    }
+  }
+
+  /** One Postgres session: connect, wait for the lock (standby), publish while it holds (active). */
+  async #session(backoff: Backoff): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.#options.databaseUrl,
+      keepAlive: true,
+      application_name: this.#options.name,
+    });
+    this.#sessionError = undefined;
+    client.on("error", (error) => {
+      this.#sessionError = error;
+      this.#sessionUp = false;
+      this.#wakeup.fire();
+    });
+    let locked = false;
+    try {
+      await client.connect();
+      this.#sessionUp = true;
+      locked = await this.#acquireLock(client);
+      if (!locked) return;
+      backoff.reset();
+      this.#role = "active";
+      this.#publishingHealthy = false;
+      this.#log.info({ name: this.#options.name }, "relay lock acquired: active");
+      await this.#ensureListener();
+      await this.#publishLoop(client);
+    } finally {
+      const wasActive = this.#role === "active";
+      this.#role = this.#stopping ? "stopped" : "starting";
+      this.#sessionUp = false;
+      this.#inflight = [];
+      this.#inflightEvents = 0;
+      this.#publisher?.failAll(new PublishFailedError("relay session ended"));
+      await this.#closeListener();
+      if (locked && this.#sessionError === undefined) {
+        await client.query("select pg_advisory_unlock(hashtext($1))", [this.#lockName]).catch(() => undefined);
+      }
+      await client.end().catch(() => undefined);
+      if (wasActive) this.#log.info({ acked: this.#acked }, "relay lock released");
+    }
+  }
+
+  get #lockName(): string {
+    return `orderly:${this.#options.name}`;
+  }
+
+  /** Tries the lock until it is ours (true) or the relay stops (false). Meanwhile reports the lag as a standby. */
+  async #acquireLock(client: pg.Client): Promise<boolean> {
+    let announced = false;
+    while (!this.#stopping) {
+      this.#throwIfSessionLost();
+      const result = await client.query<{
+        locked: boolean;
+        head: string | null;
+        checkpoint: string | null;
+        next_committed_ms: number | null;
+      }>(
+        `select pg_try_advisory_lock(hashtext($1)) as locked, (select last from global_position) as head,
+           c.position as checkpoint, (extract(epoch from e.committed_at) * 1000)::float8 as next_committed_ms
+         from (select 1) one
+         left join relay_checkpoints c on c.name = $2
+         left join events e on e.position = coalesce(c.position, 0) + 1`,
+        [this.#lockName, this.#options.name],
+      );
+      const row = result.rows[0];
+      if (row?.locked) return true;
+      this.#standbyLag = {
+        events: Math.max(0, Number(row?.head ?? 0) - Number(row?.checkpoint ?? 0)),
+        oldestMs: row?.next_committed_ms ?? undefined,
+      };
+      if (!announced) {
+        this.#role = "standby";
+        this.#log.info({ name: this.#options.name }, "another relay holds the lock: standing by");
+        announced = true;
+      }
+      await this.#sleep(this.#options.lockRetryMs);
+    }
+    return false;
+  }
+
+  #throwIfSessionLost(): void {
+    if (this.#sessionError) throw this.#sessionError;
+  }
+
+  async #ensureListener(): Promise<void> {
+    if (this.#listener || Date.now() < this.#listenerRetryAt) return;
+    const listener = new pg.Client({
+      connectionString: this.#options.databaseUrl,
+      keepAlive: true,
+      application_name: `${this.#options.name}-listen`,
+    });
+    listener.on("notification", (message) => {
+      const position = Number(message.payload);
+      if (position > this.#head) this.#head = position;
+      if (this.#oldestPendingMs === undefined && this.#head > this.#acked) this.#oldestPendingMs = Date.now();
+      this.#wakeup.fire();
+    });
+    listener.on("error", (error) => {
+      this.#log.warn({ err: error }, "LISTEN connection failed; polling until it is back");
+      if (this.#listener === listener) this.#listener = undefined;
+      this.#listenerRetryAt = Date.now() + this.#options.pollIntervalMs;
+      listener.end().catch(() => undefined);
+    });
+    try {
+      await listener.connect();
+      await listener.query("listen orderly_events");
+      this.#listener = listener;
+    } catch (error) {
+      this.#listenerRetryAt = Date.now() + this.#options.pollIntervalMs;
+      this.#log.warn({ err: error }, "LISTEN failed; polling");
+      await listener.end().catch(() => undefined);
+    }
+  }
+
+  async #closeListener(): Promise<void> {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  async #publishLoop(client: pg.Client): Promise<void> {
+    const backoff = new Backoff(200, 5_000);
+    await this.#reconcileUntilDone(client, backoff);
+    while (true) {
+      try {
+        await this.#pipeline(client);
+        return;
+      } catch (error) {
+        if (!(error instanceof PublishFailedError || error instanceof NatsUnavailableError)) throw error;
+        this.#publishingHealthy = false;
+        this.#metrics.publishFailures.inc();
+        this.#log.warn({ err: error, acked: this.#acked }, "publish failed; reconciling with the stream");
+        // Let every batch in flight settle (ack or timeout), keep what landed whole, then ask the stream.
+        await this.#harvest(client, true).catch(() => undefined);
+        this.#inflight = [];
+        this.#inflightEvents = 0;
+        if (this.#stopping) return;
+        await this.#sleep(backoff.next());
+        await this.#reconcileUntilDone(client, backoff);
+      }
+    }
+  }
+
+  async #reconcileUntilDone(client: pg.Client, backoff: Backoff): Promise<void> {
+    while (true) {
+      if (this.#stopping) throw new StoppingSignal();
+      this.#throwIfSessionLost();
+      try {
+        await this.#reconcile(client);
+        this.#publishingHealthy = true;
+        backoff.reset();
+        return;
+      } catch (error) {
+        if (!(error instanceof NatsUnavailableError)) throw error;
+        this.#log.warn({ err: error }, "cannot reach JetStream; retrying");
+        await this.#sleep(backoff.next());
+      }
+    }
+  }
+
+  /**
+   * Where to go on: the position of the stream's last message (the chain guarantees the stream holds exactly the
+   * positions up to it), or the durable checkpoint when the stream has no message to ask.
+   */
+  async #reconcile(client: pg.Client): Promise<void> {
+    const nc = this.#nc;
+    if (!nc || !this.#natsConnected) throw new NatsUnavailableError(new Error("not connected"));
+    const stream = this.#bus.stream;
+    const { lastSeq, lastPosition } = await natsCall(async () => {
+      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+      await this.#bus.ensureStream(jsm);
+      const info = await jsm.streams.info(stream);
+      let lastPosition: number | undefined;
+      if (info.state.messages > 0) {
+        const message = await jsm.streams.getMessage(stream, { seq: info.state.last_seq });
+        const header = message?.header.get(this.#bus.headers.position);
+        if (header) lastPosition = Number(header);
+      }
+      return { lastSeq: info.state.last_seq, lastPosition };
+    });
+    await client.query("insert into relay_checkpoints (name, position) values ($1, 0) on conflict (name) do nothing", [
+      this.#options.name,
+    ]);
+    const stored = await client.query<{ position: string }>("select position from relay_checkpoints where name = $1", [
+      this.#options.name,
+    ]);
+    const checkpoint = Number(stored.rows[0]?.position ?? 0);
+    const resumeAt = lastPosition ?? checkpoint;
+    if (lastPosition !== undefined && lastPosition < checkpoint) {
+      this.#log.warn({ checkpoint, lastPosition }, "the stream lost messages past its last one: republishing them");
+    }
+    if (resumeAt > checkpoint) await this.#writeCheckpoint(client, resumeAt);
+    this.#cursor = resumeAt;
+    this.#acked = resumeAt;
+    this.#expectedSeq = lastSeq;
+    const head = await client.query<{ last: string; next_committed_ms: number | null }>(
+      `select g.last, (extract(epoch from e.committed_at) * 1000)::float8 as next_committed_ms
+       from global_position g left join events e on e.position = $1 + 1`,
+      [resumeAt],
+    );
+    this.#head = Math.max(this.#head, Number(head.rows[0]?.last ?? 0));
+    this.#oldestPendingMs = head.rows[0]?.next_committed_ms ?? undefined;
+    this.#log.info({ checkpoint, resumeAt, streamLastSeq: lastSeq, head: this.#head }, "reconciled with the stream");
+  }
+
+  /** Read → publish → harvest acks → checkpoint, with up to `maxInFlight` events awaiting acks. */
+  async #pipeline(client: pg.Client): Promise<void> {
+    const { batchSize, maxInFlight, pollIntervalMs } = this.#options;
+    // caughtUp: the last read returned less than asked, so there is nothing to read until a notification (or poll).
+    let caughtUp = false;
+    while (true) {
+      this.#throwIfSessionLost();
+      await this.#harvest(client, false);
+      if (this.#stopping) {
+        if (this.#inflight.length === 0) return;
+        await this.#inflight[0]?.batch.done;
+        continue;
+      }
+      if (!this.#natsConnected) throw new PublishFailedError("NATS disconnected");
+      const oldest = this.#inflight[0]?.batch.done;
+      if (this.#inflightEvents >= maxInFlight) {
+        await oldest;
+        continue;
+      }
+      if (caughtUp) {
+        if (oldest === undefined) await this.#ensureListener();
+        // Wake on a notification, the poll interval, or the oldest batch's acks (to harvest them).
+        const woken = await this.#wakeup.wait(pollIntervalMs, oldest);
+        if (woken || oldest === undefined) caughtUp = false;
+        continue;
+      }
+      const limit = Math.min(batchSize, maxInFlight - this.#inflightEvents);
+      this.#wakeup.clear();
+      const rows = await this.#read(client, limit);
+      if (rows.length < limit) caughtUp = true;
+      if (rows.length > 0) this.#publish(rows);
+    }
+  }
+
+  async #read(client: pg.Client, limit: number): Promise<EventRow[]> {
+    const result = await client.query({
+      name: "outbox_relay_read",
+      text: readEventsSql,
+      values: [this.#cursor, limit],
+      rowMode: "array",
+      types: rawTypes,
+    });
+    const rows: EventRow[] = new Array(result.rows.length);
+    for (let i = 0; i < result.rows.length; i++) {
+      const r = result.rows[i] as (string | null)[];
+      const traceparent = r[9];
+      rows[i] = {
+        committedMs: Number(r[11]),
+        event: {
+          position: Number(r[0]),
+          metadata: {
+            eventId: r[1] as string,
+            commandId: r[6] as string,
+            correlationId: r[7] as string,
+            causationId: r[8] as string,
+            occurredAt: new Date(Math.round(Number(r[10]))),
+            ...(traceparent ? { traceparent } : {}),
+          },
+          streamId: r[2] as string,
+          streamVersion: Number(r[3]),
+          type: r[4] as string,
+          data: JSON.parse(r[5] as string) as unknown,
+          committedAt: new Date(Math.floor(Number(r[11]))),
+        },
+      };
+    }
+    return rows;
+  }
+
+  #publish(rows: EventRow[]): void {
+    const publisher = this.#publisher;
+    if (!publisher) throw new PublishFailedError("not connected to NATS");
+    const h = this.#bus.headers;
+    const messages: OutgoingMessage[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const { event, committedMs } = rows[i] as EventRow;
+      const headers = natsHeaders();
+      headers.set(h.msgId, event.metadata.eventId);
+      headers.set(h.position, String(event.position));
+      headers.set(h.stream, event.streamId);
+      headers.set(h.type, event.type);
+      headers.set(h.committedAt, String(Math.floor(committedMs)));
+      if (event.metadata.traceparent) headers.set(h.traceparent, event.metadata.traceparent);
+      // The stream accepts this message only right after the previous one: no gap, no reordering, no zombie writer.
+      headers.set(EXPECTED_LAST_SEQUENCE, String(this.#expectedSeq + i));
+      messages[i] = { subject: this.#bus.subject(event.type), data: this.#bus.encode(event), headers };
+    }
+    const batch = publisher.publish(messages, this.#options.ackTimeoutMs);
+    this.#expectedSeq += rows.length;
+    this.#cursor = (rows[rows.length - 1] as EventRow).event.position;
+    if (this.#cursor > this.#head) this.#head = this.#cursor;
+    if (this.#inflight.length === 0 && this.#oldestPendingMs === undefined) {
+      this.#oldestPendingMs = (rows[0] as EventRow).committedMs;
+    }
+    this.#inflight.push({ batch, rows });
+    this.#inflightEvents += rows.length;
+  }
+
+  /**
+   * Takes the acknowledged batches off the front of the window and writes the checkpoint once for all of them.
+   * Throws the first failed batch's error (those behind it are not acknowledged in effect: the chain broke).
+   * With `all`, first waits for every batch in flight to settle.
+   */
+  async #harvest(client: pg.Client, all: boolean): Promise<void> {
+    if (all) await Promise.all(this.#inflight.map((p) => p.batch.done));
+    let advanced = false;
+    let failure: PublishFailedError | undefined;
+    while (this.#inflight.length > 0) {
+      const front = this.#inflight[0] as Published;
+      if (!front.batch.settled) break;
+      if (front.batch.error) {
+        failure = front.batch.error;
+        break;
+      }
+      this.#inflight.shift();
+      this.#inflightEvents -= front.rows.length;
+      this.#onBatchAcked(front);
+      advanced = true;
+    }
+    if (advanced) await this.#writeCheckpoint(client, this.#acked);
+    if (failure) throw failure;
+  }
+
+  #onBatchAcked({ batch, rows }: Published): void {
+    const committedAtMs = rows.map((r) => r.committedMs);
+    for (let i = 0; i < rows.length; i++) {
+      this.#metrics.latency.observe(Math.max(0, ((batch.ackedAt[i] as number) - (committedAtMs[i] as number)) / 1000));
+    }
+    this.#metrics.published.inc(rows.length);
+    this.#metrics.batches.inc();
+    const first = (rows[0] as EventRow).event.position;
+    const last = (rows[rows.length - 1] as EventRow).event.position;
+    this.#acked = last;
+    const next = this.#inflight[0]?.rows[0];
+    this.#oldestPendingMs = next ? next.committedMs : this.#head > last ? Date.now() : undefined;
+    this.#options.onAcked?.({ firstPosition: first, lastPosition: last, committedAtMs, ackedAtMs: batch.ackedAt });
+  }
+
+  async #writeCheckpoint(client: pg.Client, position: number): Promise<void> {
+    await client.query({
+      name: "outbox_relay_checkpoint",
+      text: `insert into relay_checkpoints (name, position, updated_at) values ($1, $2, now())
+             on conflict (name) do update set position = greatest(relay_checkpoints.position, excluded.position),
+               updated_at = now()`,
+      values: [this.#options.name, position],
+    });
+  }
+
+  /** Sleeps `ms`, cut short by stop() (and by a lost session when `session`). Keeps a notification pending. */
+  async #sleep(ms: number, session = true): Promise<void> {
+    const deadline = Date.now() + ms;
+    let notified = false;
+    while (!this.#stopping && !(session && this.#sessionError !== undefined)) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      if (await this.#wakeup.wait(left)) notified = true;
+    }
+    if (notified) this.#wakeup.fire();
+  }
+}
+
+async function natsCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw new NatsUnavailableError(error);
+  }
+}
