@@ -1,0 +1,44 @@
+import { ConfigError } from "@orderly/observability";
+import { describe, expect, it } from "vitest";
+import { readConfig } from "./config.js";
+
+describe("readConfig", () => {
+  it("has defaults that run on a developer machine", () => {
+    expect(readConfig({})).toEqual({
+      databaseUrl: "postgres://127.0.0.1:5432/orderly",
+      commandPort: 50051,
+      host: "0.0.0.0",
+      metricsPort: 9401,
+      poolMax: 10,
+      cacheSize: 10_000,
+      shutdownGraceMs: 10_000,
+    });
+  });
+
+  it("reads the environment", () => {
+    const config = readConfig({
+      DATABASE_URL: "postgres://db:5432/x",
+      COMMAND_PORT: "6000",
+      METRICS_PORT: "0",
+      COMMAND_CACHE_SIZE: "0",
+    });
+    expect(config).toMatchObject({
+      databaseUrl: "postgres://db:5432/x",
+      commandPort: 6000,
+      metricsPort: 0,
+      cacheSize: 0,
+    });
+  });
+
+  it("names every bad variable at once", () => {
+    let error: unknown;
+    try {
+      readConfig({ COMMAND_PORT: "http", METRICS_PORT: "99999", PG_POOL_MAX: "0", DATABASE_URL: "mysql://x/y" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const name of ["COMMAND_PORT", "METRICS_PORT", "PG_POOL_MAX", "DATABASE_URL"]) expect(message).toContain(name);
+  });
+});

@@ -1,0 +1,56 @@
+import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
+
+export interface CommandServiceConfig {
+  readonly databaseUrl: string;
+  /** gRPC port (COMMAND_PORT, default 50051). */
+  readonly commandPort: number;
+  /** Interface to bind (COMMAND_HOST, default 0.0.0.0). */
+  readonly host: string;
+  /** /metrics, /healthz, /readyz (METRICS_PORT, default 9401). */
+  readonly metricsPort: number;
+  /** Postgres connections (PG_POOL_MAX, default 10). */
+  readonly poolMax: number;
+  /** Orders whose state is cached (COMMAND_CACHE_SIZE, default 10000; 0 = off). */
+  readonly cacheSize: number;
+  /** How long in-flight calls may take to finish on SIGTERM (SHUTDOWN_GRACE_MS, default 10000). */
+  readonly shutdownGraceMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the configuration; throws one ConfigError naming every bad variable. */
+export function readConfig(env: Env = process.env): CommandServiceConfig {
+  const problems: string[] = [];
+  const collect = <T>(read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+      return fallback;
+    }
+  };
+  const stack = collect(() => readStackConfig(env), undefined);
+  const config: CommandServiceConfig = {
+    databaseUrl: stack?.databaseUrl ?? "",
+    commandPort: stack?.commandPort ?? 0,
+    host: env.COMMAND_HOST?.trim() || "0.0.0.0",
+    metricsPort: collect(() => readPort(env, "METRICS_PORT", 9401), 0),
+    poolMax: readInteger(env, "PG_POOL_MAX", 10, 1, 1000, problems),
+    cacheSize: readInteger(env, "COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000, problems),
+    shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000, problems),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
+    return fallback;
+  }
+  return value;
+}
