@@ -1,0 +1,389 @@
+import { once } from "node:events";
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import {
+  type ChannelOptions,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  status as Status,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { Registry } from "prom-client";
+import { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+import { HealthState } from "./health.js";
+import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
+import { addReflection } from "./reflection.js";
+import { statusName, toGrpcStatus } from "./status.js";
+
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /** Aborts when the client cancels, the deadline passes, or the server shuts down (streams). */
+  readonly signal: AbortSignal;
+  /** Epoch ms from the client's grpc-timeout; undefined when the client set none. */
+  readonly deadline: number | undefined;
+  /** Request metadata (text values only; keys lower-case), e.g. `traceparent`. */
+  readonly headers: Record<string, string>;
+  /** `orderly.orders.v1.CommandService/CreateOrder`. */
+  readonly method: string;
+  readonly peer: string;
+}
+
+type Init<O extends DescMessage> = MessageInitShape<O>;
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  ctx: CallContext,
+) => Promise<Init<O>> | Init<O>;
+export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  ctx: CallContext,
+) => AsyncIterable<Init<O>>;
+
+/** One handler per method of a protobuf-es service, typed from its generated descriptor. */
+export type ServiceImplementation<T extends GenServiceMethods> = {
+  [K in keyof T]: T[K] extends {
+    methodKind: "unary";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  }
+    ? UnaryHandler<I, O>
+    : T[K] extends {
+          methodKind: "server_streaming";
+          input: infer I extends DescMessage;
+          output: infer O extends DescMessage;
+        }
+      ? ServerStreamingHandler<I, O>
+      : never;
+};
+
+export interface GrpcServerOptions {
+  /** The process name (logs). */
+  readonly name: string;
+  readonly logger: Logger;
+  /** Where the grpc_server_* metrics go (default: a private registry). */
+  readonly registry?: Registry;
+  /** Largest request accepted, in bytes (default 1 MiB; larger gets RESOURCE_EXHAUSTED). */
+  readonly maxReceiveMessageBytes?: number;
+  /** Serve grpc.reflection.v1 and v1alpha (default true). */
+  readonly reflection?: boolean;
+  /** Directory holding the repo's `.proto` files, for reflection (default: found, see findProtoDir). */
+  readonly protoDir?: string;
+  /** Extra grpc-js server options. */
+  readonly channelOptions?: ChannelOptions;
+}
+
+/** Why a call's signal aborted; its status is what the call ends with. */
+export class CallAbortedError extends Error {
+  constructor(
+    readonly status: Status,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CallAbortedError";
+  }
+}
+
+export const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
+const DEADLINE_TOLERANCE_MS = 100;
+
+/**
+ * A gRPC server (grpc-js) whose handlers take and return protobuf-es messages. Maps errors to status in one place,
+ * answers INVALID_ARGUMENT to undecodable requests, serves grpc.health.v1 and reflection, records Prometheus metrics,
+ * and stops gracefully.
+ */
+export class GrpcServer {
+  private readonly server: Server;
+  private readonly logger: Logger;
+  private readonly metrics: GrpcMetrics;
+  private readonly health = new HealthState();
+  private readonly serviceNames: string[] = [];
+  private readonly streams = new Set<AbortController>();
+  private serving = true;
+  private listening = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.logger = options.logger;
+    this.metrics = grpcMetrics(options.registry ?? new Registry());
+    this.server = new Server({
+      "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? MAX_RECEIVE_MESSAGE_BYTES,
+      ...options.channelOptions,
+    });
+  }
+
+  addService<T extends GenServiceMethods>(service: GenService<T>, implementation: ServiceImplementation<T>): this {
+    if (this.listening) throw new Error(`addService(${service.typeName}) after listen()`);
+    const definition = grpcServiceDefinition(service);
+    const handlers: Record<string, unknown> = {};
+    for (const method of service.methods) {
+      const handler = (implementation as Record<string, unknown>)[method.localName];
+      if (typeof handler !== "function") {
+        throw new Error(
+          `${service.typeName}: no handler for ${method.name} (expected a function named ${method.localName})`,
+        );
+      }
+      handlers[method.localName] =
+        method.methodKind === "unary"
+          ? this.unary(method, handler as UnaryHandler<DescMessage, DescMessage>)
+          : this.serverStreaming(method, handler as ServerStreamingHandler<DescMessage, DescMessage>);
+    }
+    this.server.addService(definition, handlers as never);
+    this.serviceNames.push(service.typeName);
+    return this;
+  }
+
+  /** Binds and starts serving; returns the port (useful with 0). Health starts SERVING unless setServing(false). */
+  async listen(port: number, host = "0.0.0.0"): Promise<number> {
+    if (this.listening) throw new Error("listen() called twice");
+    this.listening = true;
+    this.health.addTo(this.server);
+    if (this.options.reflection ?? true) {
+      addReflection(this.server, [...this.serviceNames, "grpc.health.v1.Health"], this.options.protoDir);
+    }
+    this.setServing(this.serving);
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, actual) =>
+        error ? reject(error) : resolve(actual),
+      );
+    });
+    this.logger.info({ port: bound, host, services: this.serviceNames }, `${this.options.name} gRPC listening`);
+    return bound;
+  }
+
+  /** grpc.health.v1 status of one added service, or (no name) of the server and every service. */
+  setServing(serving: boolean, service?: string): void {
+    const status = serving ? "SERVING" : "NOT_SERVING";
+    if (service !== undefined) {
+      if (!this.serviceNames.includes(service)) throw new Error(`setServing: ${service} was not added`);
+      this.health.set(service, status);
+      return;
+    }
+    if (this.serving !== serving) this.logger.info({ serving }, `health: ${status}`);
+    this.serving = serving;
+    for (const name of ["", ...this.serviceNames]) this.health.set(name, status);
+  }
+
+  /**
+   * Health goes NOT_SERVING and Watch streams end; server streams are told UNAVAILABLE; unary calls in flight get
+   * `graceMs` to finish, then the rest are cancelled.
+   */
+  shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    this.stopping ??= (async () => {
+      const graceMs = options.graceMs ?? 10_000;
+      this.setServing(false);
+      this.health.endWatches();
+      for (const controller of this.streams) {
+        controller.abort(new CallAbortedError(Status.UNAVAILABLE, "server is shutting down"));
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.logger.warn({ graceMs }, "calls still running after the grace period; cancelling them");
+          this.server.forceShutdown();
+          resolve();
+        }, graceMs);
+        this.server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.logger.info(`${this.options.name} gRPC stopped`);
+    })();
+    return this.stopping;
+  }
+
+  private unary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>) {
+    return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const track = this.track(method, "unary");
+      const { ctx, release } = this.context(call, method);
+      const finish = (code: Status) => {
+        release();
+        track(code);
+      };
+      const request = call.request;
+      if (request instanceof UndecodableRequest) {
+        callback({ code: Status.INVALID_ARGUMENT, details: undecodable(request) });
+        finish(Status.INVALID_ARGUMENT);
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler(request as MessageShape<DescMessage>, ctx))
+        .then(
+          (result) => {
+            if (ctx.signal.aborted) {
+              finish(abortStatus(ctx.signal));
+              return;
+            }
+            callback(null, create(method.output, result));
+            finish(Status.OK);
+          },
+          (error: unknown) => {
+            const status = this.failure(error, ctx);
+            callback(status);
+            finish(status.code);
+          },
+        );
+    };
+  }
+
+  private serverStreaming(method: DescMethod, handler: ServerStreamingHandler<DescMessage, DescMessage>) {
+    return (call: ServerWritableStream<unknown, unknown>) => {
+      const track = this.track(method, "server_stream");
+      const { ctx, release, controller } = this.context(call, method);
+      this.streams.add(controller);
+      const finish = (code: Status) => {
+        this.streams.delete(controller);
+        release();
+        track(code);
+      };
+      const request = call.request;
+      if (request instanceof UndecodableRequest) {
+        call.emit("error", { code: Status.INVALID_ARGUMENT, details: undecodable(request) });
+        finish(Status.INVALID_ARGUMENT);
+        return;
+      }
+      const labels = { grpc_service: method.parent.typeName, grpc_method: method.name, grpc_type: "server_stream" };
+      const run = async () => {
+        const iterator = handler(request as MessageShape<DescMessage>, ctx)[Symbol.asyncIterator]();
+        try {
+          for (;;) {
+            const next = await untilAborted(iterator.next(), ctx.signal);
+            if (next.done) break;
+            if (!call.write(create(method.output, next.value))) {
+              await untilAborted(once(call, "drain"), ctx.signal);
+            }
+            this.metrics.messagesSent.inc(labels);
+          }
+          if (ctx.signal.aborted) throw ctx.signal.reason;
+          call.end();
+          finish(Status.OK);
+        } catch (error) {
+          // Runs the generator's finally blocks; it may be parked in an await, so do not wait for it.
+          iterator.return?.(undefined)?.catch(() => {});
+          const status = this.failure(error, ctx);
+          if (!call.cancelled) call.emit("error", status);
+          finish(status.code);
+        }
+      };
+      void run();
+    };
+  }
+
+  /** The status for a failed call; logs server faults with their stack. */
+  private failure(error: unknown, ctx: CallContext): { code: Status; details: string; metadata?: Metadata } {
+    if (ctx.signal.aborted) {
+      const reason: unknown = ctx.signal.reason;
+      if (reason instanceof CallAbortedError) return { code: reason.status, details: reason.message };
+    }
+    const mapped = toGrpcStatus(error);
+    if (mapped.internal) {
+      this.logger.error({ err: error, method: ctx.method }, "handler failed");
+      return { code: mapped.code, details: mapped.details };
+    }
+    this.logger.debug({ method: ctx.method, code: statusName(mapped.code), msg: mapped.details }, "call rejected");
+    const metadata = new Metadata();
+    if (mapped.errorCode) metadata.set("orderly-error-code", mapped.errorCode);
+    return { code: mapped.code, details: mapped.details, metadata };
+  }
+
+  private track(method: DescMethod, type: "unary" | "server_stream"): (code: Status) => void {
+    const labels = { grpc_service: method.parent.typeName, grpc_method: method.name, grpc_type: type };
+    const started = process.hrtime.bigint();
+    this.metrics.started.inc(labels);
+    this.metrics.inFlight.inc(labels);
+    return (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const withCode = { ...labels, grpc_code: statusName(code) };
+      this.metrics.inFlight.dec(labels);
+      this.metrics.handled.inc(withCode);
+      this.metrics.handling.observe(withCode, seconds);
+    };
+  }
+
+  private context(
+    call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+    method: DescMethod,
+  ): { ctx: CallContext; release: () => void; controller: AbortController } {
+    const controller = new AbortController();
+    const rawDeadline = call.getDeadline();
+    const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
+    const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline !== undefined) {
+      timer = setTimeout(
+        () => controller.abort(new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")),
+        Math.max(0, deadline - Date.now()),
+      );
+    }
+    const onCancel = () => {
+      // grpc-js ends a call whose deadline passed with DEADLINE_EXCEEDED and then reports it as cancelled; and the
+      // client's own deadline timer may cancel a little before ours (our deadline = its deadline + the request's
+      // transit). Both are the deadline, not a client's choice to cancel.
+      const expired = deadline !== undefined && Date.now() >= deadline - DEADLINE_TOLERANCE_MS;
+      controller.abort(
+        expired
+          ? new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")
+          : new CallAbortedError(Status.CANCELLED, "cancelled by the client"),
+      );
+    };
+    call.once("cancelled", onCancel);
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(call.metadata.getMap())) {
+      if (typeof value === "string") headers[key] = value;
+    }
+    const ctx: CallContext = {
+      signal: controller.signal,
+      deadline,
+      headers,
+      method: methodPath(method.parent, method).slice(1),
+      peer: call.getPeer(),
+    };
+    return {
+      ctx,
+      controller,
+      release: () => {
+        clearTimeout(timer);
+        call.off("cancelled", onCancel);
+      },
+    };
+  }
+}
+
+function undecodable(request: UndecodableRequest): string {
+  return `request is not a valid ${request.typeName}: ${request.reason}`;
+}
+
+function abortStatus(signal: AbortSignal): Status {
+  const reason: unknown = signal.reason;
+  return reason instanceof CallAbortedError ? reason.status : Status.CANCELLED;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
