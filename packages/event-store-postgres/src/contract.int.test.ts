@@ -22,12 +22,12 @@ afterAll(async () => {
 
 // One database for the file; each test starts from an empty store.
 eventStoreContract("postgres", async () => {
-  await pool.query("truncate events, streams, processed_commands; update global_position set last = 0");
+  await pool.query("truncate events, processed_commands; update global_position set last = 0");
   return new PostgresEventStore(pool);
 });
 
 // Small batches: the same contract holds when a burst spans several transactions.
 eventStoreContract("postgres, batches of 3", async () => {
-  await pool.query("truncate events, streams, processed_commands; update global_position set last = 0");
+  await pool.query("truncate events, processed_commands; update global_position set last = 0");
   return new PostgresEventStore(pool, { maxBatchSize: 3 });
 });

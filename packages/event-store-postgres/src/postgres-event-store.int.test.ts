@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await pool.query("truncate events, streams, processed_commands; update global_position set last = 0");
+  await pool.query("truncate events, processed_commands; update global_position set last = 0");
 });
 
 function newPool(options: pg.PoolConfig = {}): pg.Pool {
