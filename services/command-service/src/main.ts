@@ -1,1 +1,74 @@
-export {};
+import { CommandService } from "@orderly/contracts";
+import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { GrpcServer } from "@orderly/grpc-server";
+import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
+import { Registry } from "prom-client";
+import { createCommandHandlers } from "./command-handlers.js";
+import { CommandPipeline } from "./command-pipeline.js";
+import { readConfig } from "./config.js";
+import { createCommandMetrics } from "./metrics.js";
+
+// Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
+
+const logger = createLogger("command-service");
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const databaseLabel = redact(config.databaseUrl);
+  try {
+    await ensureDatabase(config.databaseUrl);
+  } catch (error) {
+    throw new Error(
+      `cannot reach Postgres at ${databaseLabel} (${(error as Error).message}); start it, or set DATABASE_URL`,
+    );
+  }
+  const pool = createPool(config.databaseUrl, { max: config.poolMax });
+  pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
+  await migrateEventStore(pool);
+
+  const store = new PostgresEventStore(pool);
+  const pipeline = new CommandPipeline(store, { cacheSize: config.cacheSize });
+  const registry = new Registry();
+  const metrics = createCommandMetrics(registry, () => pipeline.retries);
+
+  const server = new GrpcServer({ name: "command-service", logger, registry });
+  server.addService(CommandService, createCommandHandlers(pipeline, metrics));
+
+  let ready = false;
+  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => ready });
+  const port = await server.listen(config.commandPort, config.host);
+  ready = true;
+  logger.info({ port, metricsPort: ops.port, database: databaseLabel }, "command-service ready");
+
+  shutdownOnSignals(
+    async (signal) => {
+      logger.info({ signal }, "command-service stopping: no new calls, finishing the ones in flight");
+      ready = false;
+      // In-flight calls finish (their appends commit) before the store and the pool go away: nothing accepted is lost.
+      await server.shutdown({ graceMs: config.shutdownGraceMs });
+      await store.close();
+      await pool.end();
+      await ops.close();
+      logger.info("command-service stopped");
+    },
+    { logger, timeoutMs: config.shutdownGraceMs + 5_000 },
+  );
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) logger.fatal(error.message);
+  else logger.fatal({ err: error }, `command-service failed to start: ${(error as Error).message}`);
+  process.exitCode = 1;
+  // Let the logger flush, then leave even if something keeps the event loop alive.
+  setTimeout(() => process.exit(1), 100).unref();
+});

@@ -1,0 +1,187 @@
+// CommandService benchmark: in one run, from this load process (separate from the servers),
+//   1. the RPC ceiling: CreateOrder against the same gRPC stack returning a canned reply (no database);
+//   2. Orderly: CreateOrder through gRPC into the Postgres event store, unique idempotency keys, closed loop;
+//   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
+// Prints one JSON object. Options (env): BENCH_SECONDS (default 10), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2).
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { createTestEnvironment, freePort, startService } from "@orderly/testing";
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const channels = Number(process.env.BENCH_CHANNELS ?? 2);
+const warmupSeconds = Math.min(3, seconds / 3);
+
+const protoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
+const definition = protoLoader.loadSync(["orderly/orders/v1/commands.proto"], {
+  includeDirs: [protoDir],
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+});
+const { CommandService } = grpc.loadPackageDefinition(definition).orderly.orders.v1;
+
+let sequence = 0;
+const runId = `${process.pid}-${Date.now()}`;
+const request = () => ({
+  idempotency_key: `bench-${runId}-${++sequence}`,
+  customer_id: `customer-${sequence % 1000}`,
+  currency: "EUR",
+  items: [
+    { sku: "SKU-1", quantity: 2, unit_price_minor: "1250" },
+    { sku: "SKU-2", quantity: 1, unit_price_minor: "500" },
+  ],
+});
+
+function clients(address) {
+  // Distinct channel options force separate HTTP/2 connections.
+  return Array.from(
+    { length: channels },
+    (_, i) => new CommandService(address, grpc.credentials.createInsecure(), { "grpc.bench_channel": i }),
+  );
+}
+
+function createOrder(client) {
+  return new Promise((resolve, reject) => {
+    client.CreateOrder(request(), { deadline: Date.now() + 30_000 }, (error, reply) =>
+      error ? reject(error) : resolve(reply),
+    );
+  });
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function summary(latenciesMs) {
+  const sorted = Float64Array.from(latenciesMs).sort();
+  const round = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
+  return {
+    p50_ms: round(percentile(sorted, 50)),
+    p99_ms: round(percentile(sorted, 99)),
+    max_ms: round(sorted.at(-1) ?? null),
+  };
+}
+
+/** Closed loop: `concurrency` calls always in flight for `durationS`; counts completions after the warm-up. */
+async function closedLoop(address, durationS) {
+  const pool = clients(address);
+  const warmupEnd = performance.now() + warmupSeconds * 1000;
+  const end = warmupEnd + durationS * 1000;
+  let ok = 0;
+  let errors = 0;
+  const latencies = [];
+  let firstError;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const client = pool[worker % pool.length];
+      while (performance.now() < end) {
+        const started = performance.now();
+        try {
+          await createOrder(client);
+          if (started >= warmupEnd) {
+            ok++;
+            latencies.push(performance.now() - started);
+          }
+        } catch (error) {
+          errors++;
+          firstError ??= `${error.code} ${error.details}`;
+        }
+      }
+    }),
+  );
+  for (const c of pool) c.close();
+  return { calls_per_s: Math.round(ok / durationS), errors, first_error: firstError, ...summary(latencies) };
+}
+
+/** Open loop at `rate` calls/s for `durationS`, latency from each call's intended start. */
+async function openLoop(address, rate, durationS) {
+  const pool = clients(address);
+  const latencies = [];
+  let errors = 0;
+  const pending = [];
+  const start = performance.now();
+  const total = Math.round(rate * durationS);
+  let sent = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
+      while (sent < due) {
+        const intended = start + (sent / rate) * 1000;
+        const client = pool[sent % pool.length];
+        sent++;
+        pending.push(
+          createOrder(client).then(
+            () => latencies.push(performance.now() - intended),
+            () => errors++,
+          ),
+        );
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  for (const c of pool) c.close();
+  return { rate_per_s: Math.round(rate), calls: latencies.length, errors, ...summary(latencies) };
+}
+
+async function main() {
+  const figures = { seconds, concurrency, channels };
+
+  // 1. RPC ceiling.
+  const cannedPort = await freePort();
+  const canned = await startService({
+    name: "canned",
+    entry: fileURLToPath(new URL("./canned-server.mjs", import.meta.url)),
+    env: { COMMAND_PORT: String(cannedPort) },
+    readyLine: /canned server ready/,
+  });
+  try {
+    figures.rpc_ceiling = await closedLoop(`127.0.0.1:${cannedPort}`, seconds);
+  } finally {
+    await canned.stop();
+  }
+
+  // 2. Orderly through gRPC into Postgres.
+  const env = await createTestEnvironment();
+  const commandPort = await freePort();
+  const metricsPort = await freePort();
+  const service = await startService({
+    name: "command-service",
+    entry: fileURLToPath(new URL("../dist/main.js", import.meta.url)),
+    env: { ...env.env, COMMAND_PORT: String(commandPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: "warn" },
+    readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
+    readyTimeoutMs: 60_000,
+  });
+  try {
+    const address = `127.0.0.1:${commandPort}`;
+    figures.orderly = await closedLoop(address, seconds);
+    figures.ratio_to_rpc_ceiling =
+      Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
+    figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);
+  } finally {
+    await service.stop();
+    await env.cleanup();
+  }
+  figures.goals = {
+    ratio_to_rpc_ceiling_at_least: 0.7,
+    p99_at_half_max_ms_at_most: 25,
+    ratio_met: figures.ratio_to_rpc_ceiling >= 0.7,
+    p99_met: figures.orderly_at_half_max.p99_ms !== null && figures.orderly_at_half_max.p99_ms <= 25,
+  };
+  console.log(JSON.stringify(figures, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
