@@ -2,7 +2,8 @@
 //   1. the RPC ceiling: CreateOrder against the same gRPC stack returning a canned reply (no database);
 //   2. Orderly: CreateOrder through gRPC into the Postgres event store, unique idempotency keys, closed loop;
 //   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
-// Prints one JSON object. Options (env): BENCH_SECONDS (default 10), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2).
+// Prints one JSON object. Options (env): BENCH_SECONDS (default 10), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
+// BENCH_PROFILE_DIR (write a V8 CPU profile of the command service there; summarise it with bench/profile-summary.mjs).
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -154,8 +155,18 @@ async function main() {
   const metricsPort = await freePort();
   const service = await startService({
     name: "command-service",
-    entry: fileURLToPath(new URL("../dist/main.js", import.meta.url)),
-    env: { ...env.env, COMMAND_PORT: String(commandPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: "warn" },
+    entry: fileURLToPath(
+      new URL(process.env.BENCH_PROFILE_DIR ? "./profiled-main.mjs" : "../dist/main.js", import.meta.url),
+    ),
+    env: {
+      ...env.env,
+      COMMAND_PORT: String(commandPort),
+      METRICS_PORT: String(metricsPort),
+      LOG_LEVEL: "warn",
+      ...(process.env.BENCH_PROFILE_DIR
+        ? { PROFILE_DIR: process.env.BENCH_PROFILE_DIR, PROFILE_SECONDS: String(seconds + warmupSeconds) }
+        : {}),
+    },
     readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
     readyTimeoutMs: 60_000,
   });
