@@ -1,0 +1,241 @@
+import { QueryService } from "@orderly/contracts";
+import { GrpcServer } from "@orderly/grpc-server";
+import { type Logger, type OpsServer, startOpsServer } from "@orderly/observability";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { Registry } from "prom-client";
+import {
+  customerOrdersChannel,
+  PostgresCheckpointNotifications,
+  RedisCheckpointNotifications,
+} from "./checkpoint-notifications.js";
+import type { QueryServiceConfig } from "./config.js";
+import { queryServiceHandlers } from "./grpc-handlers.js";
+import { LagClock } from "./lag.js";
+import { QueryMetrics } from "./metrics.js";
+import { PageTokens } from "./page-token.js";
+import { PostgresCommitTimes } from "./pg-commit-times.js";
+import { PositionWatcher } from "./position-watcher.js";
+import { Queries } from "./queries.js";
+import type { CheckpointReader, CustomerOrdersReader, OrderSummaryReader } from "./read-models.js";
+import { VisibilityRecorder } from "./visibility.js";
+
+export interface QueryReaders {
+  readonly summaries: OrderSummaryReader;
+  readonly customerOrders: CustomerOrdersReader;
+  readonly summariesCheckpoint: CheckpointReader;
+  readonly customerOrdersCheckpoint: CheckpointReader;
+}
+
+export interface StartQueryServiceOptions {
+  readonly config: QueryServiceConfig;
+  readonly logger: Logger;
+  /** Builds the read-model readers over the service's own connections. */
+  readonly readers: (connections: { pool: pg.Pool; redis: Redis; namespace: string }) => QueryReaders;
+  /** Runs once the connections are up, before anything reads (e.g. create the read models' tables). */
+  readonly prepare?: (connections: { pool: pg.Pool; redis: Redis }) => Promise<void>;
+  readonly registry?: Registry;
+}
+
+export interface RunningQueryService {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly queries: Queries;
+  /** Graceful: health NOT_SERVING, calls finish (or are cancelled after `graceMs`), connections close. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The composition root: connections, watchers, use cases, gRPC server, ops server, health. */
+export async function startQueryService(options: StartQueryServiceOptions): Promise<RunningQueryService> {
+  const { config, logger } = options;
+  const registry = options.registry ?? new Registry();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        logger.warn({ err: error }, "error while closing");
+      }
+    }
+  };
+
+  try {
+    const pool = new pg.Pool({
+      connectionString: config.stack.databaseUrl,
+      max: 10,
+      application_name: "query-service",
+      connectionTimeoutMillis: 5_000,
+    });
+    pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
+    cleanups.push(() => pool.end());
+    await pool.query("select 1").catch((error: unknown) => {
+      throw new Error(
+        `Postgres is not reachable at DATABASE_URL (${mask(config.stack.databaseUrl)}): ${String(error)}`,
+      );
+    });
+
+    const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
+    const redis = new Redis(config.stack.redisUrl, { ...redisOptions, connectionName: "query-service" });
+    redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
+    cleanups.push(() => redis.disconnect());
+    await redis.connect().catch((error: unknown) => {
+      throw new Error(`Redis is not reachable at REDIS_URL (${mask(config.stack.redisUrl)}): ${String(error)}`);
+    });
+    const subscriber = new Redis(config.stack.redisUrl, {
+      ...redisOptions,
+      connectionName: "query-service-checkpoints",
+    });
+
+    await options.prepare?.({ pool, redis });
+    const readers = options.readers({ pool, redis, namespace: config.stack.namespace });
+    const onWatcherError = (name: string) => (error: unknown) =>
+      logger.warn({ err: error, readModel: name }, "cannot read the read model's checkpoint");
+    const watchers = {
+      order_summaries: new PositionWatcher({
+        name: "order_summaries",
+        checkpoints: readers.summariesCheckpoint,
+        onError: onWatcherError("order_summaries"),
+      }),
+      customer_orders: new PositionWatcher({
+        name: "customer_orders",
+        checkpoints: readers.customerOrdersCheckpoint,
+        onError: onWatcherError("customer_orders"),
+      }),
+    };
+    cleanups.push(() => {
+      watchers.order_summaries.stop();
+      watchers.customer_orders.stop();
+    });
+
+    // Subscribe first, then read the checkpoints: nothing announced in between is missed.
+    const pgNotifications = new PostgresCheckpointNotifications({
+      connectionString: config.stack.databaseUrl,
+      watchers: [watchers.order_summaries],
+      logger,
+    });
+    cleanups.push(() => pgNotifications.close());
+    await pgNotifications.start();
+    const redisNotifications = new RedisCheckpointNotifications({
+      subscriber,
+      channel: customerOrdersChannel(config.stack.namespace),
+      watcher: watchers.customer_orders,
+      logger,
+    });
+    cleanups.push(() => redisNotifications.close());
+    await redisNotifications.start();
+    await Promise.all([watchers.order_summaries.start(), watchers.customer_orders.start()]);
+
+    const commitTimes = new PostgresCommitTimes(pool);
+    let metrics: QueryMetrics | undefined;
+    const visibility = new VisibilityRecorder({
+      commitTimes,
+      observe: (readModel, seconds) => metrics?.commandVisible(readModel, seconds),
+      onError: (error) => logger.debug({ err: error }, "cannot look up commit times for command-to-visible latency"),
+    });
+    cleanups.push(() => visibility.close());
+    if (config.pageTokenSecret === undefined) {
+      logger.warn(
+        "QUERY_PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and die with this process",
+      );
+    }
+    const queries = new Queries({
+      summaries: readers.summaries,
+      customerOrders: readers.customerOrders,
+      watchers,
+      lag: new LagClock(commitTimes),
+      pageTokens: new PageTokens(config.pageTokenSecret),
+      maxWaitMs: config.maxWaitMs,
+      streamMaxMs: config.streamMaxMs,
+      maxWaiters: config.maxWaiters,
+      observer: {
+        waited: (readModel, outcome, seconds) => metrics?.waited(readModel, outcome, seconds),
+        visible: (readModel, position) => visibility.record(readModel, position),
+      },
+    });
+    metrics = new QueryMetrics(registry, {
+      waiters: () => queries.waitingCount,
+      streams: () => queries.streamCount,
+      positions: () => ({
+        order_summaries: watchers.order_summaries.position,
+        customer_orders: watchers.customer_orders.position,
+      }),
+    });
+    const queryMetrics = metrics;
+
+    const healthy = () =>
+      pgNotifications.connected &&
+      redisNotifications.connected &&
+      redis.status === "ready" &&
+      watchers.order_summaries.isHealthy &&
+      watchers.customer_orders.isHealthy;
+
+    const server = new GrpcServer({ name: "query-service", logger, registry });
+    server.addService(
+      QueryService,
+      queryServiceHandlers(queries, (rpc, code, seconds) => queryMetrics.queryDuration.observe({ rpc, code }, seconds)),
+    );
+    let stopping = false;
+    server.setServing(healthy());
+    const grpcPort = await server.listen(config.grpcPort, config.host);
+    cleanups.push(() => server.shutdown({ graceMs: 5_000 }));
+    let lastHealthy = healthy();
+    const healthTimer = setInterval(() => {
+      const now = healthy();
+      if (now !== lastHealthy && !stopping) {
+        lastHealthy = now;
+        server.setServing(now);
+        if (now) logger.info("Postgres and Redis reachable again: SERVING");
+        else logger.warn("Postgres or Redis unreachable: NOT_SERVING");
+      }
+    }, 500);
+    healthTimer.unref();
+    cleanups.push(() => clearInterval(healthTimer));
+
+    const ops: OpsServer = await startOpsServer({
+      port: config.metricsPort,
+      registry,
+      ready: () => !stopping && healthy(),
+    });
+    cleanups.push(() => ops.close());
+    logger.info(
+      {
+        grpcPort,
+        metricsPort: ops.port,
+        positions: {
+          order_summaries: watchers.order_summaries.position,
+          customer_orders: watchers.customer_orders.position,
+        },
+      },
+      "query-service ready",
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      grpcPort,
+      metricsPort: ops.port,
+      queries,
+      close(graceMs = 5_000) {
+        stopping = true;
+        closing ??= (async () => {
+          await server.shutdown({ graceMs });
+          await closeAll();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+function mask(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
