@@ -1,7 +1,9 @@
 // Append benchmark of @orderly/event-store-postgres (run `pnpm bench` in this package after `pnpm build`).
 // In one run, on scratch databases of the same server:
-//  (a) the per-command database ceiling: pgbench running the SQL of one CreateOrder append (idempotency row + event +
-//      stream + global position counter + notify) as one transaction per command, at 1/4/8/16/32 clients;
+//  (a) the per-command database ceiling: pgbench running the SQL of one CreateOrder append (global position counter +
+//      event row + idempotency row + notify; the unique constraints do the version and key checks) as one transaction
+//      per command, at 1/4/8/16/32 clients, as one statement and as an explicit transaction; for reference also with
+//      positions from a sequence (not commit-ordered);
 //  (b) PostgresEventStore's in-process append rate (new stream per command, with an idempotency key) at several
 //      concurrencies, with p50/p99 latency, and p99 at half of the best rate (open loop);
 //  (c) the ratio (b)/(a).
@@ -62,7 +64,6 @@ const ORDER_DATA = `jsonb_build_object('orderId', ids.order_id, 'customerId', 'c
 const COUNTER_SINGLE = `\\set qty random(1, 5)
 with ids as (select gen_random_uuid() as order_id, gen_random_uuid() as event_id, gen_random_uuid() as command_id),
 pos as (update global_position set last = last + 1 where id = 1 returning last),
-s as (insert into streams (stream_id, version) select 'order-' || ids.order_id, 1 from ids),
 e as (insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
         causation_id, traceparent, occurred_at)
       select pos.last, ids.event_id, 'order-' || ids.order_id, 1, 'OrderPlaced', ${ORDER_DATA}, ids.command_id,
@@ -78,7 +79,6 @@ const COUNTER_MULTI = `\\set qty random(1, 5)
 select gen_random_uuid() as order_id, gen_random_uuid() as event_id, gen_random_uuid() as command_id \\gset
 begin;
 update global_position set last = last + 1 where id = 1 returning last as pos \\gset
-insert into streams (stream_id, version) values ('order-' || :order_id::text, 1);
 insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
   causation_id, traceparent, occurred_at)
   select :pos::bigint, :event_id::uuid, 'order-' || ids.order_id, 1, 'OrderPlaced', ${ORDER_DATA}, :command_id::uuid,

@@ -33,6 +33,8 @@ export interface AppendStats {
 
 interface PendingAppend {
   readonly request: AppendRequest;
+  /** The events' data as JSON, serialised when the append was called (a bad value fails only its own caller). */
+  readonly data: readonly string[];
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -96,16 +98,18 @@ export class PostgresEventStore implements EventStore {
 
   append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
     if (this.#closed) return Promise.reject(new UnavailableError("event store is closed"));
+    let data: string[];
     try {
       validateAppendRequest(request);
+      data = request.events.map(({ event }) => JSON.stringify(event.data ?? null));
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<CommandOutcome>((resolve, reject) => {
-      this.#queue.push({ request, resolve, reject });
+      this.#queue.push({ request, data, resolve, reject });
       // Start on the next turn of the event loop, so that appends arriving in the same I/O phase share a batch.
       if (this.#flushing === undefined)
-        this.#flushing = new Promise((done) => setImmediate(() => this.#drain().then(done)));
+        this.#flushing = new Promise((done) => setImmediate(() => void this.#drain().finally(done)));
     });
   }
 
@@ -172,7 +176,12 @@ export class PostgresEventStore implements EventStore {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#maxBatchSize);
-        await this.#flush(batch);
+        try {
+          await this.#flush(batch);
+        } catch (error) {
+          // Only a bug gets here; the batch's callers must still hear about it.
+          for (const pending of batch) pending.reject(error);
+        }
       }
     } finally {
       this.#flushing = undefined;
@@ -229,10 +238,11 @@ export class PostgresEventStore implements EventStore {
       keys[i] = request.idempotency?.key ?? null;
       hashes[i] = request.idempotency?.requestHash ?? null;
       counts[i] = request.events.length;
-      for (const { event, metadata } of request.events) {
+      const pendingData = (batch[i] as PendingAppend).data;
+      for (const [index, { event, metadata }] of request.events.entries()) {
         eventIds.push(metadata.eventId);
         types.push(event.type);
-        data.push(JSON.stringify(event.data ?? null));
+        data.push(pendingData[index] as string);
         commandIds.push(metadata.commandId);
         correlationIds.push(metadata.correlationId);
         causationIds.push(metadata.causationId);
