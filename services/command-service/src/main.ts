@@ -1,6 +1,6 @@
 import { CommandService } from "@orderly/contracts";
 import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
-import { GrpcServer } from "@orderly/grpc-server";
+import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES } from "@orderly/grpc-server";
 import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
 import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
@@ -31,7 +31,13 @@ async function main(): Promise<void> {
   const registry = new Registry();
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
 
-  const server = new GrpcServer({ name: "command-service", logger, registry });
+  // The contract's explicit request limit: 1 MiB; larger requests get RESOURCE_EXHAUSTED and the server keeps serving.
+  const server = new GrpcServer({
+    name: "command-service",
+    logger,
+    registry,
+    maxReceiveMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
+  });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics));
 
   let ready = false;

@@ -40,10 +40,18 @@ export function createCommandMetrics(registry: Registry, retries: () => number):
       this.inc(retries());
     },
   });
+  // Label lookups hash the label set on every call: keep the bound children (a bounded set: 4 commands × 10 outcomes).
+  const bound = new Map<string, { total: Counter.Internal; duration: Histogram.Internal<"command" | "outcome"> }>();
   return {
     observe(command, outcome, seconds) {
-      total.inc({ command, outcome });
-      duration.observe({ command, outcome }, seconds);
+      const id = `${command}\u0000${outcome}`;
+      let children = bound.get(id);
+      if (children === undefined) {
+        children = { total: total.labels(command, outcome), duration: duration.labels(command, outcome) };
+        bound.set(id, children);
+      }
+      children.total.inc();
+      children.duration.observe(seconds);
     },
   };
 }

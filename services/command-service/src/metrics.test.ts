@@ -1,0 +1,23 @@
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { createCommandMetrics } from "./metrics.js";
+
+describe("command metrics", () => {
+  it("counts by command and outcome, times them, and reports retries", async () => {
+    const registry = new Registry();
+    let retries = 0;
+    const metrics = createCommandMetrics(registry, () => retries);
+    metrics.observe("CreateOrder", "accepted", 0.002);
+    metrics.observe("CreateOrder", "accepted", 0.004);
+    metrics.observe("ShipOrder", "failed_precondition", 0.001);
+    retries = 3;
+    const text = await registry.metrics();
+    expect(text).toContain('orderly_commands_total{command="CreateOrder",outcome="accepted"} 2');
+    expect(text).toContain('orderly_commands_total{command="ShipOrder",outcome="failed_precondition"} 1');
+    expect(text).toContain('orderly_command_duration_seconds_count{command="CreateOrder",outcome="accepted"} 2');
+    expect(text).toContain(
+      'orderly_command_duration_seconds_bucket{le="0.0025",command="CreateOrder",outcome="accepted"} 1',
+    );
+    expect(text).toContain("orderly_command_version_retries_total 3");
+  });
+});
