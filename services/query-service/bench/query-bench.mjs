@@ -1,0 +1,278 @@
+#!/usr/bin/env node
+// Query-service benchmark (issue 6). Prints one JSON object of figures.
+//
+//   pnpm --filter @orderly/query-service bench            (after `pnpm build`)
+//   BENCH_SECONDS=5 BENCH_INFLIGHT=64 BENCH_ORDERS=2000 node services/query-service/bench/query-bench.mjs
+//
+// 1. Reads with min_position = 0: GetOrderSummary and ListCustomerOrders queries/s through gRPC, against a raw
+//    `SELECT … WHERE order_id = $1` through pg and `HGETALL` of an order hash through ioredis, from this same load
+//    process in the same run, with the same number of calls in flight. Goal: ratio >= 0.5.
+// 2. Command accepted → visible through GetOrderSummary(min_position): p50/p99 at half the maximum CreateOrder rate
+//    measured a moment before, with every service of the pipeline running as a process.
+//
+// It starts the whole stack in its own test namespace (database, JetStream names, Redis keys) and removes it after.
+import { randomUUID } from "node:crypto";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { createTestEnvironment, freePort, startService } from "@orderly/testing";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const inflight = Number(process.env.BENCH_INFLIGHT ?? 64);
+const orderCount = Number(process.env.BENCH_ORDERS ?? 2_000);
+const visibleSeconds = Number(process.env.BENCH_VISIBLE_SECONDS ?? 10);
+const log = (...args) => process.stderr.write(`[query-bench] ${args.join(" ")}\n`);
+
+const services = ["command-service", "outbox-relay", "projector-postgres", "projector-redis", "query-service"];
+
+async function main() {
+  const env = await createTestEnvironment();
+  const running = [];
+  const closers = [];
+  try {
+    const ports = { command: await freePort(), query: await freePort() };
+    for (const name of services) {
+      const metricsPort = await freePort();
+      log(`starting ${name}`);
+      running.push(
+        await startService({
+          name,
+          entry: join(root, "services", name, "dist/main.js"),
+          env: {
+            ...env.env,
+            COMMAND_PORT: String(ports.command),
+            QUERY_PORT: String(ports.query),
+            METRICS_PORT: String(metricsPort),
+            LOG_LEVEL: "warn",
+            LOG_FORMAT: "json",
+          },
+          readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
+          readyTimeoutMs: 60_000,
+        }),
+      );
+    }
+    const { commands, queries } = await clients(ports);
+    closers.push(
+      () => commands.close(),
+      () => queries.close(),
+    );
+
+    // Data: orderCount orders over orderCount / 2 customers, all visible in both read models.
+    log(`creating ${orderCount} orders`);
+    const customers = Array.from({ length: Math.max(1, Math.floor(orderCount / 2)) }, () => `bench-${randomUUID()}`);
+    const orders = [];
+    let lastPosition = 0;
+    await pool(32, orderCount, async (i) => {
+      const accepted = await createOrder(commands, customers[i % customers.length]);
+      orders.push(accepted.order_id);
+      lastPosition = Math.max(lastPosition, Number(accepted.position));
+    });
+    await waitReached(queries, lastPosition);
+
+    const pgPool = new pg.Pool({ connectionString: env.databaseUrl, max: 10 });
+    const redis = new Redis(env.redisUrl);
+    closers.push(
+      () => pgPool.end(),
+      () => redis.disconnect(),
+    );
+    const prefix = `${env.namespace}:customer_orders`;
+    const generation = await redis.get(`${prefix}:current`);
+    const hashKey = (orderId) => `${prefix}:g${generation}:o:${orderId}`;
+    const probe = await redis.hgetall(hashKey(orders[0]));
+    if (Object.keys(probe).length === 0) throw new Error(`no Redis hash at ${hashKey(orders[0])}: layout changed?`);
+
+    const pick = (list) => list[Math.floor(Math.random() * list.length)];
+    const figures = {};
+    // Alternate baseline and service twice each, so drift on a busy machine hits both alike.
+    const rounds = [
+      [
+        "pg_select_by_pk",
+        () =>
+          pgPool.query({
+            name: "bench-pk",
+            text: "select * from order_summaries where order_id = $1",
+            values: [pick(orders)],
+          }),
+      ],
+      [
+        "grpc_get_order_summary",
+        () => unary(queries, "GetOrderSummary", { order_id: pick(orders), min_position: "0" }),
+      ],
+      ["redis_hgetall", () => redis.hgetall(hashKey(pick(orders)))],
+      [
+        "grpc_list_customer_orders",
+        () => unary(queries, "ListCustomerOrders", { customer_id: pick(customers), page_size: 0, min_position: "0" }),
+      ],
+    ];
+    for (const pass of [1, 2]) {
+      for (const [name, call] of rounds) {
+        log(`pass ${pass}: ${name}`);
+        const rate = await closedLoop(call, inflight, seconds);
+        figures[name] = Math.max(figures[name] ?? 0, rate);
+      }
+    }
+
+    log("measuring the maximum CreateOrder rate");
+    const maxCommandRate = await closedLoop(() => createOrder(commands, pick(customers)), inflight, seconds);
+    const targetRate = Math.max(1, Math.floor(maxCommandRate / 2));
+    log(`command accepted → visible at ${targetRate} commands/s for ${visibleSeconds} s`);
+    const visible = await commandToVisible(commands, queries, pick, customers, targetRate, visibleSeconds);
+
+    const result = {
+      benchmark: "query-service",
+      seconds_per_run: seconds,
+      in_flight: inflight,
+      orders: orderCount,
+      reads_per_second: {
+        get_order_summary_grpc: round(figures.grpc_get_order_summary),
+        pg_select_by_primary_key: round(figures.pg_select_by_pk),
+        get_order_summary_ratio: ratio(figures.grpc_get_order_summary, figures.pg_select_by_pk),
+        list_customer_orders_grpc: round(figures.grpc_list_customer_orders),
+        redis_hgetall: round(figures.redis_hgetall),
+        list_customer_orders_ratio: ratio(figures.grpc_list_customer_orders, figures.redis_hgetall),
+        list_page_orders: 2,
+      },
+      command_to_visible: {
+        max_command_rate_per_second: round(maxCommandRate),
+        command_rate_per_second: targetRate,
+        achieved_rate_per_second: round(visible.count / visibleSeconds),
+        samples: visible.count,
+        failures: visible.failures,
+        p50_ms: visible.p50,
+        p99_ms: visible.p99,
+        max_ms: visible.max,
+        goal: "p50 <= 10 ms, p99 <= 50 ms",
+      },
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
+    for (const service of running.reverse()) await service.stop().catch(() => {});
+    await env.cleanup();
+  }
+}
+
+async function clients(ports) {
+  const definition = await protoLoader.load(["orderly/orders/v1/commands.proto", "orderly/orders/v1/queries.proto"], {
+    includeDirs: [join(root, "proto")],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
+  const v1 = grpc.loadPackageDefinition(definition).orderly.orders.v1;
+  return {
+    commands: new v1.CommandService(`127.0.0.1:${ports.command}`, grpc.credentials.createInsecure()),
+    queries: new v1.QueryService(`127.0.0.1:${ports.query}`, grpc.credentials.createInsecure()),
+  };
+}
+
+function unary(client, method, request, deadlineMs = 30_000) {
+  return new Promise((resolveCall, reject) => {
+    client[method](request, { deadline: Date.now() + deadlineMs }, (error, response) =>
+      error ? reject(error) : resolveCall(response),
+    );
+  });
+}
+
+async function createOrder(commands, customerId) {
+  const response = await unary(commands, "CreateOrder", {
+    idempotency_key: randomUUID(),
+    customer_id: customerId,
+    currency: "EUR",
+    items: [{ sku: "SKU-1", quantity: 1, unit_price_minor: "999" }],
+  });
+  return response.accepted;
+}
+
+async function waitReached(queries, position) {
+  await new Promise((resolveWait, reject) => {
+    const call = queries.WaitForPosition({ min_position: String(position) }, { deadline: Date.now() + 120_000 });
+    let reached = false;
+    call.on("data", (m) => {
+      reached ||= m.reached;
+    });
+    call.on("error", reject);
+    call.on("end", () => (reached ? resolveWait() : reject(new Error("stream ended without reached"))));
+  });
+}
+
+/** `count` tasks, `concurrency` at a time. */
+async function pool(concurrency, count, task) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+/** Calls/s with `concurrency` calls always in flight for `durationSeconds` (after a short warm-up). */
+async function closedLoop(call, concurrency, durationSeconds) {
+  const warmUntil = performance.now() + 500;
+  const endAt = warmUntil + durationSeconds * 1_000;
+  let done = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < endAt) {
+        try {
+          await call();
+          if (performance.now() > warmUntil) done++;
+        } catch (error) {
+          if (++errors === 1) log(`error: ${error?.message ?? error}`);
+        }
+      }
+    }),
+  );
+  if (errors > 0) log(`${errors} errors`);
+  return done / durationSeconds;
+}
+
+/** Open loop at `rate` commands/s: each CreateOrder, once accepted, is read back with min_position = its position. */
+async function commandToVisible(commands, queries, pick, customers, rate, durationSeconds) {
+  const latencies = [];
+  let failures = 0;
+  const pending = [];
+  const started = performance.now();
+  const total = Math.floor(rate * durationSeconds);
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1_000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(
+      (async () => {
+        try {
+          const accepted = await createOrder(commands, pick(customers));
+          const acceptedAt = performance.now();
+          await unary(queries, "GetOrderSummary", { order_id: accepted.order_id, min_position: accepted.position });
+          latencies.push(performance.now() - acceptedAt);
+        } catch (error) {
+          if (++failures === 1) log(`visible error: ${error?.message ?? error}`);
+        }
+      })(),
+    );
+  }
+  await Promise.all(pending);
+  latencies.sort((a, b) => a - b);
+  const at = (q) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN, 2);
+  return {
+    count: latencies.length,
+    failures,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: round(latencies.at(-1) ?? Number.NaN, 2),
+  };
+}
+
+const round = (x, digits = 0) => Number((x ?? Number.NaN).toFixed(digits));
+const ratio = (a, b) => round(a / b, 2);
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
