@@ -42,6 +42,13 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
+/** Sets checkpoint `name` to the current head, so a new relay publishes only what comes next. Returns that head. */
+async function startingAtHead(name: string): Promise<number> {
+  const head = await store.headPosition();
+  await pool.query("insert into relay_checkpoints (name, position) values ($1, $2)", [name, head]);
+  return head;
+}
+
 /** Each test gets its own namespace (stream) and checkpoint name, on the file's database. */
 function startRelay(overrides: Partial<OutboxRelayOptions> & { namespace: string }): OutboxRelay {
   const relay = new OutboxRelay({
@@ -89,7 +96,8 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
 
   it("publishes nothing past a transaction that holds its position until it commits, then it in its place", async () => {
     const namespace = `${env.namespace}_b`;
-    const relay = startRelay({ namespace });
+    const from = (await startingAtHead("relay-b")) + 1;
+    const relay = startRelay({ namespace, name: "relay-b" });
     await appendOrders(store, 5, 2);
     const before = await headPosition();
     await eventually(() => relay.ackedPosition === before, "relay caught up");
@@ -123,20 +131,22 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     const head = await headPosition();
     await eventually(() => relay.ackedPosition === head, "relay published the late commit and those after it");
     const messages = await readWholeStream(nc, ordersBus(namespace).stream);
-    checkGaplessOrder(messages, head);
+    checkGaplessOrder(messages, head, from);
     expect(slowPosition).toBe(before + 1);
-    expect(messages[slowPosition - 1]?.position).toBe(slowPosition);
+    expect(messages[slowPosition - from]?.msgId).toBeTruthy();
+    expect(messages[slowPosition - from]?.position).toBe(slowPosition);
   });
 
   it("runs one active relay; the standby takes over from the checkpoint when the first stops", async () => {
     const namespace = `${env.namespace}_c`;
     const shared = { namespace, name: "relay-c", lockRetryMs: 100 };
+    const from = (await startingAtHead("relay-c")) + 1;
     const first = startRelay(shared);
     await eventually(() => first.role === "active", "first relay active");
     const second = startRelay(shared);
     await eventually(() => second.role === "standby", "second relay standing by");
-    const burst = appendOrders(store, 3_000, 8);
-    await eventually(() => first.ackedPosition > 100, "first relay publishing");
+    const burst = appendOrders(store, 3_000, 32);
+    await eventually(() => first.ackedPosition > from + 100, "first relay publishing");
     expect(second.role).toBe("standby");
     expect(second.ackedPosition).toBe(0);
     await first.stop();
@@ -144,24 +154,25 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     await burst;
     const head = await headPosition();
     await eventually(() => second.ackedPosition === head, "second relay caught up", 60_000);
-    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), head);
+    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), head, from);
   });
 
   it("resumes after the stream's last message even when the checkpoint lags (no republish beyond dedup)", async () => {
     const namespace = `${env.namespace}_d`;
+    const from = (await startingAtHead("relay-d")) + 1;
     const first = startRelay({ namespace, name: "relay-d" });
     await appendOrders(store, 500, 4);
     const head = await headPosition();
     await eventually(() => first.ackedPosition === head, "caught up");
     await first.stop();
     // Simulate a crash between publish and checkpoint: the checkpoint is far behind what the stream holds.
-    await pool.query("update relay_checkpoints set position = 10 where name = 'relay-d'");
+    await pool.query("update relay_checkpoints set position = $1 where name = 'relay-d'", [from + 10]);
     await appendOrders(store, 50, 2);
     const registry = new Registry();
     const second = startRelay({ namespace, name: "relay-d", registry });
     const newHead = await headPosition();
     await eventually(() => second.ackedPosition === newHead, "second caught up");
-    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), newHead);
+    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), newHead, from);
     // It published only the 50 new events: it resumed after the stream's last message, not at the checkpoint.
     expect(await registry.metrics()).toContain("outbox_relay_events_published_total 50\n");
   });
@@ -169,12 +180,13 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   it("reports lag and latency metrics", async () => {
     const namespace = `${env.namespace}_e`;
     const registry = new Registry();
-    const relay = startRelay({ namespace, registry });
+    const from = (await startingAtHead("relay-e")) + 1;
+    const relay = startRelay({ namespace, registry, name: "relay-e" });
     await appendOrders(store, 200, 4);
     const head = await headPosition();
     await eventually(() => relay.ackedPosition === head, "caught up");
     const text = await registry.metrics();
-    expect(text).toContain(`outbox_relay_events_published_total ${head}`);
+    expect(text).toContain(`outbox_relay_events_published_total ${head - from + 1}\n`);
     expect(text).toMatch(/outbox_relay_publish_latency_seconds_count \d+/);
     expect(text).toContain("outbox_lag_events 0");
     expect(text).toContain("outbox_lag_seconds 0");
@@ -192,11 +204,12 @@ describe("OutboxRelay with its own nats-server", () => {
     storeDir = await mkdtemp(join(tmpdir(), "orderly-nats-"));
     const nats = await startNatsServer(await freePort(), storeDir);
     const namespace = `${env.namespace}_n`;
+    const from = (await startingAtHead("relay-n")) + 1;
     const relay = startRelay({ namespace, natsUrl: nats.url, name: "relay-n", ackTimeoutMs: 3_000 });
     try {
       await eventually(() => relay.ready, "relay ready");
-      const burst = appendOrders(store, 8_000, 8);
-      await eventually(() => relay.ackedPosition > 1_000, "relay publishing");
+      const burst = appendOrders(store, 6_000, 32);
+      await eventually(() => relay.ackedPosition > from + 1_000, "relay publishing");
       await nats.stop("SIGKILL");
       await eventually(() => !relay.ready, "relay unready while NATS is down");
       await new Promise((r) => setTimeout(r, 1_000));
@@ -206,7 +219,7 @@ describe("OutboxRelay with its own nats-server", () => {
       await eventually(() => relay.ackedPosition === head && relay.ready, "relay caught up after restart", 60_000);
       const local = await connect({ servers: nats.url });
       try {
-        checkGaplessOrder(await readWholeStream(local, ordersBus(namespace).stream), head);
+        checkGaplessOrder(await readWholeStream(local, ordersBus(namespace).stream), head, from);
       } finally {
         await local.close();
       }
@@ -220,6 +233,7 @@ describe("OutboxRelay with its own nats-server", () => {
     const dir = await mkdtemp(join(tmpdir(), "orderly-nats-"));
     const port = await freePort();
     const namespace = `${env.namespace}_m`;
+    await startingAtHead("relay-m");
     const relay = startRelay({ namespace, natsUrl: `nats://127.0.0.1:${port}`, name: "relay-m" });
     try {
       await appendOrders(store, 10, 2);

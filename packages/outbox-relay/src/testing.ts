@@ -87,15 +87,18 @@ export async function readWholeStream(nc: NatsConnection, stream: string): Promi
   return out;
 }
 
-/** Asserts (throws) that `messages` are exactly positions 1..`expected`, in order, once each. */
-export function checkGaplessOrder(messages: readonly StoredMessage[], expected: number): void {
+/** Asserts (throws) that `messages` are exactly positions `from`..`to`, in order, once each. */
+export function checkGaplessOrder(messages: readonly StoredMessage[], to: number, from = 1): void {
   for (let i = 0; i < messages.length; i++) {
     const position = (messages[i] as StoredMessage).position;
-    if (position !== i + 1) {
-      throw new Error(`stream message #${i + 1} has position ${position}, expected ${i + 1}`);
+    if (position !== from + i) {
+      throw new Error(`stream message #${i + 1} has position ${position}, expected ${from + i}`);
     }
   }
-  if (messages.length !== expected) throw new Error(`stream holds ${messages.length} events, expected ${expected}`);
+  const expected = to - from + 1;
+  if (messages.length !== expected) {
+    throw new Error(`stream holds ${messages.length} events, expected ${expected} (positions ${from}..${to})`);
+  }
 }
 
 export const silentLogger = {

@@ -1,1 +1,68 @@
-export {};
+import { ordersBus } from "@orderly/event-bus";
+import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
+import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
+import { OutboxRelay } from "@orderly/outbox-relay";
+import { Registry } from "prom-client";
+import { readConfig } from "./config.js";
+
+// Composition root of the outbox relay: configuration, schema, the relay loop, metrics and health.
+
+const logger = createLogger("outbox-relay");
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const registry = new Registry();
+  let stopping = false;
+  const relay = new OutboxRelay({
+    databaseUrl: config.stack.databaseUrl,
+    natsUrl: config.stack.natsUrl,
+    bus: ordersBus(config.stack.namespace),
+    logger,
+    registry,
+    batchSize: config.batchSize,
+    maxInFlight: config.maxInFlight,
+    pollIntervalMs: config.pollIntervalMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    lockRetryMs: config.lockRetryMs,
+  });
+  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => relay.ready });
+  shutdownOnSignals(
+    async () => {
+      stopping = true;
+      // Finishes the acks in flight, writes the checkpoint and releases the lock: a standby takes over at once.
+      await relay.stop();
+      await ops.close();
+    },
+    { logger, timeoutMs: config.shutdownGraceMs },
+  );
+
+  // The relay reads the event store's tables: make sure they exist (idempotent), waiting for Postgres if need be.
+  for (let attempt = 1; !stopping; attempt++) {
+    try {
+      await ensureDatabase(config.stack.databaseUrl);
+      const pool = createPool(config.stack.databaseUrl, { max: 1 });
+      try {
+        await migrateEventStore(pool);
+      } finally {
+        await pool.end();
+      }
+      break;
+    } catch (error) {
+      logger.warn({ err: error, attempt }, "cannot prepare the event store schema yet; retrying");
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * attempt)));
+    }
+  }
+  if (stopping) return;
+  relay.start();
+  logger.info(
+    { metricsPort: ops.port, namespace: config.stack.namespace, stream: ordersBus(config.stack.namespace).stream },
+    "outbox-relay started",
+  );
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) logger.fatal(error.message);
+  else logger.fatal({ err: error }, `outbox-relay failed to start: ${(error as Error).message}`);
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 100).unref();
+});
