@@ -95,6 +95,22 @@ describe("PostgresEventStore (Postgres only)", () => {
     expect(store.stats.batches).toBeGreaterThanOrEqual(4);
   });
 
+  it("identical requests racing through two stores (two pools, as two service instances): one accepted, the rest duplicates", async () => {
+    const stores = [new PostgresEventStore(newPool({ max: 2 })), new PostgresEventStore(newPool({ max: 2 }))];
+    const streamId = `order-${testUuid()}`;
+    const outcomes = await Promise.all(
+      range(0, 19).map((i) =>
+        (stores[i % 2] as PostgresEventStore).append(
+          testAppendRequest(streamId, { key: "two-stores", expectedVersion: "no_stream" }),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => !o.duplicate)).toHaveLength(1);
+    expect(new Set(outcomes.map((o) => `${o.commandId}/${o.position}/${o.streamVersion}`)).size).toBe(1);
+    expect((await stores[0]?.readStream(streamId))?.events).toHaveLength(1);
+    expect(await stores[0]?.headPosition()).toBe(1);
+  });
+
   it("fails only the command whose data the database refuses, not its batch", async () => {
     const store = new PostgresEventStore(pool);
     const first = testAppendRequest(`order-${testUuid()}`);
