@@ -1,1 +1,30 @@
-export {};
+export {
+  CustomerOrdersProjection,
+  type CustomerOrdersProjectionOptions,
+  customerOrdersKeys,
+  deleteByPattern,
+  hashToSummary,
+  listMember,
+  RedisCheckpointReader,
+  RedisCustomerOrdersReader,
+} from "./customer-orders.js";
+export { CustomerOrdersRebuild, readGeneration, readLists } from "./customer-orders-rebuild.js";
+export { migrateReadModels } from "./migrate.js";
+export {
+  isTransientPgError,
+  OrderSummariesProjection,
+  type OrderSummariesProjectionOptions,
+  PROJECTIONS_CHANNEL,
+  rowToSummary,
+} from "./order-summaries.js";
+export { OrderSummariesRebuild, storedVersion } from "./order-summaries-rebuild.js";
+export {
+  canonicalSummary,
+  evolveSummary,
+  foldBatch,
+  type OrderSummaryView,
+  orderIdOf,
+} from "./order-summary.js";
+export { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
+export { checksumSummaries, foldEventLog } from "./verification.js";
+export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";

@@ -1,1 +1,19 @@
-export {};
+export { MessageQueue, sleep } from "./message-queue.js";
+export { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
+export {
+  CheckpointMovedError,
+  type EventLog,
+  type Logger,
+  type Projection,
+  ProjectionHandlerError,
+  silentLogger,
+} from "./projection.js";
+export { type JetStreamSource, Projector, type ProjectorOptions, type ProjectorStatus } from "./projector.js";
+export {
+  type RebuildOptions,
+  type RebuildResult,
+  type RebuildTarget,
+  RebuildVerificationError,
+  rebuildProjection,
+  type Verification,
+} from "./rebuild.js";

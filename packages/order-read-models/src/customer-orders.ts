@@ -1,0 +1,413 @@
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { ValidationError } from "@orderly/eventsourcing";
+import { CheckpointMovedError, type Logger, type Projection, silentLogger, sleep } from "@orderly/projector";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { CUSTOMER_ORDERS } from "./versions.js";
+
+/**
+ * Redis layout of `customer_orders` (prefix `<ns>:customer_orders`):
+ * - `:current` → the live key generation N; everything else lives under `:g<N>:` so a rebuild fills a new
+ *   generation and flips the pointer atomically;
+ * - `:g<N>:checkpoint` → last applied position (written in the same script as the data);
+ * - `:g<N>:o:<orderId>` → hash of the summary;
+ * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
+ *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
+ * - `:swap-lock` → set by a rebuild while it swaps; live writes wait.
+ */
+export function customerOrdersKeys(namespace: string) {
+  const prefix = `${namespace}:${CUSTOMER_ORDERS}`;
+  return {
+    prefix,
+    current: `${prefix}:current`,
+    swapLock: `${prefix}:swap-lock`,
+    channel: `${prefix}:checkpoint`,
+    generation: (gen: string) => `${prefix}:g${gen}`,
+  };
+}
+
+const MAX_MS = 9_999_999_999_999;
+const MAX_POSITION = Number.MAX_SAFE_INTEGER;
+
+/** The sorted-set member (and page cursor) of an order. */
+export function listMember(s: Pick<OrderSummaryView, "createdAt" | "placedPosition" | "orderId">): string {
+  const t = String(MAX_MS - s.createdAt.getTime()).padStart(13, "0");
+  const p = String(MAX_POSITION - s.placedPosition).padStart(16, "0");
+  return `${t}:${p}:${s.orderId}`;
+}
+
+const memberPattern = /^\d{13}:\d{16}:[0-9a-f-]{36}$/;
+
+const FIELDS = ["c", "s", "p", "cur", "t", "pd", "n", "v", "ca", "ua", "lp", "pp"] as const;
+
+function toFields(s: OrderSummaryView): string[] {
+  return [
+    s.customerId,
+    s.status,
+    s.paymentStatus,
+    s.currency,
+    String(s.totalMinor),
+    String(s.paidMinor),
+    String(s.itemCount),
+    String(s.version),
+    String(s.createdAt.getTime()),
+    String(s.updatedAt.getTime()),
+    String(s.lastPosition),
+    String(s.placedPosition),
+  ];
+}
+
+export function hashToSummary(orderId: string, h: Record<string, string>): OrderSummaryView | undefined {
+  if (h.c === undefined || h.s === undefined || h.p === undefined) return undefined;
+  if (!isOrderStatus(h.s) || !isPaymentStatus(h.p)) return undefined;
+  return {
+    orderId,
+    customerId: h.c,
+    status: h.s,
+    paymentStatus: h.p,
+    currency: h.cur ?? "",
+    totalMinor: Number(h.t),
+    paidMinor: Number(h.pd),
+    itemCount: Number(h.n),
+    version: Number(h.v),
+    createdAt: new Date(Number(h.ca)),
+    updatedAt: new Date(Number(h.ua)),
+    lastPosition: Number(h.lp),
+    placedPosition: Number(h.pp),
+  };
+}
+
+const APPLY_SCRIPT = `
+local prefix, gen = ARGV[1], ARGV[2]
+if ARGV[6] == 'live' then
+  local cur = redis.call('GET', prefix .. ':current')
+  if cur ~= gen then return {'moved', cur or ''} end
+  if redis.call('EXISTS', prefix .. ':swap-lock') == 1 then return {'paused', ''} end
+end
+local g = prefix .. ':g' .. gen
+local cp = redis.call('GET', g .. ':checkpoint')
+if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
+local n = tonumber(ARGV[7])
+local i = 8
+for k = 1, n do
+  local oid, cid = ARGV[i], ARGV[i + 2]
+  redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', ARGV[i + 3], 'p', ARGV[i + 4], 'cur', ARGV[i + 5],
+    't', ARGV[i + 6], 'pd', ARGV[i + 7], 'n', ARGV[i + 8], 'v', ARGV[i + 9], 'ca', ARGV[i + 10], 'ua', ARGV[i + 11],
+    'lp', ARGV[i + 12], 'pp', ARGV[i + 13])
+  redis.call('ZADD', g .. ':c:' .. cid, 0, ARGV[i + 1])
+  i = i + 14
+end
+redis.call('SET', g .. ':checkpoint', ARGV[4])
+if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
+return {'ok', ARGV[4]}
+`;
+
+const LIST_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return {} end
+local g = ARGV[1] .. ':g' .. cur
+local min = '-'
+if ARGV[3] ~= '' then min = '(' .. ARGV[3] end
+local members = redis.call('ZRANGE', g .. ':c:' .. ARGV[2], min, '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, m in ipairs(members) do
+  out[#out + 1] = m
+  out[#out + 1] = redis.call('HGETALL', g .. ':o:' .. string.sub(m, 32))
+end
+return out
+`;
+
+const CHECKPOINT_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return '0' end
+return redis.call('GET', ARGV[1] .. ':g' .. cur .. ':checkpoint') or '0'
+`;
+
+const FLIP_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current') or ''
+if cur ~= ARGV[2] then return 0 end
+redis.call('SET', ARGV[1] .. ':current', ARGV[3])
+redis.call('DEL', ARGV[1] .. ':swap-lock')
+redis.call('PUBLISH', ARGV[1] .. ':checkpoint', ARGV[4])
+return 1
+`;
+
+type ScriptRedis = Redis & {
+  orderlyApply(...args: string[]): Promise<[string, string]>;
+  orderlyList(...args: string[]): Promise<(string | string[])[]>;
+  orderlyCheckpoint(prefix: string): Promise<string>;
+  orderlyFlip(...args: string[]): Promise<number>;
+};
+
+/** Registers the Lua scripts once per connection (EVALSHA with an automatic EVAL fallback). */
+export function withScripts(redis: Redis): ScriptRedis {
+  const r = redis as ScriptRedis;
+  if (typeof r.orderlyApply !== "function") {
+    redis.defineCommand("orderlyApply", { numberOfKeys: 0, lua: APPLY_SCRIPT });
+    redis.defineCommand("orderlyList", { numberOfKeys: 0, lua: LIST_SCRIPT });
+    redis.defineCommand("orderlyCheckpoint", { numberOfKeys: 0, lua: CHECKPOINT_SCRIPT });
+    redis.defineCommand("orderlyFlip", { numberOfKeys: 0, lua: FLIP_SCRIPT });
+  }
+  return r;
+}
+
+function hashEntries(raw: string[] | Record<string, string>): Record<string, string> {
+  if (!Array.isArray(raw)) return raw;
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) h[raw[i] as string] = raw[i + 1] as string;
+  return h;
+}
+
+/** Writes a batch into generation `gen` of `customer_orders` (live: checks the pointer and the swap lock). */
+export async function applyToGeneration(
+  redis: ScriptRedis,
+  keys: ReturnType<typeof customerOrdersKeys>,
+  gen: string,
+  events: readonly RecordedEvent[],
+  after: Position,
+  mode: "live" | "shadow",
+): Promise<[string, string]> {
+  const last = events[events.length - 1];
+  if (!last) return ["ok", String(after)];
+  const ids = [...new Set(events.map(orderIdOf))];
+  const g = keys.generation(gen);
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hgetall(`${g}:o:${id}`);
+  const loaded = (await pipeline.exec()) ?? [];
+  const current = new Map<string, OrderSummaryView>();
+  ids.forEach((id, i) => {
+    const [error, h] = loaded[i] ?? [];
+    if (error) throw error;
+    const summary = hashToSummary(id, h as Record<string, string>);
+    if (summary) current.set(id, summary);
+  });
+  const changed = foldBatch(current, events);
+  const args: string[] = [keys.prefix, gen, String(after), String(last.position), keys.channel, mode];
+  args.push(String(changed.size));
+  for (const s of changed.values()) args.push(s.orderId, listMember(s), ...toFields(s));
+  return redis.orderlyApply(...args);
+}
+
+export interface CustomerOrdersProjectionOptions {
+  readonly namespace: string;
+  /** Where the high-water mark of the Redis checkpoint is kept, to notice lost data across restarts. */
+  readonly pool?: pg.Pool;
+  readonly logger?: Logger;
+  /** Called when lost data was noticed (metrics). */
+  readonly onDataLost?: (reason: string) => void;
+}
+
+/**
+ * The `customer_orders` projection in Redis. Batch and checkpoint are written by one Lua script (atomic) which also
+ * PUBLISHes the checkpoint. Redis runs without persistence here: when the pointer or checkpoint vanished, or went
+ * below what this projector (or its predecessor, via a high-water mark in Postgres) wrote, it starts a fresh
+ * generation at 0 and the runtime replays from the event store.
+ */
+export class CustomerOrdersProjection implements Projection {
+  readonly name = CUSTOMER_ORDERS;
+  private readonly redis: ScriptRedis;
+  private readonly keys: ReturnType<typeof customerOrdersKeys>;
+  private readonly log: Logger;
+  private gen: string | undefined;
+  private written: Position = 0;
+  private highWaterWritten = -1;
+  private highWaterAt = 0;
+
+  constructor(
+    redis: Redis,
+    private readonly options: CustomerOrdersProjectionOptions,
+  ) {
+    this.redis = withScripts(redis);
+    this.keys = customerOrdersKeys(options.namespace);
+    this.log = options.logger ?? silentLogger;
+  }
+
+  get generation(): string | undefined {
+    return this.gen;
+  }
+
+  async checkpoint(): Promise<Position> {
+    const [gen, hw] = await Promise.all([this.redis.get(this.keys.current), this.readHighWater()]);
+    const known = Math.max(hw, this.written);
+    if (gen === null) return this.lost(known > 0 ? "generation pointer vanished" : undefined);
+    const raw = await this.redis.get(`${this.keys.generation(gen)}:checkpoint`);
+    if (raw === null) return this.lost("checkpoint vanished", gen);
+    const cp = Number(raw);
+    if (gen === this.gen && cp < this.written) return this.lost(`checkpoint went back to ${cp}`, gen);
+    if (gen !== this.gen && cp < hw) return this.lost(`checkpoint ${cp} is below the high-water mark ${hw}`, gen);
+    this.gen = gen;
+    this.written = cp;
+    this.recordHighWater(cp);
+    return cp;
+  }
+
+  async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
+    if (this.gen === undefined) await this.checkpoint();
+    for (;;) {
+      const [outcome, value] = await applyToGeneration(
+        this.redis,
+        this.keys,
+        this.gen as string,
+        events,
+        after,
+        "live",
+      );
+      if (outcome === "ok") {
+        this.written = Number(value);
+        this.recordHighWater(this.written);
+        return;
+      }
+      if (outcome === "paused") {
+        await sleep(5);
+        continue;
+      }
+      if (outcome === "moved" && value !== "") {
+        // A rebuild swapped generations: continue from the new generation's checkpoint.
+        this.gen = value;
+        const raw = await this.redis.get(`${this.keys.generation(value)}:checkpoint`);
+        this.written = Number(raw ?? 0);
+        throw new CheckpointMovedError(this.name, after, this.written, `generation swapped to g${value}`);
+      }
+      const cp = value === "" ? -1 : Number(value);
+      if (outcome === "moved" || cp < after) {
+        const actual = await this.lost(
+          outcome === "moved" ? "generation pointer vanished" : `checkpoint ${value || "vanished"}`,
+          this.gen,
+        );
+        throw new CheckpointMovedError(this.name, after, actual, "redis lost data");
+      }
+      this.written = cp;
+      throw new CheckpointMovedError(this.name, after, cp, "another writer moved the checkpoint");
+    }
+  }
+
+  isTransient(error: unknown): boolean {
+    const message = error instanceof Error ? error.message : String(error);
+    return /connect|ECONN|EPIPE|closed|timeout|LOADING|BUSY|MASTERDOWN|max retries/i.test(message);
+  }
+
+  /** Starts a fresh generation at 0 (the runtime then replays from the event store) and drops the broken one. */
+  private async lost(reason: string | undefined, brokenGen?: string): Promise<Position> {
+    const gen = String(Date.now());
+    await this.redis
+      .multi()
+      .set(`${this.keys.generation(gen)}:checkpoint`, "0")
+      .set(this.keys.current, gen)
+      .exec();
+    if (reason !== undefined) {
+      this.log.warn(
+        { projection: this.name, reason, generation: gen },
+        "redis lost data: rebuilding from the event store",
+      );
+      this.options.onDataLost?.(reason);
+    }
+    if (brokenGen !== undefined && brokenGen !== gen) void this.dropGeneration(brokenGen);
+    this.gen = gen;
+    this.written = 0;
+    this.highWaterWritten = -1;
+    this.recordHighWater(0);
+    return 0;
+  }
+
+  async dropGeneration(gen: string): Promise<void> {
+    try {
+      await deleteByPattern(this.redis, `${this.keys.generation(gen)}:*`);
+    } catch (error) {
+      this.log.warn({ err: error, generation: gen }, "could not drop a generation");
+    }
+  }
+
+  private async readHighWater(): Promise<Position> {
+    if (!this.options.pool) return 0;
+    const result = await this.options.pool.query<{ position: number | string }>(
+      "select position from projection_checkpoints where name = $1",
+      [`${CUSTOMER_ORDERS}.high_water`],
+    );
+    return Number(result.rows[0]?.position ?? 0);
+  }
+
+  /** At most once a second (and always when it goes down): the durable memory of how far Redis got. */
+  private recordHighWater(position: Position): void {
+    const pool = this.options.pool;
+    if (!pool || position === this.highWaterWritten) return;
+    if (position > this.highWaterWritten && Date.now() - this.highWaterAt < 1000) return;
+    this.highWaterAt = Date.now();
+    this.highWaterWritten = position;
+    pool
+      .query(
+        `insert into projection_checkpoints (name, position) values ($1, $2)
+         on conflict (name) do update set position = excluded.position, updated_at = now()`,
+        [`${CUSTOMER_ORDERS}.high_water`, position],
+      )
+      .catch((error: unknown) => {
+        this.highWaterWritten = -1;
+        this.log.warn({ err: error }, "could not record the high-water mark");
+      });
+  }
+}
+
+export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (found.length > 0) deleted += await redis.unlink(...found);
+  } while (cursor !== "0");
+  return deleted;
+}
+
+/** ListCustomerOrders' reader: one Lua script reads the pointer, a page of the sorted set and the hashes atomically. */
+export class RedisCustomerOrdersReader {
+  private readonly redis: ScriptRedis;
+  private readonly keys: ReturnType<typeof customerOrdersKeys>;
+
+  constructor(redis: Redis, namespace: string) {
+    this.redis = withScripts(redis);
+    this.keys = customerOrdersKeys(namespace);
+  }
+
+  async listCustomerOrders(
+    customerId: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ orders: OrderSummaryView[]; next?: string }> {
+    if (page.after !== undefined && page.after !== "" && !memberPattern.test(page.after)) {
+      throw new ValidationError("page_token", "malformed cursor");
+    }
+    const limit = Math.max(1, Math.floor(page.limit));
+    const raw = await this.redis.orderlyList(this.keys.prefix, customerId, page.after ?? "", String(limit + 1));
+    const orders: OrderSummaryView[] = [];
+    const members: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const member = raw[i] as string;
+      const summary = hashToSummary(member.slice(31), hashEntries(raw[i + 1] as string[]));
+      if (summary) {
+        orders.push(summary);
+        members.push(member);
+      }
+    }
+    if (orders.length > limit) {
+      orders.length = limit;
+      return { orders, next: members[limit - 1] as string };
+    }
+    return { orders };
+  }
+}
+
+/** The last position `customer_orders` has applied (0 when Redis holds nothing). */
+export class RedisCheckpointReader {
+  private readonly redis: ScriptRedis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, namespace: string) {
+    this.redis = withScripts(redis);
+    this.prefix = customerOrdersKeys(namespace).prefix;
+  }
+
+  async checkpoint(): Promise<Position> {
+    return Number(await this.redis.orderlyCheckpoint(this.prefix));
+  }
+}
+
+export { FIELDS as customerOrderFields };

@@ -1,0 +1,174 @@
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
+import type pg from "pg";
+import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
+
+/** Channel of the checkpoint announcements (`<name>:<position>`), sent inside the committing transaction. */
+export const PROJECTIONS_CHANNEL = "orderly_projections";
+
+const COLUMNS =
+  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+
+interface SummaryRow {
+  order_id: string;
+  customer_id: string;
+  status: string;
+  payment_status: string;
+  currency: string;
+  total_minor: number | string;
+  paid_minor: number | string;
+  item_count: number;
+  version: number | string;
+  created_at: Date;
+  updated_at: Date;
+  last_position: number | string;
+  placed_position: number | string;
+}
+
+export function rowToSummary(row: SummaryRow): OrderSummaryView {
+  if (!isOrderStatus(row.status) || !isPaymentStatus(row.payment_status)) {
+    throw new Error(`order_summaries row ${row.order_id} has status ${row.status}/${row.payment_status}`);
+  }
+  return {
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    status: row.status,
+    paymentStatus: row.payment_status,
+    currency: row.currency,
+    totalMinor: Number(row.total_minor),
+    paidMinor: Number(row.paid_minor),
+    itemCount: row.item_count,
+    version: Number(row.version),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastPosition: Number(row.last_position),
+    placedPosition: Number(row.placed_position),
+  };
+}
+
+export interface OrderSummariesProjectionOptions {
+  /** Table to write (default `order_summaries`; a rebuild writes `order_summaries_v2`). */
+  readonly table?: string;
+  /** Checkpoint row (default the table name). */
+  readonly checkpointName?: string;
+  /** Announce each checkpoint with pg_notify (default true; a shadow does not). */
+  readonly announce?: boolean;
+}
+
+/**
+ * The `order_summaries` projection. Per batch, two statements and no explicit transaction: one SELECT of the rows
+ * the batch touches (folded in memory), then one statement whose CTEs compare-and-set the checkpoint, upsert the
+ * changed rows from unnest() arrays only if that succeeded, and pg_notify — atomic because it is one statement.
+ */
+export class OrderSummariesProjection implements Projection {
+  readonly name: string;
+  private readonly table: string;
+  private readonly checkpointName: string;
+  private readonly loadSql: pg.QueryConfig;
+  private readonly applySql: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: OrderSummariesProjectionOptions = {},
+  ) {
+    this.table = options.table ?? ORDER_SUMMARIES;
+    this.checkpointName = options.checkpointName ?? this.table;
+    this.name = this.checkpointName;
+    if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`bad table name ${this.table}`);
+    this.loadSql = {
+      name: `os_load_${this.table}`,
+      text: `select ${COLUMNS} from ${this.table} where order_id = any($1::uuid[])`,
+    };
+    const announce = options.announce ?? true;
+    this.applySql = `with cp as (
+        update projection_checkpoints set position = $3, updated_at = now()
+        where name = $1 and position = $2 returning position
+      ), up as (
+        insert into ${this.table} (${COLUMNS})
+        select u.* from unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
+          $11::int4[], $12::int8[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::int8[])
+          as u(${COLUMNS}), cp
+        on conflict (order_id) do update set
+          customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
+          currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
+          item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
+          updated_at = excluded.updated_at, last_position = excluded.last_position,
+          placed_position = excluded.placed_position
+        where ${this.table}.last_position < excluded.last_position
+      )
+      select ${announce ? `pg_notify('${PROJECTIONS_CHANNEL}', $1::text || ':' || cp.position::text)` : "cp.position"} from cp`;
+  }
+
+  /** The durable checkpoint; creates the row (at 0, current version) the first time. */
+  async checkpoint(): Promise<Position> {
+    const result = await this.pool.query<{ position: number | string }>(
+      `with ins as (
+         insert into projection_checkpoints (name, position, version) values ($1, 0, $2)
+         on conflict (name) do nothing returning position
+       )
+       select position from ins union all select position from projection_checkpoints where name = $1`,
+      [this.checkpointName, ORDER_SUMMARIES_VERSION],
+    );
+    return Number(result.rows[0]?.position ?? 0);
+  }
+
+  async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
+    const result = await this.pool.query<SummaryRow>({ ...this.loadSql, values: [orderIds] });
+    return new Map(result.rows.map((row) => [row.order_id, rowToSummary(row)]));
+  }
+
+  async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
+    const last = events[events.length - 1];
+    if (!last) return;
+    const ids = [...new Set(events.map(orderIdOf))];
+    const bad = events.find((e) => !uuidPattern.test(orderIdOf(e)));
+    if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
+    const changed = foldBatch(await this.load(ids), events);
+    const rows = [...changed.values()];
+    const result = await this.pool.query({
+      name: `os_apply_${this.table}`,
+      text: this.applySql,
+      values: [
+        this.checkpointName,
+        after,
+        last.position,
+        rows.map((r) => r.orderId),
+        rows.map((r) => r.customerId),
+        rows.map((r) => r.status),
+        rows.map((r) => r.paymentStatus),
+        rows.map((r) => r.currency),
+        rows.map((r) => r.totalMinor),
+        rows.map((r) => r.paidMinor),
+        rows.map((r) => r.itemCount),
+        rows.map((r) => r.version),
+        rows.map((r) => r.createdAt.toISOString()),
+        rows.map((r) => r.updatedAt.toISOString()),
+        rows.map((r) => r.lastPosition),
+        rows.map((r) => r.placedPosition),
+      ],
+    });
+    if (result.rowCount === 0) {
+      const actual = await this.checkpoint();
+      throw new CheckpointMovedError(this.name, after, actual, "checkpoint row changed underneath");
+    }
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientPgError(error);
+  }
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Connection trouble, server shutdown, lock/serialization conflicts: worth retrying forever, never poison. */
+export function isTransientPgError(error: unknown): boolean {
+  if (error instanceof ProjectionHandlerError) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    return /^(08|53|57|40)/.test(code) || code === "55P03";
+  }
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, EPIPE...
+  const message = error instanceof Error ? error.message : String(error);
+  return /connect|terminat|timeout|socket|closed/i.test(message);
+}

@@ -1,0 +1,41 @@
+import type { Position } from "@orderly/eventsourcing";
+import type pg from "pg";
+import { rowToSummary } from "./order-summaries.js";
+import type { OrderSummaryView } from "./order-summary.js";
+import { ORDER_SUMMARIES } from "./versions.js";
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** GetOrderSummary's reader: one primary-key lookup on `order_summaries`. */
+export class PostgresOrderSummaryReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async getOrderSummary(orderId: string): Promise<OrderSummaryView | undefined> {
+    if (!uuidPattern.test(orderId)) return undefined;
+    const result = await this.pool.query({
+      name: "os_get_summary",
+      text: `select order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count,
+        version, created_at, updated_at, last_position, placed_position from ${ORDER_SUMMARIES} where order_id = $1`,
+      values: [orderId],
+    });
+    const row = result.rows[0];
+    return row ? rowToSummary(row) : undefined;
+  }
+}
+
+/** The last position a Postgres read model has applied (0 before the first event). */
+export class PostgresCheckpointReader {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly name: string = ORDER_SUMMARIES,
+  ) {}
+
+  async checkpoint(): Promise<Position> {
+    const result = await this.pool.query<{ position: number | string }>({
+      name: "os_get_checkpoint",
+      text: "select position from projection_checkpoints where name = $1",
+      values: [this.name],
+    });
+    return Number(result.rows[0]?.position ?? 0);
+  }
+}

@@ -1,0 +1,209 @@
+import { randomUUID } from "node:crypto";
+import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { Projector, rebuildProjection } from "@orderly/projector";
+import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import { Redis } from "ioredis";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CustomerOrdersProjection,
+  customerOrdersKeys,
+  deleteByPattern,
+  RedisCheckpointReader,
+  RedisCustomerOrdersReader,
+} from "./customer-orders.js";
+import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
+import { migrateReadModels } from "./migrate.js";
+import { OrderSummariesProjection } from "./order-summaries.js";
+import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
+import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
+import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
+import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
+import { foldEventLog } from "./verification.js";
+
+let env: TestEnvironment;
+let pool: pg.Pool;
+let redis: Redis;
+let store: PostgresEventStore;
+const histories: OrderHistory[] = [];
+const projectors: Projector[] = [];
+
+function startProjectors() {
+  const postgres = new Projector({
+    projection: new OrderSummariesProjection(pool),
+    eventLog: store,
+    tickMs: 100,
+    poisonRetryMs: 200,
+    retryBaseMs: 5,
+    maxAttempts: 3,
+  });
+  const redisProjector = new Projector({
+    projection: new CustomerOrdersProjection(redis, { namespace: env.namespace, pool }),
+    eventLog: store,
+    tickMs: 100,
+    poisonRetryMs: 200,
+    retryBaseMs: 5,
+    maxAttempts: 3,
+  });
+  projectors.push(postgres, redisProjector);
+  return { postgres, redisProjector };
+}
+
+async function caughtUp(): Promise<number> {
+  const head = await store.headPosition();
+  const pgCp = new PostgresCheckpointReader(pool);
+  const redisCp = new RedisCheckpointReader(redis, env.namespace);
+  await eventually(
+    async () => (await pgCp.checkpoint()) === head && (await redisCp.checkpoint()) === head,
+    `both read models at ${head}`,
+    60_000,
+  );
+  return head;
+}
+
+async function listAll(customerId: string, limit = 3): Promise<OrderSummaryView[]> {
+  const reader = new RedisCustomerOrdersReader(redis, env.namespace);
+  const all: OrderSummaryView[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await reader.listCustomerOrders(customerId, after === undefined ? { limit } : { limit, after });
+    all.push(...page.orders);
+    if (!page.next) return all;
+    after = page.next;
+  }
+}
+
+/** Every order's summary in both read models equals a fresh fold of the event store; each list holds each once. */
+async function expectModelsEqualFold(): Promise<void> {
+  const head = await store.headPosition();
+  const expected = await foldEventLog(store, head);
+  const rows = await pool.query("select order_id from order_summaries");
+  expect(rows.rowCount).toBe(expected.size);
+  const reader = new PostgresOrderSummaryReader(pool);
+  for (const summary of expected.values()) {
+    const actual = await reader.getOrderSummary(summary.orderId);
+    expect(actual && canonicalSummary(actual)).toBe(canonicalSummary(summary));
+  }
+  const byCustomer = new Map<string, OrderSummaryView[]>();
+  for (const s of expected.values()) byCustomer.set(s.customerId, [...(byCustomer.get(s.customerId) ?? []), s]);
+  for (const [customerId, orders] of byCustomer) {
+    const listed = await listAll(customerId, 7);
+    const want = [...orders].sort(
+      (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.placedPosition - a.placedPosition,
+    );
+    expect(listed.map(canonicalSummary)).toEqual(want.map(canonicalSummary));
+  }
+}
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  pool = createPool(env.databaseUrl);
+  await migrateEventStore(pool);
+  await migrateReadModels(pool);
+  store = new PostgresEventStore(pool);
+  redis = new Redis(env.redisUrl);
+  histories.push(...generateOrderHistories(3000, 7));
+  await appendHistories(store, histories);
+});
+
+afterAll(async () => {
+  for (const p of projectors) await p.stop();
+  await store?.close();
+  redis?.disconnect();
+  await pool?.end();
+  await env?.cleanup();
+});
+
+describe("order projections (event store only)", () => {
+  it("project every event into both read models, equal to a fresh fold", async () => {
+    const { postgres, redisProjector } = startProjectors();
+    await postgres.start();
+    await redisProjector.start();
+    await caughtUp();
+    await expectModelsEqualFold();
+  });
+
+  it("rebuild both with no downtime while events are appended and read", async () => {
+    const more = generateOrderHistories(1500, 8);
+    let reads = 0;
+    let failures = 0;
+    let empty = 0;
+    let stop = false;
+    const summaryReader = new PostgresOrderSummaryReader(pool);
+    const listReader = new RedisCustomerOrdersReader(redis, env.namespace);
+    const known = histories[0] as OrderHistory;
+    const reading = (async () => {
+      while (!stop) {
+        try {
+          const [summary, list] = await Promise.all([
+            summaryReader.getOrderSummary(known.orderId),
+            listReader.listCustomerOrders(known.customerId, { limit: 100 }),
+          ]);
+          reads++;
+          if (!summary || !list.orders.some((o) => o.orderId === known.orderId)) empty++;
+        } catch {
+          failures++;
+        }
+      }
+    })();
+    const appending = appendHistories(store, more, 32);
+    const [pgResult, redisResult] = await Promise.all([
+      rebuildProjection(new OrderSummariesRebuild(pool, store), store, { batchSize: 1000 }),
+      rebuildProjection(new CustomerOrdersRebuild(redis, env.namespace, store), store, { batchSize: 1000 }),
+    ]);
+    await appending;
+    await caughtUp();
+    stop = true;
+    await reading;
+    expect(pgResult.verification?.rows).toBe(pgResult.verification?.expectedRows);
+    expect(redisResult.verification?.checksum).toBe(redisResult.verification?.expectedChecksum);
+    expect(failures).toBe(0);
+    expect(empty).toBe(0);
+    expect(reads).toBeGreaterThan(0);
+    const tables = await pool.query("select tablename from pg_tables where tablename like 'order_summaries%'");
+    expect(tables.rows.map((r) => r.tablename)).toEqual(["order_summaries"]);
+    await expectModelsEqualFold();
+  });
+
+  it("notices Redis lost its data and rebuilds from the event store", async () => {
+    const keys = customerOrdersKeys(env.namespace);
+    const before = await new RedisCheckpointReader(redis, env.namespace).checkpoint();
+    expect(before).toBeGreaterThan(0);
+    await deleteByPattern(redis, `${keys.prefix}:*`);
+    await caughtUp();
+    await expectModelsEqualFold();
+  });
+
+  it("stops at a poison event, reports it, and resumes once the event is repaired", async () => {
+    const [postgres] = projectors;
+    // A payment for an order that was never placed: no handler can apply it.
+    const orderId = randomUUID();
+    const commandId = randomUUID();
+    const metadata = {
+      eventId: randomUUID(),
+      commandId,
+      correlationId: commandId,
+      causationId: commandId,
+      occurredAt: new Date(),
+    };
+    const outcome = await store.append({
+      streamId: `order-${orderId}`,
+      expectedVersion: "no_stream",
+      events: [{ event: { type: "PaymentReceived", data: { amountMinor: 5, paymentReference: "x" } }, metadata }],
+    });
+    const after = generateOrderHistories(40, 9);
+    await appendHistories(store, after);
+    await eventually(() => postgres?.status().poisoned?.position === outcome.position, "poisoned", 30_000);
+    expect(postgres?.ready()).toBe(false);
+    expect(postgres?.status().checkpoint).toBe(outcome.position - 1);
+    // The operator repairs the event in the store; the projection picks it up on its next slow retry.
+    await pool.query("update events set event_type = 'OrderPlaced', data = $2 where position = $1", [
+      outcome.position,
+      JSON.stringify({ orderId, customerId: "repaired", currency: "EUR", items: [], totalMinor: 0 }),
+    ]);
+    await caughtUp();
+    expect(postgres?.ready()).toBe(true);
+    expect(postgres?.status().poisoned).toBeUndefined();
+    await expectModelsEqualFold();
+  });
+});

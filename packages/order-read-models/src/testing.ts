@@ -1,0 +1,114 @@
+import { randomUUID } from "node:crypto";
+import type { EventMetadata, EventStore } from "@orderly/eventsourcing";
+import type { OrderEvent } from "@orderly/orders-domain";
+
+/** One order's events, in stream order (test and benchmark data). */
+export interface OrderHistory {
+  readonly orderId: string;
+  readonly customerId: string;
+  readonly events: readonly { readonly event: OrderEvent; readonly metadata: EventMetadata }[];
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const lifecycles: readonly (readonly OrderEvent["type"][])[] = [
+  ["OrderPlaced"],
+  ["OrderPlaced", "PaymentReceived"],
+  ["OrderPlaced", "PaymentAuthorized", "PaymentReceived", "OrderShipped"],
+  ["OrderPlaced", "PaymentFailed", "OrderCancelled"],
+  ["OrderPlaced", "PaymentReceived", "PaymentRefunded", "OrderCancelled"],
+  ["OrderPlaced", "OrderCancelled"],
+  ["OrderPlaced", "PaymentAuthorized", "PaymentReceived", "OrderShipped", "PaymentRefunded"],
+];
+
+/**
+ * About `targetEvents` events over orders of ~4 events, ~5 orders per customer. Occurred-at times are coarse (whole
+ * seconds) so created_at ties are common and the list order must fall back to the position.
+ */
+export function generateOrderHistories(targetEvents: number, seed = 1): OrderHistory[] {
+  const random = mulberry32(seed);
+  const histories: OrderHistory[] = [];
+  const customers = Math.max(1, Math.round(targetEvents / 20));
+  let total = 0;
+  const base = Date.UTC(2026, 10, 1);
+  while (total < targetEvents) {
+    const orderId = randomUUID();
+    const customerId = `customer-${Math.floor(random() * customers)}`;
+    const shape = lifecycles[Math.floor(random() * lifecycles.length)] ?? ["OrderPlaced"];
+    const types = shape.slice(0, Math.max(1, Math.min(shape.length, targetEvents - total)));
+    const items = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, i) => ({
+      sku: `sku-${i}-${Math.floor(random() * 100)}`,
+      quantity: 1 + Math.floor(random() * 5),
+      unitPriceMinor: 100 + Math.floor(random() * 10_000),
+    }));
+    const totalMinor = items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0);
+    const placedAt = base + Math.floor(random() * 3_600) * 1000;
+    const commandId = randomUUID();
+    const events = types.map((type, i) => {
+      const metadata: EventMetadata = {
+        eventId: randomUUID(),
+        commandId,
+        correlationId: commandId,
+        causationId: commandId,
+        occurredAt: new Date(placedAt + i * 1000),
+      };
+      const payment = { amountMinor: totalMinor, paymentReference: `pay-${orderId.slice(0, 8)}` };
+      let event: OrderEvent;
+      switch (type) {
+        case "OrderPlaced":
+          event = { type, data: { orderId, customerId, currency: "EUR", items, totalMinor } };
+          break;
+        case "OrderShipped":
+          event = { type, data: { carrier: "DHL", trackingNumber: `trk-${i}` } };
+          break;
+        case "OrderCancelled":
+          event = { type, data: { reason: "customer asked" } };
+          break;
+        default:
+          event = { type, data: payment } as OrderEvent;
+      }
+      return { event, metadata };
+    });
+    total += events.length;
+    histories.push({ orderId, customerId, events });
+  }
+  return histories;
+}
+
+/**
+ * Appends the histories interleaved (round k appends the k-th event of every order, concurrently), so streams mix in
+ * the global log while each stream stays in order. Returns the head position.
+ */
+export async function appendHistories(
+  store: Pick<EventStore, "append" | "headPosition">,
+  histories: readonly OrderHistory[],
+  concurrency = 256,
+): Promise<number> {
+  const rounds = Math.max(0, ...histories.map((h) => h.events.length));
+  for (let round = 0; round < rounds; round++) {
+    const work = histories.filter((h) => h.events.length > round);
+    for (let i = 0; i < work.length; i += concurrency) {
+      await Promise.all(
+        work.slice(i, i + concurrency).map((h) => {
+          const entry = h.events[round];
+          if (!entry) return undefined;
+          return store.append({
+            streamId: `order-${h.orderId}`,
+            expectedVersion: round === 0 ? "no_stream" : round,
+            events: [entry],
+          });
+        }),
+      );
+    }
+  }
+  return store.headPosition();
+}

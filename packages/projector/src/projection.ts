@@ -1,0 +1,61 @@
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+
+/**
+ * A read model fed by the projector runtime. The runtime hands it strictly consecutive events (positions
+ * checkpoint+1, checkpoint+2, ...) and the projection applies them and the new checkpoint atomically.
+ */
+export interface Projection {
+  /** Read model name, e.g. `order_summaries`; labels metrics and names the durable consumer. */
+  readonly name: string;
+  /** The durable checkpoint (0 when nothing was applied). May repair lost state (see CheckpointMovedError). */
+  checkpoint(): Promise<Position>;
+  /**
+   * Applies `events` (consecutive positions starting at `after + 1`) and moves the checkpoint from `after` to the
+   * last position in one atomic write, then announces it. Throws CheckpointMovedError when the durable checkpoint
+   * is not `after` (another writer, a swap by a rebuild, lost data), ProjectionHandlerError when an event cannot be
+   * applied, anything else for infrastructure trouble.
+   */
+  apply(events: readonly RecordedEvent[], after: Position): Promise<void>;
+  /** True for errors worth retrying forever (connection lost, server down); never poison. */
+  isTransient?(error: unknown): boolean;
+}
+
+/** Source of truth for gap fetches, catch-up, lag and rebuilds: the event store's global log. */
+export interface EventLog {
+  /** Events with position > `after`, in position order, at most `limit`. */
+  readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]>;
+  /** Position of the last committed event (0 when empty). */
+  headPosition(): Promise<Position>;
+}
+
+/** The durable checkpoint is not where the writer thought: continue from `actual`. */
+export class CheckpointMovedError extends Error {
+  constructor(
+    readonly projection: string,
+    readonly expected: Position,
+    readonly actual: Position,
+    readonly reason: string,
+  ) {
+    super(`${projection}: checkpoint is ${actual}, expected ${expected} (${reason})`);
+    this.name = "CheckpointMovedError";
+  }
+}
+
+/** A handler cannot apply this event (unknown type, impossible transition, bad data): a poison candidate. */
+export class ProjectionHandlerError extends Error {
+  constructor(
+    readonly position: Position,
+    message: string,
+  ) {
+    super(`event at position ${position}: ${message}`);
+    this.name = "ProjectionHandlerError";
+  }
+}
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

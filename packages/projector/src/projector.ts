@@ -1,0 +1,451 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { Registry } from "prom-client";
+import { MessageQueue, sleep } from "./message-queue.js";
+import { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
+import {
+  CheckpointMovedError,
+  type EventLog,
+  type Logger,
+  type Projection,
+  ProjectionHandlerError,
+  silentLogger,
+} from "./projection.js";
+
+/** Where live events come from: a durable pull consumer on the orders stream. */
+export interface JetStreamSource {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** Stream name, e.g. `ORDERLY_ORDERS`. */
+  readonly stream: string;
+  /** Durable consumer name, e.g. `orderly_order_summaries`. */
+  readonly consumer: string;
+  readonly filterSubject?: string;
+  /** Envelope bytes → event (the codec of `@orderly/event-bus`, injected to keep this package domain-free). */
+  readonly decode: (data: Uint8Array, headers?: { get(name: string): string }) => RecordedEvent;
+  /** Unacknowledged messages the server hands out at most (bounds memory). Default 2000. */
+  readonly maxAckPending?: number;
+}
+
+export interface ProjectorOptions {
+  readonly projection: Projection;
+  readonly eventLog: EventLog;
+  /** Where the metrics go (default: a private registry). */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+  /** Without a source the projector follows the event log alone (polling each tick). */
+  readonly source?: JetStreamSource;
+  /** Most live events per transaction (default 100). */
+  readonly batchSize?: number;
+  /** Events per transaction when reading from the event log (gap fetch, catch-up; default 2000). */
+  readonly catchUpBatchSize?: number;
+  /** Attempts at one event before it is declared poison (default 5). */
+  readonly maxAttempts?: number;
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  /** How often a poisoned projection tries its event again, re-read from the event store (default 5 s). */
+  readonly poisonRetryMs?: number;
+  /** Idle/lag tick (default 1 s). */
+  readonly tickMs?: number;
+}
+
+export interface ProjectorStatus {
+  readonly projection: string;
+  readonly checkpoint: Position;
+  readonly head: Position;
+  readonly poisoned?: { readonly position: Position; readonly error: string } | undefined;
+  readonly failing: boolean;
+}
+
+class Stopped extends Error {}
+
+/**
+ * Runs one projection: takes live events from JetStream, drops what the checkpoint already covers, heals holes from
+ * the event store, applies micro-batches atomically with the checkpoint, acks after the commit, and stops (never
+ * skips) at an event whose handler keeps failing.
+ */
+export class Projector {
+  private readonly projection: Projection;
+  private readonly eventLog: EventLog;
+  private readonly log: Logger;
+  private readonly metrics: ProjectorMetrics;
+  private readonly labels: { projection: string };
+  private readonly batchSize: number;
+  private readonly catchUpBatchSize: number;
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly poisonRetryMs: number;
+  private readonly tickMs: number;
+  private readonly queue = new MessageQueue<JsMsg>();
+  private readonly abort = new AbortController();
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private lagRunning = false;
+  private cp: Position = 0;
+  private head: Position = 0;
+  /** Head seen one tick ago: anything at or below it should have arrived by now. */
+  private staleHead: Position = 0;
+  private tickHead: Position = 0;
+  private started = false;
+  private failing = false;
+  private poison: { position: Position; error: string } | undefined;
+
+  constructor(private readonly options: ProjectorOptions) {
+    this.projection = options.projection;
+    this.eventLog = options.eventLog;
+    this.log = options.logger ?? silentLogger;
+    this.metrics = projectorMetrics(options.registry ?? new Registry());
+    this.labels = { projection: options.projection.name };
+    this.batchSize = options.batchSize ?? 100;
+    this.catchUpBatchSize = options.catchUpBatchSize ?? 2000;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.retryBaseMs = options.retryBaseMs ?? 50;
+    this.retryMaxMs = options.retryMaxMs ?? 5_000;
+    this.poisonRetryMs = options.poisonRetryMs ?? 5_000;
+    this.tickMs = options.tickMs ?? 1_000;
+    this.metrics.poisoned.set(this.labels, 0);
+  }
+
+  /** Loads the checkpoint, makes sure the durable consumer exists, and starts applying. */
+  async start(): Promise<void> {
+    this.cp = await this.projection.checkpoint();
+    this.metrics.checkpoint.set(this.labels, this.cp);
+    await this.refreshLag();
+    const source = this.options.source;
+    if (source) {
+      await this.ensureConsumer(source);
+      const consumer = await source.js.consumers.get(source.stream, source.consumer);
+      this.messages = await consumer.consume({
+        max_messages: Math.min(source.maxAckPending ?? 2000, 1000),
+        callback: (m) => this.queue.push(m),
+      });
+      void this.watchConsumer(source, this.messages);
+    }
+    this.lagTimer = setInterval(() => void this.refreshLag(), this.tickMs);
+    this.lagTimer.unref();
+    this.started = true;
+    this.loop = this.run();
+    this.log.info({ projection: this.projection.name, checkpoint: this.cp }, "projector started");
+  }
+
+  /** Stops after the batch in flight; unacked messages are redelivered to the next run. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.lagTimer);
+    await this.messages?.close();
+    await this.loop;
+    this.started = false;
+  }
+
+  /** Ready = running, not stuck at a poison event, not failing on its store. */
+  ready(): boolean {
+    return this.started && !this.abort.signal.aborted && this.poison === undefined && !this.failing;
+  }
+
+  status(): ProjectorStatus {
+    return {
+      projection: this.projection.name,
+      checkpoint: this.cp,
+      head: this.head,
+      poisoned: this.poison,
+      failing: this.failing,
+    };
+  }
+
+  private get stopping(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async ensureConsumer(source: JetStreamSource): Promise<void> {
+    try {
+      await source.jsm.consumers.info(source.stream, source.consumer);
+    } catch {
+      await source.jsm.consumers.add(source.stream, {
+        durable_name: source.consumer,
+        ack_policy: AckPolicy.Explicit,
+        // A new consumer starts at the beginning of the stream: what the checkpoint covers is dropped, what the
+        // stream no longer holds comes from the event store.
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: source.maxAckPending ?? 2000,
+        ack_wait: 60_000_000_000,
+        ...(source.filterSubject ? { filter_subject: source.filterSubject } : {}),
+      });
+      this.log.info({ stream: source.stream, consumer: source.consumer }, "created durable consumer");
+    }
+  }
+
+  /** A deleted consumer (operator reset) is recreated; consume() resumes pulling by itself once it exists. */
+  private async watchConsumer(source: JetStreamSource, messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const status of messages.status()) {
+        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+          this.log.warn({ consumer: source.consumer, status: status.type }, "consumer missing, recreating it");
+          try {
+            await this.ensureConsumer(source);
+          } catch (error) {
+            this.log.warn({ err: error }, "could not recreate consumer");
+          }
+        }
+      }
+    } catch (error) {
+      if (!this.stopping) this.log.warn({ err: error }, "consumer status stream ended");
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      const batch = await this.queue.take(this.batchSize, this.tickMs, this.abort.signal);
+      try {
+        if (batch.length > 0) {
+          await this.handle(batch);
+          for (const m of batch) m.ack();
+        } else {
+          await this.idle();
+        }
+      } catch (error) {
+        if (error instanceof Stopped || this.stopping) break;
+        // Unexpected (e.g. the event store is down during a gap fetch): leave the messages for redelivery.
+        this.failing = true;
+        this.log.error({ err: error, projection: this.projection.name }, "projector batch failed, retrying");
+        for (const m of batch) m.nak(this.retryBaseMs);
+        await sleep(this.retryMaxMs, this.abort.signal);
+      }
+    }
+  }
+
+  /** Nothing arrived for a tick: check the durable checkpoint, and fetch what the bus should have delivered. */
+  private async idle(): Promise<void> {
+    const durable = await this.projection.checkpoint();
+    let target = this.options.source ? this.staleHead : this.head;
+    if (durable !== this.cp) {
+      if (durable < this.cp) target = this.head;
+      this.moved(durable, "checkpoint changed while idle");
+    }
+    if (this.cp < target) {
+      if (this.options.source) {
+        this.metrics.gapFetches.inc(this.labels);
+        this.log.warn({ projection: this.projection.name, from: this.cp + 1, to: target }, "events did not arrive");
+      }
+      await this.withMoves(() => this.catchUpTo(target));
+    }
+    this.failing = false;
+  }
+
+  private moved(actual: Position, reason: string): void {
+    const direction = actual < this.cp ? "backwards" : "forwards";
+    this.log.warn(
+      { projection: this.projection.name, from: this.cp, to: actual, reason },
+      `checkpoint moved ${direction}`,
+    );
+    this.metrics.resets.inc({ ...this.labels, reason: direction });
+    this.cp = actual;
+    this.metrics.checkpoint.set(this.labels, actual);
+  }
+
+  /** Runs `work`; when the checkpoint moved underneath (swap, lost data), adopts the new one and runs it again. */
+  private async withMoves(work: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof CheckpointMovedError)) throw error;
+        this.moved(error.actual, error.reason);
+      }
+    }
+  }
+
+  private async handle(batch: readonly JsMsg[]): Promise<void> {
+    const events: RecordedEvent[] = [];
+    for (const m of batch) {
+      try {
+        events.push(this.options.source?.decode(m.data, m.headers) as RecordedEvent);
+      } catch (error) {
+        // Its position will show up as a hole and be fetched from the event store.
+        this.metrics.undecodable.inc(this.labels);
+        this.log.warn({ err: error, seq: m.seq, subject: m.subject }, "undecodable message");
+      }
+    }
+    events.sort((a, b) => a.position - b.position);
+    await this.withMoves(() => this.applyLive(events));
+  }
+
+  /** Applies the events above the checkpoint in order, fetching any hole from the event store first. */
+  private async applyLive(events: readonly RecordedEvent[]): Promise<void> {
+    let run: RecordedEvent[] = [];
+    let expected = this.cp + 1;
+    for (const event of events) {
+      if (event.position < expected) continue; // redelivery or replay: already applied
+      if (event.position > expected) {
+        await this.applyBatch(run);
+        run = [];
+        this.metrics.gapFetches.inc(this.labels);
+        this.log.warn(
+          { projection: this.projection.name, from: this.cp + 1, to: event.position - 1 },
+          "gap in delivered positions, fetching from the event store",
+        );
+        await this.catchUpTo(event.position - 1);
+        if (this.cp !== event.position - 1) throw new Error(`gap fetch stopped at ${this.cp}`);
+      }
+      run.push(event);
+      expected = event.position + 1;
+    }
+    await this.applyBatch(run);
+  }
+
+  /** Reads from the event log and applies in large batches until the checkpoint reaches `target`. */
+  private async catchUpTo(target: Position): Promise<void> {
+    let next = this.eventLog.readAll(this.cp, Math.min(this.catchUpBatchSize, target - this.cp));
+    while (this.cp < target && !this.stopping) {
+      const page = await next;
+      if (page.length === 0) throw new Error(`event log has nothing after ${this.cp} (expected up to ${target})`);
+      const first = page[0] as RecordedEvent;
+      const last = page[page.length - 1] as RecordedEvent;
+      if (first.position !== this.cp + 1 || last.position !== this.cp + page.length) {
+        throw new Error(`event log returned positions ${first.position}..${last.position} after ${this.cp}`);
+      }
+      // Read the next page while this one is applied.
+      const after = last.position;
+      next = after < target ? this.eventLog.readAll(after, Math.min(this.catchUpBatchSize, target - after)) : next;
+      this.metrics.gapEvents.inc(this.labels, page.length);
+      await this.applyBatch(page);
+    }
+    if (this.stopping) throw new Stopped();
+  }
+
+  /** One atomic apply with retries; isolates and stops at a poison event. */
+  private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    let attempt = 0;
+    for (;;) {
+      if (this.stopping) throw new Stopped();
+      const started = performance.now();
+      try {
+        await this.projection.apply(events, this.cp);
+        this.committed(events, started);
+        return;
+      } catch (error) {
+        if (error instanceof CheckpointMovedError) throw error;
+        if (this.stopping) throw new Stopped();
+        this.metrics.retries.inc(this.labels);
+        if (this.projection.isTransient?.(error)) {
+          this.failing = true;
+          this.log.warn({ err: error, projection: this.projection.name }, "projection store unavailable, retrying");
+          await sleep(this.backoff(attempt++), this.abort.signal);
+          continue;
+        }
+        if (events.length > 1) {
+          // Isolate the failing event: commit what precedes it, then retry it alone.
+          const at =
+            error instanceof ProjectionHandlerError ? events.findIndex((e) => e.position === error.position) : -1;
+          const split = at > 0 ? at : at === 0 ? 1 : Math.ceil(events.length / 2);
+          await this.applyBatch(events.slice(0, split));
+          await this.applyBatch(events.slice(split));
+          return;
+        }
+        attempt++;
+        if (attempt < this.maxAttempts) {
+          this.log.warn({ err: error, projection: this.projection.name, attempt }, "event failed, retrying");
+          await sleep(this.backoff(attempt), this.abort.signal);
+          continue;
+        }
+        await this.stuckAt(events[0] as RecordedEvent, error);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Poison: the projection stops at this event (never skips it), reports unready and exposes the position. It keeps
+   * trying slowly, re-reading the event from the event store, so a repair or a fixed handler (restart) resumes it.
+   */
+  private async stuckAt(event: RecordedEvent, error: unknown): Promise<void> {
+    this.poison = { position: event.position, error: String(error) };
+    this.metrics.poisoned.set(this.labels, event.position);
+    this.log.error(
+      {
+        err: error,
+        projection: this.projection.name,
+        position: event.position,
+        type: event.type,
+        stream: event.streamId,
+      },
+      "poison event: projection stopped at it",
+    );
+    try {
+      for (;;) {
+        await sleep(this.poisonRetryMs, this.abort.signal);
+        if (this.stopping) throw new Stopped();
+        const started = performance.now();
+        try {
+          const [fresh] = await this.eventLog.readAll(event.position - 1, 1);
+          const retry = fresh ?? event;
+          await this.projection.apply([retry], this.cp);
+          this.committed([retry], started);
+          this.log.info(
+            { projection: this.projection.name, position: event.position },
+            "poison event applied, resuming",
+          );
+          return;
+        } catch (retryError) {
+          if (retryError instanceof CheckpointMovedError) throw retryError;
+          this.log.warn({ err: retryError, position: event.position }, "poison event still fails");
+        }
+      }
+    } finally {
+      this.poison = undefined;
+      this.metrics.poisoned.set(this.labels, 0);
+    }
+  }
+
+  private committed(events: readonly RecordedEvent[], started: number): void {
+    const last = events[events.length - 1] as RecordedEvent;
+    this.cp = last.position;
+    this.failing = false;
+    this.metrics.checkpoint.set(this.labels, this.cp);
+    this.metrics.applied.inc(this.labels, events.length);
+    this.metrics.batchSize.observe(this.labels, events.length);
+    this.metrics.batchDuration.observe(this.labels, (performance.now() - started) / 1000);
+    if (this.head < this.cp) this.head = this.cp;
+    this.metrics.lagEvents.set(this.labels, this.head - this.cp);
+    if (this.cp >= this.head) this.metrics.lagSeconds.set(this.labels, 0);
+  }
+
+  private backoff(attempt: number): number {
+    const ms = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
+    return ms / 2 + Math.random() * (ms / 2);
+  }
+
+  /** lag_events = head − checkpoint; lag_seconds = age of event checkpoint+1 (grows while stopped or stuck). */
+  private async refreshLag(): Promise<void> {
+    if (this.lagRunning) return;
+    this.lagRunning = true;
+    try {
+      const head = await this.eventLog.headPosition();
+      this.staleHead = this.tickHead;
+      this.tickHead = head;
+      this.head = Math.max(head, this.cp);
+      const cp = this.cp;
+      this.metrics.lagEvents.set(this.labels, this.head - cp);
+      if (this.head <= cp) {
+        this.metrics.lagSeconds.set(this.labels, 0);
+      } else {
+        const [next] = await this.eventLog.readAll(cp, 1);
+        const age = next ? Math.max(0, (Date.now() - next.committedAt.getTime()) / 1000) : 0;
+        this.metrics.lagSeconds.set(this.labels, age);
+      }
+    } catch (error) {
+      this.log.warn({ err: error, projection: this.projection.name }, "could not measure lag");
+    } finally {
+      this.lagRunning = false;
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { type EventLog, type Logger, silentLogger } from "./projection.js";
+
+/** What a rebuild found when it compared the shadow with a fresh fold of the events. */
+export interface Verification {
+  readonly rows: number;
+  readonly checksum: string;
+  readonly expectedRows: number;
+  readonly expectedChecksum: string;
+}
+
+/** A read model that can be rebuilt next to the live one and swapped in. */
+export interface RebuildTarget {
+  readonly name: string;
+  /** Drops a shadow a failed rebuild left behind. */
+  dropShadow(): Promise<void>;
+  /** Creates an empty shadow (table `<name>_v2`, a new Redis key generation). */
+  createShadow(): Promise<void>;
+  /** Applies consecutive events (positions after `after`) to the shadow. */
+  applyToShadow(events: readonly RecordedEvent[], after: Position): Promise<void>;
+  /** Row count and checksum of the shadow vs. a fresh fold of every event up to `position`. */
+  verify(position: Position): Promise<Verification>;
+  /**
+   * Fences the live writer, lets `catchUp(from)` bring the shadow to the live checkpoint, then swaps atomically.
+   * Returns the checkpoint the swapped-in model starts from.
+   */
+  swap(shadowCheckpoint: Position, catchUp: (from: Position, to: Position) => Promise<void>): Promise<Position>;
+  /** Drops the model that was swapped out. */
+  dropOld(): Promise<void>;
+}
+
+export interface RebuildOptions {
+  readonly batchSize?: number;
+  readonly logger?: Logger;
+  /** Skip the verification (benchmarks of the replay alone). */
+  readonly verify?: boolean;
+}
+
+export interface RebuildResult {
+  readonly projection: string;
+  readonly position: Position;
+  /** Events replayed into the shadow before the swap. */
+  readonly replayedEvents: number;
+  readonly replaySeconds: number;
+  readonly replayEventsPerSecond: number;
+  readonly totalSeconds: number;
+  readonly verification?: Verification | undefined;
+}
+
+export class RebuildVerificationError extends Error {
+  constructor(
+    readonly projection: string,
+    readonly verification: Verification,
+  ) {
+    super(
+      `${projection}: shadow has ${verification.rows} rows (checksum ${verification.checksum}), a fresh fold has ${verification.expectedRows} (checksum ${verification.expectedChecksum})`,
+    );
+    this.name = "RebuildVerificationError";
+  }
+}
+
+/**
+ * Rebuilds from the event store with no downtime: shadow ← replay in large batches ← catch up to the head ←
+ * verify ← atomic swap ← drop the old one. The live projector keeps running; queries keep using the live model.
+ */
+export async function rebuildProjection(
+  target: RebuildTarget,
+  eventLog: EventLog,
+  options: RebuildOptions = {},
+): Promise<RebuildResult> {
+  const log = options.logger ?? silentLogger;
+  const batchSize = options.batchSize ?? 5000;
+  const started = performance.now();
+  await target.dropShadow();
+  await target.createShadow();
+  log.info({ projection: target.name }, "rebuild: shadow created, replaying");
+
+  let position: Position = 0;
+  const copy = async (from: Position, to: Position): Promise<Position> => {
+    let at = from;
+    let next = eventLog.readAll(at, Math.min(batchSize, to - at));
+    while (at < to) {
+      const page = await next;
+      if (page.length === 0) throw new Error(`${target.name}: event log has nothing after ${at} (head ${to})`);
+      const last = (page[page.length - 1] as RecordedEvent).position;
+      if ((page[0] as RecordedEvent).position !== at + 1 || last !== at + page.length) {
+        throw new Error(`${target.name}: event log returned a non-consecutive page after ${at}`);
+      }
+      if (last < to) next = eventLog.readAll(last, Math.min(batchSize, to - last));
+      await target.applyToShadow(page, at);
+      at = last;
+    }
+    return at;
+  };
+
+  try {
+    // Replay, then chase the head until the remainder fits in one batch.
+    for (;;) {
+      const head = await eventLog.headPosition();
+      if (head - position <= 0) break;
+      position = await copy(position, head);
+      if ((await eventLog.headPosition()) - position < batchSize) break;
+    }
+    const replaySeconds = (performance.now() - started) / 1000;
+    const replayedEvents = position;
+    log.info({ projection: target.name, position, replaySeconds }, "rebuild: replayed, verifying");
+
+    let verification: Verification | undefined;
+    if (options.verify ?? true) {
+      verification = await target.verify(position);
+      if (verification.rows !== verification.expectedRows || verification.checksum !== verification.expectedChecksum) {
+        throw new RebuildVerificationError(target.name, verification);
+      }
+    }
+    const swappedAt = await target.swap(position, async (from, to) => {
+      if (to > from) await copy(from, to);
+    });
+    log.info({ projection: target.name, position: swappedAt }, "rebuild: swapped in");
+    await target.dropOld();
+    return {
+      projection: target.name,
+      position: swappedAt,
+      replayedEvents,
+      replaySeconds,
+      replayEventsPerSecond: replaySeconds > 0 ? replayedEvents / replaySeconds : 0,
+      totalSeconds: (performance.now() - started) / 1000,
+      verification,
+    };
+  } catch (error) {
+    await target.dropShadow().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,34 @@
+import { ConfigError } from "@orderly/observability";
+
+export interface ProjectorConfig {
+  /** Most live events per transaction: PROJECTOR_BATCH_SIZE, default 100. */
+  readonly batchSize: number;
+  /** Events per transaction when catching up from the event store: PROJECTOR_CATCH_UP_BATCH_SIZE, default 2000. */
+  readonly catchUpBatchSize: number;
+  /** Events per rebuild batch: PROJECTOR_REBUILD_BATCH_SIZE, default 5000. */
+  readonly rebuildBatchSize: number;
+  /** How often a poisoned projection retries its event: PROJECTOR_POISON_RETRY_MS, default 5000. */
+  readonly poisonRetryMs: number;
+}
+
+export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be an integer ${min}-${max} (default ${fallback})`);
+      return fallback;
+    }
+    return value;
+  };
+  const config = {
+    batchSize: int("PROJECTOR_BATCH_SIZE", 100, 1, 10_000),
+    catchUpBatchSize: int("PROJECTOR_CATCH_UP_BATCH_SIZE", 2000, 1, 50_000),
+    rebuildBatchSize: int("PROJECTOR_REBUILD_BATCH_SIZE", 5000, 1, 50_000),
+    poisonRetryMs: int("PROJECTOR_POISON_RETRY_MS", 5000, 10, 3_600_000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
