@@ -1,1 +1,11 @@
-export {};
+export { Code, ConnectError } from "@connectrpc/connect";
+export {
+  type CommandClient,
+  createCommandClient,
+  createOrderlyTransport,
+  createQueryClient,
+  type OrderlyClientOptions,
+  type QueryClient,
+} from "./clients.js";
+export { type IdempotencyTest, isIdempotent, type RetryPolicy, retryInterceptor } from "./retry.js";
+export { currentTraceparent, traceparentInterceptor, withTraceparent } from "./trace.js";
