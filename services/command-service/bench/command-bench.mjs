@@ -4,6 +4,7 @@
 //   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
 // Prints one JSON object. Options (env): BENCH_SECONDS (default 10), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
 // BENCH_PROFILE_DIR (write a V8 CPU profile of the command service there; summarise it with bench/profile-summary.mjs).
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -67,8 +68,21 @@ function summary(latenciesMs) {
   };
 }
 
-/** Closed loop: `concurrency` calls always in flight for `durationS`; counts completions after the warm-up. */
-async function closedLoop(address, durationS) {
+/** CPU seconds (user + system) a process has used so far (Linux /proc; clock ticks of 10 ms). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Closed loop: `concurrency` calls always in flight for `durationS`; counts completions after the warm-up. With
+ * `serverPid`, also the server's CPU time per call (the machine is shared: CPU per call is steadier than calls/s).
+ */
+async function closedLoop(address, durationS, serverPid) {
   const pool = clients(address);
   const warmupEnd = performance.now() + warmupSeconds * 1000;
   const end = warmupEnd + durationS * 1000;
@@ -76,6 +90,12 @@ async function closedLoop(address, durationS) {
   let errors = 0;
   const latencies = [];
   let firstError;
+  let cpuAtWarmupEnd;
+  let clientCpuAtWarmupEnd;
+  const warmupTimer = setTimeout(() => {
+    cpuAtWarmupEnd = cpuSeconds(serverPid);
+    clientCpuAtWarmupEnd = process.cpuUsage();
+  }, warmupSeconds * 1000);
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       const client = pool[worker % pool.length];
@@ -94,8 +114,18 @@ async function closedLoop(address, durationS) {
       }
     }),
   );
+  clearTimeout(warmupTimer);
+  const serverCpu = cpuSeconds(serverPid) - cpuAtWarmupEnd;
+  const clientCpu = process.cpuUsage(clientCpuAtWarmupEnd);
   for (const c of pool) c.close();
-  return { calls_per_s: Math.round(ok / durationS), errors, first_error: firstError, ...summary(latencies) };
+  return {
+    calls_per_s: Math.round(ok / durationS),
+    errors,
+    first_error: firstError,
+    ...summary(latencies),
+    server_cpu_us_per_call: Math.round((serverCpu / ok) * 1e6),
+    load_client_cpu_us_per_call: Math.round((clientCpu.user + clientCpu.system) / ok),
+  };
 }
 
 /** Open loop at `rate` calls/s for `durationS`, latency from each call's intended start. */
@@ -144,7 +174,7 @@ async function main() {
     readyLine: /canned server ready/,
   });
   try {
-    figures.rpc_ceiling = await closedLoop(`127.0.0.1:${cannedPort}`, seconds);
+    figures.rpc_ceiling = await closedLoop(`127.0.0.1:${cannedPort}`, seconds, canned.pid);
   } finally {
     await canned.stop();
   }
@@ -172,7 +202,7 @@ async function main() {
   });
   try {
     const address = `127.0.0.1:${commandPort}`;
-    figures.orderly = await closedLoop(address, seconds);
+    figures.orderly = await closedLoop(address, seconds, service.pid);
     figures.ratio_to_rpc_ceiling =
       Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
     figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);

@@ -1,17 +1,13 @@
-import { createHash, randomUUID } from "node:crypto";
-import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import {
   type CancelOrderRequest,
-  CancelOrderRequestSchema,
   type CommandAccepted,
   CommandAcceptedSchema,
   type CreateOrderRequest,
-  CreateOrderRequestSchema,
   PaymentStatus as ProtoPaymentStatus,
   type ShipOrderRequest,
-  ShipOrderRequestSchema,
   type UpdatePaymentStatusRequest,
-  UpdatePaymentStatusRequestSchema,
 } from "@orderly/contracts";
 import {
   type CommandMetadata,
@@ -29,6 +25,14 @@ import {
   type UpdatePaymentStatus,
   validateIdempotencyKey,
 } from "@orderly/orders-domain";
+import {
+  encodeCancelOrder,
+  encodeCreateOrder,
+  encodeShipOrder,
+  encodeUpdatePaymentStatus,
+  type ProtoWriter,
+  requestHash,
+} from "./request-hash.js";
 
 // The one place where protobuf meets the domain: requests become commands, outcomes become CommandAccepted.
 // Everything that is malformed on the wire (bad UUID, UNSPECIFIED or unknown enum, int64 beyond 2^53) is a
@@ -56,7 +60,7 @@ export const rpcNames = {
 } as const;
 
 export function toCreateOrder(request: CreateOrderRequest, call: CallContext): CommandRequest<CreateOrder> {
-  const idempotency = claim(rpcNames.createOrder, CreateOrderRequestSchema, request);
+  const idempotency = claim(rpcNames.createOrder, request.idempotencyKey, encodeCreateOrder(request));
   const orderId = request.orderId === "" ? randomUUID() : toOrderId(request.orderId);
   return {
     command: {
@@ -82,7 +86,7 @@ export function toUpdatePaymentStatus(
   request: UpdatePaymentStatusRequest,
   call: CallContext,
 ): CommandRequest<UpdatePaymentStatus> {
-  const idempotency = claim(rpcNames.updatePaymentStatus, UpdatePaymentStatusRequestSchema, request);
+  const idempotency = claim(rpcNames.updatePaymentStatus, request.idempotencyKey, encodeUpdatePaymentStatus(request));
   return {
     command: {
       type: "UpdatePaymentStatus",
@@ -100,7 +104,7 @@ export function toUpdatePaymentStatus(
 }
 
 export function toShipOrder(request: ShipOrderRequest, call: CallContext): CommandRequest<ShipOrder> {
-  const idempotency = claim(rpcNames.shipOrder, ShipOrderRequestSchema, request);
+  const idempotency = claim(rpcNames.shipOrder, request.idempotencyKey, encodeShipOrder(request));
   return {
     command: {
       type: "ShipOrder",
@@ -113,7 +117,7 @@ export function toShipOrder(request: ShipOrderRequest, call: CallContext): Comma
 }
 
 export function toCancelOrder(request: CancelOrderRequest, call: CallContext): CommandRequest<CancelOrder> {
-  const idempotency = claim(rpcNames.cancelOrder, CancelOrderRequestSchema, request);
+  const idempotency = claim(rpcNames.cancelOrder, request.idempotencyKey, encodeCancelOrder(request));
   return {
     command: {
       type: "CancelOrder",
@@ -137,16 +141,11 @@ export function toCommandAccepted(outcome: CommandOutcome): CommandAccepted {
 
 /**
  * The idempotency claim: the key (checked against its limits first) and the hex sha-256 of the RPC name and the
- * request's canonical protobuf bytes. "Same request" means the same RPC with the same fields.
+ * request's canonical protobuf bytes (see request-hash.ts). "Same request" means the same RPC with the same fields.
  */
-function claim<Desc extends DescMessage>(
-  rpc: string,
-  schema: Desc,
-  request: MessageShape<Desc> & { readonly idempotencyKey: string },
-): IdempotencyClaim {
-  validateIdempotencyKey(request.idempotencyKey);
-  const hash = createHash("sha256").update(rpc).update("\n").update(toBinary(schema, request));
-  return { key: request.idempotencyKey, requestHash: hash.digest("hex") };
+function claim(rpc: string, key: string, encode: (writer: ProtoWriter) => void): IdempotencyClaim {
+  validateIdempotencyKey(key);
+  return { key, requestHash: requestHash(rpc, encode) };
 }
 
 const uuid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
