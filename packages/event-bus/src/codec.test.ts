@@ -4,7 +4,7 @@ import { type EventEnvelope, EventEnvelopeSchema } from "@orderly/contracts";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
 import { type OrderEvent, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope } from "./codec.js";
+import { decodeEnvelope, encodeEnvelope, encodeEnvelopeReflective } from "./codec.js";
 
 const orderId = randomUUID();
 
@@ -66,6 +66,17 @@ describe("EventEnvelope codec", () => {
       const bytes = encodeEnvelope(event);
       expect(decodeEnvelope(bytes, headersOf(event.committedAt))).toEqual(event);
     });
+
+    it(`writes ${type} byte for byte as protobuf-es's reflective serialiser does`, () => {
+      const event = recorded(
+        samples[type],
+        i + 1,
+        i % 2 === 0 ? "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" : undefined,
+      );
+      expect(Buffer.from(encodeEnvelope(event)).toString("hex")).toBe(
+        Buffer.from(encodeEnvelopeReflective(event)).toString("hex"),
+      );
+    });
   }
 
   it("maps the envelope fields and the oneof case as the proto says", () => {
@@ -101,6 +112,56 @@ describe("EventEnvelope codec", () => {
     expect(() => decodeEnvelope(toBytes(envelope))).toThrow(/does not name/);
     envelope.event = { case: undefined };
     expect(() => decodeEnvelope(toBytes(envelope))).toThrow(/no event case/);
+  });
+
+  it("matches the reflective serialiser on defaults: zero amounts, empty strings, whole-second times, epoch", () => {
+    const cases: OrderEvent[] = [
+      { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+      { type: "OrderCancelled", data: { reason: "" } },
+      { type: "OrderShipped", data: { carrier: "", trackingNumber: "" } },
+      {
+        type: "OrderPlaced",
+        data: {
+          orderId,
+          customerId: "c",
+          currency: "EUR",
+          items: [{ sku: "s", quantity: 1, unitPriceMinor: 0 }],
+          totalMinor: 0,
+        },
+      },
+    ];
+    for (const [i, sample] of cases.entries()) {
+      const base = recorded(sample, i + 1);
+      for (const occurredAt of [new Date(0), new Date(Date.UTC(2026, 0, 1)), new Date(-1500)]) {
+        const event = { ...base, metadata: { ...base.metadata, occurredAt } };
+        expect(Buffer.from(encodeEnvelope(event)).equals(Buffer.from(encodeEnvelopeReflective(event)))).toBe(true);
+        expect(decodeEnvelope(encodeEnvelope(event)).metadata.occurredAt).toEqual(occurredAt);
+      }
+    }
+  });
+
+  it("matches the reflective serialiser on long and non-ASCII strings, many items, negative and large numbers", () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      sku: `SKU-ü-${"x".repeat(i)}`,
+      quantity: 10_000 - i,
+      unitPriceMinor: i * 1_000_003,
+    }));
+    const event = recorded(
+      {
+        type: "OrderPlaced",
+        data: { orderId, customerId: "😀".repeat(64), currency: "JPY", items, totalMinor: 2 ** 52 + 1 },
+      },
+      123_456_789,
+    );
+    const long = { ...event, metadata: { ...event.metadata, traceparent: "t".repeat(300) } };
+    expect(Buffer.from(encodeEnvelope(long)).equals(Buffer.from(encodeEnvelopeReflective(long)))).toBe(true);
+    expect(decodeEnvelope(encodeEnvelope(long), headersOf(long.committedAt))).toEqual(long);
+    const refund = recorded(
+      { type: "PaymentRefunded", data: { amountMinor: -5, paymentReference: "é".repeat(200) } },
+      9,
+    );
+    expect(Buffer.from(encodeEnvelope(refund)).equals(Buffer.from(encodeEnvelopeReflective(refund)))).toBe(true);
+    expect(decodeEnvelope(encodeEnvelope(refund), headersOf(refund.committedAt))).toEqual(refund);
   });
 
   it("rejects numbers that do not fit the safe integer range", () => {

@@ -1,4 +1,11 @@
-export { decodeEnvelope, encodeEnvelope, fromEnvelope, type HeaderReader, toEnvelope } from "./codec.js";
+export {
+  decodeEnvelope,
+  encodeEnvelope,
+  encodeEnvelopeReflective,
+  fromEnvelope,
+  type HeaderReader,
+  toEnvelope,
+} from "./codec.js";
 export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
 export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";
