@@ -1,29 +1,6 @@
-import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import { healthService } from "@orderly/grpc-server";
 import { createTestEnvironment, eventually, freePort, startService, type TestEnvironment } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-const stackEntry = fileURLToPath(new URL("../../../services/stack/dist/main.js", import.meta.url));
-const services = ["command-service", "query-service", "outbox-relay", "projector-postgres", "projector-redis"];
-
-function healthCheck(port: number, service: string): Promise<string> {
-  const Health = grpc.makeClientConstructor(healthService, "Health");
-  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    check: (
-      request: { service: string },
-      options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response?: { status: string }) => void,
-    ) => void;
-  };
-  return new Promise((resolve, reject) => {
-    client.check({ service }, { deadline: Date.now() + 5_000 }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response?.status ?? "");
-    });
-  });
-}
+import { healthCheck, services, stackEntry, stackLogs, startStack } from "./support.js";
 
 function alive(pid: number): boolean {
   try {
@@ -32,21 +9,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** The stack's own JSON log lines (its children's lines are prefixed with `[name] `). */
-function stackLogs(output: string): Record<string, unknown>[] {
-  return output
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    })
-    .filter((entry) => entry.name === "stack");
 }
 
 describe("pnpm start (services/stack)", () => {
@@ -59,26 +21,7 @@ describe("pnpm start (services/stack)", () => {
   });
 
   it("starts every service, reports where they are, serves health on both gRPC ports, and stops them all on SIGTERM", async () => {
-    const ports = {
-      COMMAND_PORT: await freePort(),
-      QUERY_PORT: await freePort(),
-      COMMAND_SERVICE_METRICS_PORT: await freePort(),
-      QUERY_SERVICE_METRICS_PORT: await freePort(),
-      OUTBOX_RELAY_METRICS_PORT: await freePort(),
-      PROJECTOR_POSTGRES_METRICS_PORT: await freePort(),
-      PROJECTOR_REDIS_METRICS_PORT: await freePort(),
-    };
-    const stack = await startService({
-      name: "stack",
-      entry: stackEntry,
-      env: {
-        ...env.env,
-        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-        LOG_FORMAT: "json",
-      },
-      readyLine: /services ready \(Ctrl-C stops them all\)/,
-      readyTimeoutMs: 150_000,
-    });
+    const { stack, ports } = await startStack(env);
     try {
       const logs = stackLogs(stack.output());
       const started = logs.filter((l) => typeof l.msg === "string" && l.msg.startsWith("started "));
@@ -125,6 +68,26 @@ describe("pnpm start (services/stack)", () => {
       await eventually(() => pids.every((pid) => !alive(pid)), "every child to exit", 30_000);
       const stopped = stackLogs(stack.output()).filter((l) => typeof l.msg === "string" && l.msg.endsWith(" stopped"));
       expect(stopped.map((l) => l.service).sort()).toEqual([...services].sort());
+    } finally {
+      await stack.kill();
+    }
+  });
+
+  it("says so loudly and stops everything with a non-zero exit when a service dies", async () => {
+    const { stack } = await startStack(env);
+    try {
+      const started = stackLogs(stack.output()).filter(
+        (l) => typeof l.msg === "string" && l.msg.startsWith("started "),
+      );
+      const victim = started.find((l) => l.service === "projector-redis");
+      const others = started.filter((l) => l !== victim).map((l) => l.childPid as number);
+      process.kill(victim?.childPid as number, "SIGKILL");
+      expect(await stack.exited).toBe(1);
+      expect(stack.output()).toContain(
+        "!!! projector-redis exited unexpectedly (signal SIGKILL); nothing is restarted",
+      );
+      expect(stack.output()).toContain("!!! stopping every service");
+      await eventually(() => others.every((pid) => !alive(pid)), "the other services to exit", 30_000);
     } finally {
       await stack.kill();
     }

@@ -1,0 +1,120 @@
+import { randomUUID } from "node:crypto";
+import { createCommandClient, createQueryClient, withTraceparent } from "@orderly/client";
+import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callThroughReflection, metricValue, reflect, type StackPorts, scrape, startStack } from "./support.js";
+
+// Issue 7 "See it": after a small load through the whole stack, every process's /metrics holds the named metrics with
+// exact counts, and a client that has only reflection can call the query service.
+
+const ORDERS = 5;
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+describe("the running stack, seen from outside", () => {
+  let env: TestEnvironment;
+  let stack: RunningService;
+  let ports: StackPorts;
+  const orders: { orderId: string; customerId: string; position: bigint }[] = [];
+
+  beforeAll(async () => {
+    env = await createTestEnvironment();
+    ({ stack, ports } = await startStack(env));
+    const commands = createCommandClient({ baseUrl: `http://127.0.0.1:${ports.COMMAND_PORT}`, timeoutMs: 30_000 });
+    for (let i = 0; i < ORDERS; i++) {
+      const request = {
+        idempotencyKey: `obs-${i}-${randomUUID()}`,
+        orderId: randomUUID(),
+        customerId: `customer-${i}`,
+        currency: "EUR",
+        items: [{ sku: "sku-1", quantity: 2, unitPriceMinor: 1250n }],
+      };
+      const response = await withTraceparent(TRACEPARENT, () => commands.createOrder(request));
+      orders.push({
+        orderId: request.orderId,
+        customerId: request.customerId,
+        position: response.accepted?.position ?? 0n,
+      });
+      // One duplicate: accepted again, no new event.
+      if (i === 0) expect((await commands.createOrder(request)).accepted?.duplicate).toBe(true);
+    }
+  });
+  afterAll(async () => {
+    await stack?.stop("SIGTERM", 60_000);
+    await env?.cleanup();
+  });
+
+  it("reads its own writes through the query service", async () => {
+    const queries = createQueryClient({ baseUrl: `http://127.0.0.1:${ports.QUERY_PORT}`, timeoutMs: 30_000 });
+    for (const order of orders) {
+      const response = await queries.getOrderSummary({ orderId: order.orderId, minPosition: order.position });
+      expect(response.summary?.customerId).toBe(order.customerId);
+      expect(response.summary?.totalMinor).toBe(2500n);
+    }
+  });
+
+  it("exposes gRPC server metrics by method and code on the command and query services", async () => {
+    const command = await scrape(ports.COMMAND_SERVICE_METRICS_PORT);
+    const createOk = { grpc_service: "orderly.orders.v1.CommandService", grpc_method: "CreateOrder", grpc_code: "OK" };
+    expect(metricValue(command, "grpc_server_started_total", { grpc_method: "CreateOrder" })).toBe(ORDERS + 1);
+    expect(metricValue(command, "grpc_server_handled_total", createOk)).toBe(ORDERS + 1);
+    expect(metricValue(command, "grpc_server_handling_seconds_count", createOk)).toBe(ORDERS + 1);
+    const seconds = metricValue(command, "grpc_server_handling_seconds_sum", createOk) ?? -1;
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThan(60 * (ORDERS + 1));
+    expect(metricValue(command, "grpc_server_in_flight_calls", { grpc_method: "CreateOrder" })).toBe(0);
+    expect(metricValue(command, "process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
+
+    // The read-your-writes test made one GetOrderSummary per order (it runs first in this file).
+    const query = await scrape(ports.QUERY_SERVICE_METRICS_PORT);
+    expect(metricValue(query, "grpc_server_handled_total", { grpc_method: "GetOrderSummary", grpc_code: "OK" })).toBe(
+      ORDERS,
+    );
+  });
+
+  it("shows the relay and both projectors carrying exactly the events written", async () => {
+    await eventually(
+      async () =>
+        metricValue(await scrape(ports.OUTBOX_RELAY_METRICS_PORT), "outbox_relay_events_published_total") === ORDERS,
+      "the relay to publish every event",
+      60_000,
+    );
+    for (const port of [ports.PROJECTOR_POSTGRES_METRICS_PORT, ports.PROJECTOR_REDIS_METRICS_PORT]) {
+      await eventually(
+        async () => metricValue(await scrape(port), "projection_events_applied_total") === ORDERS,
+        `the projector on :${port} to apply every event`,
+        60_000,
+      );
+      const text = await scrape(port);
+      const lag = metricValue(text, "projection_lag_seconds");
+      expect(lag).toBeDefined();
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(metricValue(text, "projection_checkpoint_position")).toBeGreaterThanOrEqual(ORDERS);
+    }
+  });
+
+  it("lists its services over reflection, and a client with only reflection can call GetOrderSummary", async () => {
+    type Listed = { listServicesResponse: { service: { name: string }[] } };
+    const queryServices = (await reflect<Listed>(ports.QUERY_PORT, { listServices: "*" })).listServicesResponse.service;
+    expect(queryServices.map((s) => s.name).sort()).toEqual([
+      "grpc.health.v1.Health",
+      "orderly.orders.v1.QueryService",
+    ]);
+    const commandServices = (await reflect<Listed>(ports.COMMAND_PORT, { listServices: "*" })).listServicesResponse
+      .service;
+    expect(commandServices.map((s) => s.name).sort()).toEqual([
+      "grpc.health.v1.Health",
+      "orderly.orders.v1.CommandService",
+    ]);
+
+    const order = orders[0];
+    if (!order) throw new Error("no order");
+    const response = await callThroughReflection<{ summary: { orderId: string; customerId: string } }>(
+      ports.QUERY_PORT,
+      "orderly.orders.v1.QueryService",
+      "GetOrderSummary",
+      { orderId: order.orderId, minPosition: String(order.position) },
+    );
+    expect(response.summary.orderId).toBe(order.orderId);
+    expect(response.summary.customerId).toBe(order.customerId);
+  });
+});
