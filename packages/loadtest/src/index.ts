@@ -1,1 +1,20 @@
-export {};
+export { CommandClient, QueryClient, statusName } from "./grpc-client.js";
+export { LatencyRecorder, type LatencySummary } from "./latency.js";
+export {
+  type CallKind,
+  type CommandKind,
+  CREATE_ONLY,
+  createRng,
+  DEFAULT_MIX_TEXT,
+  type Mix,
+  makeMix,
+  parseMixWeights,
+  parseRate,
+  pickKind,
+} from "./mix.js";
+export { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
+export { CallPlanner, type CommandMethod, type PlannedCall } from "./planner.js";
+export { formatProgress, formatText, type Report } from "./report.js";
+export { type LoadOptions, runLoad } from "./run.js";
+export { OpenLoopSchedule } from "./schedule.js";
+export { evaluateSlo, parseSlo, type SloCheck, type SloResult } from "./slo.js";

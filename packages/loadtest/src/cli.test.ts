@@ -1,0 +1,104 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeServer, startFakeOrderlyServer } from "./fake-orderly-server.js";
+import type { Report } from "./report.js";
+
+// The built CLI (`pnpm loadtest` runs dist/cli.js; turbo builds before it tests) as a process: exit codes and output.
+const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("loadtest CLI", () => {
+  let server: FakeServer;
+  beforeAll(async () => {
+    if (!existsSync(cli))
+      throw new Error(`${cli} is missing: build the package first (pnpm --filter @orderly/loadtest build)`);
+    server = await startFakeOrderlyServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it("prints one JSON report with the mix's status counts and exits 0 when the SLO is met", async () => {
+    const { code, stdout, stderr } = await runCli([
+      "--address",
+      `127.0.0.1:${server.port}`,
+      "--concurrency",
+      "8",
+      "--count",
+      "500",
+      "--duplicates",
+      "5%",
+      "--conflicts",
+      "5%",
+      "--seed",
+      "7",
+      "--json",
+      "--slo",
+      "errors<0.1%,p99.9<60s",
+    ]);
+    expect(stderr).toBe(""); // no progress bar when stderr is not a terminal
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const report = JSON.parse(lines[0] ?? "") as Report;
+    expect(report).toMatchObject({ tool: "orderly-loadtest", schema_version: 1, total: 500, errors: 0 });
+    expect(report.command).toContain("--count 500");
+    expect(report.options).toMatchObject({ mode: "closed", concurrency: 8, count: 500, seed: 7, conflict_rate: 0.05 });
+    expect(report.status_codes.ABORTED).toBe(report.by_kind.conflict.count);
+    expect((report.status_codes.OK ?? 0) + (report.status_codes.ABORTED ?? 0)).toBe(500);
+    expect(report.slo?.passed).toBe(true);
+  });
+
+  it("exits 1 when an SLO is missed, and says which", async () => {
+    const { code, stdout } = await runCli(["-a", `127.0.0.1:${server.port}`, "-n", "50", "--slo", "p99<1us"]);
+    expect(code).toBe(1);
+    expect(stdout).toContain("SLO: MISSED");
+    expect(stdout).toMatch(/FAIL p99<1us/);
+  });
+
+  it("prints the text report by default", async () => {
+    const { code, stdout } = await runCli([
+      "-a",
+      `127.0.0.1:${server.port}`,
+      "--rate",
+      "200",
+      "-n",
+      "100",
+      "--create-only",
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("open loop at 200 calls/s");
+    expect(stdout).toMatch(/\[OK\]\s+100 responses/);
+    expect(stdout).toContain("Schedule: intended 100, sent 100");
+    expect(stdout).toContain("Generator: CPU");
+  });
+
+  it("exits 2 on bad usage and when the server cannot be reached", async () => {
+    const usage = await runCli(["--rate", "10", "--concurrency", "2"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("not both");
+    const badSlo = await runCli(["--slo", "p98<1ms"]);
+    expect(badSlo.code).toBe(2);
+    expect(badSlo.stderr).toContain('unknown metric "p98"');
+    const unreachable = await runCli(["-a", "127.0.0.1:1", "-n", "1", "--connect-timeout", "300ms"]);
+    expect(unreachable.code).toBe(2);
+    expect(unreachable.stderr).toContain("cannot connect");
+  });
+});

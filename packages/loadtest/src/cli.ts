@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+import { randomInt } from "node:crypto";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, parseRate } from "./mix.js";
+import { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
+import { formatProgress, formatText } from "./report.js";
+import { type LoadOptions, runLoad } from "./run.js";
+import { parseSlo } from "./slo.js";
+
+/** Exit codes: 0 done (and every SLO met), 1 an SLO was missed, 2 bad usage or the run could not be made. */
+const EXIT_SLO_MISSED = 1;
+const EXIT_FAILED = 2;
+
+const wrap =
+  <T>(parse: (text: string) => T) =>
+  (text: string): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+
+const program = new Command("loadtest")
+  .description(
+    "Load generator for the Orderly CommandService: open loop (--rate, latency from the intended send time) or closed loop (--concurrency).",
+  )
+  .option("-a, --address <host:port>", "CommandService address", process.env.COMMAND_ADDRESS ?? "127.0.0.1:50051")
+  .addOption(
+    new Option("-r, --rate <calls/s>", "open loop: fixed arrival rate").argParser(
+      wrap((t) => parsePositiveNumber(t, "rate")),
+    ),
+  )
+  .addOption(
+    new Option("-c, --concurrency <n>", "closed loop: calls in flight (default 16 when no --rate)").argParser(
+      wrap((t) => parsePositiveInt(t, "concurrency")),
+    ),
+  )
+  .addOption(
+    new Option("-d, --duration <time>", "run for this long, e.g. 30s, 2m (default 10s)").argParser(
+      wrap((t) => parseDuration(t)),
+    ),
+  )
+  .addOption(
+    new Option("-n, --count <n>", "make exactly this many command calls").argParser(
+      wrap((t) => parsePositiveInt(t, "count")),
+    ),
+  )
+  .addOption(
+    new Option("--timeout <time>", "per-call deadline (0 = none)")
+      .default(20_000, "20s")
+      .argParser(wrap((t) => (t.trim() === "0" ? 0 : parseDuration(t, "timeout")))),
+  )
+  .addOption(
+    new Option("--max-in-flight <n>", "open loop: cap on calls in flight (later sends wait and count as late)")
+      .default(1000)
+      .argParser(wrap((t) => parsePositiveInt(t, "max-in-flight"))),
+  )
+  .addOption(
+    new Option("--connections <n>", "HTTP/2 connections to spread calls over")
+      .default(1)
+      .argParser(wrap((t) => parsePositiveInt(t, "connections"))),
+  )
+  .option("--mix <weights>", "relative weights of fresh commands", DEFAULT_MIX_TEXT)
+  .option("--create-only", "only CreateOrder (same as --mix create=1)")
+  .addOption(
+    new Option("--duplicates <rate>", "share of calls replaying an accepted request (same key, same bytes), e.g. 2%")
+      .default(0)
+      .argParser(wrap((t) => parseRate(t, "duplicate rate"))),
+  )
+  .addOption(
+    new Option("--conflicts <rate>", "share of calls with a stale expected_version (expect ABORTED), e.g. 1%")
+      .default(0)
+      .argParser(wrap((t) => parseRate(t, "conflict rate"))),
+  )
+  .addOption(
+    new Option("--ryw-rate <rate>", "share of accepted commands followed by GetOrderSummary(min_position)")
+      .default(0)
+      .argParser(wrap((t) => parseRate(t, "ryw rate"))),
+  )
+  .option(
+    "--query-address <host:port>",
+    "QueryService address for --ryw-rate",
+    process.env.QUERY_ADDRESS ?? "127.0.0.1:50052",
+  )
+  .addOption(
+    new Option("--customers <n>", "distinct customer ids")
+      .default(1000)
+      .argParser(wrap((t) => parsePositiveInt(t, "customers"))),
+  )
+  .addOption(
+    new Option("--seed <n>", "random seed (reproducible mix)").argParser(wrap((t) => parsePositiveInt(t, "seed"))),
+  )
+  .addOption(
+    new Option("--late-threshold <time>", "open loop: a send this much after its intended time is late")
+      .default(5, "5ms")
+      .argParser(wrap((t) => parseDuration(t, "late threshold"))),
+  )
+  .addOption(
+    new Option("--slo <checks>", "exit 1 unless met, e.g. p99<25ms,errors<0.1%,ryw_p99<50ms").argParser(wrap(parseSlo)),
+  )
+  .addOption(
+    new Option("--connect-timeout <time>", "give up when the server is not reachable")
+      .default(10_000, "10s")
+      .argParser(wrap((t) => parseDuration(t, "connect timeout"))),
+  )
+  .option("--json", "print the report as one JSON object on stdout")
+  .option("--no-progress", "no progress bar (it is shown only when stderr is a terminal)")
+  .showHelpAfterError()
+  // Usage errors exit 2 (1 is reserved for a missed SLO); --help and --version exit 0.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT_FAILED));
+
+interface CliOptions {
+  address: string;
+  rate?: number;
+  concurrency?: number;
+  duration?: number;
+  count?: number;
+  timeout: number;
+  maxInFlight: number;
+  connections: number;
+  mix: string;
+  createOnly?: boolean;
+  duplicates: number;
+  conflicts: number;
+  rywRate: number;
+  queryAddress: string;
+  customers: number;
+  seed?: number;
+  lateThreshold: number;
+  slo?: ReturnType<typeof parseSlo>;
+  connectTimeout: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+async function main(): Promise<number> {
+  program.parse(process.argv);
+  const o = program.opts<CliOptions>();
+  if (o.rate !== undefined && o.concurrency !== undefined) {
+    program.error("give --rate (open loop) or --concurrency (closed loop), not both", { exitCode: EXIT_FAILED });
+  }
+  if (o.duration !== undefined && o.count !== undefined) {
+    program.error("give --duration or --count, not both", { exitCode: EXIT_FAILED });
+  }
+  const mix = makeMix(parseMixWeights(o.createOnly ? "create=1" : o.mix), o.duplicates, o.conflicts);
+  const showProgress = o.progress && process.stderr.isTTY === true;
+  const abort = new AbortController();
+  let interrupted = 0;
+  const onSignal = () => {
+    interrupted += 1;
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write("\nstopping: waiting for calls in flight (Ctrl-C again to quit now)\n");
+    abort.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const options: LoadOptions = {
+    address: o.address,
+    mode: o.rate !== undefined ? "open" : "closed",
+    ...(o.rate !== undefined ? { rate: o.rate } : { concurrency: o.concurrency ?? 16 }),
+    ...(o.count !== undefined ? { count: o.count } : { durationMs: o.duration ?? 10_000 }),
+    timeoutMs: o.timeout,
+    maxInFlight: o.maxInFlight,
+    connections: o.connections,
+    mix,
+    rywRate: o.rywRate,
+    queryAddress: o.queryAddress,
+    seed: o.seed ?? randomInt(1, 2 ** 31),
+    customers: o.customers,
+    lateThresholdMs: o.lateThreshold,
+    slo: o.slo ?? [],
+    connectTimeoutMs: o.connectTimeout,
+    signal: abort.signal,
+    command: ["pnpm loadtest", ...process.argv.slice(2)].join(" "),
+    ...(showProgress
+      ? { onProgress: (p) => process.stderr.write(`\r${formatProgress(p)}\u001b[K`), progressIntervalMs: 200 }
+      : {}),
+  };
+  const report = await runLoad(options);
+  if (showProgress) process.stderr.write("\r\u001b[K");
+  process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatText(report));
+  return report.slo && !report.slo.passed ? EXIT_SLO_MISSED : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT_FAILED;
+  },
+);

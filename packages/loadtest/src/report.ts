@@ -1,0 +1,236 @@
+import type { LatencySummary } from "./latency.js";
+import type { CallKind } from "./mix.js";
+import type { SloResult } from "./slo.js";
+
+/**
+ * The machine-readable result of a run (`--json`). Field names are stable: add fields, never rename or remove them
+ * (bump `schema_version` if a meaning ever changes). Documented in the package README.
+ */
+export interface Report {
+  readonly tool: "orderly-loadtest";
+  readonly schema_version: 1;
+  /** The command line that produced the report. */
+  readonly command: string;
+  readonly started_at: string;
+  readonly options: ReportOptions;
+  /** Seconds from the first send to the last reply. */
+  readonly elapsed_s: number;
+  /** Command calls completed (any status). */
+  readonly total: number;
+  /** Calls that got the expected outcome. */
+  readonly ok: number;
+  /** Completed command calls per second. */
+  readonly rps: number;
+  /** Command latency: from the intended send time (open loop) or the actual send (closed loop) to the reply. */
+  readonly latency_ms: LatencySummary;
+  /** Replies by gRPC status name (`OK`, `ABORTED`, …). */
+  readonly status_codes: Readonly<Record<string, number>>;
+  readonly by_kind: Readonly<Record<CallKind, KindReport>>;
+  /** Calls whose outcome was not the expected one (see README). */
+  readonly errors: number;
+  readonly error_rate: number;
+  /** The most frequent error messages (ids masked), most frequent first. */
+  readonly error_messages: readonly { readonly message: string; readonly count: number }[];
+  /** Open loop only (null in a closed-loop run). */
+  readonly schedule: ScheduleReport | null;
+  /** Read-your-writes checks (null when `--ryw-rate` is 0). */
+  readonly ryw: RywReport | null;
+  readonly generator: GeneratorReport;
+  /** Null when no `--slo` was given. */
+  readonly slo: { readonly passed: boolean; readonly checks: readonly SloResult[] } | null;
+}
+
+export interface ReportOptions {
+  readonly mode: "open" | "closed";
+  readonly address: string;
+  readonly rate: number | null;
+  readonly concurrency: number | null;
+  readonly duration_s: number | null;
+  readonly count: number | null;
+  readonly timeout_ms: number;
+  readonly max_in_flight: number | null;
+  readonly connections: number;
+  readonly mix: Readonly<Record<"create" | "pay" | "ship" | "cancel", number>>;
+  readonly duplicate_rate: number;
+  readonly conflict_rate: number;
+  readonly ryw_rate: number;
+  readonly query_address: string | null;
+  readonly seed: number;
+}
+
+export interface KindReport {
+  readonly count: number;
+  readonly errors: number;
+  readonly latency_ms: LatencySummary;
+}
+
+export interface ScheduleReport {
+  readonly target_rate: number;
+  /** Calls the schedule intended to make. */
+  readonly intended: number;
+  readonly sent: number;
+  /** Sent more than `late_threshold_ms` after the intended time (in-flight cap reached, or generator behind). */
+  readonly late: number;
+  /** Never sent: still waiting for an in-flight slot when the duration ended. */
+  readonly dropped: number;
+  readonly late_threshold_ms: number;
+  /** Actual minus intended send time. */
+  readonly send_delay_ms: LatencySummary;
+}
+
+export interface RywReport {
+  readonly checks: number;
+  /** The query answered OK and showed the command's effect (summary version ≥ the command's stream version). */
+  readonly ok: number;
+  readonly failed: number;
+  readonly status_codes: Readonly<Record<string, number>>;
+  /** Command reply received → GetOrderSummary(min_position) answered with the new state. */
+  readonly latency_ms: LatencySummary;
+  /** Largest `consistency.lag_seconds` any answer reported. */
+  readonly max_lag_seconds: number;
+  readonly error_messages: readonly { readonly message: string; readonly count: number }[];
+}
+
+export interface GeneratorReport {
+  readonly cpu_user_s: number;
+  readonly cpu_system_s: number;
+  /** CPU time / wall time, in % of one core. Near 100 %, the generator (single-threaded) is the limit. */
+  readonly cpu_percent: number;
+  /** Generator CPU per gRPC call made (commands and queries), microseconds. */
+  readonly cpu_per_call_us: number;
+  readonly calls: number;
+  /** True when the generator was likely the bottleneck (CPU ≥ 90 % of a core, or sends fell behind schedule). */
+  readonly saturated: boolean;
+  readonly saturation_reasons: readonly string[];
+}
+
+const KIND_ORDER: readonly CallKind[] = ["create", "pay", "ship", "cancel", "duplicate", "conflict"];
+
+/** The human report (ghz-like), printed after the run. */
+export function formatText(r: Report): string {
+  const lines: string[] = [];
+  const o = r.options;
+  const mode =
+    o.mode === "open"
+      ? `open loop at ${fmtInt(o.rate ?? 0)} calls/s (latency from intended send time)`
+      : `closed loop, ${o.concurrency} concurrent`;
+  lines.push("Summary:");
+  lines.push(`  Target:        ${o.address}`);
+  lines.push(`  Mode:          ${mode}`);
+  lines.push(`  Count:         ${fmtInt(r.total)}`);
+  lines.push(`  Total:         ${r.elapsed_s.toFixed(2)} s`);
+  lines.push(`  Slowest:       ${fmtMs(r.latency_ms.max)}`);
+  lines.push(`  Fastest:       ${fmtMs(r.latency_ms.min)}`);
+  lines.push(`  Average:       ${fmtMs(r.latency_ms.mean)}`);
+  lines.push(`  Requests/sec:  ${r.rps.toFixed(1)}`);
+  lines.push("");
+  lines.push("Latency distribution:");
+  for (const [label, value] of latencyRows(r.latency_ms)) lines.push(`  ${label.padEnd(6)} ${fmtMs(value)}`);
+  lines.push("");
+  lines.push("By command:");
+  lines.push(
+    `  ${"kind".padEnd(10)} ${"count".padStart(9)} ${"errors".padStart(7)} ${"p50".padStart(10)} ${"p99".padStart(10)}`,
+  );
+  for (const kind of KIND_ORDER) {
+    const k = r.by_kind[kind];
+    if (k.count === 0) continue;
+    lines.push(
+      `  ${kind.padEnd(10)} ${fmtInt(k.count).padStart(9)} ${fmtInt(k.errors).padStart(7)} ${fmtMs(k.latency_ms.p50).padStart(10)} ${fmtMs(k.latency_ms.p99).padStart(10)}`,
+    );
+  }
+  lines.push("");
+  lines.push("Status code distribution:");
+  for (const [name, count] of sortedEntries(r.status_codes)) {
+    lines.push(`${`  [${name}]`.padEnd(24)}${fmtInt(count)} responses`);
+  }
+  lines.push("");
+  lines.push(`Errors: ${fmtInt(r.errors)} (${fmtPct(r.error_rate)})`);
+  for (const e of r.error_messages) lines.push(`  [${fmtInt(e.count)}]  ${e.message}`);
+  if (r.schedule) {
+    const s = r.schedule;
+    lines.push("");
+    lines.push(
+      `Schedule: intended ${fmtInt(s.intended)}, sent ${fmtInt(s.sent)}, late ${fmtInt(s.late)} (> ${s.late_threshold_ms} ms), dropped ${fmtInt(s.dropped)}; send delay p99 ${fmtMs(s.send_delay_ms.p99)}, max ${fmtMs(s.send_delay_ms.max)}`,
+    );
+  }
+  if (r.ryw) {
+    const y = r.ryw;
+    lines.push("");
+    lines.push(`Read-your-writes: ${fmtInt(y.checks)} checks, ${fmtInt(y.ok)} ok, ${fmtInt(y.failed)} failed`);
+    lines.push(
+      `  command-to-visible p50 ${fmtMs(y.latency_ms.p50)}, p90 ${fmtMs(y.latency_ms.p90)}, p99 ${fmtMs(y.latency_ms.p99)}, p99.9 ${fmtMs(y.latency_ms.p99_9)}, max ${fmtMs(y.latency_ms.max)}; max lag seen ${y.max_lag_seconds.toFixed(3)} s`,
+    );
+    for (const e of y.error_messages) lines.push(`  [${fmtInt(e.count)}]  ${e.message}`);
+  }
+  const g = r.generator;
+  lines.push("");
+  lines.push(
+    `Generator: CPU ${g.cpu_percent.toFixed(1)}% of one core (user ${g.cpu_user_s.toFixed(2)} s, system ${g.cpu_system_s.toFixed(2)} s), ${g.cpu_per_call_us.toFixed(1)} µs per call`,
+  );
+  if (g.saturated) lines.push(`  WARNING: the generator may be the limit here: ${g.saturation_reasons.join("; ")}`);
+  if (r.slo) {
+    lines.push("");
+    lines.push(`SLO: ${r.slo.passed ? "met" : "MISSED"}`);
+    for (const c of r.slo.checks) {
+      lines.push(`  ${c.passed ? "ok  " : "FAIL"} ${c.expr.padEnd(18)} actual ${formatSloActual(c)}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function formatSloActual(c: SloResult): string {
+  if (c.actual === undefined) return "not measured";
+  if (c.kind === "ratio") return fmtPct(c.actual);
+  if (c.metric === "errors" || c.metric === "dropped") return fmtInt(c.actual);
+  if (c.metric === "rps") return c.actual.toFixed(1);
+  if (c.metric === "lag") return `${c.actual.toFixed(3)} s`;
+  return fmtMs(c.actual);
+}
+
+export interface ProgressState {
+  readonly elapsedMs: number;
+  /** 0..1, or undefined when unknown. */
+  readonly fraction: number;
+  readonly completed: number;
+  readonly inFlight: number;
+  readonly errors: number;
+  readonly rps: number;
+}
+
+/** One progress line (no newline): `[=====>    ]  45%  12.3 s  4,981 rps  in flight 12  errors 0`. */
+export function formatProgress(p: ProgressState, width = 30): string {
+  const fraction = Math.min(1, Math.max(0, p.fraction));
+  const filled = Math.floor(fraction * width);
+  const bar = `${"=".repeat(filled)}${filled < width ? ">" : ""}${" ".repeat(Math.max(0, width - filled - 1))}`;
+  return `[${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${(p.elapsedMs / 1000).toFixed(1)} s  ${fmtInt(
+    Math.round(p.rps),
+  )} rps  ${fmtInt(p.completed)} done  in flight ${fmtInt(p.inFlight)}  errors ${fmtInt(p.errors)}`;
+}
+
+function latencyRows(l: LatencySummary): [string, number][] {
+  return [
+    ["p50", l.p50],
+    ["p90", l.p90],
+    ["p99", l.p99],
+    ["p99.9", l.p99_9],
+    ["max", l.max],
+  ];
+}
+
+function sortedEntries(record: Readonly<Record<string, number>>): [string, number][] {
+  return Object.entries(record).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+export function fmtMs(ms: number): string {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 100) return `${ms.toFixed(1)} ms`;
+  return `${ms.toFixed(2)} ms`;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function fmtPct(ratio: number): string {
+  return `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.001 ? 4 : 2)}%`;
+}

@@ -1,0 +1,484 @@
+import { performance } from "node:perf_hooks";
+import { type ServiceError, status } from "@grpc/grpc-js";
+import type { CommandAccepted, GetOrderSummaryResponse } from "@orderly/contracts";
+import { CommandClient, QueryClient, statusName } from "./grpc-client.js";
+import { LatencyRecorder } from "./latency.js";
+import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
+import { CallPlanner, type PlannedCall } from "./planner.js";
+import type { KindReport, ProgressState, Report } from "./report.js";
+import { OpenLoopSchedule } from "./schedule.js";
+import { evaluateSlo, type SloCheck } from "./slo.js";
+
+export interface LoadOptions {
+  /** CommandService address, `host:port`. */
+  readonly address: string;
+  readonly mode: "open" | "closed";
+  /** Open loop: calls per second. */
+  readonly rate?: number;
+  /** Closed loop: calls in flight, each sent as soon as the previous one answered. */
+  readonly concurrency?: number;
+  /** Exactly one of durationMs and count. */
+  readonly durationMs?: number;
+  readonly count?: number;
+  /** Per-call deadline (0: none). */
+  readonly timeoutMs: number;
+  /** Open loop: most calls in flight; the schedule waits (and counts late sends) beyond it. */
+  readonly maxInFlight: number;
+  /** HTTP/2 connections to spread calls over. */
+  readonly connections: number;
+  readonly mix: Mix;
+  /** Share of accepted commands followed by a read-your-writes check. */
+  readonly rywRate: number;
+  /** QueryService address (required when rywRate > 0). */
+  readonly queryAddress?: string;
+  readonly seed: number;
+  readonly customers: number;
+  readonly lateThresholdMs: number;
+  readonly slo: readonly SloCheck[];
+  /** Called every `progressIntervalMs` while running. */
+  readonly onProgress?: (progress: ProgressState) => void;
+  readonly progressIntervalMs?: number;
+  /** Stops issuing new calls (in-flight ones finish and are reported). */
+  readonly signal?: AbortSignal;
+  readonly connectTimeoutMs?: number;
+  /** For the report. */
+  readonly command?: string;
+}
+
+const MAX_DISTINCT_MESSAGES = 50;
+
+class ErrorTally {
+  private readonly counts = new Map<string, number>();
+  add(message: string): void {
+    const masked = maskIds(message);
+    const key = this.counts.has(masked) || this.counts.size < MAX_DISTINCT_MESSAGES ? masked : "(other messages)";
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+  top(n: number): { message: string; count: number }[] {
+    return [...this.counts.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, n)
+      .map(([message, count]) => ({ message, count }));
+  }
+}
+
+/** Masks UUIDs and long numbers so messages about different orders count as one. */
+export function maskIds(message: string): string {
+  return message
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "<uuid>")
+    .replace(/lt-[0-9a-f]{8}-\d+/g, "<key>")
+    .replace(/\d{3,}/g, "<n>")
+    .slice(0, 300);
+}
+
+class KindStats {
+  count = 0;
+  errors = 0;
+  readonly latency = new LatencyRecorder();
+  report(): KindReport {
+    return { count: this.count, errors: this.errors, latency_ms: this.latency.summary() };
+  }
+}
+
+/** Runs one load test and returns its report. Rejects only when the target cannot be reached at all. */
+export async function runLoad(options: LoadOptions): Promise<Report> {
+  if ((options.durationMs === undefined) === (options.count === undefined)) {
+    throw new Error("give exactly one of a duration and a count");
+  }
+  if (options.rywRate > 0 && !options.queryAddress) throw new Error("read-your-writes checks need a query address");
+  const commands = new CommandClient(options.address, options.connections);
+  const queries = options.rywRate > 0 && options.queryAddress ? new QueryClient(options.queryAddress) : undefined;
+  try {
+    const connectTimeout = options.connectTimeoutMs ?? 10_000;
+    try {
+      await commands.waitForReady(connectTimeout);
+      await queries?.waitForReady(connectTimeout);
+    } catch (error) {
+      throw new Error(`cannot connect within ${connectTimeout} ms: ${(error as Error).message}`);
+    }
+    return await new Run(options, commands, queries).execute();
+  } finally {
+    commands.close();
+    queries?.close();
+  }
+}
+
+class Run {
+  private readonly rng: () => number;
+  private readonly planner: CallPlanner;
+  private readonly latency = new LatencyRecorder();
+  private readonly kinds = new Map<CallKind, KindStats>(CALL_KINDS.map((k) => [k, new KindStats()]));
+  private readonly statusCounts = new Array<number>(17).fill(0);
+  private readonly errorTally = new ErrorTally();
+  private completed = 0;
+  private errors = 0;
+  private inFlight = 0;
+  private issued = 0;
+  private stopping = false;
+  private lastReplyAt = 0;
+  private start = 0;
+  private finish: (() => void) | undefined;
+  // open loop
+  private schedule: OpenLoopSchedule | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private blocked = false;
+  private late = 0;
+  private dropped = 0;
+  private readonly sendDelay = new LatencyRecorder();
+  // read-your-writes
+  private rywInFlight = 0;
+  private rywChecks = 0;
+  private rywOk = 0;
+  private readonly rywStatus = new Array<number>(17).fill(0);
+  private readonly rywLatency = new LatencyRecorder();
+  private readonly rywErrors = new ErrorTally();
+  private maxLagSeconds = 0;
+
+  constructor(
+    private readonly options: LoadOptions,
+    private readonly commands: CommandClient,
+    private readonly queries: QueryClient | undefined,
+  ) {
+    this.rng = createRng(options.seed);
+    this.planner = new CallPlanner({ mix: options.mix, rng: this.rng, customers: options.customers });
+  }
+
+  async execute(): Promise<Report> {
+    const o = this.options;
+    const startedAt = new Date();
+    const done = new Promise<void>((resolve) => {
+      this.finish = resolve;
+    });
+    const onAbort = () => this.stop();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    const cpuStart = process.cpuUsage();
+    this.start = performance.now();
+    this.lastReplyAt = this.start;
+    const progress = o.onProgress ? setInterval(() => this.progress(), o.progressIntervalMs ?? 200) : undefined;
+    progress?.unref();
+    if (o.mode === "open") {
+      const rate = o.rate ?? 0;
+      const limit = o.count !== undefined ? { count: o.count } : { durationMs: o.durationMs ?? 0 };
+      this.schedule = new OpenLoopSchedule(rate, this.start, limit, o.lateThresholdMs);
+      this.pump();
+    } else {
+      const workers = Math.max(1, o.concurrency ?? 1);
+      for (let i = 0; i < workers && this.mayIssue(performance.now()); i++) this.sendNext(performance.now());
+      this.maybeFinish();
+    }
+    await done;
+    if (progress) clearInterval(progress);
+    o.signal?.removeEventListener("abort", onAbort);
+    const cpu = process.cpuUsage(cpuStart);
+    const wallMs = Math.max(1, performance.now() - this.start);
+    return this.report(startedAt, cpu, wallMs);
+  }
+
+  private stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.schedule) {
+      this.dropped += this.schedule.total - this.issued;
+      this.issued = this.schedule.total;
+    }
+    this.maybeFinish();
+  }
+
+  // ---- closed loop -------------------------------------------------------------------------------------------
+
+  private mayIssue(now: number): boolean {
+    if (this.stopping) return false;
+    const o = this.options;
+    if (o.count !== undefined) return this.issued < o.count;
+    return now - this.start < (o.durationMs ?? 0);
+  }
+
+  private sendNext(now: number): void {
+    this.send(this.planner.next(), now);
+  }
+
+  // ---- open loop ---------------------------------------------------------------------------------------------
+
+  /** Sends every call that is due (up to the in-flight cap), then arms a timer for the next one. */
+  private pump(): void {
+    const schedule = this.schedule as OpenLoopSchedule;
+    this.blocked = false;
+    let now = performance.now();
+    if (schedule.shouldDrop(now) && this.issued < schedule.total) {
+      this.dropped += schedule.total - this.issued;
+      this.issued = schedule.total;
+    }
+    const due = schedule.dueBy(now);
+    const cap = this.options.maxInFlight;
+    while (this.issued < due && this.inFlight < cap && !this.stopping) {
+      const intended = schedule.intendedAt(this.issued);
+      this.sendDelay.recordMs(now - intended);
+      if (schedule.isLate(intended, now)) this.late += 1;
+      this.send(this.planner.next(), intended);
+      now = performance.now();
+    }
+    if (this.issued < schedule.total && !this.stopping) {
+      if (this.issued < due) {
+        this.blocked = true; // at the cap: the next reply sends the next call
+      } else if (!this.timer) {
+        this.timer = setTimeout(this.onTimer, schedule.delayUntil(this.issued, now));
+      }
+    }
+    this.maybeFinish();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.pump();
+  };
+
+  // ---- both --------------------------------------------------------------------------------------------------
+
+  /** `startedAt`: the time latency is measured from (intended time in open loop). */
+  private send(call: PlannedCall, startedAt: number): void {
+    this.issued += 1;
+    this.inFlight += 1;
+    this.commands.call(call.method, call.bytes, this.options.timeoutMs, (error, response) =>
+      this.onReply(call, startedAt, error, response?.accepted),
+    );
+  }
+
+  private onReply(
+    call: PlannedCall,
+    startedAt: number,
+    error: ServiceError | null,
+    accepted: CommandAccepted | undefined,
+  ): void {
+    const now = performance.now();
+    this.inFlight -= 1;
+    this.completed += 1;
+    this.lastReplyAt = now;
+    const code = error ? error.code : status.OK;
+    this.statusCounts[code] = (this.statusCounts[code] ?? 0) + 1;
+    let expected: boolean;
+    if (call.expect === "aborted") expected = code === status.ABORTED;
+    else
+      expected = code === status.OK && accepted !== undefined && accepted.duplicate === (call.expect === "duplicate");
+    const ms = now - startedAt;
+    this.latency.recordMs(ms);
+    const stats = this.kinds.get(call.kind) as KindStats;
+    stats.count += 1;
+    stats.latency.recordMs(ms);
+    if (!expected) {
+      this.errors += 1;
+      stats.errors += 1;
+      this.errorTally.add(describeUnexpected(call, code, error, accepted));
+    }
+    this.planner.settle(call, expected, accepted ? Number(accepted.streamVersion) : undefined);
+    if (expected && call.expect === "ok" && accepted && this.queries && this.rng() < this.options.rywRate) {
+      this.checkVisible(accepted, now);
+    }
+    if (this.schedule) {
+      if (this.blocked) this.pump();
+      else this.maybeFinish();
+    } else if (this.mayIssue(now)) {
+      this.sendNext(now);
+    } else {
+      this.maybeFinish();
+    }
+  }
+
+  private checkVisible(accepted: CommandAccepted, acceptedAt: number): void {
+    const queries = this.queries as QueryClient;
+    const streamVersion = Number(accepted.streamVersion);
+    this.rywInFlight += 1;
+    this.rywChecks += 1;
+    queries.getOrderSummary(
+      accepted.orderId,
+      Number(accepted.position),
+      this.options.timeoutMs,
+      (error: ServiceError | null, response: GetOrderSummaryResponse | undefined) => {
+        const now = performance.now();
+        this.rywInFlight -= 1;
+        const code = error ? error.code : status.OK;
+        this.rywStatus[code] = (this.rywStatus[code] ?? 0) + 1;
+        const lag = response?.consistency?.lagSeconds;
+        if (lag !== undefined && lag > this.maxLagSeconds) this.maxLagSeconds = lag;
+        const version = response?.summary ? Number(response.summary.version) : -1;
+        if (code === status.OK && version >= streamVersion) {
+          this.rywOk += 1;
+          this.rywLatency.recordMs(now - acceptedAt);
+        } else if (code === status.OK) {
+          this.rywErrors.add(`stale read: summary version ${version} < stream version ${streamVersion}`);
+        } else {
+          this.rywErrors.add(`${statusName(code)}: ${error?.details ?? ""}`);
+        }
+        this.maybeFinish();
+      },
+    );
+  }
+
+  private maybeFinish(): void {
+    if (!this.finish || this.inFlight > 0 || this.rywInFlight > 0) return;
+    const now = performance.now();
+    const issuing = this.schedule ? this.issued < this.schedule.total && !this.stopping : this.mayIssue(now);
+    if (issuing) return;
+    const finish = this.finish;
+    this.finish = undefined;
+    finish();
+  }
+
+  private progress(): void {
+    const o = this.options;
+    const elapsedMs = performance.now() - this.start;
+    let fraction: number;
+    if (o.count !== undefined) fraction = this.completed / Math.max(1, o.count);
+    else fraction = elapsedMs / Math.max(1, o.durationMs ?? 1);
+    o.onProgress?.({
+      elapsedMs,
+      fraction,
+      completed: this.completed,
+      inFlight: this.inFlight,
+      errors: this.errors,
+      rps: elapsedMs > 0 ? (this.completed * 1000) / elapsedMs : 0,
+    });
+  }
+
+  private report(startedAt: Date, cpu: NodeJS.CpuUsage, wallMs: number): Report {
+    const o = this.options;
+    const elapsedMs = Math.max(1, this.lastReplyAt - this.start);
+    const latency = this.latency.summary();
+    const byKind = Object.fromEntries(CALL_KINDS.map((k) => [k, (this.kinds.get(k) as KindStats).report()])) as Record<
+      CallKind,
+      KindReport
+    >;
+    const calls = this.completed + this.rywChecks;
+    const cpuUs = cpu.user + cpu.system;
+    const cpuPercent = (cpuUs / 1000 / wallMs) * 100;
+    const rps = (this.completed * 1000) / elapsedMs;
+    const schedule = this.schedule
+      ? {
+          target_rate: this.schedule.rate,
+          intended: this.schedule.total,
+          sent: this.schedule.total - this.dropped,
+          late: this.late,
+          dropped: this.dropped,
+          late_threshold_ms: this.schedule.lateThresholdMs,
+          send_delay_ms: this.sendDelay.summary(),
+        }
+      : null;
+    const reasons: string[] = [];
+    if (cpuPercent >= 90) reasons.push(`generator CPU ${cpuPercent.toFixed(0)}% of one core`);
+    if (schedule && schedule.sent > 0 && schedule.send_delay_ms.p99 > 10) {
+      reasons.push(`sends fell behind schedule (send delay p99 ${schedule.send_delay_ms.p99} ms)`);
+    }
+    const ryw =
+      this.rywChecks > 0 || o.rywRate > 0
+        ? {
+            checks: this.rywChecks,
+            ok: this.rywOk,
+            failed: this.rywChecks - this.rywOk,
+            status_codes: namedCounts(this.rywStatus),
+            latency_ms: this.rywLatency.summary(),
+            max_lag_seconds: this.maxLagSeconds,
+            error_messages: this.rywErrors.top(10),
+          }
+        : null;
+    const base = {
+      tool: "orderly-loadtest" as const,
+      schema_version: 1 as const,
+      command: o.command ?? "",
+      started_at: startedAt.toISOString(),
+      options: {
+        mode: o.mode,
+        address: o.address,
+        rate: o.mode === "open" ? (o.rate ?? null) : null,
+        concurrency: o.mode === "closed" ? (o.concurrency ?? 1) : null,
+        duration_s: o.durationMs !== undefined ? o.durationMs / 1000 : null,
+        count: o.count ?? null,
+        timeout_ms: o.timeoutMs,
+        max_in_flight: o.mode === "open" ? o.maxInFlight : null,
+        connections: o.connections,
+        mix: { ...o.mix.weights },
+        duplicate_rate: o.mix.duplicateRate,
+        conflict_rate: o.mix.conflictRate,
+        ryw_rate: o.rywRate,
+        query_address: o.queryAddress ?? null,
+        seed: o.seed,
+      },
+      elapsed_s: round(elapsedMs / 1000, 3),
+      total: this.completed,
+      ok: this.completed - this.errors,
+      rps: round(rps, 1),
+      latency_ms: latency,
+      status_codes: namedCounts(this.statusCounts),
+      by_kind: byKind,
+      errors: this.errors,
+      error_rate: this.completed === 0 ? 0 : round(this.errors / this.completed, 6),
+      error_messages: this.errorTally.top(10),
+      schedule,
+      ryw,
+      generator: {
+        cpu_user_s: round(cpu.user / 1e6, 3),
+        cpu_system_s: round(cpu.system / 1e6, 3),
+        cpu_percent: round(cpuPercent, 1),
+        cpu_per_call_us: calls === 0 ? 0 : round(cpuUs / calls, 1),
+        calls,
+        saturated: reasons.length > 0,
+        saturation_reasons: reasons,
+      },
+    };
+    if (o.slo.length === 0) return { ...base, slo: null };
+    const checks = evaluateSlo(o.slo, {
+      latencyMs: {
+        p50: latency.p50,
+        p90: latency.p90,
+        p99: latency.p99,
+        "p99.9": latency.p99_9,
+        max: latency.max,
+        mean: latency.mean,
+      },
+      rywLatencyMs:
+        ryw && ryw.ok > 0
+          ? {
+              p50: ryw.latency_ms.p50,
+              p90: ryw.latency_ms.p90,
+              p99: ryw.latency_ms.p99,
+              "p99.9": ryw.latency_ms.p99_9,
+              max: ryw.latency_ms.max,
+            }
+          : undefined,
+      calls: calls,
+      errors: this.errors + (ryw?.failed ?? 0),
+      intended: schedule?.intended ?? this.completed,
+      dropped: schedule?.dropped ?? 0,
+      rps,
+      maxLagSeconds: ryw && ryw.checks > 0 ? ryw.max_lag_seconds : undefined,
+    });
+    return { ...base, slo: { passed: checks.every((c) => c.passed), checks } };
+  }
+}
+
+function describeUnexpected(
+  call: PlannedCall,
+  code: number,
+  error: ServiceError | null,
+  accepted: CommandAccepted | undefined,
+): string {
+  if (code !== status.OK) return `${call.kind}: ${statusName(code)}: ${error?.details ?? ""}`;
+  if (call.expect === "aborted") return `${call.kind}: OK where ABORTED was expected (stale expected_version accepted)`;
+  if (!accepted) return `${call.kind}: OK without CommandAccepted`;
+  return call.expect === "duplicate"
+    ? `${call.kind}: replayed request not marked duplicate`
+    : `${call.kind}: fresh request marked duplicate`;
+}
+
+function namedCounts(counts: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  counts.forEach((count, code) => {
+    if (count > 0) out[statusName(code)] = count;
+  });
+  return out;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
