@@ -2,7 +2,8 @@
 //   1. the RPC ceiling: CreateOrder against the same gRPC stack returning a canned reply (no database);
 //   2. Orderly: CreateOrder through gRPC into the Postgres event store, unique idempotency keys, closed loop;
 //   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
-// Prints one JSON object. Options (env): BENCH_SECONDS (default 10), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
+// Prints one JSON object; each closed loop runs BENCH_ROUNDS times, alternating targets, and the best round counts.
+// Options (env): BENCH_SECONDS (default 10), BENCH_ROUNDS (2), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
 // BENCH_PROFILE_DIR (write a V8 CPU profile of the command service there; summarise it with bench/profile-summary.mjs).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -163,9 +164,10 @@ async function openLoop(address, rate, durationS) {
 }
 
 async function main() {
-  const figures = { seconds, concurrency, channels };
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+  const figures = { seconds, rounds, concurrency, channels };
 
-  // 1. RPC ceiling.
+  // Both targets run side by side; rounds alternate between them so that the shared machine's drift hits both.
   const cannedPort = await freePort();
   const canned = await startService({
     name: "canned",
@@ -173,13 +175,6 @@ async function main() {
     env: { COMMAND_PORT: String(cannedPort) },
     readyLine: /canned server ready/,
   });
-  try {
-    figures.rpc_ceiling = await closedLoop(`127.0.0.1:${cannedPort}`, seconds, canned.pid);
-  } finally {
-    await canned.stop();
-  }
-
-  // 2. Orderly through gRPC into Postgres.
   const env = await createTestEnvironment();
   const commandPort = await freePort();
   const metricsPort = await freePort();
@@ -202,12 +197,21 @@ async function main() {
   });
   try {
     const address = `127.0.0.1:${commandPort}`;
-    figures.orderly = await closedLoop(address, seconds, service.pid);
+    const best = (runs) => runs.reduce((a, b) => (b.calls_per_s > a.calls_per_s ? b : a));
+    const ceilingRuns = [];
+    const orderlyRuns = [];
+    for (let round = 0; round < rounds; round++) {
+      ceilingRuns.push(await closedLoop(`127.0.0.1:${cannedPort}`, seconds, canned.pid));
+      orderlyRuns.push(await closedLoop(address, seconds, service.pid));
+    }
+    figures.rpc_ceiling = { ...best(ceilingRuns), rounds_calls_per_s: ceilingRuns.map((r) => r.calls_per_s) };
+    figures.orderly = { ...best(orderlyRuns), rounds_calls_per_s: orderlyRuns.map((r) => r.calls_per_s) };
     figures.ratio_to_rpc_ceiling =
       Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
     figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);
   } finally {
     await service.stop();
+    await canned.stop();
     await env.cleanup();
   }
   figures.goals = {
