@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Checks infra/: Prometheus config and alert rules (promtool check + the unit tests in alerts.test.yml), the Grafana
+# dashboard (valid JSON), and that every metric name used by the alerts and the dashboard exists in the code.
+# promtool comes from Debian's `prometheus` package, installed here when missing (apt-get, without starting the
+# daemon). Without apt, a smaller check runs in node instead (YAML shape only, no rule tests) and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prom=infra/prometheus
+failed=0
+
+if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "promtool missing: installing Debian's prometheus package (daemon not started)"
+  sudo=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+  # RUNLEVEL=1: invoke-rc.d does not start the service it just installed.
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if command -v promtool >/dev/null 2>&1; then
+  promtool check config "$prom/prometheus.yml"
+  promtool check rules "$prom/alerts.yml"
+  promtool test rules "$prom/alerts.test.yml"
+else
+  echo "WARNING: promtool unavailable (no apt-get): falling back to a YAML shape check in node; rule unit tests NOT run"
+  node - "$prom/alerts.yml" <<'EOF' || failed=1
+const text = require("node:fs").readFileSync(process.argv[2], "utf8");
+const problems = [];
+if (/\t/.test(text)) problems.push("tabs in YAML");
+if (!/^groups:\s*$/m.test(text)) problems.push("no top-level groups:");
+const alerts = [...text.matchAll(/^\s*- alert: (\S+)/gm)].map((m) => m[1]);
+const exprs = [...text.matchAll(/^\s*expr: /gm)].length;
+if (alerts.length === 0) problems.push("no alerts");
+if (exprs !== alerts.length) problems.push(`${alerts.length} alerts but ${exprs} expr fields`);
+if (new Set(alerts).size !== alerts.length) problems.push("duplicate alert names");
+for (const block of text.split(/^\s*- alert: /m).slice(1)) {
+  if (!/severity: (page|warning)/.test(block)) problems.push(`${block.split("\n")[0]}: severity must be page or warning`);
+  if (!/summary:/.test(block)) problems.push(`${block.split("\n")[0]}: no summary`);
+}
+if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+console.log(`alerts.yml: ${alerts.length} alerts look well-formed (shape check only)`);
+EOF
+fi
+
+# The dashboard parses, and every metric in the alerts and the dashboard is defined in the code (not in tests).
+# Allowed from outside the code: `up` (Prometheus) and `pg_*` (postgres_exporter).
+node - infra/grafana/orderly.json "$prom/alerts.yml" <<'EOF' || failed=1
+const { readFileSync, readdirSync, statSync } = require("node:fs");
+const { join } = require("node:path");
+const [dashboardPath, alertsPath] = process.argv.slice(2);
+let dashboard;
+try {
+  dashboard = JSON.parse(readFileSync(dashboardPath, "utf8"));
+} catch (error) {
+  console.error(`${dashboardPath}: not valid JSON: ${error.message}`);
+  process.exit(1);
+}
+const exprs = [];
+const walk = (node) => {
+  if (Array.isArray(node)) node.forEach(walk);
+  else if (node && typeof node === "object") {
+    if (typeof node.expr === "string") exprs.push(["dashboard", node.expr]);
+    Object.values(node).forEach(walk);
+  }
+};
+walk(dashboard);
+if (exprs.length === 0) {
+  console.error(`${dashboardPath}: no queries`);
+  process.exit(1);
+}
+// expr fields of alerts.yml: one line, or a folded block (`expr: >-` then deeper-indented lines).
+const lines = readFileSync(alertsPath, "utf8").split("\n");
+for (let i = 0; i < lines.length; i++) {
+  const m = /^(\s*)expr:\s*(.*)$/.exec(lines[i]);
+  if (!m) continue;
+  if (!/^[>|]/.test(m[2])) exprs.push(["alerts", m[2]]);
+  else {
+    const body = [];
+    while (i + 1 < lines.length && (lines[i + 1].trim() === "" || lines[i + 1].search(/\S/) > m[1].length)) body.push(lines[++i]);
+    exprs.push(["alerts", body.join(" ")]);
+  }
+}
+const KEYWORDS = new Set(
+  "sum min max avg count stddev stdvar topk bottomk quantile count_values group by without on ignoring group_left group_right and or unless bool offset rate irate increase delta idelta deriv predict_linear histogram_quantile absent absent_over_time abs ceil floor round clamp clamp_min clamp_max label_replace label_join vector scalar time changes resets avg_over_time min_over_time max_over_time sum_over_time count_over_time last_over_time quantile_over_time sort sort_desc exp ln log2 log10 sqrt timestamp"
+    .split(" "),
+);
+const used = new Map();
+for (const [where, expr] of exprs) {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""') // strings
+    .replace(/\{[^}]*\}/g, "") // label matchers
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "") // grouping labels
+    .replace(/\[[^\]]*\]/g, "") // ranges and subqueries
+    .replace(/\$\w+/g, ""); // Grafana variables
+  for (const name of stripped.match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? []) {
+    if (KEYWORDS.has(name) || /^(e|inf|nan)$/i.test(name)) continue;
+    if (!used.has(name)) used.set(name, new Set());
+    used.get(name).add(where);
+  }
+}
+const sources = [];
+const collect = (dir) => {
+  for (const entry of readdirSync(dir)) {
+    if (entry === "node_modules" || entry === "dist" || entry === "gen") continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) collect(path);
+    else if (/\.ts$/.test(entry) && !/\.test\.ts$/.test(entry)) sources.push(readFileSync(path, "utf8"));
+  }
+};
+for (const root of ["packages", "services"]) {
+  for (const pkg of readdirSync(root)) {
+    try {
+      collect(join(root, pkg, "src"));
+    } catch {}
+  }
+}
+const code = sources.join("\n");
+const missing = [];
+for (const [name, where] of used) {
+  if (name === "up" || name.startsWith("pg_")) continue;
+  const base = name.replace(/_(bucket|sum|count)$/, "");
+  const defined = (n) => new RegExp(`["'\`]${n}["'\`]`).test(code);
+  if (!defined(name) && !defined(base)) missing.push(`${name} (${[...where].join(", ")})`);
+}
+if (missing.length > 0) {
+  console.error(`metrics used but not defined in packages/*/src or services/*/src:\n  ${missing.join("\n  ")}`);
+  process.exit(1);
+}
+console.log(`${exprs.length} queries use ${used.size} metric names, all defined in the code; ${dashboardPath} parses`);
+EOF
+
+exit "$failed"
