@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { freePort, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CommandClient,
   commandClient,
+  commandServiceEntry,
   createOrderRequest,
   orderTotal,
   type StartedCommandService,
@@ -325,5 +327,36 @@ describe("metrics", () => {
     expect(Number(aborted?.[1])).toBeGreaterThanOrEqual(49);
     expect(text).toMatch(/orderly_commands_total\{command="CreateOrder",outcome="duplicate"\} \d+/);
     expect(text).toContain("orderly_command_duration_seconds_bucket");
+  });
+});
+
+describe("start-up", () => {
+  it("refuses bad configuration with a message naming the variable, and exits non-zero", async () => {
+    await expect(
+      startService({
+        name: "command-service-bad-config",
+        entry: commandServiceEntry,
+        env: { ...stack.env.env, COMMAND_PORT: "not-a-port", METRICS_PORT: "0", LOG_FORMAT: "json" },
+        readyLine: /command-service ready/,
+      }),
+    ).rejects.toThrow(/exited before it was ready \(1\)[\s\S]*COMMAND_PORT=\\"not-a-port\\" is not a TCP port/);
+  });
+
+  it("says which Postgres it cannot reach, and exits non-zero", async () => {
+    const port = await freePort();
+    await expect(
+      startService({
+        name: "command-service-no-db",
+        entry: commandServiceEntry,
+        env: {
+          ...stack.env.env,
+          DATABASE_URL: `postgres://root@127.0.0.1:${port}/orderly_nowhere`,
+          COMMAND_PORT: "0",
+          METRICS_PORT: "0",
+          LOG_FORMAT: "json",
+        },
+        readyLine: /command-service ready/,
+      }),
+    ).rejects.toThrow(new RegExp(`cannot reach Postgres at postgres://root@127.0.0.1:${port}/orderly_nowhere`));
   });
 });
