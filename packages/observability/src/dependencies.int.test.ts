@@ -64,6 +64,20 @@ describe("checkDependencies", () => {
     expect(report.message).not.toContain("Redis is not reachable");
   });
 
+  it("gives the reason a Redis connection failed", async () => {
+    const report = await checkDependencies(
+      {
+        databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
+        natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+        redisUrl: `redis://127.0.0.1:${closedPort}`,
+      },
+      { timeoutMs: 2_000 },
+    );
+    expect(report.message).toContain(
+      `Redis is not reachable at redis://127.0.0.1:${closedPort} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${closedPort}`,
+    );
+  });
+
   it("gives up on a server that accepts but never answers", async () => {
     const report = await checkDependencies(
       {

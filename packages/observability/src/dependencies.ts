@@ -112,10 +112,16 @@ async function probeRedis(url: string, timeoutMs: number): Promise<void> {
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  redis.on("error", () => {});
+  // ioredis rejects connect() with "Connection is closed."; the reason (ECONNREFUSED, ...) comes as an error event.
+  let cause: unknown;
+  redis.on("error", (error: unknown) => {
+    cause ??= error;
+  });
   try {
     await redis.connect();
     await redis.ping();
+  } catch (error) {
+    throw cause ?? error;
   } finally {
     redis.disconnect();
   }

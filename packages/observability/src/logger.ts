@@ -33,6 +33,7 @@ export function createLogger(name: string, options: CreateLoggerOptions = {}): L
       sync: true,
       translateTime: "SYS:HH:MM:ss.l",
       ignore: "pid,hostname",
+      singleLine: true,
       destination: options.destination ?? 1,
     });
     return pino(base, stream);

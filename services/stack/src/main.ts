@@ -50,7 +50,11 @@ shutdownOnSignals(
 
 const report = await checkDependencies(config);
 if (!report.ok) {
-  logger.fatal({ down: report.results.filter((r) => !r.up) }, "dependencies unreachable");
+  const down = report.results.filter((r) => !r.up);
+  logger.fatal(
+    { down: down.map((r) => ({ name: r.name, url: r.url })) },
+    `${down.map((r) => r.name).join(", ")} unreachable`,
+  );
   process.stderr.write(`\nOrderly cannot start:\n${report.message}\n\n`);
   process.exit(1);
 }
