@@ -282,6 +282,9 @@ export class OutboxRelay {
     let locked = false;
     try {
       await client.connect();
+      // The checkpoint is a hint, not the truth (the stream's last message is, see #reconcile): losing its last
+      // updates in a Postgres crash costs nothing, so they need not wait for a WAL flush.
+      await client.query("set synchronous_commit = off");
       this.#sessionUp = true;
       locked = await this.#acquireLock(client);
       if (!locked) return;
@@ -526,7 +529,7 @@ export class OutboxRelay {
             correlationId: r[7] as string,
             causationId: r[8] as string,
             occurredAt: new Date(Math.round(Number(r[10]))),
-            ...(traceparent ? { traceparent } : {}),
+            traceparent: traceparent ?? undefined,
           },
           streamId: r[2] as string,
           streamVersion: Number(r[3]),
