@@ -209,6 +209,14 @@ async function main() {
     figures.ratio_to_rpc_ceiling =
       Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
     figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);
+    // Group commit over the whole run: how many commands shared one append transaction.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const counter = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+    figures.commands_per_append_transaction =
+      Math.round(
+        (counter("orderly_event_store_append_commands_total") / counter("orderly_event_store_append_batches_total")) *
+          10,
+      ) / 10;
   } finally {
     await service.stop();
     await canned.stop();

@@ -6,7 +6,7 @@ import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
 import { readConfig } from "./config.js";
-import { createCommandMetrics } from "./metrics.js";
+import { createCommandMetrics, registerAppendStats } from "./metrics.js";
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const pipeline = new CommandPipeline(store, { cacheSize: config.cacheSize });
   const registry = new Registry();
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
+  registerAppendStats(registry, () => store.stats);
 
   // The contract's explicit request limit: 1 MiB; larger requests get RESOURCE_EXHAUSTED and the server keeps serving.
   const server = new GrpcServer({

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { createCommandMetrics } from "./metrics.js";
+import { createCommandMetrics, registerAppendStats } from "./metrics.js";
 
 describe("command metrics", () => {
   it("counts by command and outcome, times them, and reports retries", async () => {
@@ -19,5 +19,13 @@ describe("command metrics", () => {
       'orderly_command_duration_seconds_bucket{le="0.0025",command="CreateOrder",outcome="accepted"} 1',
     );
     expect(text).toContain("orderly_command_version_retries_total 3");
+  });
+
+  it("exports the store's group-commit counters", async () => {
+    const registry = new Registry();
+    registerAppendStats(registry, () => ({ batches: 4, commands: 100, largestBatch: 64 }));
+    const text = await registry.metrics();
+    expect(text).toContain("orderly_event_store_append_batches_total 4");
+    expect(text).toContain("orderly_event_store_append_commands_total 100");
   });
 });

@@ -55,3 +55,28 @@ export function createCommandMetrics(registry: Registry, retries: () => number):
     },
   };
 }
+
+/** The event store's group commit, as counters: commands per transaction is what makes the write path cheap. */
+export function registerAppendStats(
+  registry: Registry,
+  stats: () => { readonly batches: number; readonly commands: number; readonly largestBatch: number },
+): void {
+  new Counter({
+    name: "orderly_event_store_append_batches_total",
+    help: "Append transactions (group commits) the event store ran.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().batches);
+    },
+  });
+  new Counter({
+    name: "orderly_event_store_append_commands_total",
+    help: "Commands appended by those transactions.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().commands);
+    },
+  });
+}
