@@ -45,6 +45,15 @@ export async function startStack(env: TestEnvironment): Promise<{ stack: Running
   return { stack, ports };
 }
 
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The stack's own JSON log lines (its children's lines are prefixed with `[name] `). */
 export function stackLogs(output: string): Record<string, unknown>[] {
   return output

@@ -2,15 +2,27 @@ import { randomUUID } from "node:crypto";
 import { createCommandClient, createQueryClient, withTraceparent } from "@orderly/client";
 import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callThroughReflection, metricValue, reflect, type StackPorts, scrape, startStack } from "./support.js";
+import {
+  alive,
+  callThroughReflection,
+  healthCheck,
+  metricValue,
+  reflect,
+  type StackPorts,
+  scrape,
+  services,
+  stackLogs,
+  startStack,
+} from "./support.js";
 
-// Issue 7 "See it": after a small load through the whole stack, every process's /metrics holds the named metrics with
-// exact counts, and a client that has only reflection can call the query service.
+// `pnpm start` (services/stack) run as a process: every service up and reported, health on both gRPC ports; then
+// (issue 7 "See it") after a small load, every process's /metrics holds the named metrics with exact counts and a
+// client that has only reflection can call the query service; finally SIGTERM stops every child.
 
 const ORDERS = 5;
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-describe("the running stack, seen from outside", () => {
+describe("the running stack (pnpm start)", () => {
   let env: TestEnvironment;
   let stack: RunningService;
   let ports: StackPorts;
@@ -39,8 +51,52 @@ describe("the running stack, seen from outside", () => {
     }
   });
   afterAll(async () => {
-    await stack?.stop("SIGTERM", 60_000);
+    await stack?.kill();
     await env?.cleanup();
+  });
+
+  it("starts every service with prefixed output and reports where each endpoint is", async () => {
+    const logs = stackLogs(stack.output());
+    const started = logs.filter((l) => typeof l.msg === "string" && l.msg.startsWith("started "));
+    expect(started.map((l) => l.service)).toEqual(services);
+    expect(started.map((l) => l.childPid as number).every(alive)).toBe(true);
+
+    // Every child's lines carry its prefix.
+    for (const name of services) expect(stack.output()).toContain(`[${name}] `);
+
+    // Where each endpoint is.
+    const up = logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("Orderly is up"));
+    expect(up?.services).toEqual(services);
+    expect(stack.output()).toContain(
+      `command-service: gRPC 127.0.0.1:${ports.COMMAND_PORT} · metrics http://127.0.0.1:${ports.COMMAND_SERVICE_METRICS_PORT}/metrics`,
+    );
+    expect(stack.output()).toContain(
+      `query-service: gRPC 127.0.0.1:${ports.QUERY_PORT} · metrics http://127.0.0.1:${ports.QUERY_SERVICE_METRICS_PORT}/metrics`,
+    );
+    expect(stack.output()).toContain(
+      `projector-redis: metrics http://127.0.0.1:${ports.PROJECTOR_REDIS_METRICS_PORT}/metrics`,
+    );
+  });
+
+  it("has every process ready and serving metrics, and gRPC health SERVING on both ports", async () => {
+    for (const port of [
+      ports.COMMAND_SERVICE_METRICS_PORT,
+      ports.QUERY_SERVICE_METRICS_PORT,
+      ports.OUTBOX_RELAY_METRICS_PORT,
+      ports.PROJECTOR_POSTGRES_METRICS_PORT,
+      ports.PROJECTOR_REDIS_METRICS_PORT,
+    ]) {
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await ready.text();
+      expect([port, ready.status]).toEqual([port, 200]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toContain("process_cpu_user_seconds_total");
+    }
+
+    expect(await healthCheck(ports.COMMAND_PORT, "")).toBe("SERVING");
+    expect(await healthCheck(ports.COMMAND_PORT, "orderly.orders.v1.CommandService")).toBe("SERVING");
+    expect(await healthCheck(ports.QUERY_PORT, "")).toBe("SERVING");
+    expect(await healthCheck(ports.QUERY_PORT, "orderly.orders.v1.QueryService")).toBe("SERVING");
   });
 
   it("reads its own writes through the query service", async () => {
@@ -116,5 +172,16 @@ describe("the running stack, seen from outside", () => {
     );
     expect(response.summary.orderId).toBe(order.orderId);
     expect(response.summary.customerId).toBe(order.customerId);
+  });
+
+  it("stops every service on SIGTERM and exits 0", async () => {
+    const pids = stackLogs(stack.output())
+      .filter((l) => typeof l.msg === "string" && l.msg.startsWith("started "))
+      .map((l) => l.childPid as number);
+    expect(pids.every(alive)).toBe(true);
+    expect(await stack.stop("SIGTERM", 60_000)).toBe(0);
+    await eventually(() => pids.every((pid) => !alive(pid)), "every child to exit", 30_000);
+    const stopped = stackLogs(stack.output()).filter((l) => typeof l.msg === "string" && l.msg.endsWith(" stopped"));
+    expect(stopped.map((l) => l.service).sort()).toEqual([...services].sort());
   });
 });
