@@ -36,33 +36,34 @@ export interface CommandHandlers {
 
 export function createCommandHandlers(pipeline: CommandPipeline, metrics?: CommandMetrics): CommandHandlers {
   /** Runs one command, timing it and counting its outcome; errors propagate to the server's status mapping. */
-  async function run(name: string, toRequest: () => CommandRequest): Promise<CommandOutcome> {
+  async function run(name: string, call: CallContext, toRequest: () => CommandRequest): Promise<CommandOutcome> {
     const started = performance.now();
     try {
-      const outcome = await pipeline.execute(toRequest());
+      const outcome = await pipeline.execute(toRequest(), call.signal);
       metrics?.observe(name, outcome.duplicate ? "duplicate" : "accepted", (performance.now() - started) / 1000);
       return outcome;
     } catch (error) {
-      metrics?.observe(name, isDomainError(error) ? error.code : "internal", (performance.now() - started) / 1000);
+      const outcome = isDomainError(error) ? error.code : call.signal?.aborted ? "cancelled" : "internal";
+      metrics?.observe(name, outcome, (performance.now() - started) / 1000);
       throw error;
     }
   }
 
   return {
     async createOrder(request, call) {
-      const outcome = await run("CreateOrder", () => toCreateOrder(request, call));
+      const outcome = await run("CreateOrder", call, () => toCreateOrder(request, call));
       return create(CreateOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
     },
     async updatePaymentStatus(request, call) {
-      const outcome = await run("UpdatePaymentStatus", () => toUpdatePaymentStatus(request, call));
+      const outcome = await run("UpdatePaymentStatus", call, () => toUpdatePaymentStatus(request, call));
       return create(UpdatePaymentStatusResponseSchema, { accepted: toCommandAccepted(outcome) });
     },
     async shipOrder(request, call) {
-      const outcome = await run("ShipOrder", () => toShipOrder(request, call));
+      const outcome = await run("ShipOrder", call, () => toShipOrder(request, call));
       return create(ShipOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
     },
     async cancelOrder(request, call) {
-      const outcome = await run("CancelOrder", () => toCancelOrder(request, call));
+      const outcome = await run("CancelOrder", call, () => toCancelOrder(request, call));
       return create(CancelOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
     },
   };

@@ -71,3 +71,26 @@ describe("CommandPipeline retries", () => {
     expect(pipeline.retries).toBe(0);
   });
 });
+
+describe("CommandPipeline and cancelled calls", () => {
+  it("does not start a queued command whose caller gave up, and runs the next one", async () => {
+    const store = new InMemoryEventStore();
+    const pipeline = new CommandPipeline(store);
+    const call = { headers: {} };
+    const created = await pipeline.execute(toCreateOrder(createOrderRequest(), call));
+    const orderId = created.streamId.slice("order-".length);
+    const controller = new AbortController();
+    const first = pipeline.execute(toUpdatePaymentStatus(paymentRequest(orderId, PaymentStatus.AUTHORIZED), call));
+    const abandoned = pipeline.execute(
+      toUpdatePaymentStatus(paymentRequest(orderId, PaymentStatus.FAILED), call),
+      controller.signal,
+    );
+    controller.abort(new Error("deadline exceeded"));
+    const third = pipeline.execute(toUpdatePaymentStatus(paymentRequest(orderId, PaymentStatus.PAID), call));
+    expect((await first).streamVersion).toBe(2);
+    await expect(abandoned).rejects.toThrow("deadline exceeded");
+    expect((await third).streamVersion).toBe(3);
+    const stream = await store.readStream(created.streamId);
+    expect(stream.events.map((e) => e.type)).toEqual(["OrderPlaced", "PaymentAuthorized", "PaymentReceived"]);
+  });
+});

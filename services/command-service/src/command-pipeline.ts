@@ -70,12 +70,18 @@ export class CommandPipeline {
     this.#retryBaseMs = options.retryBaseMs ?? 2;
   }
 
-  async execute(request: CommandRequest): Promise<CommandOutcome> {
+  /**
+   * Runs one command. `signal` is the call's (client cancel, deadline): a command still queued behind others on its
+   * order when its caller has given up is not started — under overload, work nobody waits for only adds to the queue.
+   * Once started, a command runs to the end (its append may already be committed; a retry gets the stored result).
+   */
+  async execute(request: CommandRequest, signal?: AbortSignal): Promise<CommandOutcome> {
     validateCommand(request.command);
     const streamId = orderStreamId(request.command.data.orderId);
-    return this.#serializer.run(streamId, () =>
-      request.command.type === "CreateOrder" ? this.#create(request, streamId) : this.#change(request, streamId),
-    );
+    return this.#serializer.run(streamId, () => {
+      signal?.throwIfAborted();
+      return request.command.type === "CreateOrder" ? this.#create(request, streamId) : this.#change(request, streamId);
+    });
   }
 
   /** CreateOrder needs no read: an existing stream makes the append's `no_stream` check fail. */

@@ -10,6 +10,7 @@ export type CommandOutcomeLabel =
   | "failed_precondition"
   | "unavailable"
   | "resource_exhausted"
+  | "cancelled"
   | "internal";
 
 export interface CommandMetrics {

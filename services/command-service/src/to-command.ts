@@ -50,6 +50,8 @@ export interface CommandRequest<C extends OrderCommand = OrderCommand> {
 export interface CallContext {
   /** gRPC request metadata, lower-case keys. */
   readonly headers: Readonly<Record<string, string>>;
+  /** Aborts when the client cancels or the deadline passes. */
+  readonly signal?: AbortSignal;
 }
 
 export const rpcNames = {
