@@ -14,8 +14,11 @@
 import { randomUUID } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { GetOrderSummaryRequestSchema, ListCustomerOrdersRequestSchema, QueryService } from "@orderly/contracts";
+import { grpcServiceDefinition } from "@orderly/grpc-server";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -25,6 +28,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const inflight = Number(process.env.BENCH_INFLIGHT ?? 64);
 const orderCount = Number(process.env.BENCH_ORDERS ?? 2_000);
 const visibleSeconds = Number(process.env.BENCH_VISIBLE_SECONDS ?? 10);
+/** `reads`, `visible` or both (default). */
+const parts = (process.env.BENCH_PARTS ?? "reads,visible").split(",");
 const log = (...args) => process.stderr.write(`[query-bench] ${args.join(" ")}\n`);
 
 const services = ["command-service", "outbox-relay", "projector-postgres", "projector-redis", "query-service"];
@@ -41,7 +46,10 @@ async function main() {
       running.push(
         await startService({
           name,
-          entry: join(root, "services", name, "dist/main.js"),
+          entry:
+            process.env.BENCH_WRAPPER && name === "query-service"
+              ? process.env.BENCH_WRAPPER
+              : join(root, "services", name, "dist/main.js"),
           env: {
             ...env.env,
             COMMAND_PORT: String(ports.command),
@@ -49,6 +57,7 @@ async function main() {
             METRICS_PORT: String(metricsPort),
             LOG_LEVEL: "warn",
             LOG_FORMAT: "json",
+            PROF_ENTRY: join(root, "services", name, "dist/main.js"),
           },
           readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
           readyTimeoutMs: 60_000,
@@ -108,7 +117,7 @@ async function main() {
         () => unary(queries, "ListCustomerOrders", { customer_id: pick(customers), page_size: 0, min_position: "0" }),
       ],
     ];
-    for (const pass of [1, 2]) {
+    for (const pass of parts.includes("reads") ? [1, 2] : []) {
       for (const [name, call] of rounds) {
         log(`pass ${pass}: ${name}`);
         const rate = await closedLoop(call, inflight, seconds);
@@ -116,11 +125,16 @@ async function main() {
       }
     }
 
-    log("measuring the maximum CreateOrder rate");
-    const maxCommandRate = await closedLoop(() => createOrder(commands, pick(customers)), inflight, seconds);
-    const targetRate = Math.max(1, Math.floor(maxCommandRate / 2));
-    log(`command accepted → visible at ${targetRate} commands/s for ${visibleSeconds} s`);
-    const visible = await commandToVisible(commands, queries, pick, customers, targetRate, visibleSeconds);
+    let maxCommandRate = Number.NaN;
+    let targetRate = Number.NaN;
+    let visible = { count: 0, failures: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
+    if (parts.includes("visible")) {
+      log("measuring the maximum CreateOrder rate");
+      maxCommandRate = await closedLoop(() => createOrder(commands, pick(customers)), inflight, seconds);
+      targetRate = Number(process.env.BENCH_COMMAND_RATE ?? Math.max(1, Math.floor(maxCommandRate / 2)));
+      log(`command accepted → visible at ${targetRate} commands/s for ${visibleSeconds} s`);
+      visible = await commandToVisible(commands, queries, pick, customers, targetRate, visibleSeconds);
+    }
 
     const result = {
       benchmark: "query-service",

@@ -76,7 +76,12 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     });
 
     const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
-    const redis = new Redis(config.stack.redisUrl, { ...redisOptions, connectionName: "query-service" });
+    // Auto-pipelining: the reads of concurrent calls leave in one write.
+    const redis = new Redis(config.stack.redisUrl, {
+      ...redisOptions,
+      connectionName: "query-service",
+      enableAutoPipelining: true,
+    });
     redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
     cleanups.push(() => redis.disconnect());
     await redis.connect().catch((error: unknown) => {

@@ -12,6 +12,7 @@ describe("readQueryServiceConfig", () => {
     expect(config.maxWaiters).toBe(10_000);
     expect(config.pageTokenSecret).toBeUndefined();
     expect(config.stack.namespace).toBe("orderly");
+    expect(config.batchReads).toBe(true);
   });
 
   it("reads overrides", () => {
@@ -38,13 +39,21 @@ describe("readQueryServiceConfig", () => {
         QUERY_MAX_WAIT_MS: "-1",
         QUERY_PAGE_TOKEN_SECRET: "short",
         REDIS_URL: "http://x",
+        QUERY_BATCH_READS: "maybe",
       });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
-    for (const name of ["QUERY_PORT", "METRICS_PORT", "QUERY_MAX_WAIT_MS", "QUERY_PAGE_TOKEN_SECRET", "REDIS_URL"]) {
+    for (const name of [
+      "QUERY_PORT",
+      "METRICS_PORT",
+      "QUERY_MAX_WAIT_MS",
+      "QUERY_PAGE_TOKEN_SECRET",
+      "REDIS_URL",
+      "QUERY_BATCH_READS",
+    ]) {
       expect(message).toContain(name);
     }
   });

@@ -16,6 +16,8 @@ export interface QueryServiceConfig {
   readonly pageTokenSecret: string | undefined;
   /** Host to bind (QUERY_HOST, default 0.0.0.0). */
   readonly host: string;
+  /** Coalesce concurrent GetOrderSummary reads into one query (QUERY_BATCH_READS, default true). */
+  readonly batchReads: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -41,6 +43,10 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
   }
   const host = env.QUERY_HOST?.trim() || "0.0.0.0";
+  const batchRaw = env.QUERY_BATCH_READS?.trim() || "true";
+  if (batchRaw !== "true" && batchRaw !== "false") {
+    problems.push(`QUERY_BATCH_READS=${JSON.stringify(batchRaw)} must be true or false (default true)`);
+  }
   if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
   return {
     stack,
@@ -51,6 +57,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     maxWaiters,
     pageTokenSecret,
     host,
+    batchReads: batchRaw !== "false",
   };
 }
 
