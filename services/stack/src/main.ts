@@ -11,8 +11,20 @@ import { prepare } from "./prepare.js";
 import { discoverServices, type ServiceSpec } from "./services.js";
 import { Supervisor, waitUntilReady } from "./supervisor.js";
 
-const STOP_TIMEOUT_MS = Number(process.env.STACK_STOP_TIMEOUT_MS ?? 15_000);
-const READY_TIMEOUT_MS = Number(process.env.STACK_READY_TIMEOUT_MS ?? 90_000);
+function readMs(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value <= 0) {
+    process.stderr.write(
+      `\nOrderly cannot start: ${name}=${JSON.stringify(raw)} is not a positive number of milliseconds\n\n`,
+    );
+    process.exit(2);
+  }
+  return value;
+}
+const STOP_TIMEOUT_MS = readMs("STACK_STOP_TIMEOUT_MS", 15_000);
+const READY_TIMEOUT_MS = readMs("STACK_READY_TIMEOUT_MS", 90_000);
 
 const logger = createLogger("stack");
 const tty = Boolean(process.stdout.isTTY);
@@ -99,6 +111,7 @@ supervisor = new Supervisor({
     );
   },
 });
+process.once("exit", () => supervisor?.killAll());
 for (const service of services) supervisor.start(service);
 
 const ready = await Promise.all(

@@ -36,7 +36,9 @@ export class Supervisor {
     const env: Record<string, string | undefined> = { ...this.options.env };
     delete env.METRICS_PORT;
     if (service.metricsPort !== undefined) env.METRICS_PORT = String(service.metricsPort);
-    const child = spawn(process.execPath, [service.entry], { env, stdio: ["ignore", "pipe", "pipe"] });
+    // Own process group: a Ctrl-C in the terminal reaches only the stack, which then stops the children itself (so a
+    // child never exits before the stack knows a stop was asked for, and none is left behind half-stopped).
+    const child = spawn(process.execPath, [service.entry], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const prefix = this.prefix(service.name, this.running.length);
     pipeLines(child.stdout, this.options.stdout ?? process.stdout, prefix);
     pipeLines(child.stderr, this.options.stderr ?? process.stderr, prefix);
@@ -65,6 +67,11 @@ export class Supervisor {
       { service: service.name, childPid: child.pid, metricsPort: service.metricsPort },
       `started ${service.name}`,
     );
+  }
+
+  /** Last resort when the stack itself exits: SIGKILL whatever still runs (synchronous, for process 'exit'). */
+  killAll(): void {
+    for (const r of this.running) if (!r.done) r.child.kill("SIGKILL");
   }
 
   /** True while no child has exited. */
