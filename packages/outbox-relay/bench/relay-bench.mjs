@@ -60,6 +60,7 @@ try {
     const publisher = new JetStreamPublisher(nc);
     const inflight = [];
     let pending = 0;
+    const cpu = process.cpuUsage();
     const started = performance.now();
     for (let i = 0; i < envelopes.length; i += batchSize) {
       while (pending + batchSize > maxInFlight && inflight.length > 0) {
@@ -89,8 +90,9 @@ try {
       if (batch.error) throw batch.error;
     }
     const elapsed = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
     publisher.close();
-    return Math.round(envelopes.length / elapsed);
+    return { rate: Math.round(envelopes.length / elapsed), cpuUs: (used.user + used.system) / envelopes.length };
   };
 
   const ceilingBefore = await ceiling("ceiling-1");
@@ -112,21 +114,27 @@ try {
       if (batch.lastPosition >= backlog) drained(performance.now());
     },
   });
+  const relayCpu = process.cpuUsage();
   const relayStarted = performance.now();
   relay.start();
   const relayFinished = await relayDone;
+  const relayUsed = process.cpuUsage(relayCpu);
   await relay.stop();
   const relayRate = Math.round(backlog / ((relayFinished - relayStarted) / 1000));
   const ceilingAfter = await ceiling("ceiling-2");
-  const ceilingMean = (ceilingBefore + ceilingAfter) / 2;
+  const ceilingMean = (ceilingBefore.rate + ceilingAfter.rate) / 2;
+  const relayCpuUs = (relayUsed.user + relayUsed.system) / backlog;
+  const ceilingCpuUs = (ceilingBefore.cpuUs + ceilingAfter.cpuUs) / 2;
   result.backlogDrain = {
     events: backlog,
     batchSize,
     maxInFlight,
     relayEventsPerSec: relayRate,
-    natsCeilingEventsPerSec: [ceilingBefore, ceilingAfter],
+    natsCeilingEventsPerSec: [ceilingBefore.rate, ceilingAfter.rate],
     ratio: Number((relayRate / ceilingMean).toFixed(3)),
     goal: 0.7,
+    // CPU of this Node process per event (load-independent-ish): what the relay adds to a bare publish loop.
+    cpuMicrosPerEvent: { relay: Number(relayCpuUs.toFixed(2)), ceiling: Number(ceilingCpuUs.toFixed(2)) },
     note: "relay time includes its start-up (NATS connect, lock, reconcile with the stream)",
   };
 

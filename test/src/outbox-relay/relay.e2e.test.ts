@@ -103,6 +103,8 @@ describe("outbox-relay process", () => {
       await burst;
       const last = await head();
       await eventually(async () => (await checkpoint()) === last, "relay caught up after the burst", 60_000);
+      // SIGTERM: a graceful stop (acks finished, checkpoint written, lock released) exits 0.
+      expect(await relay.stop()).toBe(0);
     } finally {
       await relay?.stop();
     }
