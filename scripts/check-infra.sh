@@ -21,6 +21,11 @@ if command -v promtool >/dev/null 2>&1; then
   promtool check config "$prom/prometheus.yml"
   promtool check rules "$prom/alerts.yml"
   promtool test rules "$prom/alerts.test.yml"
+  # The compose stack's scrape config (its alerts.yml is mounted beside it).
+  tmp=$(mktemp -d)
+  cp infra/compose/prometheus.yml "$prom/alerts.yml" "$tmp/"
+  promtool check config "$tmp/prometheus.yml" || failed=1
+  rm -rf "$tmp"
 else
   echo "WARNING: promtool unavailable (no apt-get): falling back to a YAML shape check in node; rule unit tests NOT run"
   node - "$prom/alerts.yml" <<'EOF' || failed=1
@@ -128,5 +133,27 @@ if (missing.length > 0) {
 }
 console.log(`${exprs.length} queries use ${used.size} metric names, all defined in the code; ${dashboardPath} parses`);
 EOF
+
+# Compose and Kubernetes files are YAML that parses, with the kinds/services expected (when python3 has PyYAML).
+if python3 -c "import yaml" 2>/dev/null; then
+  python3 - <<'EOF' || failed=1
+import glob, yaml
+compose = yaml.safe_load(open("infra/compose/compose.yaml"))
+want = {"postgres", "nats", "redis", "command-service", "query-service", "outbox-relay", "projector-postgres", "projector-redis"}
+missing = want - set(compose["services"])
+assert not missing, f"compose.yaml lacks {missing}"
+kinds = []
+for path in sorted(glob.glob("infra/k8s/*.yaml")):
+    for doc in yaml.safe_load_all(open(path)):
+        kinds.append(doc["kind"])
+        if doc["kind"] == "Deployment":
+            c = doc["spec"]["template"]["spec"]["containers"][0]
+            assert "readinessProbe" in c, f"{path}: no readinessProbe"
+assert kinds.count("Deployment") == 5 and kinds.count("Service") == 5, kinds
+print(f"compose.yaml: {len(compose['services'])} services; infra/k8s: {len(kinds)} objects parse")
+EOF
+else
+  echo "python3 with PyYAML not found: compose and Kubernetes YAML not parsed"
+fi
 
 exit "$failed"
