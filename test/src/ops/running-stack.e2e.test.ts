@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { createCommandClient, createQueryClient, withTraceparent } from "@orderly/client";
 import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   alive,
@@ -172,6 +175,29 @@ describe("the running stack (pnpm start)", () => {
     );
     expect(response.summary.orderId).toBe(order.orderId);
     expect(response.summary.customerId).toBe(order.customerId);
+  });
+
+  it("carries a command's traceparent into its event row and the event's NATS headers", async () => {
+    const db = new pg.Client({ connectionString: env.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{ position: string; traceparent: string | null }>(
+        "select position::text, traceparent from events order by position",
+      );
+      expect(rows.map((r) => r.traceparent)).toEqual(Array(ORDERS).fill(TRACEPARENT));
+    } finally {
+      await db.end();
+    }
+    const nc = await connect({ servers: env.natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (let seq = 1; seq <= ORDERS; seq++) {
+        const message = await jsm.streams.getMessage(`${env.namespace.toUpperCase()}_ORDERS`, { seq });
+        expect(message?.header?.get("traceparent")).toBe(TRACEPARENT);
+      }
+    } finally {
+      await nc.close();
+    }
   });
 
   it("stops every service on SIGTERM and exits 0", async () => {
