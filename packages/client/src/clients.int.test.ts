@@ -82,10 +82,10 @@ describe("Orderly clients against a GrpcServer", () => {
   });
 
   it("fails with DEADLINE_EXCEEDED when the deadline passes", async () => {
-    const commands = createCommandClient({ baseUrl, timeoutMs: 300 });
+    const commands = createCommandClient({ baseUrl, timeoutMs: 1_500 });
     const error = await commands.shipOrder({ idempotencyKey: "k", orderId: "o" }).catch((e: unknown) => e);
     expect(ConnectError.from(error).code).toBe(Code.DeadlineExceeded);
-    await expect.poll(() => contexts[0]?.signal.aborted).toBe(true);
+    await expect.poll(() => contexts[0]?.signal.aborted, { timeout: 20_000 }).toBe(true);
   });
 
   it("retries UNAVAILABLE for a command with an idempotency key, with backoff", async () => {

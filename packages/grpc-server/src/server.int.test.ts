@@ -62,7 +62,7 @@ function commandServer(registry: Registry) {
         await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
       }
       if (request.customerId === "stuck") {
-        await sleep(60_000); // ignores its signal on purpose
+        await sleep(60_000, undefined, { ref: false }); // ignores its signal on purpose
       }
       if (request.customerId === "finish-late") await sleep(300);
       return create(CreateOrderResponseSchema, {
@@ -323,7 +323,7 @@ describe("GrpcServer", () => {
   it("passes the deadline and aborts ctx.signal when it passes", async () => {
     seen.contexts.length = 0;
     const before = Date.now();
-    const deadline = before + 500;
+    const deadline = before + 2_000;
     const error = await failure(unary(commands, "createOrder", { customerId: "slow" }, { deadline }));
     expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     const ctx = await eventually(() => seen.contexts[0], "the handler to start");
@@ -369,6 +369,10 @@ describe("GrpcServer", () => {
       30_000,
     );
     expect(seen.produced).toBeLessThan(500);
+    // And it stays stopped while the client does not read.
+    const stoppedAt = seen.produced;
+    await sleep(500);
+    expect(seen.produced).toBe(stoppedAt);
     stream.cancel();
     await eventually(() => seen.streamFinally > finallyBefore, "the generator's finally block");
   });
