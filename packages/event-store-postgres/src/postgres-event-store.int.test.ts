@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(extraPools.map((p) => p.end()));
+  await Promise.allSettled(extraPools.map(endPool));
   await pool?.end();
   await env?.cleanup();
 });
@@ -31,6 +31,10 @@ function newPool(options: pg.PoolConfig = {}): pg.Pool {
   const created = createPool(env.databaseUrl, options);
   extraPools.push(created);
   return created;
+}
+
+async function endPool(p: pg.Pool): Promise<void> {
+  if (!p.ended && !p.ending) await p.end();
 }
 
 async function rawClient(): Promise<pg.Client> {
@@ -215,9 +219,9 @@ describe("PostgresEventStore (Postgres only)", () => {
   });
 
   it("16 concurrent writers: positions exactly 1..N, every event exactly once, versions without holes", async () => {
-    const writers = range(1, 16).map(
-      () => new PostgresEventStore(newPool({ max: 2 }), { lockTimeoutMs: 60_000, maxBatchSize: 32 }),
-    );
+    // One connection per writer: 16 sessions competing for the counter, and gentle on the shared server.
+    const writerPools = range(1, 16).map(() => newPool({ max: 1 }));
+    const writers = writerPools.map((p) => new PostgresEventStore(p, { lockTimeoutMs: 60_000, maxBatchSize: 32 }));
     const follower = startFollower(writers[0] as PostgresEventStore);
     const sharedStreams = range(1, 4).map(() => `order-${testUuid()}`);
     const submitted: AppendRequest[] = [];
@@ -256,6 +260,7 @@ describe("PostgresEventStore (Postgres only)", () => {
     }
     const writerBatches = writers.reduce((sum, w) => sum + w.stats.batches, 0);
     expect(writerBatches).toBeLessThanOrEqual(submitted.length);
+    await Promise.all(writerPools.map(endPool));
   });
 
   it("pool closed mid-stream: every acknowledged append is stored, the others got an error", async () => {
