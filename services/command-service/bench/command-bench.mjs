@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
+import { encodeCreateOrder, ProtoWriter } from "../dist/request-hash.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -28,30 +29,69 @@ const { CommandService } = grpc.loadPackageDefinition(definition).orderly.orders
 
 let sequence = 0;
 const runId = `${process.pid}-${Date.now()}`;
-const request = () => ({
-  idempotency_key: `bench-${runId}-${++sequence}`,
-  customer_id: `customer-${sequence % 1000}`,
-  currency: "EUR",
-  items: [
-    { sku: "SKU-1", quantity: 2, unit_price_minor: "1250" },
-    { sku: "SKU-2", quantity: 1, unit_price_minor: "500" },
-  ],
-});
+const plainRequest = () => {
+  sequence++;
+  return {
+    idempotencyKey: `bench-${runId}-${sequence}`,
+    orderId: "",
+    customerId: `customer-${sequence % 1000}`,
+    currency: "EUR",
+    items: [
+      { sku: "SKU-1", quantity: 2, unitPriceMinor: 1250n },
+      { sku: "SKU-2", quantity: 1, unitPriceMinor: 500n },
+    ],
+  };
+};
+
+// The load client is lean so that the servers, not the client, are what is measured: requests are encoded by the
+// service's own canonical encoder (byte-identical to protobuf-es, see request-hash.test.ts) and replies are counted,
+// not decoded. `checkReply` decodes one reply per target with proto-loader to make sure the calls are real.
+function requestBytes() {
+  const writer = new ProtoWriter();
+  encodeCreateOrder(plainRequest())(writer);
+  return Buffer.from(writer.finish());
+}
+const identity = (bytes) => bytes;
+const createOrderPath = "/orderly.orders.v1.CommandService/CreateOrder";
 
 function clients(address) {
   // Distinct channel options force separate HTTP/2 connections.
   return Array.from(
     { length: channels },
-    (_, i) => new CommandService(address, grpc.credentials.createInsecure(), { "grpc.bench_channel": i }),
+    (_, i) => new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.bench_channel": i }),
   );
 }
 
 function createOrder(client) {
   return new Promise((resolve, reject) => {
-    client.CreateOrder(request(), { deadline: Date.now() + 30_000 }, (error, reply) =>
-      error ? reject(error) : resolve(reply),
+    client.makeUnaryRequest(
+      createOrderPath,
+      identity,
+      identity,
+      requestBytes(),
+      { deadline: Date.now() + 30_000 },
+      (error, reply) => (error ? reject(error) : resolve(reply)),
     );
   });
+}
+
+/** One CreateOrder through a proto-loader client: the reply must be a real CommandAccepted. */
+async function checkReply(address) {
+  const client = new CommandService(address, grpc.credentials.createInsecure());
+  const { idempotencyKey, customerId, currency, items } = plainRequest();
+  const request = {
+    idempotency_key: idempotencyKey,
+    customer_id: customerId,
+    currency,
+    items: items.map((i) => ({ sku: i.sku, quantity: i.quantity, unit_price_minor: String(i.unitPriceMinor) })),
+  };
+  const reply = await new Promise((resolve, reject) =>
+    client.CreateOrder(request, (error, r) => (error ? reject(error) : resolve(r))),
+  );
+  client.close();
+  if (reply.accepted?.stream_version !== "1" || reply.accepted.duplicate !== false) {
+    throw new Error(`unexpected reply from ${address}: ${JSON.stringify(reply)}`);
+  }
 }
 
 function percentile(sorted, p) {
@@ -198,6 +238,8 @@ async function main() {
   try {
     const address = `127.0.0.1:${commandPort}`;
     const best = (runs) => runs.reduce((a, b) => (b.calls_per_s > a.calls_per_s ? b : a));
+    await checkReply(`127.0.0.1:${cannedPort}`);
+    await checkReply(address);
     const ceilingRuns = [];
     const orderlyRuns = [];
     for (let round = 0; round < rounds; round++) {
