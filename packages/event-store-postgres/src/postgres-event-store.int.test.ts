@@ -1,4 +1,9 @@
-import { type AppendRequest, type CommandOutcome, UnavailableError } from "@orderly/eventsourcing";
+import {
+  type AppendRequest,
+  type CommandOutcome,
+  ResourceExhaustedError,
+  UnavailableError,
+} from "@orderly/eventsourcing";
 import { testAppendRequest, testUuid } from "@orderly/eventsourcing/testing";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
@@ -113,6 +118,22 @@ describe("PostgresEventStore (Postgres only)", () => {
     expect(new Set(outcomes.map((o) => `${o.commandId}/${o.position}/${o.streamVersion}`)).size).toBe(1);
     expect((await stores[0]?.readStream(streamId))?.events).toHaveLength(1);
     expect(await stores[0]?.headPosition()).toBe(1);
+  });
+
+  it("fails fast with ResourceExhaustedError beyond maxQueuedAppends, and serves the queued ones", async () => {
+    const store = new PostgresEventStore(pool, { maxQueuedAppends: 5 });
+    const results = await Promise.allSettled(
+      range(1, 8).map(() => store.append(testAppendRequest(`order-${testUuid()}`))),
+    );
+    expect(results.map((r) => r.status)).toEqual([
+      ...range(1, 5).map(() => "fulfilled"),
+      "rejected",
+      "rejected",
+      "rejected",
+    ]);
+    for (const r of results.slice(5))
+      expect(r.status === "rejected" && r.reason).toBeInstanceOf(ResourceExhaustedError);
+    expect(await store.headPosition()).toBe(5);
   });
 
   it("fails only the command whose data the database refuses, not its batch", async () => {

@@ -7,6 +7,7 @@ import {
   type Position,
   type ReadStreamResult,
   type RecordedEvent,
+  ResourceExhaustedError,
   UnavailableError,
   VersionConflictError,
   validateAppendRequest,
@@ -22,6 +23,8 @@ export interface PostgresEventStoreOptions {
    * UnavailableError instead of queueing forever.
    */
   readonly lockTimeoutMs?: number;
+  /** Most appends waiting for a batch (default 10,000); beyond it `append` fails fast with ResourceExhaustedError. */
+  readonly maxQueuedAppends?: number;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -80,6 +83,7 @@ export class PostgresEventStore implements EventStore {
   readonly #pool: pg.Pool;
   readonly #maxBatchSize: number;
   readonly #lockTimeoutMs: number;
+  readonly #maxQueuedAppends: number;
   #queue: PendingAppend[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
@@ -89,6 +93,7 @@ export class PostgresEventStore implements EventStore {
     this.#pool = pool;
     this.#maxBatchSize = options.maxBatchSize ?? 256;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+    this.#maxQueuedAppends = options.maxQueuedAppends ?? 10_000;
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
   }
 
@@ -98,6 +103,8 @@ export class PostgresEventStore implements EventStore {
 
   append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
     if (this.#closed) return Promise.reject(new UnavailableError("event store is closed"));
+    if (this.#queue.length >= this.#maxQueuedAppends)
+      return Promise.reject(new ResourceExhaustedError(`${this.#queue.length} appends are already waiting`));
     let data: string[];
     try {
       validateAppendRequest(request);
