@@ -116,6 +116,8 @@ export async function startCommandService(): Promise<StartedCommandService> {
         COMMAND_HOST: "127.0.0.1",
         METRICS_PORT: String(metricsPort),
         LOG_FORMAT: "json",
+        // A busy CI machine must not turn a graceful stop into a forced one.
+        SHUTDOWN_GRACE_MS: "30000",
       },
       readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
       readyTimeoutMs: 60_000,

@@ -119,7 +119,7 @@ describe("command service crash safety", () => {
     const client = commandClient(stack.address);
     let stopping: Promise<number | string> | undefined;
     const result = await burst(client, 32, (acked) => {
-      if (acked >= 300 && stopping === undefined) stopping = stack.service.stop("SIGTERM", 30_000);
+      if (acked >= 300 && stopping === undefined) stopping = stack.service.stop("SIGTERM", 60_000);
       return false;
     });
     expect(await stopping).toBe(0);
