@@ -1,7 +1,8 @@
+import { connect as connectHttp2 } from "node:http2";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create, type MessageShape } from "@bufbuild/protobuf";
+import { create, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
@@ -178,14 +179,27 @@ function healthClient(port: number): Client {
   return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Client;
 }
 
-async function eventually<T>(check: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 20_000,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    await sleep(intervalMs);
   }
+}
+
+/** Sum of the series of `name` whose labels contain `label`. */
+function sum(text: string, name: string, label: string): number {
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) && line.includes(label))
+    .reduce((total, line) => total + Number(line.split(" ").pop()), 0);
 }
 
 // --- tests ---------------------------------------------------------------------------------------------------
@@ -320,7 +334,7 @@ describe("GrpcServer", () => {
     expect((ctx.signal.reason as { status: number }).status).toBe(grpc.status.CANCELLED);
   });
 
-  it("passes the deadline and aborts ctx.signal when it passes", async () => {
+  it("passes the client's deadline to the handler and aborts ctx.signal when it passes", async () => {
     seen.contexts.length = 0;
     const before = Date.now();
     const deadline = before + 2_000;
@@ -331,7 +345,46 @@ describe("GrpcServer", () => {
     // The server's deadline is the client's plus the request's transit time: close to it, never before the call.
     expect(ctx.deadline).toBeLessThanOrEqual(deadline + 10_000);
     await eventually(() => ctx.signal.aborted, "the signal to abort");
-    expect((ctx.signal.reason as { status: number }).status).toBe(grpc.status.DEADLINE_EXCEEDED);
+    // The client's own timer cancels the call at about the same moment the server's deadline passes.
+    expect([grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED]).toContain(
+      (ctx.signal.reason as { status: number }).status,
+    );
+  });
+
+  it("ends a call with DEADLINE_EXCEEDED at the grpc-timeout even when the client never cancels", async () => {
+    seen.contexts.length = 0;
+    const session = connectHttp2(`http://127.0.0.1:${port}`);
+    try {
+      const body = toBinary(CreateOrderRequestSchema, create(CreateOrderRequestSchema, { customerId: "slow" }));
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      const before = Date.now();
+      const request = session.request({
+        ":method": "POST",
+        ":path": "/orderly.orders.v1.CommandService/CreateOrder",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "300m",
+      });
+      let status: unknown;
+      request.on("response", (headers) => {
+        status ??= headers["grpc-status"];
+      });
+      request.on("trailers", (trailers) => {
+        status ??= trailers["grpc-status"];
+      });
+      request.resume();
+      request.end(frame);
+      await new Promise((resolve) => request.on("close", resolve));
+      expect(status).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      const ctx = await eventually(() => seen.contexts[0], "the handler to start");
+      expect(ctx.deadline).toBeGreaterThanOrEqual(before + 300);
+      await eventually(() => ctx.signal.aborted, "the signal to abort");
+      expect((ctx.signal.reason as { status: number }).status).toBe(grpc.status.DEADLINE_EXCEEDED);
+    } finally {
+      session.close();
+    }
   });
 
   it("streams from an async generator and ends the call when it returns", async () => {
@@ -357,21 +410,24 @@ describe("GrpcServer", () => {
     });
     stream.on("error", () => {});
     await eventually(() => received > 0, "the first message");
-    // Each message is ~10 kB; an unbounded producer would run on forever. Wait for it to stop.
+    // Each message is ~10 kB; an unbounded producer would run on forever. Wait for it to stop: no new message for
+    // a whole second (the sampler shares the event loop with the producer, so a busy machine slows both).
     let last = -1;
+    let stableSamples = 0;
     await eventually(
       () => {
-        const stable = seen.produced === last;
+        stableSamples = seen.produced === last ? stableSamples + 1 : 0;
         last = seen.produced;
-        return stable;
+        return stableSamples >= 10;
       },
       "the producer to stop",
-      30_000,
+      60_000,
+      100,
     );
     expect(seen.produced).toBeLessThan(500);
     // And it stays stopped while the client does not read.
     const stoppedAt = seen.produced;
-    await sleep(500);
+    await sleep(1_000);
     expect(seen.produced).toBe(stoppedAt);
     stream.cancel();
     await eventually(() => seen.streamFinally > finallyBefore, "the generator's finally block");
@@ -409,8 +465,13 @@ describe("GrpcServer", () => {
       /grpc_server_handled_total\{[^}]*grpc_method="CreateOrder"[^}]*grpc_code="INVALID_ARGUMENT"\} \d+/,
     );
     expect(text).toMatch(
-      /grpc_server_handled_total\{[^}]*grpc_method="CreateOrder"[^}]*grpc_code="DEADLINE_EXCEEDED"\} 1/,
+      /grpc_server_handled_total\{[^}]*grpc_method="CreateOrder"[^}]*grpc_code="DEADLINE_EXCEEDED"\} [1-9]/,
     );
+    // Every started call was handled exactly once, with some code.
+    const started = sum(text, "grpc_server_started_total", 'grpc_method="CreateOrder"');
+    expect(started).toBeGreaterThan(10);
+    expect(sum(text, "grpc_server_handled_total", 'grpc_method="CreateOrder"')).toBe(started);
+    expect(sum(text, "grpc_server_handling_seconds_count", 'grpc_method="CreateOrder"')).toBe(started);
     expect(text).toMatch(
       /grpc_server_handling_seconds_bucket\{le="0\.005",grpc_service="orderly\.orders\.v1\.CommandService",grpc_method="CreateOrder",grpc_type="unary",grpc_code="OK"\} \d+/,
     );
