@@ -103,6 +103,7 @@ const readEventsSql = `select position, event_id, stream_id, stream_version, eve
 from events where position > $1 order by position limit $2`;
 
 const EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence";
+const checkpointIntervalMs = 100;
 
 /**
  * The outbox relay: publishes committed events from the Postgres event log to JetStream in position order.
@@ -142,6 +143,8 @@ export class OutboxRelay {
   #head = 0;
   #expectedSeq = 0;
   #oldestPendingMs: number | undefined;
+  #checkpointed = 0;
+  #checkpointAt = 0;
   #inflight: Published[] = [];
   #inflightEvents = 0;
   #standbyLag = { events: 0, oldestMs: undefined as number | undefined };
@@ -459,6 +462,7 @@ export class OutboxRelay {
     if (lastPosition !== undefined && lastPosition < checkpoint) {
       this.#log.warn({ checkpoint, lastPosition }, "the stream lost messages past its last one: republishing them");
     }
+    this.#checkpointed = checkpoint;
     if (resumeAt > checkpoint) await this.#writeCheckpoint(client, resumeAt);
     this.#cursor = resumeAt;
     this.#acked = resumeAt;
@@ -482,7 +486,10 @@ export class OutboxRelay {
       this.#throwIfSessionLost();
       await this.#harvest(client, false);
       if (this.#stopping) {
-        if (this.#inflight.length === 0) return;
+        if (this.#inflight.length === 0) {
+          await this.#flushCheckpoint(client);
+          return;
+        }
         await this.#inflight[0]?.batch.done;
         continue;
       }
@@ -493,7 +500,11 @@ export class OutboxRelay {
         continue;
       }
       if (caughtUp) {
-        if (oldest === undefined) await this.#ensureListener();
+        if (oldest === undefined) {
+          // Idle: make the durable checkpoint current before waiting.
+          await this.#flushCheckpoint(client);
+          await this.#ensureListener();
+        }
         // Wake on a notification, the poll interval, or the oldest batch's acks (to harvest them).
         const woken = await this.#wakeup.wait(pollIntervalMs, oldest);
         if (woken || oldest === undefined) caughtUp = false;
@@ -592,7 +603,10 @@ export class OutboxRelay {
       this.#onBatchAcked(front);
       advanced = true;
     }
-    if (advanced) await this.#writeCheckpoint(client, this.#acked);
+    // At most one checkpoint write per interval while busy (it shares the connection with the reads, and every
+    // round trip on it delays the next read); always when idle, stopping or after a failure (see #flushCheckpoint).
+    if (advanced && (all || Date.now() - this.#checkpointAt >= checkpointIntervalMs))
+      await this.#flushCheckpoint(client);
     if (failure) throw failure;
   }
 
@@ -611,7 +625,13 @@ export class OutboxRelay {
     this.#options.onAcked?.({ firstPosition: first, lastPosition: last, committedAtMs, ackedAtMs: batch.ackedAt });
   }
 
+  async #flushCheckpoint(client: pg.Client): Promise<void> {
+    if (this.#acked > this.#checkpointed) await this.#writeCheckpoint(client, this.#acked);
+  }
+
   async #writeCheckpoint(client: pg.Client, position: number): Promise<void> {
+    this.#checkpointAt = Date.now();
+    this.#checkpointed = position;
     await client.query({
       name: "outbox_relay_checkpoint",
       text: `insert into relay_checkpoints (name, position, updated_at) values ($1, $2, now())
