@@ -228,9 +228,7 @@ async function main() {
       COMMAND_PORT: String(commandPort),
       METRICS_PORT: String(metricsPort),
       LOG_LEVEL: "warn",
-      ...(process.env.BENCH_PROFILE_DIR
-        ? { PROFILE_DIR: process.env.BENCH_PROFILE_DIR, PROFILE_SECONDS: String(seconds + warmupSeconds) }
-        : {}),
+      ...(process.env.BENCH_PROFILE_DIR ? { PROFILE_DIR: process.env.BENCH_PROFILE_DIR } : {}),
     },
     readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
     readyTimeoutMs: 60_000,
@@ -244,7 +242,10 @@ async function main() {
     const orderlyRuns = [];
     for (let round = 0; round < rounds; round++) {
       ceilingRuns.push(await closedLoop(`127.0.0.1:${cannedPort}`, seconds, canned.pid));
+      const profile = process.env.BENCH_PROFILE_DIR && round === 0;
+      if (profile) process.kill(service.pid, "SIGUSR2");
       orderlyRuns.push(await closedLoop(address, seconds, service.pid));
+      if (profile) process.kill(service.pid, "SIGUSR2");
     }
     figures.rpc_ceiling = { ...best(ceilingRuns), rounds_calls_per_s: ceilingRuns.map((r) => r.calls_per_s) };
     figures.orderly = { ...best(orderlyRuns), rounds_calls_per_s: orderlyRuns.map((r) => r.calls_per_s) };

@@ -31,3 +31,21 @@ console.log(`total ${(total / 1e6).toFixed(1)} s sampled\n-- by package --`);
 console.log(top(byPackage, 20).join("\n"));
 console.log("-- by function --");
 console.log(top(byFunction, 30).join("\n"));
+
+// Inclusive time of our own packages (everything they call, counted once per sample).
+const parent = new Map();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const ours = (url) => url.match(/\/work\/main\/((?:packages|services)\/[^/]+)/)?.[1];
+const inclusive = new Map();
+for (const [id, us] of self) {
+  const seen = new Set();
+  for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+    const pkg = ours(byId.get(cur).callFrame.url);
+    if (pkg && !seen.has(pkg)) {
+      seen.add(pkg);
+      inclusive.set(pkg, (inclusive.get(pkg) ?? 0) + us);
+    }
+  }
+}
+console.log("-- inclusive, our packages --");
+console.log(top(inclusive, 10).join("\n"));

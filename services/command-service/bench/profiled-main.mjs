@@ -1,4 +1,5 @@
-// Runs the command service under the V8 CPU profiler for PROFILE_SECONDS, then writes PROFILE_DIR/command-service.cpuprofile.
+// Runs the command service with the V8 CPU profiler toggled by SIGUSR2: the first signal starts sampling, the second
+// stops it and writes PROFILE_DIR/command-service.cpuprofile (so the profile covers the measured load only).
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 
@@ -6,14 +7,17 @@ const session = new Session();
 session.connect();
 session.post("Profiler.enable");
 session.post("Profiler.setSamplingInterval", { interval: 200 });
-session.post("Profiler.start");
-setTimeout(
-  () => {
-    session.post("Profiler.stop", (error, { profile }) => {
-      if (!error) writeFileSync(`${process.env.PROFILE_DIR}/command-service.cpuprofile`, JSON.stringify(profile));
-      console.error(error ? `profile failed: ${error}` : "profile written");
-    });
-  },
-  Number(process.env.PROFILE_SECONDS ?? 10) * 1000,
-).unref();
+let running = false;
+process.on("SIGUSR2", () => {
+  if (!running) {
+    running = true;
+    session.post("Profiler.start");
+    return;
+  }
+  running = false;
+  session.post("Profiler.stop", (error, result) => {
+    if (!error) writeFileSync(`${process.env.PROFILE_DIR}/command-service.cpuprofile`, JSON.stringify(result.profile));
+    console.error(error ? `profile failed: ${error}` : "profile written");
+  });
+});
 await import("../dist/main.js");
