@@ -10,6 +10,7 @@ import {
   withScripts,
 } from "./customer-orders.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { SummaryCache } from "./summary-cache.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
@@ -24,6 +25,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   private readonly keys: ReturnType<typeof customerOrdersKeys>;
   private shadowGen: string | undefined;
   private oldGen: string | undefined;
+  private readonly cache = new SummaryCache(200_000);
 
   constructor(
     redis: Redis,
@@ -43,6 +45,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     let gen = String(Date.now());
     if (gen === current) gen = String(Date.now() + 1);
     this.shadowGen = gen;
+    this.cache.clear();
     await this.redis.set(`${this.keys.generation(gen)}:checkpoint`, "0");
   }
 
@@ -54,6 +57,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
       events,
       after,
       "shadow",
+      this.cache,
     );
     if (outcome !== "ok") throw new Error(`shadow generation g${this.shadowGen}: ${outcome} ${value}`);
   }

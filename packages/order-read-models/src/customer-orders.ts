@@ -4,6 +4,7 @@ import { CheckpointMovedError, type Logger, type Projection, silentLogger, sleep
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
 /**
@@ -167,26 +168,42 @@ export async function applyToGeneration(
   events: readonly RecordedEvent[],
   after: Position,
   mode: "live" | "shadow",
+  cache: SummaryCache = new SummaryCache(0),
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
   const ids = [...new Set(events.map(orderIdOf))];
   const g = keys.generation(gen);
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hgetall(`${g}:o:${id}`);
-  const loaded = (await pipeline.exec()) ?? [];
-  const current = new Map<string, OrderSummaryView>();
-  ids.forEach((id, i) => {
-    const [error, h] = loaded[i] ?? [];
-    if (error) throw error;
-    const summary = hashToSummary(id, h as Record<string, string>);
-    if (summary) current.set(id, summary);
-  });
+  const { found: current, missing } = cache.lookup(ids);
+  if (missing.length > 0) {
+    const pipeline = redis.pipeline();
+    for (const id of missing) pipeline.hgetall(`${g}:o:${id}`);
+    const loaded = (await pipeline.exec()) ?? [];
+    missing.forEach((id, i) => {
+      const [error, h] = loaded[i] ?? [];
+      if (error) throw error;
+      const summary = hashToSummary(id, h as Record<string, string>);
+      if (summary) current.set(id, summary);
+    });
+  }
   const changed = foldBatch(current, events);
   const args: string[] = [keys.prefix, gen, String(after), String(last.position), keys.channel, mode];
   args.push(String(changed.size));
   for (const s of changed.values()) args.push(s.orderId, listMember(s), ...toFields(s));
-  return redis.orderlyApply(...args);
+  let outcome: [string, string];
+  try {
+    outcome = await redis.orderlyApply(...args);
+  } catch (error) {
+    cache.clear();
+    throw error;
+  }
+  if (outcome[0] === "ok") {
+    for (const summary of current.values()) cache.remember(summary);
+    for (const summary of changed.values()) cache.remember(summary);
+  } else {
+    cache.clear();
+  }
+  return outcome;
 }
 
 export interface CustomerOrdersProjectionOptions {
@@ -196,6 +213,8 @@ export interface CustomerOrdersProjectionOptions {
   readonly logger?: Logger;
   /** Called when lost data was noticed (metrics). */
   readonly onDataLost?: (reason: string) => void;
+  /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched hash back). */
+  readonly cacheSize?: number;
 }
 
 /**
@@ -213,11 +232,13 @@ export class CustomerOrdersProjection implements Projection {
   private written: Position = 0;
   private highWaterWritten = -1;
   private highWaterAt = 0;
+  private readonly cache: SummaryCache;
 
   constructor(
     redis: Redis,
     private readonly options: CustomerOrdersProjectionOptions,
   ) {
+    this.cache = new SummaryCache(options.cacheSize ?? 100_000);
     this.redis = withScripts(redis);
     this.keys = customerOrdersKeys(options.namespace);
     this.log = options.logger ?? silentLogger;
@@ -236,6 +257,7 @@ export class CustomerOrdersProjection implements Projection {
     const cp = Number(raw);
     if (gen === this.gen && cp < this.written) return this.lost(`checkpoint went back to ${cp}`, gen);
     if (gen !== this.gen && cp < hw) return this.lost(`checkpoint ${cp} is below the high-water mark ${hw}`, gen);
+    if (gen !== this.gen || cp !== this.written) this.cache.clear();
     this.gen = gen;
     this.written = cp;
     this.recordHighWater(cp);
@@ -252,6 +274,7 @@ export class CustomerOrdersProjection implements Projection {
         events,
         after,
         "live",
+        this.cache,
       );
       if (outcome === "ok") {
         this.written = Number(value);
@@ -305,6 +328,7 @@ export class CustomerOrdersProjection implements Projection {
     if (brokenGen !== undefined && brokenGen !== gen) void this.dropGeneration(brokenGen);
     this.gen = gen;
     this.written = 0;
+    this.cache.clear();
     this.highWaterWritten = -1;
     this.recordHighWater(0);
     return 0;

@@ -24,7 +24,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
     private readonly eventLog: EventLog,
     private readonly version: number = ORDER_SUMMARIES_VERSION,
   ) {
-    this.shadow = new OrderSummariesProjection(pool, { table: SHADOW, announce: false });
+    this.shadow = new OrderSummariesProjection(pool, { table: SHADOW, announce: false, cacheSize: 200_000 });
   }
 
   async dropShadow(): Promise<void> {
@@ -38,6 +38,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
       SHADOW,
       this.version,
     ]);
+    await this.shadow.checkpoint();
   }
 
   applyToShadow(events: readonly RecordedEvent[], after: Position): Promise<void> {
@@ -92,7 +93,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
         await client.query(`alter table ${table} rename constraint ${table}_pkey_tmp to ${table}_pkey`);
       }
       await client.query(
-        "update projection_checkpoints set version = $2, updated_at = now() where name = $1 returning position",
+        "update projection_checkpoints set version = $2, epoch = epoch + 1, updated_at = now() where name = $1",
         [ORDER_SUMMARIES, this.version],
       );
       await client.query("delete from projection_checkpoints where name = $1", [SHADOW]);

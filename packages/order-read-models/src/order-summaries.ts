@@ -2,6 +2,7 @@ import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
 import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { SummaryCache } from "./summary-cache.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
 /** Channel of the checkpoint announcements (`<name>:<position>`), sent inside the committing transaction. */
@@ -54,6 +55,8 @@ export interface OrderSummariesProjectionOptions {
   readonly checkpointName?: string;
   /** Announce each checkpoint with pg_notify (default true; a shadow does not). */
   readonly announce?: boolean;
+  /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched row back). */
+  readonly cacheSize?: number;
 }
 
 /**
@@ -67,6 +70,9 @@ export class OrderSummariesProjection implements Projection {
   private readonly checkpointName: string;
   private readonly loadSql: pg.QueryConfig;
   private readonly applySql: string;
+  private readonly cache: SummaryCache;
+  private epoch = 0;
+  private written: Position = -1;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -75,6 +81,7 @@ export class OrderSummariesProjection implements Projection {
     this.table = options.table ?? ORDER_SUMMARIES;
     this.checkpointName = options.checkpointName ?? this.table;
     this.name = this.checkpointName;
+    this.cache = new SummaryCache(options.cacheSize ?? 100_000);
     if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`bad table name ${this.table}`);
     this.loadSql = {
       name: `os_load_${this.table}`,
@@ -83,7 +90,7 @@ export class OrderSummariesProjection implements Projection {
     const announce = options.announce ?? true;
     this.applySql = `with cp as (
         update projection_checkpoints set position = $3, updated_at = now()
-        where name = $1 and position = $2 returning position
+        where name = $1 and position = $2 and epoch = $17 returning position
       ), up as (
         insert into ${this.table} (${COLUMNS})
         select u.* from unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
@@ -102,15 +109,21 @@ export class OrderSummariesProjection implements Projection {
 
   /** The durable checkpoint; creates the row (at 0, current version) the first time. */
   async checkpoint(): Promise<Position> {
-    const result = await this.pool.query<{ position: number | string }>(
+    const result = await this.pool.query<{ position: number | string; epoch: number | string }>(
       `with ins as (
          insert into projection_checkpoints (name, position, version) values ($1, 0, $2)
-         on conflict (name) do nothing returning position
+         on conflict (name) do nothing returning position, epoch
        )
-       select position from ins union all select position from projection_checkpoints where name = $1`,
+       select position, epoch from ins union all
+       select position, epoch from projection_checkpoints where name = $1`,
       [this.checkpointName, ORDER_SUMMARIES_VERSION],
     );
-    return Number(result.rows[0]?.position ?? 0);
+    const position = Number(result.rows[0]?.position ?? 0);
+    const epoch = Number(result.rows[0]?.epoch ?? 0);
+    if (position !== this.written || epoch !== this.epoch) this.cache.clear();
+    this.written = position;
+    this.epoch = epoch;
+    return position;
   }
 
   async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
@@ -124,7 +137,29 @@ export class OrderSummariesProjection implements Projection {
     const ids = [...new Set(events.map(orderIdOf))];
     const bad = events.find((e) => !uuidPattern.test(orderIdOf(e)));
     if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
-    const changed = foldBatch(await this.load(ids), events);
+    try {
+      await this.write(events, after, last.position, ids);
+    } catch (error) {
+      this.cache.clear();
+      throw error;
+    }
+  }
+
+  private async write(
+    events: readonly RecordedEvent[],
+    after: Position,
+    last: Position,
+    ids: readonly string[],
+  ): Promise<void> {
+    if (this.written !== after) await this.checkpoint();
+    const { found, missing } = this.cache.lookup(ids);
+    if (missing.length > 0) {
+      for (const [id, summary] of await this.load(missing)) {
+        found.set(id, summary);
+        this.cache.remember(summary);
+      }
+    }
+    const changed = foldBatch(found, events);
     const rows = [...changed.values()];
     const result = await this.pool.query({
       name: `os_apply_${this.table}`,
@@ -132,7 +167,7 @@ export class OrderSummariesProjection implements Projection {
       values: [
         this.checkpointName,
         after,
-        last.position,
+        last,
         rows.map((r) => r.orderId),
         rows.map((r) => r.customerId),
         rows.map((r) => r.status),
@@ -146,12 +181,16 @@ export class OrderSummariesProjection implements Projection {
         rows.map((r) => r.updatedAt.toISOString()),
         rows.map((r) => r.lastPosition),
         rows.map((r) => r.placedPosition),
+        this.epoch,
       ],
     });
     if (result.rowCount === 0) {
+      this.cache.clear();
       const actual = await this.checkpoint();
-      throw new CheckpointMovedError(this.name, after, actual, "checkpoint row changed underneath");
+      throw new CheckpointMovedError(this.name, after, actual, "checkpoint row changed underneath (or a swap)");
     }
+    this.written = last;
+    for (const summary of rows) this.cache.remember(summary);
   }
 
   isTransient(error: unknown): boolean {

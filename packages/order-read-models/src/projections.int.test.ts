@@ -17,6 +17,7 @@ import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
 import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
+import { PostgresEventLog } from "./postgres-event-log.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
 import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
 import { foldEventLog } from "./verification.js";
@@ -25,13 +26,14 @@ let env: TestEnvironment;
 let pool: pg.Pool;
 let redis: Redis;
 let store: PostgresEventStore;
+let eventLog: PostgresEventLog;
 const histories: OrderHistory[] = [];
 const projectors: Projector[] = [];
 
 function startProjectors() {
   const postgres = new Projector({
     projection: new OrderSummariesProjection(pool),
-    eventLog: store,
+    eventLog,
     tickMs: 100,
     poisonRetryMs: 200,
     retryBaseMs: 5,
@@ -39,7 +41,7 @@ function startProjectors() {
   });
   const redisProjector = new Projector({
     projection: new CustomerOrdersProjection(redis, { namespace: env.namespace, pool }),
-    eventLog: store,
+    eventLog,
     tickMs: 100,
     poisonRetryMs: 200,
     retryBaseMs: 5,
@@ -101,6 +103,7 @@ beforeAll(async () => {
   await migrateEventStore(pool);
   await migrateReadModels(pool);
   store = new PostgresEventStore(pool);
+  eventLog = new PostgresEventLog(pool);
   redis = new Redis(env.redisUrl);
   histories.push(...generateOrderHistories(3000, 7));
   await appendHistories(store, histories);
@@ -148,8 +151,8 @@ describe("order projections (event store only)", () => {
     })();
     const appending = appendHistories(store, more, 32);
     const [pgResult, redisResult] = await Promise.all([
-      rebuildProjection(new OrderSummariesRebuild(pool, store), store, { batchSize: 1000 }),
-      rebuildProjection(new CustomerOrdersRebuild(redis, env.namespace, store), store, { batchSize: 1000 }),
+      rebuildProjection(new OrderSummariesRebuild(pool, eventLog), eventLog, { batchSize: 1000 }),
+      rebuildProjection(new CustomerOrdersRebuild(redis, env.namespace, eventLog), eventLog, { batchSize: 1000 }),
     ]);
     await appending;
     await caughtUp();

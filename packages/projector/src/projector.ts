@@ -66,6 +66,12 @@ export interface ProjectorStatus {
 
 class Stopped extends Error {}
 
+/** A message and its event, decoded as it arrives (overlapping the decode with the batch in flight). */
+interface Delivery {
+  readonly msg: JsMsg;
+  readonly event: RecordedEvent | undefined;
+}
+
 /**
  * Runs one projection: takes live events from JetStream, drops what the checkpoint already covers, heals holes from
  * the event store, applies micro-batches atomically with the checkpoint, acks after the commit, and stops (never
@@ -84,7 +90,7 @@ export class Projector {
   private readonly retryMaxMs: number;
   private readonly poisonRetryMs: number;
   private readonly tickMs: number;
-  private readonly queue = new MessageQueue<JsMsg>();
+  private readonly queue = new MessageQueue<Delivery>();
   private readonly abort = new AbortController();
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
@@ -126,7 +132,7 @@ export class Projector {
       const consumer = await source.js.consumers.get(source.stream, source.consumer);
       this.messages = await consumer.consume({
         max_messages: Math.min(source.maxAckPending ?? 2000, 1000),
-        callback: (m) => this.queue.push(m),
+        callback: (m) => this.queue.push({ msg: m, event: this.decode(source, m) }),
       });
       void this.watchConsumer(source, this.messages);
     }
@@ -207,7 +213,7 @@ export class Projector {
       try {
         if (batch.length > 0) {
           await this.handle(batch);
-          for (const m of batch) m.ack();
+          for (const d of batch) d.msg.ack();
         } else {
           await this.idle();
         }
@@ -216,7 +222,7 @@ export class Projector {
         // Unexpected (e.g. the event store is down during a gap fetch): leave the messages for redelivery.
         this.failing = true;
         this.log.error({ err: error, projection: this.projection.name }, "projector batch failed, retrying");
-        for (const m of batch) m.nak(this.retryBaseMs);
+        for (const d of batch) d.msg.nak(this.retryBaseMs);
         await sleep(this.retryMaxMs, this.abort.signal);
       }
     }
@@ -263,17 +269,20 @@ export class Projector {
     }
   }
 
-  private async handle(batch: readonly JsMsg[]): Promise<void> {
-    const events: RecordedEvent[] = [];
-    for (const m of batch) {
-      try {
-        events.push(this.options.source?.decode(m.data, m.headers) as RecordedEvent);
-      } catch (error) {
-        // Its position will show up as a hole and be fetched from the event store.
-        this.metrics.undecodable.inc(this.labels);
-        this.log.warn({ err: error, seq: m.seq, subject: m.subject }, "undecodable message");
-      }
+  private decode(source: JetStreamSource, m: JsMsg): RecordedEvent | undefined {
+    try {
+      return source.decode(m.data, m.headers);
+    } catch (error) {
+      // Its position will show up as a hole and be fetched from the event store.
+      this.metrics.undecodable.inc(this.labels);
+      this.log.warn({ err: error, seq: m.seq, subject: m.subject }, "undecodable message");
+      return undefined;
     }
+  }
+
+  private async handle(batch: readonly Delivery[]): Promise<void> {
+    const events: RecordedEvent[] = [];
+    for (const d of batch) if (d.event) events.push(d.event);
     events.sort((a, b) => a.position - b.position);
     await this.withMoves(() => this.applyLive(events));
   }

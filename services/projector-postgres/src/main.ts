@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeEnvelope, ensureOrdersStream, streamName } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
 import {
   ConfigError,
   createLogger,
@@ -16,6 +16,7 @@ import {
   ORDER_SUMMARIES_VERSION,
   OrderSummariesProjection,
   OrderSummariesRebuild,
+  PostgresEventLog,
   storedVersion,
 } from "@orderly/order-read-models";
 import { Projector, rebuildProjection } from "@orderly/projector";
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const pool = createPool(stack.databaseUrl, { max: 6 });
   await migrateEventStore(pool);
   await migrateReadModels(pool);
-  const eventLog = new PostgresEventStore(pool);
+  const eventLog = new PostgresEventLog(pool);
 
   if (command === "rebuild") {
     const result = await rebuildProjection(new OrderSummariesRebuild(pool, eventLog), eventLog, {

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeEnvelope, ensureOrdersStream, streamName } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
 import {
   ConfigError,
   createLogger,
@@ -17,6 +17,7 @@ import {
   CustomerOrdersRebuild,
   customerOrdersKeys,
   migrateReadModels,
+  PostgresEventLog,
 } from "@orderly/order-read-models";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import { Redis } from "ioredis";
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   const pool = createPool(stack.databaseUrl, { max: 4 });
   await migrateEventStore(pool);
   await migrateReadModels(pool);
-  const eventLog = new PostgresEventStore(pool);
+  const eventLog = new PostgresEventLog(pool);
   const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: false });
   const keys = customerOrdersKeys(stack.namespace);
   const rebuild = () =>

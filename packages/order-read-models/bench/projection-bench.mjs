@@ -1,0 +1,227 @@
+// Projection throughput. Run after `pnpm build`: `pnpm --filter @orderly/order-read-models bench`
+// (env: BENCH_EVENTS=100000, BENCH_BATCH=100, BENCH_REBUILD_BATCH=5000).
+//
+// 1. Live: each projection drains a backlog of BENCH_EVENTS envelopes from a JetStream durable consumer (the real
+//    Projector: decode, checkpoint filter, fold, atomic batch + checkpoint + announcement, ack). Baseline in the same
+//    run: the same rows, in the same batches, written with no bus and no fold — a plain multi-row
+//    INSERT ... ON CONFLICT DO UPDATE per batch (Postgres) / a pipeline of HSET + ZADD + SET per batch (Redis).
+// 2. Rebuild: replay of the whole event store into a shadow (no verification in the timed part).
+// Prints one JSON object.
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers as natsHeaders } from "@nats-io/transport-node";
+import { encodeEnvelope, ensureOrdersStream, headers, streamName, subjectFor } from "@orderly/event-bus";
+import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import {
+  CustomerOrdersProjection,
+  CustomerOrdersRebuild,
+  customerOrdersKeys,
+  deleteByPattern,
+  foldBatch,
+  listMember,
+  migrateReadModels,
+  OrderSummariesProjection,
+  OrderSummariesRebuild,
+  PostgresEventLog,
+} from "@orderly/order-read-models";
+import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import { Projector, rebuildProjection } from "@orderly/projector";
+import { createTestEnvironment } from "@orderly/testing";
+import { Redis } from "ioredis";
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 100);
+const REBUILD_BATCH = Number(process.env.BENCH_REBUILD_BATCH ?? 5000);
+
+const env = await createTestEnvironment();
+const pool = createPool(env.databaseUrl, { max: 8 });
+const redis = new Redis(env.redisUrl);
+const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true });
+const log = (msg) => process.stderr.write(`[projection-bench] ${msg}\n`);
+
+try {
+  await migrateEventStore(pool);
+  await migrateReadModels(pool);
+  const store = new PostgresEventStore(pool);
+  const eventLog = new PostgresEventLog(pool);
+  const jsm = await jetstreamManager(nc);
+  await ensureOrdersStream(jsm, env.namespace);
+  const js = jetstream(nc);
+  const stream = streamName(env.namespace);
+
+  log(`appending ${EVENTS} events`);
+  const head = await appendHistories(store, generateOrderHistories(EVENTS, 42), 512);
+  const events = [];
+  for (let at = 0; at < head; ) {
+    const page = await store.readAll(at, 10_000);
+    events.push(...page);
+    at = page[page.length - 1].position;
+  }
+  log(`publishing ${events.length} envelopes to ${stream}`);
+  for (let i = 0; i < events.length; i += 1000) {
+    await Promise.all(
+      events.slice(i, i + 1000).map((e) => {
+        const h = natsHeaders();
+        h.set(headers.position, String(e.position));
+        h.set(headers.committedAt, String(e.committedAt.getTime()));
+        return js.publish(subjectFor(env.namespace, e.type), encodeEnvelope(e), {
+          msgID: e.metadata.eventId,
+          headers: h,
+        });
+      }),
+    );
+  }
+
+  // The rows each projection writes per batch (what the baseline writes too).
+  const batches = [];
+  const state = new Map();
+  for (let i = 0; i < events.length; i += BATCH) {
+    const changed = foldBatch(state, events.slice(i, i + BATCH));
+    for (const [id, s] of changed) state.set(id, s);
+    batches.push({ rows: [...changed.values()], last: events[Math.min(i + BATCH, events.length) - 1].position });
+  }
+
+  const resetPostgres = async () => {
+    await pool.query("truncate order_summaries");
+    await pool.query("delete from projection_checkpoints");
+  };
+  const resetRedis = () => deleteByPattern(redis, `${env.namespace}:customer_orders:*`);
+
+  async function drain(projection, consumer) {
+    const projector = new Projector({
+      projection,
+      eventLog,
+      batchSize: BATCH,
+      source: { js, jsm, stream, consumer, decode: (d, h) => decode(d, h), maxAckPending: 4 * BATCH + 1000 },
+    });
+    const started = performance.now();
+    await projector.start();
+    while (projector.status().checkpoint < head) await new Promise((r) => setTimeout(r, 2));
+    const seconds = (performance.now() - started) / 1000;
+    await projector.stop();
+    await jsm.consumers.delete(stream, consumer);
+    return seconds;
+  }
+  const { decodeEnvelope: decode } = await import("@orderly/event-bus");
+
+  const columns =
+    "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+  async function baselinePostgres() {
+    const started = performance.now();
+    for (const batch of batches) {
+      const values = [];
+      const params = [];
+      for (const r of batch.rows) {
+        const base = params.length;
+        values.push(`(${Array.from({ length: 13 }, (_, k) => `$${base + k + 1}`).join(", ")})`);
+        params.push(
+          r.orderId,
+          r.customerId,
+          r.status,
+          r.paymentStatus,
+          r.currency,
+          r.totalMinor,
+          r.paidMinor,
+          r.itemCount,
+          r.version,
+          r.createdAt,
+          r.updatedAt,
+          r.lastPosition,
+          r.placedPosition,
+        );
+      }
+      await pool.query(
+        `insert into order_summaries (${columns}) values ${values.join(", ")}
+         on conflict (order_id) do update set status = excluded.status, payment_status = excluded.payment_status,
+           paid_minor = excluded.paid_minor, version = excluded.version, updated_at = excluded.updated_at,
+           last_position = excluded.last_position`,
+        params,
+      );
+    }
+    return (performance.now() - started) / 1000;
+  }
+
+  async function baselineRedis() {
+    const keys = customerOrdersKeys(env.namespace);
+    const g = keys.generation("bench");
+    const started = performance.now();
+    for (const batch of batches) {
+      const p = redis.pipeline();
+      for (const s of batch.rows) {
+        p.hset(`${g}:o:${s.orderId}`, {
+          c: s.customerId,
+          s: s.status,
+          p: s.paymentStatus,
+          cur: s.currency,
+          t: s.totalMinor,
+          pd: s.paidMinor,
+          n: s.itemCount,
+          v: s.version,
+          ca: s.createdAt.getTime(),
+          ua: s.updatedAt.getTime(),
+          lp: s.lastPosition,
+          pp: s.placedPosition,
+        });
+        p.zadd(`${g}:c:${s.customerId}`, 0, listMember(s));
+      }
+      p.set(`${g}:checkpoint`, batch.last);
+      await p.exec();
+    }
+    return (performance.now() - started) / 1000;
+  }
+
+  log("postgres: live drain");
+  await resetPostgres();
+  const pgLive = await drain(new OrderSummariesProjection(pool), `${env.namespace}_bench_pg`);
+  await resetPostgres();
+  log("postgres: baseline");
+  const pgBase = await baselinePostgres();
+
+  log("redis: live drain");
+  await resetRedis();
+  const redisLive = await drain(
+    new CustomerOrdersProjection(redis, { namespace: env.namespace }),
+    `${env.namespace}_bench_redis`,
+  );
+  await resetRedis();
+  log("redis: baseline");
+  const redisBase = await baselineRedis();
+  await resetRedis();
+
+  log("rebuilds");
+  await resetPostgres();
+  await new OrderSummariesProjection(pool).checkpoint();
+  const pgRebuild = await rebuildProjection(new OrderSummariesRebuild(pool, eventLog), eventLog, {
+    batchSize: REBUILD_BATCH,
+    verify: false,
+  });
+  await redis.set(customerOrdersKeys(env.namespace).current, "0");
+  await redis.set(`${customerOrdersKeys(env.namespace).generation("0")}:checkpoint`, "0");
+  const redisRebuild = await rebuildProjection(new CustomerOrdersRebuild(redis, env.namespace, eventLog), eventLog, {
+    batchSize: REBUILD_BATCH,
+    verify: false,
+  });
+
+  const rate = (seconds) => Math.round(events.length / seconds);
+  console.log(
+    JSON.stringify({
+      benchmark: "projection",
+      events: events.length,
+      batch_size: BATCH,
+      postgres_live_events_per_s: rate(pgLive),
+      postgres_baseline_events_per_s: rate(pgBase),
+      postgres_live_ratio: Number((pgBase / pgLive).toFixed(3)),
+      redis_live_events_per_s: rate(redisLive),
+      redis_baseline_events_per_s: rate(redisBase),
+      redis_live_ratio: Number((redisBase / redisLive).toFixed(3)),
+      rebuild_batch_size: REBUILD_BATCH,
+      postgres_rebuild_events_per_s: Math.round(pgRebuild.replayEventsPerSecond),
+      redis_rebuild_events_per_s: Math.round(redisRebuild.replayEventsPerSecond),
+      goals: { live_ratio: 0.5, rebuild_events_per_s: 20_000 },
+    }),
+  );
+} finally {
+  await nc.close();
+  redis.disconnect();
+  await pool.end();
+  await env.cleanup();
+}

@@ -1,0 +1,150 @@
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { Registry } from "prom-client";
+import { afterEach, describe, expect, it } from "vitest";
+import { CheckpointMovedError, type EventLog, type Projection, ProjectionHandlerError } from "./projection.js";
+import { Projector } from "./projector.js";
+
+function event(position: number): RecordedEvent {
+  return {
+    type: "Happened",
+    data: { n: position },
+    streamId: `s-${position % 7}`,
+    streamVersion: 1,
+    position,
+    metadata: {
+      eventId: `e-${position}`,
+      commandId: "c",
+      correlationId: "c",
+      causationId: "c",
+      occurredAt: new Date(0),
+    },
+    committedAt: new Date(Date.now() - 1000),
+  };
+}
+
+class MemoryLog implements EventLog {
+  events: RecordedEvent[] = [];
+  append(count: number): void {
+    for (let i = 0; i < count; i++) this.events.push(event(this.events.length + 1));
+  }
+  async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
+    return this.events.slice(after, after + limit);
+  }
+  async headPosition(): Promise<Position> {
+    return this.events.length;
+  }
+}
+
+/** Records applied positions; fails (as a handler would) on positions in `poison`, transiently `transient` times. */
+class RecordingProjection implements Projection {
+  readonly name = "recording";
+  applied: number[] = [];
+  cp = 0;
+  poison = new Set<number>();
+  transient = 0;
+  async checkpoint(): Promise<Position> {
+    return this.cp;
+  }
+  async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
+    if (after !== this.cp) throw new CheckpointMovedError(this.name, after, this.cp, "test");
+    if (this.transient > 0) {
+      this.transient--;
+      throw Object.assign(new Error("connection reset"), { transient: true });
+    }
+    const bad = events.find((e) => this.poison.has(e.position));
+    if (bad) throw new ProjectionHandlerError(bad.position, "cannot apply");
+    for (const e of events) this.applied.push(e.position);
+    this.cp = (events[events.length - 1] as RecordedEvent).position;
+  }
+  isTransient(error: unknown): boolean {
+    return (error as { transient?: boolean }).transient === true;
+  }
+}
+
+const running: Projector[] = [];
+afterEach(async () => {
+  for (const p of running.splice(0)) await p.stop();
+});
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function start(log: MemoryLog, projection: RecordingProjection, registry = new Registry()): Projector {
+  const projector = new Projector({
+    projection,
+    eventLog: log,
+    registry,
+    tickMs: 20,
+    retryBaseMs: 1,
+    retryMaxMs: 5,
+    maxAttempts: 3,
+    poisonRetryMs: 20,
+    catchUpBatchSize: 16,
+  });
+  running.push(projector);
+  return projector;
+}
+
+describe("Projector (event log only)", () => {
+  it("applies every event once, in order", async () => {
+    const log = new MemoryLog();
+    log.append(100);
+    const projection = new RecordingProjection();
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 100, "caught up");
+    expect(projection.applied).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it("stops at a poison event without skipping it, reports it, and resumes once it applies", async () => {
+    const log = new MemoryLog();
+    log.append(60);
+    const projection = new RecordingProjection();
+    projection.poison.add(37);
+    const registry = new Registry();
+    const projector = start(log, projection, registry);
+    await projector.start();
+    await until(() => projector.status().poisoned !== undefined, "poisoned");
+    expect(projector.status().poisoned?.position).toBe(37);
+    expect(projection.cp).toBe(36);
+    expect(projector.ready()).toBe(false);
+    expect((await registry.getSingleMetric("projection_poisoned")?.get())?.values[0]?.value).toBe(37);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(projection.cp).toBe(36);
+    projection.poison.clear();
+    await until(() => projection.cp === 60, "resumed");
+    expect(projector.ready()).toBe(true);
+    expect(projection.applied).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect((await registry.getSingleMetric("projection_poisoned")?.get())?.values[0]?.value).toBe(0);
+  });
+
+  it("retries transient failures without declaring poison", async () => {
+    const log = new MemoryLog();
+    log.append(20);
+    const projection = new RecordingProjection();
+    projection.transient = 6;
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 20, "caught up");
+    expect(projection.applied).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it("replays from the event log when the durable checkpoint goes backwards (lost read model)", async () => {
+    const log = new MemoryLog();
+    log.append(30);
+    const projection = new RecordingProjection();
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 30, "caught up");
+    projection.cp = 0;
+    projection.applied = [];
+    log.append(5);
+    await until(() => projection.cp === 35, "rebuilt");
+    expect(projection.applied).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+  });
+});
