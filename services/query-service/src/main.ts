@@ -1,1 +1,50 @@
-export {};
+import { ConfigError, createLogger, shutdownOnSignals } from "@orderly/observability";
+import {
+  migrateReadModels,
+  PostgresCheckpointReader,
+  PostgresOrderSummaryReader,
+  RedisCheckpointReader,
+  RedisCustomerOrdersReader,
+} from "@orderly/order-read-models";
+import { startQueryService } from "./app.js";
+import { BatchingOrderSummaryReader } from "./batching-reader.js";
+import { readQueryServiceConfig } from "./config.js";
+import { PostgresOrderSummaryBatchReader } from "./pg-summary-batch-reader.js";
+
+// Composition root of the QueryService: configuration, the read-model readers, and the service (app.ts).
+
+const logger = createLogger("query-service");
+
+async function main(): Promise<void> {
+  const config = readQueryServiceConfig(process.env);
+  const service = await startQueryService({
+    config,
+    logger,
+    readers: ({ pool, redis, namespace }) => ({
+      // Concurrent reads share one query (ADR 0008).
+      summaries: config.batchReads
+        ? new BatchingOrderSummaryReader(new PostgresOrderSummaryBatchReader(pool))
+        : new PostgresOrderSummaryReader(pool),
+      customerOrders: new RedisCustomerOrdersReader(redis, namespace),
+      summariesCheckpoint: new PostgresCheckpointReader(pool, "order_summaries"),
+      customerOrdersCheckpoint: new RedisCheckpointReader(redis, namespace),
+    }),
+    // The read models' tables may not exist yet when the query side starts first: create them (idempotent).
+    prepare: ({ pool }) => migrateReadModels(pool),
+  });
+  shutdownOnSignals(
+    async (signal) => {
+      logger.info({ signal }, "query-service stopping: no new calls, finishing the ones in flight");
+      await service.close(5_000);
+      logger.info("query-service stopped");
+    },
+    { logger, timeoutMs: 10_000 },
+  );
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) logger.fatal(error.message);
+  else logger.fatal({ err: error }, `query-service failed to start: ${(error as Error).message}`);
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 100).unref();
+});
