@@ -219,4 +219,4 @@ try {
   await pool.end();
   await env.cleanup();
 }
-console.log(JSON.stringify(result, null, 2));
+console.log(JSON.stringify(result));
