@@ -104,12 +104,14 @@ export class CommandPipeline {
   async #change(request: CommandRequest, streamId: string): Promise<CommandOutcome> {
     const expected = request.expectedVersion;
     let fresh = false;
-    for (let attempt = 1; ; attempt++) {
+    let appends = 0;
+    for (;;) {
       const order = await this.#load(streamId, fresh);
       let events: OrderEvent[];
       try {
-        if (expected !== undefined && order.version !== expected) {
-          throw new VersionConflictError(streamId, expected, order.version === 0 ? "no_stream" : order.version);
+        // A missing order is NOT_FOUND whatever version the client expected (the decider says so below).
+        if (expected !== undefined && order.version !== expected && order.version !== 0) {
+          throw new VersionConflictError(streamId, expected, order.version);
         }
         events = decide(request.command, order.state);
       } catch (refusal) {
@@ -117,24 +119,24 @@ export class CommandPipeline {
         // A cached state may be stale: confirm every refusal against the store before giving it to the client.
         if (!order.fresh) {
           fresh = true;
-          attempt--;
           continue;
         }
         return this.#storedOr(request.idempotency, refusal);
       }
       const expectedVersion: ExpectedVersion = order.version === 0 ? "no_stream" : order.version;
       try {
+        appends++;
         const outcome = await this.#append(request, streamId, expectedVersion, events);
         this.#remember(streamId, order.state, events, outcome);
         return outcome;
       } catch (error) {
         if (!(error instanceof VersionConflictError)) throw error;
         this.#cache.delete(streamId);
-        if (expected !== undefined) return this.#storedOr(request.idempotency, error);
-        if (attempt >= this.#maxAttempts) return this.#storedOr(request.idempotency, error);
+        // The client's expected version is final; without one, another writer got there first: re-read and retry.
+        if (expected !== undefined || appends >= this.#maxAttempts) return this.#storedOr(request.idempotency, error);
         this.retries++;
         fresh = true;
-        await sleep(this.#retryBaseMs * 2 ** (attempt - 1) * Math.random());
+        await sleep(this.#retryBaseMs * 2 ** (appends - 1) * Math.random());
       }
     }
   }

@@ -101,8 +101,10 @@ export function describeCommandPipeline(name: string, open: () => Promise<StoreF
       expect(error).not.toBeInstanceOf(IdempotencyKeyReusedError);
     });
 
-    it("refuses commands on a missing order (NOT_FOUND)", async () => {
+    it("refuses commands on a missing order (NOT_FOUND), also with an expected_version", async () => {
       const orderId = crypto.randomUUID();
+      const withVersion = paymentRequest(orderId, PaymentStatus.PAID, { expectedVersion: 3n });
+      await expect(pipeline.execute(toUpdatePaymentStatus(withVersion, call))).rejects.toBeInstanceOf(NotFoundError);
       await expect(pipeline.execute(toShipOrder(shipRequest(orderId), call))).rejects.toBeInstanceOf(NotFoundError);
       await expect(
         pipeline.execute(toUpdatePaymentStatus(paymentRequest(orderId, PaymentStatus.PAID), call)),

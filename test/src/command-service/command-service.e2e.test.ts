@@ -197,6 +197,7 @@ describe("status codes", () => {
       grpc.status.NOT_FOUND,
     );
     expect((await client.fail("CancelOrder", cancel(missing))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await client.fail("ShipOrder", ship(missing, { expected_version: "2" }))).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it("an order id that is taken is ALREADY_EXISTS", async () => {
