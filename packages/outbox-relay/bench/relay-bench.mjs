@@ -5,11 +5,11 @@
 //  2. Commit -> JetStream-ack latency under a steady 1,000 appends/s (one event each, group-committed store).
 // Env: BENCH_BACKLOG (100000), BENCH_RATE (1000), BENCH_SECONDS (10), RELAY_BATCH_SIZE (1000), RELAY_MAX_IN_FLIGHT (4096).
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers as natsHeaders } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { ordersBus } from "@orderly/event-bus";
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment } from "@orderly/testing";
-import { JetStreamPublisher, OutboxRelay } from "../dist/index.js";
+import { JetStreamPublisher, OutboxRelay, renderHeaders } from "../dist/index.js";
 import { orderPlacedRequest, silentLogger } from "../dist/testing.js";
 
 const backlog = Number(process.env.BENCH_BACKLOG ?? 100_000);
@@ -71,15 +71,16 @@ try {
       }
       const slice = envelopes.slice(i, i + batchSize);
       const messages = slice.map((e, j) => {
-        const h = natsHeaders();
-        h.set("Nats-Msg-Id", `${label}-${e.event.metadata.eventId}`);
-        h.set("Orderly-Position", String(e.event.position));
-        h.set("Orderly-Stream", e.event.streamId);
-        h.set("Orderly-Type", e.event.type);
-        h.set("Orderly-Committed-At", String(e.event.committedAt.getTime()));
-        h.set("traceparent", e.event.metadata.traceparent);
-        h.set("Nats-Expected-Last-Sequence", String(expected + j));
-        return { subject: e.subject, data: e.data, headers: h };
+        const entries = [
+          ["Nats-Msg-Id", `${label}-${e.event.metadata.eventId}`],
+          ["Orderly-Position", String(e.event.position)],
+          ["Orderly-Stream", e.event.streamId],
+          ["Orderly-Type", e.event.type],
+          ["Orderly-Committed-At", String(e.event.committedAt.getTime())],
+        ];
+        if (e.event.metadata.traceparent) entries.push(["traceparent", e.event.metadata.traceparent]);
+        entries.push(["Nats-Expected-Last-Sequence", String(expected + j)]);
+        return { subject: e.subject, data: e.data, headers: renderHeaders(entries) };
       });
       expected += slice.length;
       inflight.push(publisher.publish(messages, 30_000));

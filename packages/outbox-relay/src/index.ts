@@ -1,8 +1,10 @@
 export {
+  type EncodedHeaders,
   type InFlightBatch,
   JetStreamPublisher,
   type OutgoingMessage,
   PublishFailedError,
+  renderHeaders,
 } from "./jetstream-publisher.js";
 export { type LagSource, type RelayMetrics, registerRelayMetrics } from "./metrics.js";
 export {

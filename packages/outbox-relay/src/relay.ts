@@ -1,5 +1,5 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -8,6 +8,7 @@ import {
   JetStreamPublisher,
   type OutgoingMessage,
   PublishFailedError,
+  renderHeaders,
 } from "./jetstream-publisher.js";
 import { type RelayMetrics, registerRelayMetrics } from "./metrics.js";
 import { Backoff, Wakeup } from "./wakeup.js";
@@ -560,16 +561,21 @@ export class OutboxRelay {
     const messages: OutgoingMessage[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const { event, committedMs } = rows[i] as EventRow;
-      const headers = natsHeaders();
-      headers.set(h.msgId, event.metadata.eventId);
-      headers.set(h.position, String(event.position));
-      headers.set(h.stream, event.streamId);
-      headers.set(h.type, event.type);
-      headers.set(h.committedAt, String(Math.floor(committedMs)));
-      if (event.metadata.traceparent) headers.set(h.traceparent, event.metadata.traceparent);
+      const headers: [string, string][] = [
+        [h.msgId, event.metadata.eventId],
+        [h.position, String(event.position)],
+        [h.stream, event.streamId],
+        [h.type, event.type],
+        [h.committedAt, String(Math.floor(committedMs))],
+      ];
+      if (event.metadata.traceparent) headers.push([h.traceparent, event.metadata.traceparent]);
       // The stream accepts this message only right after the previous one: no gap, no reordering, no zombie writer.
-      headers.set(EXPECTED_LAST_SEQUENCE, String(this.#expectedSeq + i));
-      messages[i] = { subject: this.#bus.subject(event.type), data: this.#bus.encode(event), headers };
+      headers.push([EXPECTED_LAST_SEQUENCE, String(this.#expectedSeq + i)]);
+      messages[i] = {
+        subject: this.#bus.subject(event.type),
+        data: this.#bus.encode(event),
+        headers: renderHeaders(headers),
+      };
     }
     const batch = publisher.publish(messages, this.#options.ackTimeoutMs);
     this.#expectedSeq += rows.length;
