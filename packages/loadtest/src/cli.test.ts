@@ -42,7 +42,7 @@ describe("loadtest CLI", () => {
       "--concurrency",
       "8",
       "--count",
-      "500",
+      "300",
       "--duplicates",
       "5%",
       "--conflicts",
@@ -58,11 +58,11 @@ describe("loadtest CLI", () => {
     const lines = stdout.trim().split("\n");
     expect(lines).toHaveLength(1);
     const report = JSON.parse(lines[0] ?? "") as Report;
-    expect(report).toMatchObject({ tool: "orderly-loadtest", schema_version: 1, total: 500, errors: 0 });
-    expect(report.command).toContain("--count 500");
-    expect(report.options).toMatchObject({ mode: "closed", concurrency: 8, count: 500, seed: 7, conflict_rate: 0.05 });
+    expect(report).toMatchObject({ tool: "orderly-loadtest", schema_version: 1, total: 300, errors: 0 });
+    expect(report.command).toContain("--count 300");
+    expect(report.options).toMatchObject({ mode: "closed", concurrency: 8, count: 300, seed: 7, conflict_rate: 0.05 });
     expect(report.status_codes.ABORTED).toBe(report.by_kind.conflict.count);
-    expect((report.status_codes.OK ?? 0) + (report.status_codes.ABORTED ?? 0)).toBe(500);
+    expect((report.status_codes.OK ?? 0) + (report.status_codes.ABORTED ?? 0)).toBe(300);
     expect(report.slo?.passed).toBe(true);
   });
 

@@ -2,22 +2,20 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client, type ClientOptions, credentials, type ServiceError, status } from "@grpc/grpc-js";
 import {
   CommandService,
-  type CreateOrderResponse,
-  CreateOrderResponseSchema,
   GetOrderSummaryRequestSchema,
   type GetOrderSummaryResponse,
   GetOrderSummaryResponseSchema,
   QueryService,
 } from "@orderly/contracts";
 import type { CommandMethod } from "./planner.js";
+import { type AcceptedReply, decodeAccepted } from "./wire.js";
 
 /**
- * The lean path: requests are encoded once by the planner (protobuf-es) and handed to grpc-js as bytes (identity
- * serializer); every CommandService reply has the same shape (`CommandAccepted accepted = 1`), so one decoder
- * serves all four methods. No stubs, no interceptors, no per-call closures beyond grpc-js's own.
+ * The lean path: requests are encoded once by the planner and handed to grpc-js as bytes (identity serializer);
+ * every CommandService reply has the same shape (`CommandAccepted accepted = 1`), so one wire-level decoder serves
+ * all four methods. No stubs, no interceptors, no per-call closures beyond grpc-js's own.
  */
 const identity = (bytes: Buffer): Buffer => bytes;
-const decodeAccepted = (bytes: Buffer): CreateOrderResponse => fromBinary(CreateOrderResponseSchema, bytes);
 
 const COMMAND_PATHS: Record<CommandMethod, string> = {
   CreateOrder: `/${CommandService.typeName}/${CommandService.method.createOrder.name}`,
@@ -27,8 +25,8 @@ const COMMAND_PATHS: Record<CommandMethod, string> = {
 };
 const GET_ORDER_SUMMARY = `/${QueryService.typeName}/${QueryService.method.getOrderSummary.name}`;
 
-/** The reply of any CommandService method, decoded as CreateOrderResponse (identical shape). */
-export type CommandCallback = (error: ServiceError | null, response: CreateOrderResponse | undefined) => void;
+/** The `accepted` field of any CommandService reply (undefined when the reply lacks it). */
+export type CommandCallback = (error: ServiceError | null, accepted: AcceptedReply | undefined) => void;
 
 /** grpc-js channel options: one HTTP/2 connection per client, no retries (a load tester reports, never hides). */
 const CHANNEL_OPTIONS: ClientOptions = {
@@ -54,7 +52,14 @@ export class CommandClient {
     const client = this.clients[this.next] as Client;
     this.next = this.next + 1 === this.clients.length ? 0 : this.next + 1;
     const options = timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
-    client.makeUnaryRequest(COMMAND_PATHS[method], identity, decodeAccepted, bytes, options, callback);
+    client.makeUnaryRequest<Buffer, AcceptedReply | undefined>(
+      COMMAND_PATHS[method],
+      identity,
+      decodeAccepted,
+      bytes,
+      options,
+      callback,
+    );
   }
 
   /** Resolves once every connection is ready (or rejects after the deadline). */

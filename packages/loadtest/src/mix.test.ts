@@ -168,6 +168,13 @@ describe("CallPlanner", () => {
     expect(p.idle).toEqual({ placed: 0, paid: 0 });
   });
 
+  it("keeps no book when nothing in the mix would read it", () => {
+    const p = planner("create=1", 1, 0, 6);
+    for (let i = 0; i < 20; i++) p.settle(p.next(), true, 1);
+    expect(p.idle).toEqual({ placed: 0, paid: 0 });
+    expect(p.next().kind).toBe("duplicate"); // replays still work
+  });
+
   it("encodes CreateOrder exactly as protobuf-es encodes the whole request", () => {
     const planner = new CallPlanner({
       mix: makeMix(parseMixWeights("create=1"), 0, 0),

@@ -39,30 +39,30 @@ describe("runLoad against a canned CommandService", () => {
     const before = sum(server.calls);
     const report = await runLoad({
       ...base(server.port),
-      count: 3000,
+      count: 2000,
       mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.05, 0.05),
       rywRate: 0.2,
       queryAddress: `127.0.0.1:${server.port}`,
     });
-    expect(report.total).toBe(3000);
+    expect(report.total).toBe(2000);
     expect(report.errors).toBe(0);
-    expect(report.ok).toBe(3000);
+    expect(report.ok).toBe(2000);
     expect(report.error_rate).toBe(0);
     expect(report.error_messages).toEqual([]);
     // Every reply is OK except the conflicts, which are exactly the ABORTED ones.
-    expect(sum(report.status_codes)).toBe(3000);
+    expect(sum(report.status_codes)).toBe(2000);
     expect(report.status_codes.ABORTED ?? 0).toBe(report.by_kind.conflict.count);
-    expect(report.status_codes.OK).toBe(3000 - report.by_kind.conflict.count);
+    expect(report.status_codes.OK).toBe(2000 - report.by_kind.conflict.count);
     expect(report.by_kind.conflict.count).toBeGreaterThan(0);
     expect(report.by_kind.duplicate.count).toBeGreaterThan(0);
     for (const k of ["pay", "ship", "cancel"] as const) expect(report.by_kind[k].count).toBeGreaterThan(0);
     const kinds = Object.values(report.by_kind);
-    expect(kinds.reduce((a, k) => a + k.count, 0)).toBe(3000);
-    expect(kinds.reduce((a, k) => a + k.latency_ms.count, 0)).toBe(3000);
+    expect(kinds.reduce((a, k) => a + k.count, 0)).toBe(2000);
+    expect(kinds.reduce((a, k) => a + k.latency_ms.count, 0)).toBe(2000);
     // The server saw exactly the calls the report counts (plus the read-your-writes queries).
     const ryw = report.ryw;
     expect(ryw).not.toBeNull();
-    expect(sum(server.calls) - before).toBe(3000 + (ryw?.checks ?? 0));
+    expect(sum(server.calls) - before).toBe(2000 + (ryw?.checks ?? 0));
     expect(ryw?.checks).toBeGreaterThan(0);
     expect(ryw?.ok).toBe(ryw?.checks);
     expect(ryw?.failed).toBe(0);
@@ -72,7 +72,7 @@ describe("runLoad against a canned CommandService", () => {
     expect(report.options).toMatchObject({
       mode: "closed",
       concurrency: 16,
-      count: 3000,
+      count: 2000,
       rate: null,
       duplicate_rate: 0.05,
     });

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { type ServiceError, status } from "@grpc/grpc-js";
-import type { CommandAccepted, GetOrderSummaryResponse } from "@orderly/contracts";
+import type { GetOrderSummaryResponse } from "@orderly/contracts";
 import { CommandClient, QueryClient, statusName } from "./grpc-client.js";
 import { LatencyRecorder } from "./latency.js";
 import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
@@ -8,6 +8,7 @@ import { CallPlanner, type PlannedCall } from "./planner.js";
 import type { KindReport, ProgressState, Report } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { evaluateSlo, type SloCheck } from "./slo.js";
+import type { AcceptedReply } from "./wire.js";
 
 export interface LoadOptions {
   /** CommandService address, `host:port`. */
@@ -240,8 +241,8 @@ class Run {
   private send(call: PlannedCall, startedAt: number): void {
     this.issued += 1;
     this.inFlight += 1;
-    this.commands.call(call.method, call.bytes, this.options.timeoutMs, (error, response) =>
-      this.onReply(call, startedAt, error, response?.accepted),
+    this.commands.call(call.method, call.bytes, this.options.timeoutMs, (error, accepted) =>
+      this.onReply(call, startedAt, error, accepted),
     );
   }
 
@@ -249,7 +250,7 @@ class Run {
     call: PlannedCall,
     startedAt: number,
     error: ServiceError | null,
-    accepted: CommandAccepted | undefined,
+    accepted: AcceptedReply | undefined,
   ): void {
     const now = performance.now();
     this.inFlight -= 1;
@@ -271,9 +272,16 @@ class Run {
       stats.errors += 1;
       this.errorTally.add(describeUnexpected(call, code, error, accepted));
     }
-    this.planner.settle(call, expected, accepted ? Number(accepted.streamVersion) : undefined);
-    if (expected && call.expect === "ok" && accepted && this.queries && this.rng() < this.options.rywRate) {
-      this.checkVisible(accepted, now);
+    this.planner.settle(call, expected, accepted?.streamVersion);
+    if (
+      expected &&
+      call.expect === "ok" &&
+      accepted &&
+      call.order &&
+      this.queries &&
+      this.rng() < this.options.rywRate
+    ) {
+      this.checkVisible(call.order.id, accepted, now);
     }
     if (this.schedule) {
       if (this.blocked) this.pump();
@@ -285,14 +293,14 @@ class Run {
     }
   }
 
-  private checkVisible(accepted: CommandAccepted, acceptedAt: number): void {
+  private checkVisible(orderId: string, accepted: AcceptedReply, acceptedAt: number): void {
     const queries = this.queries as QueryClient;
-    const streamVersion = Number(accepted.streamVersion);
+    const streamVersion = accepted.streamVersion;
     this.rywInFlight += 1;
     this.rywChecks += 1;
     queries.getOrderSummary(
-      accepted.orderId,
-      Number(accepted.position),
+      orderId,
+      accepted.position,
       this.options.timeoutMs,
       (error: ServiceError | null, response: GetOrderSummaryResponse | undefined) => {
         const now = performance.now();
@@ -460,7 +468,7 @@ function describeUnexpected(
   call: PlannedCall,
   code: number,
   error: ServiceError | null,
-  accepted: CommandAccepted | undefined,
+  accepted: AcceptedReply | undefined,
 ): string {
   if (code !== status.OK) return `${call.kind}: ${statusName(code)}: ${error?.details ?? ""}`;
   if (call.expect === "aborted") return `${call.kind}: OK where ABORTED was expected (stale expected_version accepted)`;
