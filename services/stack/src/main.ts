@@ -87,7 +87,8 @@ try {
   process.exit(1);
 }
 
-const servicesDir = fileURLToPath(new URL("../../", import.meta.url));
+// ORDERLY_SERVICES_DIR: run the services of another tree (tests use a directory of stand-ins).
+const servicesDir = process.env.ORDERLY_SERVICES_DIR?.trim() || fileURLToPath(new URL("../../", import.meta.url));
 const services = discoverServices(servicesDir, config);
 if (services.length === 0) {
   await fail(`no built service under ${servicesDir} (run \`pnpm build\`)`);

@@ -1,6 +1,37 @@
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createTestEnvironment, eventually, freePort, startService, type TestEnvironment } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, stackEntry, stackLogs, startStack } from "./support.js";
+import { alive, stackEntry, stackLogs } from "./support.js";
+
+/** Stand-in services: serve /readyz on METRICS_PORT; on SIGTERM exit 0 ("polite") or ignore it ("stubborn"). */
+async function standIns(
+  kinds: Record<string, "polite" | "stubborn">,
+): Promise<{ path: string; ports: Record<string, string> }> {
+  const path = await mkdtemp(join(tmpdir(), "orderly-stand-ins-"));
+  const ports: Record<string, string> = {};
+  for (const [name, kind] of Object.entries(kinds)) {
+    await mkdir(join(path, name, "dist"), { recursive: true });
+    await writeFile(
+      join(path, name, "dist", "main.js"),
+      `import { createServer } from "node:http";
+       const server = createServer((req, res) => { res.writeHead(200); res.end("ok"); });
+       server.listen(Number(process.env.METRICS_PORT), "127.0.0.1", () => console.log("stand-in ready"));
+       process.on("SIGTERM", () => {
+         ${kind === "polite" ? `console.log("stand-in got SIGTERM"); process.exit(0);` : `console.log("stand-in ignores SIGTERM");`}
+       });`,
+    );
+    ports[`${name.toUpperCase().replace(/-/g, "_")}_METRICS_PORT`] = String(await freePort());
+  }
+  return { path, ports };
+}
+
+function startedChildren(output: string): { service: string; pid: number }[] {
+  return stackLogs(output)
+    .filter((l) => typeof l.msg === "string" && l.msg.startsWith("started "))
+    .map((l) => ({ service: l.service as string, pid: l.childPid as number }));
+}
 
 describe("pnpm start (services/stack)", () => {
   let env: TestEnvironment;
@@ -12,20 +43,49 @@ describe("pnpm start (services/stack)", () => {
   });
 
   it("says so loudly and stops everything with a non-zero exit when a service dies", async () => {
-    const { stack } = await startStack(env);
+    const dir = await standIns({ "alpha-service": "polite", "beta-service": "polite" });
+    const stack = await startService({
+      name: "stack-dies",
+      entry: stackEntry,
+      env: { ...env.env, LOG_FORMAT: "json", ORDERLY_SERVICES_DIR: dir.path, ...dir.ports },
+      readyLine: /services ready/,
+      readyTimeoutMs: 60_000,
+    });
     try {
-      const started = stackLogs(stack.output()).filter(
-        (l) => typeof l.msg === "string" && l.msg.startsWith("started "),
-      );
-      const victim = started.find((l) => l.service === "projector-redis");
-      const others = started.filter((l) => l !== victim).map((l) => l.childPid as number);
-      process.kill(victim?.childPid as number, "SIGKILL");
+      const started = startedChildren(stack.output());
+      expect(started.map((c) => c.service)).toEqual(["alpha-service", "beta-service"]);
+      process.kill(started[0]?.pid ?? -1, "SIGKILL");
       expect(await stack.exited).toBe(1);
-      expect(stack.output()).toContain(
-        "!!! projector-redis exited unexpectedly (signal SIGKILL); nothing is restarted",
-      );
+      expect(stack.output()).toContain("!!! alpha-service exited unexpectedly (signal SIGKILL); nothing is restarted");
       expect(stack.output()).toContain("!!! stopping every service");
-      await eventually(() => others.every((pid) => !alive(pid)), "the other services to exit", 30_000);
+      expect(stack.output()).toContain("[beta-service] stand-in got SIGTERM");
+      await eventually(() => started.every((c) => !alive(c.pid)), "every stand-in to exit", 30_000);
+    } finally {
+      await stack.kill();
+    }
+  });
+
+  it("SIGKILLs a service that ignores SIGTERM after STACK_STOP_TIMEOUT_MS and exits non-zero", async () => {
+    const dir = await standIns({ "alpha-service": "polite", "stubborn-service": "stubborn" });
+    const stack = await startService({
+      name: "stack-stubborn",
+      entry: stackEntry,
+      env: {
+        ...env.env,
+        LOG_FORMAT: "json",
+        ORDERLY_SERVICES_DIR: dir.path,
+        STACK_STOP_TIMEOUT_MS: "1000",
+        ...dir.ports,
+      },
+      readyLine: /services ready/,
+      readyTimeoutMs: 60_000,
+    });
+    try {
+      const started = startedChildren(stack.output());
+      expect(await stack.stop("SIGTERM", 30_000)).toBe(1);
+      expect(stack.output()).toContain("stubborn-service did not stop within 1000 ms: SIGKILL");
+      expect(stack.output()).toContain("[stubborn-service] stand-in ignores SIGTERM");
+      await eventually(() => started.every((c) => !alive(c.pid)), "every stand-in to exit", 30_000);
     } finally {
       await stack.kill();
     }
