@@ -2,7 +2,8 @@
 //   1. the RPC ceiling: CreateOrder against the same gRPC stack returning a canned reply (no database);
 //   2. Orderly: CreateOrder through gRPC into the Postgres event store, unique idempotency keys, closed loop;
 //   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
-// Prints one JSON object on one line (the last of stdout); each closed loop runs BENCH_ROUNDS times, alternating targets, and the best round counts.
+// Prints one JSON object on one line (the last of stdout). Each closed loop runs BENCH_ROUNDS times, alternating
+// targets, and the best round counts.
 // Options (env): BENCH_SECONDS (default 10), BENCH_ROUNDS (2), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
 // BENCH_PROFILE_DIR (write a V8 CPU profile of the command service there; summarise it with bench/profile-summary.mjs).
 import { readFileSync } from "node:fs";
