@@ -179,7 +179,8 @@ async function main() {
         goal: "p50 <= 10 ms, p99 <= 50 ms",
       },
     };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    // One JSON object on the last stdout line (scripts/bench.mjs reads it).
+    process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
     for (const service of running.reverse()) await service.stop().catch(() => {});
