@@ -278,7 +278,7 @@ describe("the default wait budget", () => {
       expect(error.code).toBe(14); // UNAVAILABLE
       expect(error.details).toMatch(/order_summaries is at position \d+ with lag \d+\.\d{3} s/);
       expect(elapsed).toBeGreaterThanOrEqual(450);
-      expect(elapsed).toBeLessThan(10_000);
+      expect(elapsed).toBeLessThan(20_000); // well before the 30 s call deadline: the budget ended it
     } finally {
       queries.close();
     }
