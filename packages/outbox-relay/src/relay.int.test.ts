@@ -208,6 +208,30 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 });
 
+describe("OutboxRelay when Postgres drops its connections", () => {
+  it("reconnects, takes the lock again and continues without loss or duplicates", async () => {
+    const namespace = `${env.namespace}_p`;
+    const from = (await startingAtHead("relay-p")) + 1;
+    const relay = startRelay({ namespace, name: "relay-p" });
+    await eventually(() => relay.role === "active", "relay active");
+    const burst = appendOrders(store, 4_000, 32);
+    for (let i = 0; i < 3; i++) {
+      const before = relay.ackedPosition;
+      await eventually(() => relay.ackedPosition > before, "relay publishing", 60_000);
+      // What a Postgres restart does to the relay: its lock session and its LISTEN session are cut.
+      const cut = await pool.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where application_name in ('relay-p', 'relay-p-listen')",
+      );
+      expect(cut.rowCount).toBeGreaterThan(0);
+      await eventually(() => relay.role === "active" && relay.ready, "relay active again", 60_000);
+    }
+    await burst;
+    const head = await headPosition();
+    await eventually(() => relay.ackedPosition === head, "relay caught up", 60_000);
+    checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), head, from);
+  });
+});
+
 describe("OutboxRelay with its own nats-server", () => {
   let storeDir: string;
   afterAll(async () => {
