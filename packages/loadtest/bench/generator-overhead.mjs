@@ -2,7 +2,8 @@
 // plain @grpc/grpc-js client loop making the same calls. One run measures both, alternating rounds, every client in
 // its own process and the no-op server in another; the median round of each is compared.
 //   node bench/generator-overhead.mjs [--calls 20000] [--concurrency 64] [--rounds 3]
-// Prints a human summary on stderr and one JSON object on the last stdout line.
+// Also the per-call work of both without the network (bench/per-call-work.mjs). Prints a human summary on stderr and
+// one JSON object on the last stdout line.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { cpus } from "node:os";
@@ -88,6 +89,8 @@ try {
     "--json",
     "--no-progress",
   ]);
+  // The generator's own per-call work without the network (CPU-bound, little affected by a busy machine).
+  const work = await run([here("./per-call-work.mjs")]);
   const plainMedian = median(samples.plain);
   const plainEsMedian = median(samples.plainEs);
   const genMedian = median(samples.generator);
@@ -110,6 +113,8 @@ try {
     open_loop_cpu_per_call_us: open.generator.cpu_per_call_us,
     open_loop_cpu_percent: open.generator.cpu_percent,
     open_loop_late: open.schedule.late,
+    plain_proto_loader_work_per_call_us: work.plain_proto_loader_work_per_call_us,
+    generator_work_per_call_us: work.generator_work_per_call_us,
     samples,
     cpus: cpus().length,
   };

@@ -1,0 +1,87 @@
+// The generator's own work per call, without the network: building the request and reading the reply, as the
+// generator does it (planner + wire-level decode + two HDR records) and as a plain grpc-js client does it (a
+// proto-loader stub's serializer and deserializer on the same kind of request). CPU-bound, so far less noisy than
+// the end-to-end comparison on a busy machine. Prints one JSON line.
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import * as protoLoader from "@grpc/proto-loader";
+import { CreateOrderResponseSchema } from "@orderly/contracts";
+import { CallPlanner, CREATE_ONLY, createRng, LatencyRecorder } from "../dist/index.js";
+import { decodeAccepted } from "../dist/wire.js";
+
+const N = Number(process.argv[2] ?? 100_000);
+const root = fileURLToPath(new URL("../../../proto", import.meta.url));
+const definition = protoLoader.loadSync("orderly/orders/v1/commands.proto", {
+  includeDirs: [root],
+  keepCase: false,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+});
+const stub = definition["orderly.orders.v1.CommandService"].CreateOrder;
+const reply = Buffer.from(
+  toBinary(
+    CreateOrderResponseSchema,
+    create(CreateOrderResponseSchema, {
+      accepted: { commandId: randomUUID(), orderId: randomUUID(), streamVersion: 1n, position: 123_456n },
+    }),
+  ),
+);
+
+function plain() {
+  let sink = 0;
+  for (let i = 0; i < N; i++) {
+    const items = [];
+    const n = 1 + Math.floor(Math.random() * 3);
+    for (let j = 0; j < n; j++) {
+      items.push({
+        sku: `SKU-${Math.floor(Math.random() * 5000)}`,
+        quantity: 1 + Math.floor(Math.random() * 5),
+        unitPriceMinor: 100 + Math.floor(Math.random() * 9900),
+      });
+    }
+    const request = {
+      idempotencyKey: `plain-${i}`,
+      orderId: randomUUID(),
+      customerId: `customer-${Math.floor(Math.random() * 1000)}`,
+      currency: "EUR",
+      items,
+    };
+    sink += stub.requestSerialize(request).length + stub.responseDeserialize(reply).accepted.position;
+  }
+  return sink;
+}
+
+const planner = new CallPlanner({ mix: CREATE_ONLY, rng: createRng(1), customers: 1000 });
+const all = new LatencyRecorder();
+const byKind = new LatencyRecorder();
+function generator() {
+  let sink = 0;
+  for (let i = 0; i < N; i++) {
+    const call = planner.next();
+    const accepted = decodeAccepted(reply);
+    planner.settle(call, true, accepted.streamVersion);
+    all.recordMs(1.234);
+    byKind.recordMs(1.234);
+    sink += call.bytes.length + accepted.position;
+  }
+  return sink;
+}
+
+const cpuPerCall = (f) => {
+  const start = process.cpuUsage();
+  f();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / N;
+};
+const samples = { plain: [], generator: [] };
+for (let round = 0; round < 4; round++) {
+  samples.plain.push(cpuPerCall(plain));
+  samples.generator.push(cpuPerCall(generator));
+}
+// The first round warms the JIT up: the best of the others.
+const best = (xs) => Math.round(Math.min(...xs.slice(1)) * 100) / 100;
+process.stdout.write(
+  `${JSON.stringify({ plain_proto_loader_work_per_call_us: best(samples.plain), generator_work_per_call_us: best(samples.generator) })}\n`,
+);
