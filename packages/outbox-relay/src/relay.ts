@@ -276,6 +276,8 @@ export class OutboxRelay {
       connectionString: this.#options.databaseUrl,
       keepAlive: true,
       application_name: this.#options.name,
+      // A server that stops answering (not closing) must not hang the relay: the session ends and is retried.
+      query_timeout: 30_000,
     });
     this.#sessionError = undefined;
     client.on("error", (error) => {
