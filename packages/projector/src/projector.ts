@@ -93,6 +93,7 @@ export class Projector {
   private readonly queue = new MessageQueue<Delivery>();
   private readonly abort = new AbortController();
   private messages: ConsumerMessages | undefined;
+  private watching: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private lagRunning = false;
@@ -119,6 +120,17 @@ export class Projector {
     this.poisonRetryMs = options.poisonRetryMs ?? 5_000;
     this.tickMs = options.tickMs ?? 1_000;
     this.metrics.poisoned.set(this.labels, 0);
+    // Every series exists from the start (a dashboard shows 0, not "no data").
+    for (const counter of [
+      this.metrics.applied,
+      this.metrics.gapFetches,
+      this.metrics.gapEvents,
+      this.metrics.retries,
+    ]) {
+      counter.inc(this.labels, 0);
+    }
+    this.metrics.lagEvents.set(this.labels, 0);
+    this.metrics.lagSeconds.set(this.labels, 0);
   }
 
   /** Loads the checkpoint, makes sure the durable consumer exists, and starts applying. */
@@ -128,13 +140,8 @@ export class Projector {
     await this.refreshLag();
     const source = this.options.source;
     if (source) {
-      await this.ensureConsumer(source);
-      const consumer = await source.js.consumers.get(source.stream, source.consumer);
-      this.messages = await consumer.consume({
-        max_messages: Math.min(source.maxAckPending ?? 2000, 1000),
-        callback: (m) => this.queue.push({ msg: m, event: this.decode(source, m) }),
-      });
-      void this.watchConsumer(source, this.messages);
+      await this.subscribe(source);
+      this.watching = this.watchConsumer(source);
     }
     this.lagTimer = setInterval(() => void this.refreshLag(), this.tickMs);
     this.lagTimer.unref();
@@ -148,6 +155,7 @@ export class Projector {
     this.abort.abort();
     clearInterval(this.lagTimer);
     await this.messages?.close();
+    await this.watching;
     await this.loop;
     this.started = false;
   }
@@ -189,21 +197,48 @@ export class Projector {
     }
   }
 
-  /** A deleted consumer (operator reset) is recreated; consume() resumes pulling by itself once it exists. */
-  private async watchConsumer(source: JetStreamSource, messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const status of messages.status()) {
-        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
-          this.log.warn({ consumer: source.consumer, status: status.type }, "consumer missing, recreating it");
-          try {
-            await this.ensureConsumer(source);
-          } catch (error) {
-            this.log.warn({ err: error }, "could not recreate consumer");
+  private async subscribe(source: JetStreamSource): Promise<void> {
+    await this.ensureConsumer(source);
+    const consumer = await source.js.consumers.get(source.stream, source.consumer);
+    this.messages = await consumer.consume({
+      max_messages: Math.min(source.maxAckPending ?? 2000, 1000),
+      callback: (m) => this.queue.push({ msg: m, event: this.decode(source, m) }),
+    });
+  }
+
+  /**
+   * A deleted consumer (an operator reset) is recreated and consumed afresh at once; it redelivers the stream, and
+   * everything at or below the checkpoint is dropped.
+   */
+  private async watchConsumer(source: JetStreamSource): Promise<void> {
+    while (!this.stopping) {
+      const messages = this.messages;
+      if (!messages) return;
+      let reset = false;
+      try {
+        for await (const status of messages.status()) {
+          if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+            reset = true;
+            break;
           }
         }
+      } catch (error) {
+        if (!this.stopping) this.log.warn({ err: error }, "consumer status stream failed");
       }
-    } catch (error) {
-      if (!this.stopping) this.log.warn({ err: error }, "consumer status stream ended");
+      if (!reset || this.stopping) return;
+      this.log.warn({ consumer: source.consumer }, "consumer missing, recreating it");
+      await messages.close().catch(() => undefined);
+      for (;;) {
+        try {
+          await this.subscribe(source);
+          if (this.stopping) await this.messages?.close();
+          break;
+        } catch (error) {
+          if (this.stopping) return;
+          this.log.warn({ err: error }, "could not recreate the consumer, retrying");
+          await sleep(this.retryMaxMs, this.abort.signal);
+        }
+      }
     }
   }
 
