@@ -178,8 +178,11 @@ function toPaymentStatus(status: ProtoPaymentStatus): PaymentStatus {
   }
 }
 
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER);
+
 function toSafeNumber(field: string, value: bigint): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+  if (value > maxSafe || value < minSafe) {
     throw new ValidationError(field, "must be within ±(2^53 - 1)");
   }
   return Number(value);
