@@ -11,7 +11,7 @@
 // BENCH_SECONDS (per measurement, default 5), BENCH_ONLY=store|pgbench, PGBENCH (default /usr/bin/pgbench).
 import { execFile } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -223,9 +223,32 @@ function summarise(latencies, elapsedMs, count) {
   };
 }
 
-async function closedLoop(store, concurrency, durationMs) {
+/**
+ * CPU time (µs, user + system) used so far by the Postgres backends serving `database`, read from /proc: only when
+ * the server runs on this machine (null otherwise). Unlike wall-clock rates it hardly depends on how busy the machine is.
+ */
+async function backendCpuMicros(pool, database) {
+  try {
+    const { rows } = await pool.query(
+      "select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+      [database],
+    );
+    let total = 0;
+    for (const { pid } of rows) {
+      const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100); // clock ticks at USER_HZ = 100
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
+async function closedLoop(store, concurrency, durationMs, probe) {
   const latencies = [];
   let count = 0;
+  const dbBefore = probe ? await backendCpuMicros(probe.pool, probe.database) : null;
+  const nodeBefore = process.cpuUsage();
   const start = performance.now();
   const end = start + durationMs;
   const before = store.stats;
@@ -242,9 +265,14 @@ async function closedLoop(store, concurrency, durationMs) {
   );
   const elapsed = performance.now() - start;
   const after = store.stats;
+  const node = process.cpuUsage(nodeBefore);
+  const dbAfter = probe ? await backendCpuMicros(probe.pool, probe.database) : null;
   return {
     ...summarise(latencies, elapsed, count),
     mean_batch: Number(((after.commands - before.commands) / Math.max(1, after.batches - before.batches)).toFixed(1)),
+    node_cpu_us_per_append: Math.round((node.user + node.system) / Math.max(1, count)),
+    db_cpu_us_per_append:
+      dbBefore === null || dbAfter === null ? null : Math.round((dbAfter - dbBefore) / Math.max(1, count)),
   };
 }
 
@@ -272,10 +300,13 @@ async function benchStore() {
     const store = new PostgresEventStore(db.pool);
     await closedLoop(store, 64, 1000); // warm-up: JIT, prepared statements, connections
     const byConcurrency = {};
+    // A separate connection reads the backends' CPU, so it is not counted itself.
+    const probe = { pool: createPool(db.url, { max: 1 }), database: db.name };
     for (const concurrency of storeConcurrencies) {
-      byConcurrency[concurrency] = await closedLoop(store, concurrency, seconds * 1000);
+      byConcurrency[concurrency] = await closedLoop(store, concurrency, seconds * 1000, probe);
       log(`store concurrency=${concurrency}: ${JSON.stringify(byConcurrency[concurrency])}`);
     }
+    await probe.pool.end();
     const [bestConcurrency, best] = Object.entries(byConcurrency).sort(
       (a, b) => b[1].appends_per_second - a[1].appends_per_second,
     )[0];
