@@ -86,6 +86,7 @@ try {
   };
   const resetRedis = () => deleteByPattern(redis, `${env.namespace}:customer_orders:*`);
 
+  const batchStats = {};
   async function drain(projection, consumer) {
     const projector = new Projector({
       projection,
@@ -99,6 +100,18 @@ try {
     const seconds = (performance.now() - started) / 1000;
     await projector.stop();
     await jsm.consumers.delete(stream, consumer);
+    const sum = async (name) => {
+      const values = (await projector.registry.getSingleMetric(name).get()).values;
+      const of = (suffix) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0;
+      return { count: of("_count"), sum: of("_sum") };
+    };
+    const size = await sum("projection_batch_size_events");
+    const duration = await sum("projection_batch_duration_seconds");
+    batchStats[projection.name] = {
+      batches: size.count,
+      mean_batch_events: Number((size.sum / Math.max(1, size.count)).toFixed(1)),
+      mean_batch_ms: Number(((duration.sum * 1000) / Math.max(1, duration.count)).toFixed(2)),
+    };
     return seconds;
   }
   const { decodeEnvelope: decode } = await import("@orderly/event-bus");
@@ -216,6 +229,7 @@ try {
       rebuild_batch_size: REBUILD_BATCH,
       postgres_rebuild_events_per_s: Math.round(pgRebuild.replayEventsPerSecond),
       redis_rebuild_events_per_s: Math.round(redisRebuild.replayEventsPerSecond),
+      live_batches: batchStats,
       goals: { live_ratio: 0.5, rebuild_events_per_s: 20_000 },
     }),
   );

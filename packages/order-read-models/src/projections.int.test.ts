@@ -165,6 +165,8 @@ describe("order projections (event store only)", () => {
     expect(reads).toBeGreaterThan(0);
     const tables = await pool.query("select tablename from pg_tables where tablename like 'order_summaries%'");
     expect(tables.rows.map((r) => r.tablename)).toEqual(["order_summaries"]);
+    const persistence = await pool.query("select relpersistence from pg_class where relname = 'order_summaries'");
+    expect(persistence.rows[0]?.relpersistence).toBe("p");
     await expectModelsEqualFold();
   });
 

@@ -82,6 +82,8 @@ export class Projector {
   private readonly eventLog: EventLog;
   private readonly log: Logger;
   private readonly metrics: ProjectorMetrics;
+  /** Where this projector's metrics are (the one passed in, or its own). */
+  readonly registry: Registry;
   private readonly labels: { projection: string };
   private readonly batchSize: number;
   private readonly catchUpBatchSize: number;
@@ -110,7 +112,8 @@ export class Projector {
     this.projection = options.projection;
     this.eventLog = options.eventLog;
     this.log = options.logger ?? silentLogger;
-    this.metrics = projectorMetrics(options.registry ?? new Registry());
+    this.registry = options.registry ?? new Registry();
+    this.metrics = projectorMetrics(this.registry);
     this.labels = { projection: options.projection.name };
     this.batchSize = options.batchSize ?? 100;
     this.catchUpBatchSize = options.catchUpBatchSize ?? 2000;
