@@ -3,7 +3,13 @@ import { ValidationError } from "@orderly/eventsourcing";
 import { CheckpointMovedError, type Logger, type Projection, silentLogger, sleep } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import {
+  foldBatch,
+  isOrderStatus,
+  isPaymentStatus,
+  type OrderSummaryView,
+  ordersNeedingState,
+} from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
@@ -172,7 +178,7 @@ export async function applyToGeneration(
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
-  const ids = [...new Set(events.map(orderIdOf))];
+  const ids = ordersNeedingState(events);
   const g = keys.generation(gen);
   const { found: current, missing } = cache.lookup(ids);
   if (missing.length > 0) {

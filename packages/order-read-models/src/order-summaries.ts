@@ -1,7 +1,14 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
-import { foldBatch, isOrderStatus, isPaymentStatus, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import {
+  foldBatch,
+  isOrderStatus,
+  isPaymentStatus,
+  type OrderSummaryView,
+  orderIdOf,
+  ordersNeedingState,
+} from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
@@ -134,7 +141,7 @@ export class OrderSummariesProjection implements Projection {
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     const last = events[events.length - 1];
     if (!last) return;
-    const ids = [...new Set(events.map(orderIdOf))];
+    const ids = ordersNeedingState(events);
     const bad = events.find((e) => !uuidPattern.test(orderIdOf(e)));
     if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
     try {

@@ -113,6 +113,22 @@ export function foldBatch(
   return changed;
 }
 
+/**
+ * The orders whose current summary a batch needs: those whose first event in the batch is not their OrderPlaced
+ * (stream version 1). An order placed inside the batch cannot have a row yet: the batch only holds events above the
+ * checkpoint, and rows change only together with it.
+ */
+export function ordersNeedingState(events: readonly RecordedEvent[]): string[] {
+  const first = new Map<string, number>();
+  for (const event of events) {
+    const id = orderIdOf(event);
+    if (!first.has(id)) first.set(id, event.streamVersion);
+  }
+  const ids: string[] = [];
+  for (const [id, version] of first) if (version !== 1) ids.push(id);
+  return ids;
+}
+
 /** A canonical line per summary: what rebuild verification and the tests compare. */
 export function canonicalSummary(s: OrderSummaryView): string {
   return [
