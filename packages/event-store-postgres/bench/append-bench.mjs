@@ -281,6 +281,7 @@ async function openLoop(store, rate, durationMs) {
   const latencies = [];
   const pending = [];
   const start = performance.now();
+  const before = store.stats;
   let issued = 0;
   while (performance.now() - start < durationMs) {
     const due = Math.floor(((performance.now() - start) / 1000) * rate);
@@ -291,7 +292,12 @@ async function openLoop(store, rate, durationMs) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(pending);
-  return { target_rate: Math.round(rate), ...summarise(latencies, performance.now() - start, issued) };
+  const after = store.stats;
+  return {
+    target_rate: Math.round(rate),
+    ...summarise(latencies, performance.now() - start, issued),
+    mean_batch: Number(((after.commands - before.commands) / Math.max(1, after.batches - before.batches)).toFixed(1)),
+  };
 }
 
 async function benchStore() {
