@@ -1,5 +1,5 @@
 // Projection throughput. Run after `pnpm build`: `pnpm --filter @orderly/order-read-models bench`
-// (env: BENCH_EVENTS=100000, BENCH_BATCH=100, BENCH_REBUILD_BATCH=5000).
+// (env: BENCH_EVENTS=100000, BENCH_BATCHES=100,500 (live batch sizes to measure), BENCH_REBUILD_BATCH=5000).
 //
 // 1. Live: each projection drains a backlog of BENCH_EVENTS envelopes from a JetStream durable consumer (the real
 //    Projector: decode, checkpoint filter, fold, atomic batch + checkpoint + announcement, ack). Baseline in the same
@@ -29,7 +29,7 @@ import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
-const BATCH = Number(process.env.BENCH_BATCH ?? 100);
+const BATCHES = (process.env.BENCH_BATCHES ?? "100,500").split(",").map(Number);
 const REBUILD_BATCH = Number(process.env.BENCH_REBUILD_BATCH ?? 5000);
 
 const env = await createTestEnvironment();
@@ -71,134 +71,148 @@ try {
     );
   }
 
-  // The rows each projection writes per batch (what the baseline writes too).
-  const batches = [];
-  const state = new Map();
-  for (let i = 0; i < events.length; i += BATCH) {
-    const changed = foldBatch(state, events.slice(i, i + BATCH));
-    for (const [id, s] of changed) state.set(id, s);
-    batches.push({ rows: [...changed.values()], last: events[Math.min(i + BATCH, events.length) - 1].position });
-  }
-
   const resetPostgres = async () => {
     await pool.query("truncate order_summaries");
     await pool.query("delete from projection_checkpoints");
   };
   const resetRedis = () => deleteByPattern(redis, `${env.namespace}:customer_orders:*`);
-
-  const batchStats = {};
-  async function drain(projection, consumer) {
-    const projector = new Projector({
-      projection,
-      eventLog,
-      batchSize: BATCH,
-      source: { js, jsm, stream, consumer, decode: (d, h) => decode(d, h), maxAckPending: 4 * BATCH + 1000 },
-    });
-    const started = performance.now();
-    await projector.start();
-    while (projector.status().checkpoint < head) await new Promise((r) => setTimeout(r, 2));
-    const seconds = (performance.now() - started) / 1000;
-    await projector.stop();
-    await jsm.consumers.delete(stream, consumer);
-    const sum = async (name) => {
-      const values = (await projector.registry.getSingleMetric(name).get()).values;
-      const of = (suffix) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0;
-      return { count: of("_count"), sum: of("_sum") };
-    };
-    const size = await sum("projection_batch_size_events");
-    const duration = await sum("projection_batch_duration_seconds");
-    batchStats[projection.name] = {
-      batches: size.count,
-      mean_batch_events: Number((size.sum / Math.max(1, size.count)).toFixed(1)),
-      mean_batch_ms: Number(((duration.sum * 1000) / Math.max(1, duration.count)).toFixed(2)),
-    };
-    return seconds;
-  }
   const { decodeEnvelope: decode } = await import("@orderly/event-bus");
 
-  const columns =
-    "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
-  async function baselinePostgres() {
-    const started = performance.now();
-    for (const batch of batches) {
-      const values = [];
-      const params = [];
-      for (const r of batch.rows) {
-        const base = params.length;
-        values.push(`(${Array.from({ length: 13 }, (_, k) => `$${base + k + 1}`).join(", ")})`);
-        params.push(
-          r.orderId,
-          r.customerId,
-          r.status,
-          r.paymentStatus,
-          r.currency,
-          r.totalMinor,
-          r.paidMinor,
-          r.itemCount,
-          r.version,
-          r.createdAt,
-          r.updatedAt,
-          r.lastPosition,
-          r.placedPosition,
+  const live = {};
+  for (const batchSize of BATCHES) {
+    // The rows each projection writes per batch (what the baseline writes too).
+    const batches = [];
+    const state = new Map();
+    for (let i = 0; i < events.length; i += batchSize) {
+      const changed = foldBatch(state, events.slice(i, i + batchSize));
+      for (const [id, s] of changed) state.set(id, s);
+      batches.push({ rows: [...changed.values()], last: events[Math.min(i + batchSize, events.length) - 1].position });
+    }
+
+    const batchStats = {};
+    async function drain(projection, consumer) {
+      const projector = new Projector({
+        projection,
+        eventLog,
+        batchSize: batchSize,
+        source: { js, jsm, stream, consumer, decode: (d, h) => decode(d, h), maxAckPending: 4 * batchSize + 1000 },
+      });
+      const started = performance.now();
+      await projector.start();
+      while (projector.status().checkpoint < head) await new Promise((r) => setTimeout(r, 2));
+      const seconds = (performance.now() - started) / 1000;
+      await projector.stop();
+      await jsm.consumers.delete(stream, consumer);
+      const sum = async (name) => {
+        const values = (await projector.registry.getSingleMetric(name).get()).values;
+        const of = (suffix) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0;
+        return { count: of("_count"), sum: of("_sum") };
+      };
+      const size = await sum("projection_batch_size_events");
+      const duration = await sum("projection_batch_duration_seconds");
+      batchStats[projection.name] = {
+        batches: size.count,
+        mean_batch_events: Number((size.sum / Math.max(1, size.count)).toFixed(1)),
+        mean_batch_ms: Number(((duration.sum * 1000) / Math.max(1, duration.count)).toFixed(2)),
+      };
+      return seconds;
+    }
+
+    const columns =
+      "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+    async function baselinePostgres() {
+      const started = performance.now();
+      for (const batch of batches) {
+        const values = [];
+        const params = [];
+        for (const r of batch.rows) {
+          const base = params.length;
+          values.push(`(${Array.from({ length: 13 }, (_, k) => `$${base + k + 1}`).join(", ")})`);
+          params.push(
+            r.orderId,
+            r.customerId,
+            r.status,
+            r.paymentStatus,
+            r.currency,
+            r.totalMinor,
+            r.paidMinor,
+            r.itemCount,
+            r.version,
+            r.createdAt,
+            r.updatedAt,
+            r.lastPosition,
+            r.placedPosition,
+          );
+        }
+        await pool.query(
+          `insert into order_summaries (${columns}) values ${values.join(", ")}
+           on conflict (order_id) do update set status = excluded.status, payment_status = excluded.payment_status,
+             paid_minor = excluded.paid_minor, version = excluded.version, updated_at = excluded.updated_at,
+             last_position = excluded.last_position`,
+          params,
         );
       }
-      await pool.query(
-        `insert into order_summaries (${columns}) values ${values.join(", ")}
-         on conflict (order_id) do update set status = excluded.status, payment_status = excluded.payment_status,
-           paid_minor = excluded.paid_minor, version = excluded.version, updated_at = excluded.updated_at,
-           last_position = excluded.last_position`,
-        params,
-      );
+      return (performance.now() - started) / 1000;
     }
-    return (performance.now() - started) / 1000;
-  }
 
-  async function baselineRedis() {
-    const keys = customerOrdersKeys(env.namespace);
-    const g = keys.generation("bench");
-    const started = performance.now();
-    for (const batch of batches) {
-      const p = redis.pipeline();
-      for (const s of batch.rows) {
-        p.hset(`${g}:o:${s.orderId}`, {
-          c: s.customerId,
-          s: s.status,
-          p: s.paymentStatus,
-          cur: s.currency,
-          t: s.totalMinor,
-          pd: s.paidMinor,
-          n: s.itemCount,
-          v: s.version,
-          ca: s.createdAt.getTime(),
-          ua: s.updatedAt.getTime(),
-          lp: s.lastPosition,
-          pp: s.placedPosition,
-        });
-        p.zadd(`${g}:c:${s.customerId}`, 0, listMember(s));
+    async function baselineRedis() {
+      const keys = customerOrdersKeys(env.namespace);
+      const g = keys.generation("bench");
+      const started = performance.now();
+      for (const batch of batches) {
+        const p = redis.pipeline();
+        for (const s of batch.rows) {
+          p.hset(`${g}:o:${s.orderId}`, {
+            c: s.customerId,
+            s: s.status,
+            p: s.paymentStatus,
+            cur: s.currency,
+            t: s.totalMinor,
+            pd: s.paidMinor,
+            n: s.itemCount,
+            v: s.version,
+            ca: s.createdAt.getTime(),
+            ua: s.updatedAt.getTime(),
+            lp: s.lastPosition,
+            pp: s.placedPosition,
+          });
+          p.zadd(`${g}:c:${s.customerId}`, 0, listMember(s));
+        }
+        p.set(`${g}:checkpoint`, batch.last);
+        await p.exec();
       }
-      p.set(`${g}:checkpoint`, batch.last);
-      await p.exec();
+      return (performance.now() - started) / 1000;
     }
-    return (performance.now() - started) / 1000;
+
+    log("postgres: live drain");
+    await resetPostgres();
+    const pgLive = await drain(new OrderSummariesProjection(pool), `${env.namespace}_bench_pg_${batchSize}`);
+    await resetPostgres();
+    log("postgres: baseline");
+    const pgBase = await baselinePostgres();
+
+    log("redis: live drain");
+    await resetRedis();
+    const redisLive = await drain(
+      new CustomerOrdersProjection(redis, { namespace: env.namespace }),
+      `${env.namespace}_bench_redis_${batchSize}`,
+    );
+    await resetRedis();
+    log("redis: baseline");
+    const redisBase = await baselineRedis();
+    await resetRedis();
+
+    const rate = (seconds) => Math.round(events.length / seconds);
+    live[`batch_${batchSize}`] = {
+      postgres_live_events_per_s: rate(pgLive),
+      postgres_baseline_events_per_s: rate(pgBase),
+      postgres_live_ratio: Number((pgBase / pgLive).toFixed(3)),
+      redis_live_events_per_s: rate(redisLive),
+      redis_baseline_events_per_s: rate(redisBase),
+      redis_live_ratio: Number((redisBase / redisLive).toFixed(3)),
+      batches: { ...batchStats },
+    };
   }
-
-  log("postgres: live drain");
-  await resetPostgres();
-  const pgLive = await drain(new OrderSummariesProjection(pool), `${env.namespace}_bench_pg`);
-  await resetPostgres();
-  log("postgres: baseline");
-  const pgBase = await baselinePostgres();
-
-  log("redis: live drain");
-  await resetRedis();
-  const redisLive = await drain(
-    new CustomerOrdersProjection(redis, { namespace: env.namespace }),
-    `${env.namespace}_bench_redis`,
-  );
-  await resetRedis();
-  log("redis: baseline");
-  const redisBase = await baselineRedis();
-  await resetRedis();
 
   log("rebuilds");
   await resetPostgres();
@@ -214,22 +228,14 @@ try {
     verify: false,
   });
 
-  const rate = (seconds) => Math.round(events.length / seconds);
   console.log(
     JSON.stringify({
       benchmark: "projection",
       events: events.length,
-      batch_size: BATCH,
-      postgres_live_events_per_s: rate(pgLive),
-      postgres_baseline_events_per_s: rate(pgBase),
-      postgres_live_ratio: Number((pgBase / pgLive).toFixed(3)),
-      redis_live_events_per_s: rate(redisLive),
-      redis_baseline_events_per_s: rate(redisBase),
-      redis_live_ratio: Number((redisBase / redisLive).toFixed(3)),
+      live,
       rebuild_batch_size: REBUILD_BATCH,
       postgres_rebuild_events_per_s: Math.round(pgRebuild.replayEventsPerSecond),
       redis_rebuild_events_per_s: Math.round(redisRebuild.replayEventsPerSecond),
-      live_batches: batchStats,
       goals: { live_ratio: 0.5, rebuild_events_per_s: 20_000 },
     }),
   );
