@@ -15,7 +15,7 @@ const { values } = parseArgs({
     calls: { type: "string", default: "20000" },
     concurrency: { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
-    rate: { type: "string", default: "1000" },
+    rate: { type: "string" },
   },
 });
 const calls = Number(values.calls);
@@ -76,16 +76,17 @@ try {
       `round ${round}: plain grpc-js (proto-loader) ${plain.cpu_per_call_us} µs/call, plain grpc-js (protobuf-es) ${plainEs.cpu_per_call_us} µs/call, generator ${gen.generator.cpu_per_call_us} µs/call\n`,
     );
   }
-  // The open loop's own cost (timer-driven sends, late/drop accounting) at a fixed rate, for the record.
+  // The open loop's own cost (timer-driven sends, late/drop accounting) at half the closed-loop rate, for the record.
+  const openRate = values.rate ? Number(values.rate) : Math.max(1, Math.round(median(rps.generator) / 2));
   const open = await run([
     here("../dist/cli.js"),
     "--address",
     address,
     "--create-only",
     "--rate",
-    values.rate,
+    String(openRate),
     "--count",
-    String(Math.min(calls, Number(values.rate) * 10)),
+    String(Math.min(calls, openRate * 10)),
     "--json",
     "--no-progress",
   ]);
@@ -109,7 +110,7 @@ try {
     goal_met: genMedian <= plainMedian,
     plain_rps: median(rps.plain),
     generator_rps: median(rps.generator),
-    open_loop_rate: Number(values.rate),
+    open_loop_rate: openRate,
     open_loop_cpu_per_call_us: open.generator.cpu_per_call_us,
     open_loop_cpu_percent: open.generator.cpu_percent,
     open_loop_late: open.schedule.late,

@@ -51,6 +51,7 @@ const program = new Command("loadtest")
       .default(20_000, "20s")
       .argParser(wrap((t) => (t.trim() === "0" ? 0 : parseDuration(t, "timeout")))),
   )
+  .option("--grpc-deadline", "send --timeout as a gRPC deadline on every command (costs grpc-js a timer per call)")
   .addOption(
     new Option("--max-in-flight <n>", "open loop: cap on calls in flight (later sends wait and count as late)")
       .default(1000)
@@ -117,6 +118,7 @@ interface CliOptions {
   duration?: number;
   count?: number;
   timeout: number;
+  grpcDeadline?: boolean;
   maxInFlight: number;
   connections: number;
   mix: string;
@@ -161,6 +163,7 @@ async function main(): Promise<number> {
     ...(o.rate !== undefined ? { rate: o.rate } : { concurrency: o.concurrency ?? 16 }),
     ...(o.count !== undefined ? { count: o.count } : { durationMs: o.duration ?? 10_000 }),
     timeoutMs: o.timeout,
+    grpcDeadline: o.grpcDeadline === true,
     maxInFlight: o.maxInFlight,
     connections: o.connections,
     mix,

@@ -222,7 +222,8 @@ export async function startFakeOrderlyServer(options: FakeServerOptions = {}): P
     orders,
     close: () =>
       new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
+        server.forceShutdown();
+        resolve();
       }),
   };
 }

@@ -1,5 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Client, type ClientOptions, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  Client,
+  type ClientOptions,
+  type ClientUnaryCall,
+  credentials,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import {
   CommandService,
   GetOrderSummaryRequestSchema,
@@ -48,11 +55,12 @@ export class CommandClient {
     }
   }
 
-  call(method: CommandMethod, bytes: Buffer, timeoutMs: number, callback: CommandCallback): void {
+  /** `deadlineMs` > 0 sends a gRPC deadline with the call (grpc-js arms a timer per call for it). */
+  call(method: CommandMethod, bytes: Buffer, deadlineMs: number, callback: CommandCallback): ClientUnaryCall {
     const client = this.clients[this.next] as Client;
     this.next = this.next + 1 === this.clients.length ? 0 : this.next + 1;
-    const options = timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
-    client.makeUnaryRequest<Buffer, AcceptedReply | undefined>(
+    const options = deadlineMs > 0 ? { deadline: Date.now() + deadlineMs } : {};
+    return client.makeUnaryRequest<Buffer, AcceptedReply | undefined>(
       COMMAND_PATHS[method],
       identity,
       decodeAccepted,

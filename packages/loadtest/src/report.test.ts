@@ -28,6 +28,7 @@ const report: Report = {
     duration_s: 10,
     count: null,
     timeout_ms: 20000,
+    grpc_deadline: false,
     max_in_flight: 1000,
     connections: 1,
     mix: { create: 40, pay: 35, ship: 20, cancel: 5 },

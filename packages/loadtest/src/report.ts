@@ -48,6 +48,8 @@ export interface ReportOptions {
   readonly duration_s: number | null;
   readonly count: number | null;
   readonly timeout_ms: number;
+  /** Whether the timeout travelled as a gRPC deadline (else the generator cancelled late calls itself). */
+  readonly grpc_deadline: boolean;
   readonly max_in_flight: number | null;
   readonly connections: number;
   readonly mix: Readonly<Record<"create" | "pay" | "ship" | "cancel", number>>;

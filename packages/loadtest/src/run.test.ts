@@ -153,6 +153,33 @@ describe("coordinated omission", () => {
   });
 });
 
+describe("timeouts", () => {
+  let stuck: FakeServer;
+  beforeAll(async () => {
+    stuck = await startFakeOrderlyServer({ delayMs: 5_000 });
+  });
+  afterAll(async () => {
+    await stuck.close();
+  });
+
+  it.each([
+    ["cancelled by the generator's sweep", false],
+    ["as gRPC deadlines", true],
+  ])("count calls that outlive --timeout as DEADLINE_EXCEEDED errors (%s)", async (_, grpcDeadline) => {
+    const report = await runLoad({ ...base(stuck.port), count: 20, concurrency: 4, timeoutMs: 200, grpcDeadline });
+    expect(report.total).toBe(20);
+    expect(report.status_codes).toEqual({ DEADLINE_EXCEEDED: 20 });
+    expect(report.errors).toBe(20);
+    expect(report.latency_ms.min).toBeGreaterThanOrEqual(199);
+    expect(report.options.grpc_deadline).toBe(grpcDeadline);
+    if (!grpcDeadline) {
+      expect(report.error_messages).toEqual([
+        { message: "create: DEADLINE_EXCEEDED: client timeout after <n> ms (call cancelled)", count: 20 },
+      ]);
+    }
+  });
+});
+
 describe("runLoad", () => {
   it("rejects at once when the server cannot be reached", async () => {
     await expect(runLoad({ ...base(1), connectTimeoutMs: 500 })).rejects.toThrow(/cannot connect/);
