@@ -361,4 +361,4 @@ if (result.pgbench && result.store) {
       "pgbench.unordered_best_tps = the same SQL with positions from a sequence: not commit-ordered, so not an option for Orderly; shown as the plain per-command database ceiling",
   };
 }
-process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(result)}\n`);
