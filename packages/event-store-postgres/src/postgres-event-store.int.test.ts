@@ -5,7 +5,7 @@ import {
   UnavailableError,
 } from "@orderly/eventsourcing";
 import { testAppendRequest, testUuid } from "@orderly/eventsourcing/testing";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPool } from "./database.js";
@@ -347,6 +347,86 @@ describe("PostgresEventStore (Postgres only)", () => {
     expect(new Set(all.map((e) => e.metadata.commandId)).size).toBe(requests.length);
   });
 });
+
+describe("PostgresEventStore when Postgres fails", () => {
+  it("every operation of a store whose Postgres is not listening fails with UnavailableError", async () => {
+    const port = await freePort();
+    const store = new PostgresEventStore(createPool(`postgres://root@127.0.0.1:${port}/orderly_nowhere`));
+    const operations: [string, () => Promise<unknown>][] = [
+      ["append", () => store.append(testAppendRequest(`order-${testUuid()}`))],
+      ["readStream", () => store.readStream(`order-${testUuid()}`)],
+      ["readAll", () => store.readAll(0, 10)],
+      ["findCommand", () => store.findCommand("some-key")],
+      ["headPosition", () => store.headPosition()],
+    ];
+    for (const [name, operation] of operations) {
+      const error = await operation().then(
+        () => new Error(`${name} succeeded`),
+        (e: unknown) => e,
+      );
+      expect([name, error]).toEqual([name, expect.any(UnavailableError)]);
+      expect((error as Error).message).toMatch(/event store unavailable: .*ECONNREFUSED/);
+    }
+  });
+
+  it("reads whose connections are terminated fail with UnavailableError; the store reads again afterwards", async () => {
+    const writer = new PostgresEventStore(pool);
+    const streamId = `order-${testUuid()}`;
+    await writer.append(
+      testAppendRequest(streamId, { events: range(1, 500).map((n) => ({ type: "ThingHappened", data: { n } })) }),
+    );
+    await appendKeyed(writer, "terminated-read");
+    await Promise.all(range(1, 1500).map(() => writer.append(testAppendRequest(`order-${testUuid()}`))));
+
+    const victimPool = newPool({ max: 3, application_name: "orderly-read-victim" });
+    const store = new PostgresEventStore(victimPool);
+    const killer = await rawClient();
+    let killing = true;
+    const killerLoop = (async () => {
+      while (killing) {
+        await killer.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'orderly-read-victim' and state = 'active'",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    const failures: { operation: string; reason: unknown }[] = [];
+    try {
+      // Rounds of every read until the two longer reads have each been cut off: when a kill lands depends on timing.
+      const reads: Record<string, () => Promise<unknown>> = {
+        readAll: () => store.readAll(0, 5000),
+        readStream: () => store.readStream(streamId),
+        findCommand: () => store.findCommand("terminated-read"),
+        headPosition: () => store.headPosition(),
+      };
+      for (let round = 0; round < 300; round++) {
+        const failed = new Set(failures.map((f) => f.operation));
+        if (failed.has("readAll") && failed.has("readStream")) break;
+        await Promise.all(
+          Object.entries(reads).map(([operation, read]) =>
+            read().catch((reason: unknown) => {
+              failures.push({ operation, reason });
+            }),
+          ),
+        );
+      }
+    } finally {
+      killing = false;
+      await killerLoop;
+      await killer.end();
+    }
+    expect(failures.map((f) => f.operation)).toEqual(expect.arrayContaining(["readAll", "readStream"]));
+    for (const { operation, reason } of failures)
+      expect([operation, reason]).toEqual([operation, expect.any(UnavailableError)]);
+    expect((await store.readStream(streamId)).version).toBe(500);
+    expect(await store.findCommand("terminated-read")).toMatchObject({ duplicate: true });
+    expect((await store.readAll(0, 5000)).length).toBe(2001);
+  });
+});
+
+async function appendKeyed(store: PostgresEventStore, key: string): Promise<CommandOutcome> {
+  return store.append(testAppendRequest(`order-${testUuid()}`, { key }));
+}
 
 async function expectAcknowledgedStored(
   acknowledged: readonly (readonly [AppendRequest | undefined, CommandOutcome])[],

@@ -127,7 +127,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
-    const result = await this.#pool.query<EventRow>({
+    const result = await this.#query<EventRow>({
       name: "orderly_read_stream",
       text: `select ${EVENT_COLUMNS} from events where stream_id = $1 order by stream_version`,
       values: [streamId],
@@ -138,7 +138,7 @@ export class PostgresEventStore implements EventStore {
 
   async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
     if (limit <= 0) return [];
-    const result = await this.#pool.query<EventRow>({
+    const result = await this.#query<EventRow>({
       name: "orderly_read_all",
       text: `select ${EVENT_COLUMNS} from events where position > $1 order by position limit $2`,
       values: [after, limit],
@@ -147,7 +147,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
-    const result = await this.#pool.query<{
+    const result = await this.#query<{
       command_id: string;
       stream_id: string;
       stream_version: number;
@@ -172,11 +172,23 @@ export class PostgresEventStore implements EventStore {
   }
 
   async headPosition(): Promise<Position> {
-    const result = await this.#pool.query<{ last: number }>({
+    const result = await this.#query<{ last: number }>({
       name: "orderly_head_position",
       text: "select last from global_position where id = 1",
     });
     return result.rows[0]?.last ?? 0;
+  }
+
+  /**
+   * Every statement of the store goes through here: outages and timeouts leave it as UnavailableError (see
+   * `mapDatabaseError`), whether an append, a read or an idempotency look-up ran into them.
+   */
+  async #query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(config);
+    } catch (error) {
+      throw mapDatabaseError(error);
+    }
   }
 
   async #drain(): Promise<void> {
@@ -205,8 +217,8 @@ export class PostgresEventStore implements EventStore {
         for (const pending of batch) await this.#flush([pending]);
         return;
       }
-      const mapped = mapDatabaseError(error);
-      for (const pending of batch) pending.reject(mapped);
+      // Already mapped by #query: an outage is UnavailableError, anything else as the database said it.
+      for (const pending of batch) pending.reject(error);
       return;
     }
     this.#stats.batches++;
@@ -257,7 +269,7 @@ export class PostgresEventStore implements EventStore {
         occurredAt.push(metadata.occurredAt);
       }
     }
-    const result = await this.#pool.query<AppendRow>({
+    const result = await this.#query<AppendRow>({
       name: "orderly_append",
       text: APPEND_SQL,
       values: [
@@ -333,8 +345,12 @@ function isDataError(error: unknown): boolean {
   return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
 }
 
-/** Outages and timeouts become UnavailableError (safe to retry with the same idempotency key). */
+/**
+ * Outages and timeouts become UnavailableError (safe to retry with the same idempotency key); every other error,
+ * and an UnavailableError, is returned as it is.
+ */
 export function mapDatabaseError(error: unknown): unknown {
+  if (error instanceof UnavailableError) return error;
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === "string") {

@@ -1,2 +1,3 @@
 export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
+export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export { createTestEnvironment, type TestEnvironment } from "./test-environment.js";

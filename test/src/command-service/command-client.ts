@@ -101,9 +101,14 @@ export interface StartedCommandService {
   cleanup(): Promise<void>;
 }
 
-/** A fresh database, the command service on free ports, and a direct Postgres pool for checking the store. */
-export async function startCommandService(): Promise<StartedCommandService> {
-  const env = await createTestEnvironment();
+/**
+ * A fresh database (or `options.env`), the command service on free ports, and a direct Postgres pool for checking
+ * the store. `options.serviceEnv` is added to the service's environment (e.g. a DATABASE_URL through a proxy).
+ */
+export async function startCommandService(
+  options: { env?: TestEnvironment; serviceEnv?: Record<string, string> } = {},
+): Promise<StartedCommandService> {
+  const env = options.env ?? (await createTestEnvironment());
   const commandPort = await freePort();
   const metricsPort = await freePort();
   const start = () =>
@@ -118,6 +123,7 @@ export async function startCommandService(): Promise<StartedCommandService> {
         LOG_FORMAT: "json",
         // A busy CI machine must not turn a graceful stop into a forced one.
         SHUTDOWN_GRACE_MS: "30000",
+        ...options.serviceEnv,
       },
       readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
       readyTimeoutMs: 60_000,

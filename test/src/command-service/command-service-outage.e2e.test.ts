@@ -1,0 +1,57 @@
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { createTestEnvironment, startTcpProxy, type TcpProxy } from "@orderly/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type CommandClient,
+  commandClient,
+  createOrderRequest,
+  orderTotal,
+  type StartedCommandService,
+  startCommandService,
+  uniqueKey,
+} from "./command-client.js";
+
+// The command service's Postgres goes away (a proxy in front of the shared server is cut) and comes back.
+
+let proxy: TcpProxy;
+let stack: StartedCommandService;
+let client: CommandClient;
+
+beforeAll(async () => {
+  const env = await createTestEnvironment();
+  const database = new URL(env.databaseUrl);
+  proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
+  stack = await startCommandService({ env, serviceEnv: { DATABASE_URL: proxy.url(env.databaseUrl) } });
+  client = commandClient(stack.address);
+});
+afterAll(async () => {
+  client?.close();
+  await stack?.cleanup();
+  await proxy?.close();
+});
+
+const pay = (orderId: string) => ({
+  idempotency_key: uniqueKey("pay"),
+  order_id: orderId,
+  status: "PAYMENT_STATUS_PAID",
+  amount_minor: orderTotal,
+  payment_reference: "psp-1",
+});
+
+describe("command service while Postgres is unreachable", () => {
+  it("UNAVAILABLE for commands that read the stream and for appends; accepted again once Postgres is back", async () => {
+    const { accepted } = await client.call("CreateOrder", createOrderRequest());
+    await proxy.down();
+    // An order this process has not seen: the stream must be read first.
+    expect((await client.fail("UpdatePaymentStatus", pay(randomUUID()))).code).toBe(grpc.status.UNAVAILABLE);
+    const retried = pay(accepted.order_id);
+    expect((await client.fail("UpdatePaymentStatus", retried)).code).toBe(grpc.status.UNAVAILABLE);
+    expect((await client.fail("CreateOrder", createOrderRequest())).code).toBe(grpc.status.UNAVAILABLE);
+
+    await proxy.up();
+    const paid = await client.call("UpdatePaymentStatus", retried);
+    expect(paid.accepted).toMatchObject({ order_id: accepted.order_id, stream_version: "2", duplicate: false });
+    expect((await client.fail("UpdatePaymentStatus", pay(randomUUID()))).code).toBe(grpc.status.NOT_FOUND);
+  });
+});
