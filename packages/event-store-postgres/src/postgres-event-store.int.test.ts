@@ -5,7 +5,7 @@ import {
   UnavailableError,
 } from "@orderly/eventsourcing";
 import { testAppendRequest, testUuid } from "@orderly/eventsourcing/testing";
-import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
+import { createTestEnvironment, eventually, freePort, startTcpProxy, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPool } from "./database.js";
@@ -32,8 +32,8 @@ beforeEach(async () => {
   await pool.query("truncate events, processed_commands; update global_position set last = 0");
 });
 
-function newPool(options: pg.PoolConfig = {}): pg.Pool {
-  const created = createPool(env.databaseUrl, options);
+function newPool(options: pg.PoolConfig = {}, url = env.databaseUrl): pg.Pool {
+  const created = createPool(url, options);
   extraPools.push(created);
   return created;
 }
@@ -421,6 +421,85 @@ describe("PostgresEventStore when Postgres fails", () => {
     expect((await store.readStream(streamId)).version).toBe(500);
     expect(await store.findCommand("terminated-read")).toMatchObject({ duplicate: true });
     expect((await store.readAll(0, 5000)).length).toBe(2001);
+  });
+});
+
+describe("PostgresEventStore statement timeout", () => {
+  it("an append blocked longer than statementTimeoutMs fails UNAVAILABLE, is cancelled in Postgres, and the writer goes on", async () => {
+    const store = new PostgresEventStore(newPool({ max: 2, application_name: "orderly-timeout" }), {
+      lockTimeoutMs: 60_000,
+      statementTimeoutMs: 500,
+    });
+    const holder = await rawClient();
+    try {
+      await holder.query("begin");
+      await holder.query("select last from global_position where id = 1 for update");
+      const started = Date.now();
+      const blocked = store.append(testAppendRequest(`order-${testUuid()}`, { key: "blocked" }));
+      const queued = store.append(testAppendRequest(`order-${testUuid()}`, { key: "queued" }));
+      const errors = await Promise.all(
+        [blocked, queued].map((p) =>
+          p.then(
+            () => "appended",
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      const elapsed = Date.now() - started;
+      for (const error of errors) expect(error).toBeInstanceOf(UnavailableError);
+      expect((errors[0] as Error).message).toMatch(/Query read timeout|no connection within/);
+      expect(elapsed).toBeGreaterThanOrEqual(450);
+      expect(elapsed).toBeLessThan(5_000);
+      // Cancelled in Postgres, not left waiting for the lock (it would commit the moment the holder lets go).
+      await eventually(async () => {
+        const waiting = await pool.query(
+          "select count(*)::int as n from pg_stat_activity where application_name = 'orderly-timeout' and wait_event_type = 'Lock'",
+        );
+        return waiting.rows[0].n === 0;
+      }, "the timed-out append to be cancelled");
+      await holder.query("rollback");
+      expect(await store.append(testAppendRequest(`order-${testUuid()}`))).toMatchObject({ position: 1 });
+      expect(await store.findCommand("blocked")).toBeUndefined();
+      expect((await store.readAll(0, 10)).length).toBe(1);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it("a connection that goes silent (hung network) fails reads and appends within the timeout; the store recovers", async () => {
+    const database = new URL(env.databaseUrl);
+    const proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
+    try {
+      const store = new PostgresEventStore(newPool({ max: 2 }, proxy.url(env.databaseUrl)), {
+        statementTimeoutMs: 400,
+      });
+      const streamId = `order-${testUuid()}`;
+      await store.append(testAppendRequest(streamId));
+      proxy.freeze();
+      for (const [name, operation] of [
+        ["readStream", () => store.readStream(streamId)],
+        ["append", () => store.append(testAppendRequest(`order-${testUuid()}`))],
+        ["headPosition", () => store.headPosition()],
+      ] as const) {
+        const started = Date.now();
+        const error = await (operation as () => Promise<unknown>)().then(
+          () => new Error(`${name} succeeded`),
+          (e: unknown) => e,
+        );
+        expect([name, error]).toEqual([name, expect.any(UnavailableError)]);
+        expect(Date.now() - started).toBeLessThan(3_000);
+      }
+      await proxy.up();
+      await eventually(
+        () => store.readStream(streamId).then((read) => read.version === 1),
+        "reads through the proxy again",
+      );
+      expect(await store.append(testAppendRequest(streamId, { expectedVersion: 1 }))).toMatchObject({
+        streamVersion: 2,
+      });
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

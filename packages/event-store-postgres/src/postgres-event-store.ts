@@ -12,7 +12,7 @@ import {
   VersionConflictError,
   validateAppendRequest,
 } from "@orderly/eventsourcing";
-import type pg from "pg";
+import pg from "pg";
 
 export interface PostgresEventStoreOptions {
   /** Most commands flushed in one transaction (default 256). */
@@ -25,6 +25,12 @@ export interface PostgresEventStoreOptions {
   readonly lockTimeoutMs?: number;
   /** Most appends waiting for a batch (default 10,000); beyond it `append` fails fast with ResourceExhaustedError. */
   readonly maxQueuedAppends?: number;
+  /**
+   * How long one statement of the store may take, from asking the pool for a connection to the last row (default
+   * lockTimeoutMs + 2000 ms). A hung connection or a stalled server must not stall the group-commit writer: past it
+   * the statement fails with UnavailableError, Postgres is asked to cancel it, and its connection is discarded.
+   */
+  readonly statementTimeoutMs?: number;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -69,6 +75,9 @@ const APPEND_SQL = "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8,
 const EVENT_COLUMNS =
   "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, occurred_at, committed_at";
 
+/** What pg's client-side `query_timeout` rejects with. */
+const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
+
 const STATUS_APPENDED = 0;
 const STATUS_DUPLICATE = 1;
 const STATUS_KEY_REUSED = 2;
@@ -84,6 +93,7 @@ export class PostgresEventStore implements EventStore {
   readonly #maxBatchSize: number;
   readonly #lockTimeoutMs: number;
   readonly #maxQueuedAppends: number;
+  readonly #statementTimeoutMs: number;
   #queue: PendingAppend[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
@@ -94,6 +104,9 @@ export class PostgresEventStore implements EventStore {
     this.#maxBatchSize = options.maxBatchSize ?? 256;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
     this.#maxQueuedAppends = options.maxQueuedAppends ?? 10_000;
+    this.#statementTimeoutMs = options.statementTimeoutMs ?? this.#lockTimeoutMs + 2000;
+    if (!Number.isInteger(this.#statementTimeoutMs) || this.#statementTimeoutMs < 1)
+      throw new Error("statementTimeoutMs must be >= 1");
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
   }
 
@@ -181,14 +194,93 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * Every statement of the store goes through here: outages and timeouts leave it as UnavailableError (see
-   * `mapDatabaseError`), whether an append, a read or an idempotency look-up ran into them.
+   * `mapDatabaseError`), whether an append, a read or an idempotency look-up ran into them. Each statement is bounded
+   * by `statementTimeoutMs`, waiting for a pooled connection included.
    */
   async #query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    const deadline = Date.now() + this.#statementTimeoutMs;
+    let client: pg.PoolClient;
     try {
-      return await this.#pool.query<R>(config);
+      client = await this.#connect(deadline);
     } catch (error) {
       throw mapDatabaseError(error);
     }
+    // pg's client-side timer: it fires even when the connection has gone silent, which a server-side timeout cannot.
+    const timed: pg.QueryConfig & { query_timeout: number } = {
+      ...config,
+      query_timeout: Math.max(1, deadline - Date.now()),
+    };
+    // A checked-out client that loses its connection outside a query emits `error`: without a listener, a crash.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on("error", onError);
+    const release = (error?: Error) => {
+      client.release(error ?? lost ?? false);
+      client.off("error", onError);
+    };
+    try {
+      const result = await client.query<R>(timed);
+      release();
+      return result;
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      if (failure.message === QUERY_TIMEOUT_MESSAGE) this.#abandon(client, () => release(failure));
+      else release(failure);
+      throw mapDatabaseError(lost ?? error);
+    }
+  }
+
+  /** A pooled connection, or UnavailableError once `deadline` has passed (a full pool, a server that never answers). */
+  #connect(deadline: number): Promise<pg.PoolClient> {
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(
+        () => {
+          late = true;
+          reject(new UnavailableError(`event store unavailable: no connection within ${this.#statementTimeoutMs} ms`));
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      this.#pool.connect().then(
+        (client) => {
+          clearTimeout(timer);
+          if (late) client.release();
+          else resolve(client);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * A statement ran out of time: ask Postgres (over a connection of its own) to cancel it, so that a statement that
+   * is merely slow does not commit later or keep its locks, then discard its connection. Runs in the background.
+   */
+  #abandon(client: pg.PoolClient, release: () => void): void {
+    const pid = (client as unknown as { processID?: number }).processID;
+    const cancel = async () => {
+      if (pid === undefined) return;
+      const canceller = new pg.Client({
+        ...this.#pool.options,
+        connectionTimeoutMillis: this.#statementTimeoutMs,
+        query_timeout: this.#statementTimeoutMs,
+      });
+      canceller.on("error", () => {});
+      try {
+        await canceller.connect();
+        await canceller.query("select pg_cancel_backend($1)", [pid]);
+      } catch {
+        // Postgres is unreachable as well: the connection is discarded all the same.
+      } finally {
+        await canceller.end().catch(() => {});
+      }
+    };
+    void cancel().finally(release);
   }
 
   async #drain(): Promise<void> {
@@ -360,7 +452,12 @@ export function mapDatabaseError(error: unknown): unknown {
     if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT")
       return new UnavailableError(`event store unavailable: ${message}`);
   }
-  if (/Connection terminated|Cannot use a pool after calling end|connection timeout/i.test(message))
+  if (
+    message === QUERY_TIMEOUT_MESSAGE ||
+    /Connection terminated|Cannot use a pool after calling end|connection timeout|timeout exceeded when trying to connect|not queryable/i.test(
+      message,
+    )
+  )
     return new UnavailableError(`event store unavailable: ${message}`);
   return error;
 }

@@ -12,6 +12,7 @@ describe("readConfig", () => {
       poolMax: 10,
       cacheSize: 10_000,
       shutdownGraceMs: 10_000,
+      statementTimeoutMs: 7_000,
     });
   });
 
@@ -21,24 +22,33 @@ describe("readConfig", () => {
       COMMAND_PORT: "6000",
       METRICS_PORT: "0",
       COMMAND_CACHE_SIZE: "0",
+      PG_STATEMENT_TIMEOUT_MS: "1500",
     });
     expect(config).toMatchObject({
       databaseUrl: "postgres://db:5432/x",
       commandPort: 6000,
       metricsPort: 0,
       cacheSize: 0,
+      statementTimeoutMs: 1500,
     });
   });
 
   it("names every bad variable at once", () => {
     let error: unknown;
     try {
-      readConfig({ COMMAND_PORT: "http", METRICS_PORT: "99999", PG_POOL_MAX: "0", DATABASE_URL: "mysql://x/y" });
+      readConfig({
+        COMMAND_PORT: "http",
+        METRICS_PORT: "99999",
+        PG_POOL_MAX: "0",
+        DATABASE_URL: "mysql://x/y",
+        PG_STATEMENT_TIMEOUT_MS: "5s",
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    for (const name of ["COMMAND_PORT", "METRICS_PORT", "PG_POOL_MAX", "DATABASE_URL"]) expect(message).toContain(name);
+    for (const name of ["COMMAND_PORT", "METRICS_PORT", "PG_POOL_MAX", "DATABASE_URL", "PG_STATEMENT_TIMEOUT_MS"])
+      expect(message).toContain(name);
   });
 });

@@ -14,6 +14,11 @@ export interface CommandServiceConfig {
   readonly cacheSize: number;
   /** How long in-flight calls may take to finish on SIGTERM (SHUTDOWN_GRACE_MS, default 10000). */
   readonly shutdownGraceMs: number;
+  /**
+   * Bound on each event-store statement, waiting for a connection included (PG_STATEMENT_TIMEOUT_MS, default 7000):
+   * past it the command fails UNAVAILABLE and the group-commit writer goes on.
+   */
+  readonly statementTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -39,6 +44,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     poolMax: readInteger(env, "PG_POOL_MAX", 10, 1, 1000, problems),
     cacheSize: readInteger(env, "COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000, problems),
     shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000, problems),
+    statementTimeoutMs: readInteger(env, "PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

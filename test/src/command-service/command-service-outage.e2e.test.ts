@@ -22,7 +22,10 @@ beforeAll(async () => {
   const env = await createTestEnvironment();
   const database = new URL(env.databaseUrl);
   proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
-  stack = await startCommandService({ env, serviceEnv: { DATABASE_URL: proxy.url(env.databaseUrl) } });
+  stack = await startCommandService({
+    env,
+    serviceEnv: { DATABASE_URL: proxy.url(env.databaseUrl), PG_STATEMENT_TIMEOUT_MS: "1000" },
+  });
   client = commandClient(stack.address);
 });
 afterAll(async () => {
@@ -53,5 +56,22 @@ describe("command service while Postgres is unreachable", () => {
     const paid = await client.call("UpdatePaymentStatus", retried);
     expect(paid.accepted).toMatchObject({ order_id: accepted.order_id, stream_version: "2", duplicate: false });
     expect((await client.fail("UpdatePaymentStatus", pay(randomUUID()))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it("a hung connection: the command is UNAVAILABLE within PG_STATEMENT_TIMEOUT_MS and later commands go through", async () => {
+    const { accepted } = await client.call("CreateOrder", createOrderRequest());
+    proxy.freeze();
+    const started = Date.now();
+    const stalled = await Promise.all([
+      client.fail("CreateOrder", createOrderRequest()),
+      client.fail("UpdatePaymentStatus", pay(randomUUID())),
+    ]);
+    for (const { code } of stalled) expect(code).toBe(grpc.status.UNAVAILABLE);
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    await proxy.up();
+    const paid = await client.call("UpdatePaymentStatus", pay(accepted.order_id));
+    expect(paid.accepted.stream_version).toBe("2");
+    expect((await client.call("CreateOrder", createOrderRequest())).accepted.stream_version).toBe("1");
   });
 });
