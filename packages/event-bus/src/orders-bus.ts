@@ -3,6 +3,7 @@ import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { encodeEnvelope } from "./codec.js";
 import { headers, streamName, subjectFor } from "./names.js";
+import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
 import { ensureOrdersStream } from "./stream-config.js";
 
 /** Everything a publisher of order events needs for one namespace (the outbox relay's `RelayBus`). */
@@ -11,6 +12,8 @@ export interface OrdersBus {
   readonly stream: string;
   subject(eventType: string): string;
   encode(event: RecordedEvent): Uint8Array;
+  /** The same bytes from the stored row's text form (the relay's path: no RecordedEvent built). */
+  encodeStored(stored: StoredEventText): Uint8Array;
   ensureStream(jsm: JetStreamManager): Promise<StreamInfo>;
   readonly headers: typeof headers;
 }
@@ -31,6 +34,7 @@ export function ordersBus(namespace: string): OrdersBus {
     },
     // The event log holds only order events (its rows come from the order decider).
     encode: (event) => encodeEnvelope(event as RecordedEvent<OrderEvent>),
+    encodeStored: encodeStoredEnvelope,
     ensureStream: (jsm) => ensureOrdersStream(jsm, namespace),
     headers,
   };

@@ -1,0 +1,187 @@
+import { randomUUID } from "node:crypto";
+import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import { type OrderEvent, type OrderEventType, orderEventTypes } from "@orderly/orders-domain";
+import { describe, expect, it } from "vitest";
+import { encodeEnvelope } from "./codec.js";
+import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
+
+const orderId = randomUUID();
+
+const samples: Record<OrderEventType, OrderEvent> = {
+  OrderPlaced: {
+    type: "OrderPlaced",
+    data: {
+      orderId,
+      customerId: "customer-ä-1",
+      currency: "EUR",
+      items: [
+        { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
+        { sku: "SKU-2", quantity: 10_000, unitPriceMinor: 0 },
+        { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
+      ],
+      totalMinor: Number.MAX_SAFE_INTEGER,
+    },
+  },
+  PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
+  PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
+  PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+  PaymentRefunded: { type: "PaymentRefunded", data: { amountMinor: -5, paymentReference: "refund-1" } },
+  OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
+  OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
+};
+
+function recorded(
+  event: OrderEvent,
+  position: number,
+  options: { traceparent?: string; occurredAt?: Date } = {},
+): RecordedEvent<OrderEvent> {
+  const commandId = randomUUID();
+  return {
+    type: event.type,
+    data: event.data,
+    streamId: `order-${orderId}`,
+    streamVersion: position,
+    position: position * 1_000_003,
+    metadata: {
+      eventId: randomUUID(),
+      commandId,
+      correlationId: randomUUID(),
+      causationId: commandId,
+      occurredAt: options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
+      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
+    },
+    committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
+  };
+}
+
+/**
+ * The text form Postgres returns for the event's row. jsonb renders objects with its own key order and spacing
+ * (`{"a": 1, "bb": 2}`), so the JSON text is not JSON.stringify's: both are tried.
+ */
+function storedText(event: RecordedEvent<OrderEvent>, json: (data: unknown) => string): StoredEventText {
+  const m = event.metadata;
+  return {
+    position: String(event.position),
+    eventId: m.eventId,
+    streamId: event.streamId,
+    streamVersion: String(event.streamVersion),
+    type: event.type,
+    data: json(event.data),
+    commandId: m.commandId,
+    correlationId: m.correlationId,
+    causationId: m.causationId,
+    traceparent: m.traceparent ?? null,
+    occurredAtMs: String(m.occurredAt.getTime()),
+  };
+}
+
+/** jsonb's rendering: keys ordered by length, then bytes; `", "` and `": "` separators. */
+function jsonbText(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(jsonbText).join(", ")}]`;
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+    return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText((value as Record<string, unknown>)[k])}`).join(", ")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+function expectSameBytes(event: RecordedEvent<OrderEvent>): void {
+  const reference = hex(encodeEnvelope(event));
+  expect(hex(encodeStoredEnvelope(storedText(event, jsonbText)))).toBe(reference);
+  expect(hex(encodeStoredEnvelope(storedText(event, (d) => JSON.stringify(d))))).toBe(reference);
+}
+
+describe("encodeStoredEnvelope", () => {
+  it("covers every order event type", () => {
+    expect(Object.keys(samples).sort()).toEqual([...orderEventTypes].sort());
+  });
+
+  for (const [i, type] of orderEventTypes.entries()) {
+    it(`writes ${type} byte for byte as encodeEnvelope does, with and without traceparent`, () => {
+      expectSameBytes(
+        recorded(samples[type], i + 1, { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }),
+      );
+      expectSameBytes(recorded(samples[type], i + 1));
+    });
+  }
+
+  it("treats an empty traceparent like none", () => {
+    const event = recorded(samples.OrderShipped, 3);
+    const reference = hex(encodeEnvelope(event));
+    expect(hex(encodeStoredEnvelope({ ...storedText(event, jsonbText), traceparent: "" }))).toBe(reference);
+  });
+
+  it("matches on defaults, whole seconds, the epoch and times before it", () => {
+    const cases: OrderEvent[] = [
+      { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+      { type: "OrderCancelled", data: { reason: "" } },
+      { type: "OrderShipped", data: { carrier: "", trackingNumber: "" } },
+      {
+        type: "OrderPlaced",
+        data: {
+          orderId,
+          customerId: "c",
+          currency: "EUR",
+          items: [{ sku: "s", quantity: 1, unitPriceMinor: 0 }],
+          totalMinor: 0,
+        },
+      },
+    ];
+    for (const [i, sample] of cases.entries()) {
+      for (const occurredAt of [new Date(0), new Date(Date.UTC(2026, 0, 1)), new Date(-1500), new Date(-1)]) {
+        expectSameBytes(recorded(sample, i + 1, { occurredAt }));
+      }
+    }
+  });
+
+  it("matches on long and non-ASCII strings (either side of the one-byte length), many items, large numbers", () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      sku: `SKU-ü-${"x".repeat(i)}`,
+      quantity: 10_000 - i,
+      unitPriceMinor: i * 1_000_003,
+    }));
+    const event = recorded(
+      {
+        type: "OrderPlaced",
+        data: { orderId, customerId: "😀".repeat(64), currency: "JPY", items, totalMinor: 2 ** 52 + 1 },
+      },
+      123_456_789,
+      { traceparent: "t".repeat(300) },
+    );
+    expectSameBytes(event);
+    for (const length of [40, 41, 42, 43, 63, 64, 127, 128]) {
+      for (const unit of ["a", "é", "€", "😀"]) {
+        const reference = unit.repeat(length).slice(0, length);
+        expectSameBytes(recorded({ type: "OrderCancelled", data: { reason: reference } }, length));
+      }
+    }
+  });
+
+  it("keeps every envelope intact across slabs, and a failed envelope leaves nothing behind", () => {
+    const events = Array.from({ length: 2_000 }, (_, i) =>
+      recorded(i % 2 === 0 ? samples.OrderPlaced : { type: "OrderCancelled", data: { reason: "r".repeat(i) } }, i + 1),
+    );
+    const written = events.map((event) => encodeStoredEnvelope(storedText(event, jsonbText)));
+    // More than one slab's worth (128 KiB): earlier views must not have been overwritten.
+    expect(written.reduce((n, bytes) => n + bytes.length, 0)).toBeGreaterThan(1024 * 1024);
+    for (const [i, event] of events.entries()) expect(hex(written[i] as Uint8Array)).toBe(hex(encodeEnvelope(event)));
+
+    const before = encodeStoredEnvelope(storedText(events[0] as RecordedEvent<OrderEvent>, jsonbText));
+    const beforeHex = hex(before);
+    const bad = recorded({ type: "PaymentReceived", data: { amountMinor: 2 ** 60, paymentReference: "x" } }, 5);
+    expect(() => encodeStoredEnvelope(storedText(bad, jsonbText))).toThrow(ValidationError);
+    const after = recorded(samples.OrderShipped, 6);
+    expect(hex(encodeStoredEnvelope(storedText(after, jsonbText)))).toBe(hex(encodeEnvelope(after)));
+    expect(hex(before)).toBe(beforeHex);
+  });
+
+  it("refuses what encodeEnvelope refuses: unsafe integers, unknown types", () => {
+    const event = recorded(samples.PaymentReceived, 1);
+    const stored = storedText(event, jsonbText);
+    expect(() => encodeStoredEnvelope({ ...stored, position: "9007199254740993" })).toThrow(ValidationError);
+    expect(() => encodeStoredEnvelope({ ...stored, position: "1.5" })).toThrow(ValidationError);
+    expect(() => encodeStoredEnvelope({ ...stored, type: "OrderLost" })).toThrow(/unknown order event type/);
+  });
+});
