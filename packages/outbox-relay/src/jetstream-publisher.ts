@@ -29,6 +29,40 @@ export function renderHeaders(entries: readonly (readonly [string, string])[]): 
   return { encode: () => bytes };
 }
 
+/** A header block already in wire form. */
+class HeaderBytes implements EncodedHeaders {
+  constructor(readonly bytes: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.bytes;
+  }
+}
+
+const HEADER_SLAB_BYTES = 256 * 1024;
+
+/**
+ * Writes header blocks into shared slabs: one allocation per few hundred messages instead of a Buffer each. A slab
+ * region is never written twice, so a block stays valid for as long as nats.js holds it (until its next flush).
+ */
+export class HeaderSlab {
+  #buf = Buffer.allocUnsafe(HEADER_SLAB_BYTES);
+  #pos = 0;
+
+  /**
+   * `text` is a whole header block as `renderHeaders` renders it (`NATS/1.0\r\n`, `Name: value\r\n` lines, a blank
+   * line); the caller has made sure no value holds CR or LF.
+   */
+  encode(text: string): EncodedHeaders {
+    const most = text.length * 3;
+    if (this.#pos + most > this.#buf.length) {
+      this.#buf = Buffer.allocUnsafe(Math.max(HEADER_SLAB_BYTES, most));
+      this.#pos = 0;
+    }
+    const start = this.#pos;
+    this.#pos += this.#buf.write(text, start, "utf8");
+    return new HeaderBytes(new Uint8Array(this.#buf.buffer, this.#buf.byteOffset + start, this.#pos - start));
+  }
+}
+
 /** JetStream refused a message, did not answer in time, or the connection went away: the batch did not land whole. */
 export class PublishFailedError extends Error {
   constructor(

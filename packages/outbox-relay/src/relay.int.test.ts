@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { decodeEnvelope, ordersBus } from "@orderly/event-bus";
+import { decodeEnvelope, encodeEnvelope, ordersBus } from "@orderly/event-bus";
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
 import type pg from "pg";
@@ -14,6 +15,7 @@ import {
   checkGaplessOrder,
   orderPlacedRequest,
   readWholeStream,
+  type StoredMessage,
   silentLogger,
   startNatsServer,
 } from "./testing.js";
@@ -189,6 +191,93 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), newHead, from);
     // It published only the 50 new events: it resumed after the stream's last message, not at the checkpoint.
     expect(await registry.metrics()).toContain("outbox_relay_events_published_total 50\n");
+  });
+
+  it("drains a backlog with the next batch read ahead, for any batch size and window, in order and once", async () => {
+    const from = (await headPosition()) + 1;
+    await appendOrders(store, 2_500, 16);
+    const head = await headPosition();
+    const configs = [
+      { batchSize: 100, maxInFlight: 350 },
+      { batchSize: 500, maxInFlight: 200 },
+      { batchSize: 1000, maxInFlight: 4096 },
+    ];
+    for (const [i, config] of configs.entries()) {
+      const name = `relay-f${i}`;
+      await pool.query("insert into relay_checkpoints (name, position) values ($1, $2)", [name, from - 1]);
+      const relay = startRelay({ namespace: `${env.namespace}_f${i}`, name, ...config });
+      await eventually(() => relay.ackedPosition === head, `caught up with ${JSON.stringify(config)}`, 60_000);
+      await relay.stop();
+      checkGaplessOrder(await readWholeStream(nc, ordersBus(`${env.namespace}_f${i}`).stream), head, from);
+    }
+  });
+
+  it("publishes every event type byte for byte as encodeEnvelope writes the event the store reads", async () => {
+    const namespace = `${env.namespace}_t`;
+    const from = (await startingAtHead("relay-t")) + 1;
+    const orderId = randomUUID();
+    const streamId = `order-${orderId}`;
+    // Every order event type (the relay itself knows none of them: @orderly/orders-domain is not its dependency).
+    const samples: Record<string, unknown> = {
+      OrderPlaced: {
+        orderId,
+        customerId: "customer-ü-😀",
+        currency: "EUR",
+        items: [
+          { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
+          { sku: "x".repeat(200), quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
+        ],
+        totalMinor: Number.MAX_SAFE_INTEGER,
+      },
+      PaymentAuthorized: { amountMinor: 3750, paymentReference: "auth-1" },
+      PaymentReceived: { amountMinor: 3750, paymentReference: "pay-1" },
+      PaymentFailed: { amountMinor: 0, paymentReference: "" },
+      PaymentRefunded: { amountMinor: -5, paymentReference: "é".repeat(100) },
+      OrderShipped: { carrier: "DHL", trackingNumber: "00340434161094042557" },
+      OrderCancelled: { reason: "" },
+    };
+    const types = Object.keys(samples);
+    for (const [version, type] of types.entries()) {
+      const commandId = randomUUID();
+      await store.append({
+        streamId,
+        expectedVersion: version === 0 ? "no_stream" : version,
+        events: [
+          {
+            event: { type, data: samples[type] },
+            metadata: {
+              eventId: randomUUID(),
+              commandId,
+              correlationId: commandId,
+              causationId: commandId,
+              occurredAt: new Date(),
+              ...(version % 2 === 0 ? { traceparent: `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01` } : {}),
+            },
+          },
+        ],
+      });
+    }
+    const head = await headPosition();
+    // Times Postgres holds with microseconds, before the epoch and at it: the store's pg reads them into Dates.
+    const times = ["1969-12-31 23:59:59.9995+00", "2026-11-26 06:00:00.123999+00", "1970-01-01 00:00:00+00"];
+    for (const [i, time] of times.entries()) {
+      await pool.query("update events set occurred_at = $1, committed_at = $1 where position = $2", [time, from + i]);
+    }
+    const relay = startRelay({ namespace, name: "relay-t" });
+    await eventually(() => relay.ackedPosition === head, "relay caught up");
+    const messages = await readWholeStream(nc, ordersBus(namespace).stream);
+    const stored = await store.readAll(from - 1, head - from + 1);
+    expect(stored.map((e) => e.type)).toEqual(types);
+    expect(messages).toHaveLength(stored.length);
+    for (const [i, event] of stored.entries()) {
+      const message = messages[i] as StoredMessage;
+      expect(Buffer.from(message.data).toString("hex")).toBe(
+        Buffer.from(encodeEnvelope(event as Parameters<typeof encodeEnvelope>[0])).toString("hex"),
+      );
+      expect(message.headers.get("Orderly-Committed-At")).toBe(String(event.committedAt.getTime()));
+      expect(message.headers.get("traceparent")).toBe(event.metadata.traceparent ?? "");
+    }
+    expect(stored[0]?.metadata.occurredAt.getTime()).toBe(-1);
   });
 
   it("reports lag and latency metrics", async () => {

@@ -1,24 +1,48 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { RecordedEvent } from "@orderly/eventsourcing";
 import pg from "pg";
 import { Registry } from "prom-client";
+import { EventHeaderRenderer } from "./event-headers.js";
 import {
+  HeaderSlab,
   type InFlightBatch,
   JetStreamPublisher,
   type OutgoingMessage,
   PublishFailedError,
-  renderHeaders,
 } from "./jetstream-publisher.js";
 import { type RelayMetrics, registerRelayMetrics } from "./metrics.js";
 import { Backoff, Wakeup } from "./wakeup.js";
+
+/**
+ * A stored event in Postgres's text form, as the relay reads it: the bus encodes straight from it (no RecordedEvent,
+ * no Date objects built per event).
+ */
+export interface StoredEventText {
+  /** Decimal. */
+  readonly position: string;
+  readonly eventId: string;
+  readonly streamId: string;
+  /** Decimal. */
+  readonly streamVersion: string;
+  readonly type: string;
+  /** The payload as JSON text. */
+  readonly data: string;
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  /** Null or empty when none came in. */
+  readonly traceparent: string | null;
+  /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
+  readonly occurredAtMs: string;
+}
 
 /** What the relay needs to know about the bus; `@orderly/event-bus`'s `ordersBus(namespace)` provides it. */
 export interface RelayBus {
   /** JetStream stream the events go to. */
   readonly stream: string;
   subject(eventType: string): string;
-  encode(event: RecordedEvent): Uint8Array;
+  /** The message body of a stored event. Its bytes must not change afterwards (nats.js copies them at its flush). */
+  encodeStored(stored: StoredEventText): Uint8Array;
   /** Creates or updates the stream to its configuration. */
   ensureStream(jsm: JetStreamManager): Promise<unknown>;
   readonly headers: {
@@ -43,8 +67,8 @@ export interface RelayLogger {
 export interface AckedBatch {
   readonly firstPosition: number;
   readonly lastPosition: number;
-  /** Per event, epoch ms: committed_at (transaction start) and the arrival of the JetStream ack. */
-  readonly committedAtMs: readonly number[];
+  /** Per event, epoch ms: committed_at (transaction start, rounded down) and the arrival of the JetStream ack. */
+  readonly committedAtMs: Float64Array;
   readonly ackedAtMs: Float64Array;
 }
 
@@ -83,14 +107,15 @@ class NatsUnavailableError extends Error {
 /** The relay stops: leave the loops without treating it as a failure. */
 class StoppingSignal extends Error {}
 
-interface EventRow {
-  readonly event: RecordedEvent;
-  readonly committedMs: number;
-}
+/** One row of `readEventsSql`: every column in its text form (see the column constants below). */
+type EventRow = readonly (string | null)[];
 
+/** What is kept of a published batch until its acks are in: no per-event objects live across the round trip. */
 interface Published {
   readonly batch: InFlightBatch;
-  readonly rows: readonly EventRow[];
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  readonly committedMs: Float64Array;
 }
 
 // Every column as its text form: we parse only what we need (pg's row parsing is the read limit, see MEASURED.md).
@@ -98,12 +123,25 @@ const rawTypes = {
   getTypeParser: () => (value: string) => value,
 } as unknown as pg.CustomTypesConfig;
 
+// Timestamps as whole epoch milliseconds, rounded down in exact numeric arithmetic: what `pg` puts in a Date (it drops
+// the microseconds), so the envelope is the one `encodeEnvelope` writes for the event the store reads.
 const readEventsSql = `select position, event_id, stream_id, stream_version, event_type, data, command_id,
   correlation_id, causation_id, traceparent,
-  (extract(epoch from occurred_at) * 1000)::float8, (extract(epoch from committed_at) * 1000)::float8
+  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8
 from events where position > $1 order by position limit $2`;
+const POSITION = 0;
+const EVENT_ID = 1;
+const STREAM_ID = 2;
+const STREAM_VERSION = 3;
+const EVENT_TYPE = 4;
+const DATA = 5;
+const COMMAND_ID = 6;
+const CORRELATION_ID = 7;
+const CAUSATION_ID = 8;
+const TRACEPARENT = 9;
+const OCCURRED_AT_MS = 10;
+const COMMITTED_AT_MS = 11;
 
-const EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence";
 const checkpointIntervalMs = 100;
 
 /**
@@ -149,6 +187,22 @@ export class OutboxRelay {
   #inflight: Published[] = [];
   #inflightEvents = 0;
   #standbyLag = { events: 0, oldestMs: undefined as number | undefined };
+  readonly #headerSlab = new HeaderSlab();
+  readonly #headers: EventHeaderRenderer;
+  /** The one stored event handed to the bus, filled in place for every row. */
+  readonly #stored: { -readonly [K in keyof StoredEventText]: StoredEventText[K] } = {
+    position: "",
+    eventId: "",
+    streamId: "",
+    streamVersion: "",
+    type: "",
+    data: "",
+    commandId: "",
+    correlationId: "",
+    causationId: "",
+    traceparent: null,
+    occurredAtMs: "",
+  };
 
   constructor(options: OutboxRelayOptions) {
     this.#options = {
@@ -163,6 +217,7 @@ export class OutboxRelay {
     };
     this.#log = options.logger;
     this.#bus = options.bus;
+    this.#headers = new EventHeaderRenderer(options.bus.headers);
     this.#metrics = registerRelayMetrics(options.registry ?? new Registry(), {
       lagEvents: () => this.lagEvents(),
       lagSeconds: () => this.lagSeconds(),
@@ -480,114 +535,128 @@ export class OutboxRelay {
     this.#log.info({ checkpoint, resumeAt, streamLastSeq: lastSeq, head: this.#head }, "reconciled with the stream");
   }
 
-  /** Read → publish → harvest acks → checkpoint, with up to `maxInFlight` events awaiting acks. */
+  /**
+   * Read → publish → harvest acks → checkpoint, with up to `maxInFlight` events awaiting acks. While a backlog drains,
+   * the next batch is already asked for before the current one is encoded and published, so Postgres reads it while
+   * this process encodes (the batch read ahead counts against `maxInFlight`).
+   */
   async #pipeline(client: pg.Client): Promise<void> {
     const { batchSize, maxInFlight, pollIntervalMs } = this.#options;
+    const readSize = Math.min(batchSize, maxInFlight);
     // caughtUp: the last read returned less than asked, so there is nothing to read until a notification (or poll).
     let caughtUp = false;
-    while (true) {
-      this.#throwIfSessionLost();
-      await this.#harvest(client, false);
-      if (this.#stopping) {
-        if (this.#inflight.length === 0) {
-          await this.#flushCheckpoint(client);
-          return;
+    let ahead: Promise<EventRow[]> | undefined;
+    try {
+      while (true) {
+        this.#throwIfSessionLost();
+        await this.#harvest(client, false);
+        if (this.#stopping) {
+          if (this.#inflight.length === 0) {
+            await this.#flushCheckpoint(client);
+            return;
+          }
+          await this.#inflight[0]?.batch.done;
+          continue;
         }
-        await this.#inflight[0]?.batch.done;
-        continue;
-      }
-      if (!this.#natsConnected) throw new PublishFailedError("NATS disconnected");
-      const oldest = this.#inflight[0]?.batch.done;
-      if (this.#inflightEvents >= maxInFlight) {
-        await oldest;
-        continue;
-      }
-      if (caughtUp) {
-        if (oldest === undefined) {
-          // Idle: make the durable checkpoint current before waiting.
-          await this.#flushCheckpoint(client);
-          await this.#ensureListener();
+        if (!this.#natsConnected) throw new PublishFailedError("NATS disconnected");
+        if (ahead === undefined) {
+          const oldest = this.#inflight[0]?.batch.done;
+          if (this.#inflightEvents + readSize > maxInFlight) {
+            await oldest;
+            continue;
+          }
+          if (caughtUp) {
+            if (oldest === undefined) {
+              // Idle: make the durable checkpoint current before waiting.
+              await this.#flushCheckpoint(client);
+              await this.#ensureListener();
+            }
+            // Wake on a notification, the poll interval, or the oldest batch's acks (to harvest them).
+            const woken = await this.#wakeup.wait(pollIntervalMs, oldest);
+            if (woken || oldest === undefined) caughtUp = false;
+            continue;
+          }
+          this.#wakeup.clear();
+          ahead = this.#read(client, this.#cursor, readSize);
         }
-        // Wake on a notification, the poll interval, or the oldest batch's acks (to harvest them).
-        const woken = await this.#wakeup.wait(pollIntervalMs, oldest);
-        if (woken || oldest === undefined) caughtUp = false;
-        continue;
+        const rows = await ahead;
+        ahead = undefined;
+        if (rows.length < readSize) caughtUp = true;
+        if (rows.length === 0) continue;
+        if (!caughtUp && !this.#stopping && this.#inflightEvents + rows.length + readSize <= maxInFlight) {
+          // The wake-up flag is cleared before every read, so a notification during this one causes another.
+          this.#wakeup.clear();
+          ahead = this.#read(client, Number((rows[rows.length - 1] as EventRow)[POSITION]), readSize);
+          // Awaited on the next turn; if this loop leaves first, the finally below settles it.
+          ahead.catch(() => undefined);
+        }
+        this.#publish(rows);
       }
-      const limit = Math.min(batchSize, maxInFlight - this.#inflightEvents);
-      this.#wakeup.clear();
-      const rows = await this.#read(client, limit);
-      if (rows.length < limit) caughtUp = true;
-      if (rows.length > 0) this.#publish(rows);
+    } finally {
+      // A read still on the connection: let it finish before the session uses (or closes) the client.
+      if (ahead !== undefined) await ahead.catch(() => undefined);
     }
   }
 
-  async #read(client: pg.Client, limit: number): Promise<EventRow[]> {
+  async #read(client: pg.Client, after: number, limit: number): Promise<EventRow[]> {
     const result = await client.query({
       name: "outbox_relay_read",
       text: readEventsSql,
-      values: [this.#cursor, limit],
+      values: [after, limit],
       rowMode: "array",
       types: rawTypes,
     });
-    const rows: EventRow[] = new Array(result.rows.length);
-    for (let i = 0; i < result.rows.length; i++) {
-      const r = result.rows[i] as (string | null)[];
-      const traceparent = r[9];
-      rows[i] = {
-        committedMs: Number(r[11]),
-        event: {
-          position: Number(r[0]),
-          metadata: {
-            eventId: r[1] as string,
-            commandId: r[6] as string,
-            correlationId: r[7] as string,
-            causationId: r[8] as string,
-            occurredAt: new Date(Math.round(Number(r[10]))),
-            traceparent: traceparent ?? undefined,
-          },
-          streamId: r[2] as string,
-          streamVersion: Number(r[3]),
-          type: r[4] as string,
-          data: JSON.parse(r[5] as string) as unknown,
-          committedAt: new Date(Math.floor(Number(r[11]))),
-        },
-      };
-    }
-    return rows;
+    return result.rows as EventRow[];
   }
 
+  /** Encodes and publishes a batch in one burst, straight from the rows' text (no event object per row). */
   #publish(rows: EventRow[]): void {
     const publisher = this.#publisher;
     if (!publisher) throw new PublishFailedError("not connected to NATS");
-    const h = this.#bus.headers;
-    const messages: OutgoingMessage[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const { event, committedMs } = rows[i] as EventRow;
-      const headers: [string, string][] = [
-        [h.msgId, event.metadata.eventId],
-        [h.position, String(event.position)],
-        [h.stream, event.streamId],
-        [h.type, event.type],
-        [h.committedAt, String(Math.floor(committedMs))],
-      ];
-      if (event.metadata.traceparent) headers.push([h.traceparent, event.metadata.traceparent]);
-      // The stream accepts this message only right after the previous one: no gap, no reordering, no zombie writer.
-      headers.push([EXPECTED_LAST_SEQUENCE, String(this.#expectedSeq + i)]);
+    const bus = this.#bus;
+    const headers = this.#headers;
+    const stored = this.#stored;
+    const n = rows.length;
+    const committedMs = new Float64Array(n);
+    const messages: OutgoingMessage[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i] as EventRow;
+      const position = r[POSITION] as string;
+      const eventId = r[EVENT_ID] as string;
+      const streamId = r[STREAM_ID] as string;
+      const type = r[EVENT_TYPE] as string;
+      const traceparent = r[TRACEPARENT] ?? null;
+      const committed = r[COMMITTED_AT_MS] as string;
+      stored.position = position;
+      stored.eventId = eventId;
+      stored.streamId = streamId;
+      stored.streamVersion = r[STREAM_VERSION] as string;
+      stored.type = type;
+      stored.data = r[DATA] as string;
+      stored.commandId = r[COMMAND_ID] as string;
+      stored.correlationId = r[CORRELATION_ID] as string;
+      stored.causationId = r[CAUSATION_ID] as string;
+      stored.traceparent = traceparent;
+      stored.occurredAtMs = r[OCCURRED_AT_MS] as string;
+      committedMs[i] = Number(committed);
+      const text = headers.render(eventId, position, streamId, type, committed, traceparent, this.#expectedSeq + i);
       messages[i] = {
-        subject: this.#bus.subject(event.type),
-        data: this.#bus.encode(event),
-        headers: renderHeaders(headers),
+        subject: bus.subject(type),
+        data: bus.encodeStored(stored),
+        headers: this.#headerSlab.encode(text),
       };
     }
     const batch = publisher.publish(messages, this.#options.ackTimeoutMs);
-    this.#expectedSeq += rows.length;
-    this.#cursor = (rows[rows.length - 1] as EventRow).event.position;
+    const firstPosition = Number((rows[0] as EventRow)[POSITION]);
+    const lastPosition = Number((rows[n - 1] as EventRow)[POSITION]);
+    this.#expectedSeq += n;
+    this.#cursor = lastPosition;
     if (this.#cursor > this.#head) this.#head = this.#cursor;
     if (this.#inflight.length === 0 && this.#oldestPendingMs === undefined) {
-      this.#oldestPendingMs = (rows[0] as EventRow).committedMs;
+      this.#oldestPendingMs = committedMs[0];
     }
-    this.#inflight.push({ batch, rows });
-    this.#inflightEvents += rows.length;
+    this.#inflight.push({ batch, firstPosition, lastPosition, committedMs });
+    this.#inflightEvents += n;
   }
 
   /**
@@ -607,7 +676,7 @@ export class OutboxRelay {
         break;
       }
       this.#inflight.shift();
-      this.#inflightEvents -= front.rows.length;
+      this.#inflightEvents -= front.committedMs.length;
       this.#onBatchAcked(front);
       advanced = true;
     }
@@ -618,19 +687,16 @@ export class OutboxRelay {
     if (failure) throw failure;
   }
 
-  #onBatchAcked({ batch, rows }: Published): void {
-    const committedAtMs = rows.map((r) => r.committedMs);
-    for (let i = 0; i < rows.length; i++) {
-      this.#metrics.latency.observe(Math.max(0, ((batch.ackedAt[i] as number) - (committedAtMs[i] as number)) / 1000));
+  #onBatchAcked({ batch, firstPosition, lastPosition, committedMs }: Published): void {
+    for (let i = 0; i < committedMs.length; i++) {
+      this.#metrics.latency.observe(Math.max(0, ((batch.ackedAt[i] as number) - (committedMs[i] as number)) / 1000));
     }
-    this.#metrics.published.inc(rows.length);
+    this.#metrics.published.inc(committedMs.length);
     this.#metrics.batches.inc();
-    const first = (rows[0] as EventRow).event.position;
-    const last = (rows[rows.length - 1] as EventRow).event.position;
-    this.#acked = last;
-    const next = this.#inflight[0]?.rows[0];
-    this.#oldestPendingMs = next ? next.committedMs : this.#head > last ? Date.now() : undefined;
-    this.#options.onAcked?.({ firstPosition: first, lastPosition: last, committedAtMs, ackedAtMs: batch.ackedAt });
+    this.#acked = lastPosition;
+    const next = this.#inflight[0];
+    this.#oldestPendingMs = next ? next.committedMs[0] : this.#head > lastPosition ? Date.now() : undefined;
+    this.#options.onAcked?.({ firstPosition, lastPosition, committedAtMs: committedMs, ackedAtMs: batch.ackedAt });
   }
 
   async #flushCheckpoint(client: pg.Client): Promise<void> {
