@@ -21,6 +21,7 @@ import {
   orderIdOfStream,
   type PaymentData,
 } from "@orderly/orders-domain";
+import { readEnvelope } from "./envelope-reader.js";
 import { writeEnvelope } from "./envelope-writer.js";
 
 /** The proto boundary is the only place positions, versions and amounts are int64. */
@@ -217,9 +218,14 @@ export interface HeaderReader {
 /**
  * Parses `orderly.orders.v1.EventEnvelope` bytes into a recorded order event. With the message headers, `committedAt`
  * comes from `Orderly-Committed-At`; without them it falls back to `occurredAt`. Throws ValidationError on bytes that
- * are not a valid order event envelope.
+ * are not a valid order event envelope. Hand-written (envelope-reader.ts); `decodeEnvelopeReflective` is the reference.
  */
 export function decodeEnvelope(bytes: Uint8Array, messageHeaders?: HeaderReader): RecordedEvent<OrderEvent> {
+  return readEnvelope(bytes, messageHeaders?.get("Orderly-Committed-At"));
+}
+
+/** The same through protobuf-es's `fromBinary` and `fromEnvelope`: the reference the fast path is tested against. */
+export function decodeEnvelopeReflective(bytes: Uint8Array, messageHeaders?: HeaderReader): RecordedEvent<OrderEvent> {
   let envelope: EventEnvelope;
   try {
     envelope = fromBinary(EventEnvelopeSchema, bytes);

@@ -1,5 +1,6 @@
 export {
   decodeEnvelope,
+  decodeEnvelopeReflective,
   encodeEnvelope,
   encodeEnvelopeReflective,
   fromEnvelope,
