@@ -10,3 +10,10 @@ export {
 export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
+export {
+  type HealthWatch,
+  type HealthWatchOptions,
+  PostgresProbe,
+  type PostgresProbeOptions,
+  watchHealth,
+} from "./health-watch.js";

@@ -1,7 +1,14 @@
 import { CommandService } from "@orderly/contracts";
 import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES } from "@orderly/grpc-server";
-import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
+import {
+  ConfigError,
+  createLogger,
+  PostgresProbe,
+  shutdownOnSignals,
+  startOpsServer,
+  watchHealth,
+} from "@orderly/observability";
 import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
@@ -41,8 +48,19 @@ async function main(): Promise<void> {
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics));
 
+  // Health follows Postgres: grpc.health.v1 (Check and Watch) and /readyz say NOT_SERVING while it is unreachable.
+  const probe = new PostgresProbe(config.databaseUrl, { applicationName: "command-service health" });
+  const postgres = watchHealth({
+    check: () => probe.check(),
+    onChange: (up) => {
+      server.setServing(up);
+      if (up) logger.info("Postgres reachable again: SERVING");
+      else logger.warn("Postgres unreachable: NOT_SERVING");
+    },
+  });
+
   let ready = false;
-  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => ready });
+  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => ready && postgres.healthy });
   const port = await server.listen(config.commandPort, config.host);
   ready = true;
   logger.info({ port, metricsPort: ops.port, database: databaseLabel }, "command-service ready");
@@ -51,10 +69,12 @@ async function main(): Promise<void> {
     async (signal) => {
       logger.info({ signal }, "command-service stopping: no new calls, finishing the ones in flight");
       ready = false;
+      postgres.stop();
       // In-flight calls finish (their appends commit) before the store and the pool go away: nothing accepted is lost.
       await server.shutdown({ graceMs: config.shutdownGraceMs });
       await store.close();
       await pool.end();
+      await probe.close();
       await ops.close();
       logger.info("command-service stopped");
     },

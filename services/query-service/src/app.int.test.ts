@@ -1,12 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GetOrderSummaryRequestSchema, QueryService } from "@orderly/contracts";
 import { createPool, migrateEventStore } from "@orderly/event-store-postgres";
-import { grpcServiceDefinition } from "@orderly/grpc-server";
+import { grpcServiceDefinition, healthService } from "@orderly/grpc-server";
 import { createLogger } from "@orderly/observability";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import {
+  createTestEnvironment,
+  eventually,
+  startTcpProxy,
+  type TcpProxy,
+  type TestEnvironment,
+} from "@orderly/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
@@ -15,41 +20,6 @@ import { InMemoryReadModels } from "./in-memory-read-models.js";
 
 // The composition root in-process, with the real Postgres and Redis reached through TCP proxies the test can cut,
 // to see health follow them. The read models are in-memory; the checkpoints are read over the real connections.
-
-class TcpProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = tcpConnect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on("close", () => this.sockets.delete(s));
-        s.on("error", () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(this.port, "127.0.0.1", resolve));
-    const address = this.server.address();
-    if (address && typeof address === "object") this.port = address.port;
-  }
-
-  /** The server is "down": connections are cut and new ones refused. */
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
-  }
-}
 
 const logger = createLogger("test", { level: "silent" });
 let env: TestEnvironment;
@@ -65,16 +35,12 @@ beforeAll(async () => {
   await migrateEventStore(pool);
   const pgUrl = new URL(env.databaseUrl);
   const redisUrl = new URL(env.redisUrl);
-  pgProxy = new TcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-  redisProxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
-  await pgProxy.start();
-  await redisProxy.start();
-  pgUrl.port = String(pgProxy.port);
-  redisUrl.port = String(redisProxy.port);
+  pgProxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+  redisProxy = await startTcpProxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
   const config = readQueryServiceConfig({
     ...env.env,
-    DATABASE_URL: pgUrl.toString(),
-    REDIS_URL: redisUrl.toString(),
+    DATABASE_URL: pgProxy.url(env.databaseUrl),
+    REDIS_URL: redisProxy.url(env.redisUrl),
     QUERY_PORT: "0",
     METRICS_PORT: "0",
     QUERY_HOST: "127.0.0.1",
@@ -95,13 +61,36 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.close(1_000);
-  await pgProxy?.stop();
-  await redisProxy?.stop();
+  await pgProxy?.close();
+  await redisProxy?.close();
   await pool?.end();
   await env?.cleanup();
 });
 
 const ready = async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`)).status === 200;
+
+type HealthClient = grpc.Client & {
+  check(request: { service: string }, callback: (error: Error | null, response?: { status: string }) => void): void;
+  watch(request: { service: string }): grpc.ClientReadableStream<{ status: string }>;
+};
+function healthClient(): HealthClient {
+  const Health = grpc.makeClientConstructor(healthService, "Health");
+  return new Health(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure()) as unknown as HealthClient;
+}
+/** grpc.health.v1 Check of the whole server and of the QueryService: both must agree. */
+async function serving(health: HealthClient): Promise<string> {
+  const statuses = await Promise.all(
+    ["", "orderly.orders.v1.QueryService"].map(
+      (name) =>
+        new Promise<string>((resolve, reject) =>
+          health.check({ service: name }, (error, response) =>
+            error ? reject(error) : resolve(response?.status ?? ""),
+          ),
+        ),
+    ),
+  );
+  return statuses[0] === statuses[1] ? (statuses[0] as string) : `disagree: ${statuses.join("/")}`;
+}
 
 function client() {
   const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(QueryService), "QueryService");
@@ -111,11 +100,18 @@ function client() {
 }
 
 describe("the query service's health", () => {
-  it("is ready with Postgres and Redis up, not ready while either is down, and ready again after", async () => {
+  it("is ready and SERVING with Postgres and Redis up, NOT_SERVING while either is down, and SERVING again after", async () => {
+    const health = healthClient();
+    const watched: string[] = [];
+    const watch = health.watch({ service: "" });
+    watch.on("data", (message: { status: string }) => watched.push(message.status));
+    watch.on("error", () => {});
     expect(await ready()).toBe(true);
+    expect(await serving(health)).toBe("SERVING");
 
-    await redisProxy.stop();
+    await redisProxy.down();
     await eventually(async () => !(await ready()), "not ready without Redis", 30_000);
+    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING without Redis", 5_000);
     // Reads that need only Postgres keep answering meanwhile.
     const c = client();
     const order = {
@@ -143,12 +139,26 @@ describe("the query service's health", () => {
     expect((answer as { summary: { orderId: string } }).summary.orderId).toBe(order.orderId);
     c.close();
 
-    await redisProxy.start();
+    await redisProxy.up();
     await eventually(() => ready(), "ready again with Redis back", 30_000);
+    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Redis back", 5_000);
 
-    await pgProxy.stop();
+    await pgProxy.down();
     await eventually(async () => !(await ready()), "not ready without Postgres", 30_000);
-    await pgProxy.start();
+    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING without Postgres", 5_000);
+    await pgProxy.up();
     await eventually(() => ready(), "ready again with Postgres back", 30_000);
+    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres back", 5_000);
+
+    // A Postgres that stops answering without closing the connection (a hung network).
+    pgProxy.freeze();
+    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Postgres");
+    expect(await ready()).toBe(false);
+    await pgProxy.up();
+    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres answering again");
+    await eventually(() => watched.length === 7, "Watch to see every change", 5_000);
+    expect(watched).toEqual(["SERVING", "NOT_SERVING", "SERVING", "NOT_SERVING", "SERVING", "NOT_SERVING", "SERVING"]);
+    watch.cancel();
+    health.close();
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { QueryService } from "@orderly/contracts";
 import { GrpcServer } from "@orderly/grpc-server";
-import { type Logger, type OpsServer, startOpsServer } from "@orderly/observability";
+import { type Logger, type OpsServer, PostgresProbe, startOpsServer, watchHealth } from "@orderly/observability";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -168,7 +168,16 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     });
     const queryMetrics = metrics;
 
+    // The LISTEN connection notices a server that goes away, not one that stops answering: probe it as well.
+    const postgresProbe = new PostgresProbe(config.stack.databaseUrl, { applicationName: "query-service health" });
+    const postgres = watchHealth({ check: () => postgresProbe.check(), onChange: () => {} });
+    cleanups.push(() => {
+      postgres.stop();
+      return postgresProbe.close();
+    });
+
     const healthy = () =>
+      postgres.healthy &&
       pgNotifications.connected &&
       redisNotifications.connected &&
       redis.status === "ready" &&

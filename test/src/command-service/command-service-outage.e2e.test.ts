@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { createTestEnvironment, startTcpProxy, type TcpProxy } from "@orderly/testing";
+import { createTestEnvironment, eventually, startTcpProxy, type TcpProxy } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { healthCheck, healthWatch } from "../ops/support.js";
 import {
   type CommandClient,
   commandClient,
@@ -42,7 +43,51 @@ const pay = (orderId: string) => ({
   payment_reference: "psp-1",
 });
 
+const grpcPort = () => Number(stack.address.split(":")[1]);
+const ready = async () => (await fetch(stack.metricsUrl.replace("/metrics", "/readyz"))).status === 200;
+
 describe("command service while Postgres is unreachable", () => {
+  it("health (Check, Watch, /readyz) turns NOT_SERVING while Postgres is down and SERVING when it is back", async () => {
+    const service = "orderly.orders.v1.CommandService";
+    expect(await healthCheck(grpcPort(), "")).toBe("SERVING");
+    const watches = ["", service].map((name) => healthWatch(grpcPort(), name));
+    try {
+      await eventually(() => watches.every((w) => w.statuses.length === 1), "the first Watch status");
+      await proxy.down();
+      await eventually(
+        async () => (await healthCheck(grpcPort(), "")) === "NOT_SERVING",
+        "Check NOT_SERVING without Postgres",
+        15_000,
+      );
+      expect(await healthCheck(grpcPort(), service)).toBe("NOT_SERVING");
+      expect(await ready()).toBe(false);
+
+      await proxy.up();
+      await eventually(
+        async () => (await healthCheck(grpcPort(), "")) === "SERVING",
+        "Check SERVING with Postgres back",
+        15_000,
+      );
+      expect(await healthCheck(grpcPort(), service)).toBe("SERVING");
+      expect(await ready()).toBe(true);
+      await eventually(() => watches.every((w) => w.statuses.length === 3), "Watch to see both changes", 5_000);
+      for (const watch of watches) expect(watch.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+    } finally {
+      for (const watch of watches) watch.close();
+    }
+  });
+
+  it("a hung Postgres connection is NOT_SERVING too, until it answers again", async () => {
+    proxy.freeze();
+    await eventually(
+      async () => (await healthCheck(grpcPort(), "")) === "NOT_SERVING",
+      "NOT_SERVING with a silent Postgres",
+      15_000,
+    );
+    await proxy.up();
+    await eventually(async () => (await healthCheck(grpcPort(), "")) === "SERVING", "SERVING again", 15_000);
+  });
+
   it("UNAVAILABLE for commands that read the stream and for appends; accepted again once Postgres is back", async () => {
     const { accepted } = await client.call("CreateOrder", createOrderRequest());
     await proxy.down();

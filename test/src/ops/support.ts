@@ -96,6 +96,25 @@ export async function healthCheck(port: number, service: string): Promise<string
   }
 }
 
+/** grpc.health.v1 Watch with a standard grpc-js client: every status the server sends, in order. */
+export function healthWatch(port: number, service: string): { readonly statuses: string[]; close(): void } {
+  const Health = grpc.makeClientConstructor(healthService, "Health");
+  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const statuses: string[] = [];
+  const call = (client as unknown as { watch: (r: unknown) => grpc.ClientReadableStream<{ status: string }> }).watch({
+    service,
+  });
+  call.on("data", (message: { status: string }) => statuses.push(message.status));
+  call.on("error", () => {});
+  return {
+    statuses,
+    close() {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
 const reflectionProtoRoot = join(dirname(createRequire(import.meta.url).resolve("@grpc/reflection")), "../proto");
 
 /** A grpc.reflection.v1 client (grpc-js + the reflection package's own .proto): one request, one answer. */
