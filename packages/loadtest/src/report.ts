@@ -68,7 +68,7 @@ export interface KindReport {
 
 export interface ScheduleReport {
   readonly target_rate: number;
-  /** Calls the schedule intended to make. */
+  /** Calls the schedule intended to make (up to the stop, when the run was stopped early). */
   readonly intended: number;
   readonly sent: number;
   /** Sent more than `late_threshold_ms` after the intended time (in-flight cap reached, or generator behind). */

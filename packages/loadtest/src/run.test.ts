@@ -79,6 +79,28 @@ describe("runLoad against a canned CommandService", () => {
     checkShape(report);
   });
 
+  it("open loop stopped early: the rest of the schedule is cut short, not counted as dropped", async () => {
+    const abort = new AbortController();
+    const stopAt = setTimeout(() => abort.abort(), 300);
+    const report = await runLoad({
+      ...base(server.port),
+      mode: "open",
+      rate: 1000,
+      count: undefined,
+      durationMs: 10_000,
+      concurrency: undefined,
+      signal: abort.signal,
+    });
+    clearTimeout(stopAt);
+    const s = report.schedule;
+    // About 300 calls were due at the stop; the other ~9,700 of the 10 s schedule were never intended.
+    expect(s?.intended).toBeGreaterThan(150);
+    expect(s?.intended).toBeLessThan(1_500);
+    expect((s?.sent ?? 0) + (s?.dropped ?? 0)).toBe(s?.intended);
+    expect(s?.dropped).toBeLessThan(50);
+    expect(report.total).toBe(s?.sent);
+  });
+
   it("open loop by count: the schedule sends every intended call", async () => {
     const report = await runLoad({
       ...base(server.port),

@@ -139,6 +139,8 @@ class Run {
   private blocked = false;
   private late = 0;
   private dropped = 0;
+  /** Calls the schedule had not yet reached when the run was stopped (Ctrl-C, abort): never intended, not dropped. */
+  private cutShort = 0;
   private readonly sendDelay = new LatencyRecorder();
   // client-side timeouts: calls in flight in send order (a Map iterates in insertion order), oldest first
   private readonly pending = new Map<ClientUnaryCall, number>();
@@ -204,7 +206,11 @@ class Run {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.schedule) {
-      this.dropped += this.schedule.total - this.issued;
+      // Calls already due but not sent are dropped (the generator or the in-flight cap held them back); the rest of
+      // the schedule was cut short by the stop and was never intended.
+      const due = Math.max(this.issued, this.schedule.dueBy(performance.now()));
+      this.dropped += due - this.issued;
+      this.cutShort = this.schedule.total - due;
       this.issued = this.schedule.total;
     }
     this.maybeFinish();
@@ -414,8 +420,8 @@ class Run {
     const schedule = this.schedule
       ? {
           target_rate: this.schedule.rate,
-          intended: this.schedule.total,
-          sent: this.schedule.total - this.dropped,
+          intended: this.schedule.total - this.cutShort,
+          sent: this.schedule.total - this.cutShort - this.dropped,
           late: this.late,
           dropped: this.dropped,
           late_threshold_ms: this.schedule.lateThresholdMs,
