@@ -4,6 +4,7 @@ import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@o
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { Registry } from "prom-client";
 import { readConfig } from "./config.js";
+import { registerOldestTransactionAge } from "./oldest-transaction.js";
 
 // Composition root of the outbox relay: configuration, schema, the relay loop, metrics and health.
 
@@ -25,6 +26,11 @@ async function main(): Promise<void> {
     ackTimeoutMs: config.ackTimeoutMs,
     lockRetryMs: config.lockRetryMs,
   });
+  // Sampled at each scrape: a transaction left open stalls every append and so the relay (alert LongTransactionBlocksAppends).
+  const oldestTransaction = registerOldestTransactionAge(registry, {
+    databaseUrl: config.stack.databaseUrl,
+    onError: (error) => logger.debug({ err: error }, "cannot sample the oldest open transaction"),
+  });
   const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => relay.ready });
   shutdownOnSignals(
     async () => {
@@ -32,6 +38,7 @@ async function main(): Promise<void> {
       // Finishes the acks in flight, writes the checkpoint and releases the lock: a standby takes over at once.
       await relay.stop();
       await ops.close();
+      await oldestTransaction.close();
     },
     { logger, timeoutMs: config.shutdownGraceMs },
   );

@@ -80,6 +80,30 @@ async function streamMessages(natsUrl: string) {
 }
 
 describe("outbox-relay process", () => {
+  it("exports orderly_oldest_transaction_age_seconds: the age of a transaction left open in the event store's database", async () => {
+    const relay = await startRelay();
+    const database = new URL(env.databaseUrl).pathname.slice(1);
+    const age = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPortOf(relay)}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith(`orderly_oldest_transaction_age_seconds{datname="${database}"} `));
+      return line === undefined ? undefined : Number(line.split(" ")[1]);
+    };
+    const holder = await pool.connect();
+    try {
+      expect(await age()).toBeLessThan(1);
+      await holder.query("begin");
+      await holder.query("select last from global_position");
+      await eventually(async () => ((await age()) ?? 0) >= 2, "the open transaction's age to show", 20_000);
+      await holder.query("commit");
+      expect(await age()).toBeLessThan(1);
+    } finally {
+      holder.release();
+      await relay.stop();
+    }
+  });
+
   it("SIGKILLed at random points 10 times during a 20,000-event burst: every event in the stream, none twice", async () => {
     const burst = appendOrders(store, 20_000, 32);
     let relay: RunningService | undefined;
