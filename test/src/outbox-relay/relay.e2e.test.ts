@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { streamName } from "@orderly/event-bus";
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { appendOrders, checkGaplessOrder, readWholeStream, startNatsServer } from "@orderly/outbox-relay/testing";
 import {
   createTestEnvironment,
   eventually,
@@ -14,9 +16,10 @@ import {
 } from "@orderly/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendOrders, checkGaplessOrder, readWholeStream, relayEntry, startNatsServer } from "./support.js";
 
 // The relay as a process: SIGKILL at random points, NATS killed under it, two instances at once.
+
+const relayEntry = fileURLToPath(new URL("../../../services/outbox-relay/dist/main.js", import.meta.url));
 
 let env: TestEnvironment;
 let pool: pg.Pool;
