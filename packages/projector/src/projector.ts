@@ -1,5 +1,6 @@
 import {
   AckPolicy,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
@@ -182,21 +183,49 @@ export class Projector {
     return this.abort.signal.aborted;
   }
 
+  /**
+   * Makes sure the durable consumer exists with `ack_policy: all` (one ack per batch acknowledges the whole batch).
+   * A consumer left by an older version with `explicit` is recreated, since the ack policy cannot be updated in
+   * place: safe, because everything at or below the checkpoint is dropped and holes come from the event store. The
+   * new one starts after the old one's ack floor, which the checkpoint covers (acks follow commits).
+   */
   private async ensureConsumer(source: JetStreamSource): Promise<void> {
-    try {
-      await source.jsm.consumers.info(source.stream, source.consumer);
-    } catch {
-      await source.jsm.consumers.add(source.stream, {
-        durable_name: source.consumer,
-        ack_policy: AckPolicy.Explicit,
-        // A new consumer starts at the beginning of the stream: what the checkpoint covers is dropped, what the
-        // stream no longer holds comes from the event store.
-        deliver_policy: DeliverPolicy.All,
-        max_ack_pending: source.maxAckPending ?? 2000,
-        ack_wait: 60_000_000_000,
-        ...(source.filterSubject ? { filter_subject: source.filterSubject } : {}),
-      });
-      this.log.info({ stream: source.stream, consumer: source.consumer }, "created durable consumer");
+    let startAfter = 0;
+    for (let attempt = 0; ; attempt++) {
+      let existing: ConsumerInfo | undefined;
+      try {
+        existing = await source.jsm.consumers.info(source.stream, source.consumer);
+      } catch {
+        existing = undefined;
+      }
+      if (existing?.config.ack_policy === AckPolicy.All) return;
+      if (existing) {
+        startAfter = existing.ack_floor.stream_seq;
+        this.log.info(
+          { stream: source.stream, consumer: source.consumer, ackPolicy: existing.config.ack_policy, startAfter },
+          "recreating the durable consumer with ack_policy all",
+        );
+        await source.jsm.consumers.delete(source.stream, source.consumer).catch(() => undefined);
+      }
+      try {
+        await source.jsm.consumers.add(source.stream, {
+          durable_name: source.consumer,
+          ack_policy: AckPolicy.All,
+          // A new consumer starts at the beginning of the stream (or after the replaced one's ack floor): what the
+          // checkpoint covers is dropped, what the stream no longer holds comes from the event store.
+          ...(startAfter > 0
+            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAfter + 1 }
+            : { deliver_policy: DeliverPolicy.All }),
+          max_ack_pending: source.maxAckPending ?? 2000,
+          ack_wait: 60_000_000_000,
+          ...(source.filterSubject ? { filter_subject: source.filterSubject } : {}),
+        });
+        this.log.info({ stream: source.stream, consumer: source.consumer }, "created durable consumer");
+        return;
+      } catch (error) {
+        // Another instance may have created it meanwhile: look again (a few times), then give up.
+        if (attempt >= 3) throw error;
+      }
     }
   }
 
@@ -251,7 +280,9 @@ export class Projector {
       try {
         if (batch.length > 0) {
           await this.handle(batch);
-          for (const d of batch) d.msg.ack();
+          // ack_policy all: acking the last message acknowledges every message delivered before it. (Should that be
+          // a redelivery, later ones stay pending until a later ack covers them or they come again and are dropped.)
+          (batch[batch.length - 1] as Delivery).msg.ack();
         } else {
           await this.idle();
         }

@@ -1,0 +1,179 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CheckpointMovedError, type EventLog, type Projection } from "./projection.js";
+import { type JetStreamSource, Projector } from "./projector.js";
+
+function event(position: number): RecordedEvent {
+  return {
+    type: "Happened",
+    data: { n: position },
+    streamId: `s-${position % 7}`,
+    streamVersion: 1,
+    position,
+    metadata: {
+      eventId: `e-${position}`,
+      commandId: "c",
+      correlationId: "c",
+      causationId: "c",
+      occurredAt: new Date(0),
+    },
+    committedAt: new Date(),
+  };
+}
+
+class MemoryLog implements EventLog {
+  events: RecordedEvent[] = [];
+  failReads = false;
+  async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
+    if (this.failReads) throw new Error("event store down");
+    return this.events.slice(after, after + limit);
+  }
+  async headPosition(): Promise<Position> {
+    return this.events.length;
+  }
+}
+
+class RecordingProjection implements Projection {
+  readonly name = "recording";
+  applied: number[] = [];
+  cp = 0;
+  async checkpoint(): Promise<Position> {
+    return this.cp;
+  }
+  async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
+    if (after !== this.cp) throw new CheckpointMovedError(this.name, after, this.cp, "test");
+    for (const e of events) this.applied.push(e.position);
+    this.cp = (events[events.length - 1] as RecordedEvent).position;
+  }
+}
+
+let env: TestEnvironment;
+let nc: NatsConnection;
+let stream: string;
+let subjects: string;
+let count = 0;
+const running: Projector[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  nc = await connect({ servers: env.natsUrl });
+  stream = `${env.namespace.toUpperCase()}_PJ`;
+  subjects = `${env.namespace}.pj`;
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${subjects}.>`] });
+});
+
+afterEach(async () => {
+  for (const p of running.splice(0)) await p.stop();
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await env?.cleanup();
+});
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A fresh subject and consumer per test; events are published as JSON (the runtime is codec-agnostic). */
+async function setup() {
+  const n = ++count;
+  const subject = `${subjects}.${n}`;
+  const consumer = `c${n}`;
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const log = new MemoryLog();
+  const publish = async (from: number, to: number) => {
+    for (let p = from; p <= to; p++) {
+      log.events.push(event(p));
+      await js.publish(subject, JSON.stringify({ position: p }));
+    }
+  };
+  const source: JetStreamSource = {
+    js,
+    jsm,
+    stream,
+    consumer,
+    filterSubject: subject,
+    decode: (data) => event((JSON.parse(new TextDecoder().decode(data)) as { position: number }).position),
+  };
+  const start = async (projection: Projection) => {
+    const projector = new Projector({ projection, eventLog: log, source, tickMs: 50, retryBaseMs: 5, retryMaxMs: 50 });
+    running.push(projector);
+    await projector.start();
+    return projector;
+  };
+  const info = () => jsm.consumers.info(stream, consumer);
+  return { jsm, log, publish, start, info, consumer, subject };
+}
+
+describe("Projector on a JetStream durable consumer", () => {
+  it("creates the consumer with ack_policy all and acknowledges every applied message with one ack per batch", async () => {
+    const t = await setup();
+    await t.publish(1, 250);
+    const projection = new RecordingProjection();
+    await t.start(projection);
+    await until(() => projection.cp === 250, "applied");
+    expect(projection.applied).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect((await t.info()).config.ack_policy).toBe(AckPolicy.All);
+    await until(async () => {
+      const info = await t.info();
+      return info.ack_floor.stream_seq === info.delivered.stream_seq && info.num_ack_pending === 0;
+    }, "everything acknowledged");
+  });
+
+  it("recreates a consumer left with ack_policy explicit, starting after its ack floor", async () => {
+    const t = await setup();
+    await t.publish(1, 40);
+    // An older projector: explicit acks, the first 30 messages acknowledged (and applied: acks follow commits).
+    await t.jsm.consumers.add(stream, {
+      durable_name: t.consumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: t.subject,
+    });
+    const consumer = await jetstream(nc).consumers.get(stream, t.consumer);
+    const old = await consumer.fetch({ max_messages: 30 });
+    for await (const m of old) m.ack();
+    await until(async () => (await t.info()).ack_floor.stream_seq > 0, "old acks recorded");
+    const floor = (await t.info()).ack_floor.stream_seq;
+    const projection = new RecordingProjection();
+    projection.cp = 30;
+    await t.publish(41, 60);
+    await t.start(projection);
+    await until(() => projection.cp === 60, "applied");
+    const info = await t.info();
+    expect(info.config.ack_policy).toBe(AckPolicy.All);
+    expect(info.config.deliver_policy).toBe(DeliverPolicy.StartSequence);
+    expect(info.config.opt_start_seq).toBe(floor + 1);
+    expect(projection.applied).toEqual(Array.from({ length: 30 }, (_, i) => i + 31));
+    await until(async () => (await t.info()).num_ack_pending === 0, "everything acknowledged");
+  });
+
+  it("leaves a failed batch unacknowledged (nak) and applies it once the trouble is over", async () => {
+    const t = await setup();
+    const projection = new RecordingProjection();
+    await t.start(projection);
+    await t.publish(1, 10);
+    await until(() => projection.cp === 10, "first events");
+    // A batch that starts above the checkpoint needs a gap fetch, and the event store is down: the batch fails.
+    t.log.events.push(event(11));
+    t.log.failReads = true;
+    await t.publish(12, 20);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(projection.cp).toBe(10);
+    expect((await t.info()).num_ack_pending).toBeGreaterThan(0);
+    t.log.failReads = false;
+    await until(() => projection.cp === 20, "healed");
+    expect(projection.applied).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await until(async () => (await t.info()).num_ack_pending === 0, "everything acknowledged");
+  });
+});
