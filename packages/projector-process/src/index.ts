@@ -1,0 +1,7 @@
+export { type ProjectorConfig, readProjectorConfig } from "./config.js";
+export {
+  type ProjectionModule,
+  type ProjectorProcessContext,
+  type ProjectorProcessSpec,
+  runProjectorProcess,
+} from "./run-projector-process.js";

@@ -1,0 +1,146 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { decodeEnvelope, ensureOrdersStream, streamName } from "@orderly/event-bus";
+import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
+import {
+  ConfigError,
+  createLogger,
+  type Logger,
+  readPort,
+  readStackConfig,
+  type StackConfig,
+  shutdownOnSignals,
+  startOpsServer,
+} from "@orderly/observability";
+import { migrateReadModels, PostgresEventLog } from "@orderly/order-read-models";
+import { type Projection, Projector, type RebuildResult } from "@orderly/projector";
+import type pg from "pg";
+import { Registry } from "prom-client";
+import { type ProjectorConfig, readProjectorConfig } from "./config.js";
+
+/** What a projector process has built for its projection before it asks for one. */
+export interface ProjectorProcessContext {
+  readonly stack: StackConfig;
+  readonly config: ProjectorConfig;
+  readonly pool: pg.Pool;
+  readonly eventLog: PostgresEventLog;
+  readonly logger: Logger;
+  /** The process's metrics registry (served on METRICS_PORT). */
+  readonly registry: Registry;
+}
+
+/** One read model as a process runs it. */
+export interface ProjectionModule {
+  readonly projection: Projection;
+  /** A full rebuild (a shadow copy swapped in): the `rebuild` command, and a version change at start. */
+  rebuild(): Promise<RebuildResult>;
+  /** The read model's version as stored, read before the projector starts; undefined when none is stored yet. */
+  storedVersion(): Promise<string | number | undefined>;
+  /** The version of the read model this code writes. */
+  readonly codeVersion: string | number;
+  /** Records `codeVersion` as stored, where the rebuild does not (after a rebuild, and when none was stored). */
+  markVersion?(): Promise<void>;
+  /** Closes the module's own connections (after the projector has stopped, before the pool ends). */
+  close?(): Promise<void> | void;
+}
+
+export interface ProjectorProcessSpec {
+  /** The process's name: logger, NATS connection name, log lines (`projector-postgres`). */
+  readonly name: string;
+  /** The projection's name: the durable JetStream consumer is `<namespace>_<projection>`. */
+  readonly projection: string;
+  /** METRICS_PORT when unset. */
+  readonly defaultMetricsPort: number;
+  /** Postgres connections of the process. */
+  readonly poolMax: number;
+  /** Builds the projection over the process's connections. */
+  setup(context: ProjectorProcessContext): Promise<ProjectionModule> | ProjectionModule;
+}
+
+/**
+ * The whole of a projector process: `node main.js [run|rebuild]`. Exits 1 (after logging why) when it cannot start.
+ */
+export function runProjectorProcess(spec: ProjectorProcessSpec): void {
+  const logger = createLogger(spec.name);
+  main(spec, logger).catch((error: unknown) => {
+    logger.fatal({ err: error }, error instanceof ConfigError ? error.message : `${spec.name} failed to start`);
+    process.exit(1);
+  });
+}
+
+async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
+  const command = process.argv[2] ?? "run";
+  if (command !== "run" && command !== "rebuild") {
+    throw new ConfigError([`unknown command ${JSON.stringify(command)} (use "run" or "rebuild")`]);
+  }
+  const stack = readStackConfig(process.env);
+  const config = readProjectorConfig(process.env);
+  const metricsPort = readPort(process.env, "METRICS_PORT", spec.defaultMetricsPort);
+
+  await ensureDatabase(stack.databaseUrl);
+  const pool = createPool(stack.databaseUrl, { max: spec.poolMax });
+  await migrateEventStore(pool);
+  await migrateReadModels(pool);
+  const eventLog = new PostgresEventLog(pool);
+  const registry = new Registry();
+  const module = await spec.setup({ stack, config, pool, eventLog, logger, registry });
+
+  if (command === "rebuild") {
+    const result = await module.rebuild();
+    await module.markVersion?.();
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    await module.close?.();
+    await pool.end();
+    return;
+  }
+
+  const before = await module.storedVersion();
+  const nc = await connect({ servers: stack.natsUrl, name: spec.name, maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  await ensureOrdersStream(jsm, stack.namespace);
+  const projector = new Projector({
+    projection: module.projection,
+    eventLog,
+    registry,
+    logger,
+    batchSize: config.batchSize,
+    catchUpBatchSize: config.catchUpBatchSize,
+    poisonRetryMs: config.poisonRetryMs,
+    source: {
+      js: jetstream(nc),
+      jsm,
+      stream: streamName(stack.namespace),
+      consumer: `${stack.namespace}_${spec.projection}`,
+      decode: (data, headers) => decodeEnvelope(data, headers),
+    },
+  });
+  const ops = await startOpsServer({ port: metricsPort, registry, ready: () => projector.ready() });
+  await projector.start();
+
+  let rebuilding: Promise<unknown> | undefined;
+  if (before !== undefined && before !== module.codeVersion) {
+    logger.warn({ stored: before, code: module.codeVersion }, "projection version changed: rebuilding");
+    rebuilding = module
+      .rebuild()
+      .then(async (result) => {
+        await module.markVersion?.();
+        logger.info({ result }, "rebuild done");
+      })
+      .catch((error: unknown) => logger.error({ err: error }, "rebuild failed (restart to retry)"));
+  } else if (before === undefined) {
+    await module.markVersion?.();
+  }
+  logger.info({ metricsPort: ops.port, namespace: stack.namespace }, `${spec.name} ready`);
+
+  shutdownOnSignals(
+    async () => {
+      await projector.stop();
+      await rebuilding;
+      await ops.close();
+      await nc.close();
+      await module.close?.();
+      await pool.end();
+    },
+    { logger },
+  );
+}
