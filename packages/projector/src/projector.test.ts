@@ -1,10 +1,16 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import { CheckpointMovedError, type EventLog, type Projection, ProjectionHandlerError } from "./projection.js";
+import {
+  CheckpointMovedError,
+  type EventLog,
+  type Logger,
+  type Projection,
+  ProjectionHandlerError,
+} from "./projection.js";
 import { Projector } from "./projector.js";
 
-function event(position: number): RecordedEvent {
+function event(position: number, traceparent?: string): RecordedEvent {
   return {
     type: "Happened",
     data: { n: position },
@@ -17,6 +23,7 @@ function event(position: number): RecordedEvent {
       correlationId: "c",
       causationId: "c",
       occurredAt: new Date(0),
+      ...(traceparent ? { traceparent } : {}),
     },
     committedAt: new Date(Date.now() - 1000),
   };
@@ -24,8 +31,11 @@ function event(position: number): RecordedEvent {
 
 class MemoryLog implements EventLog {
   events: RecordedEvent[] = [];
-  append(count: number): void {
-    for (let i = 0; i < count; i++) this.events.push(event(this.events.length + 1));
+  append(count: number, traceparents: Record<number, string> = {}): void {
+    for (let i = 0; i < count; i++) {
+      const position = this.events.length + 1;
+      this.events.push(event(position, traceparents[position]));
+    }
   }
   async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
     return this.events.slice(after, after + limit);
@@ -74,11 +84,12 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-function start(log: MemoryLog, projection: RecordingProjection, registry = new Registry()): Projector {
+function start(log: MemoryLog, projection: RecordingProjection, registry = new Registry(), logger?: Logger): Projector {
   const projector = new Projector({
     projection,
     eventLog: log,
     registry,
+    ...(logger ? { logger } : {}),
     tickMs: 20,
     retryBaseMs: 1,
     retryMaxMs: 5,
@@ -146,5 +157,50 @@ describe("Projector (event log only)", () => {
     log.append(5);
     await until(() => projection.cp === 35, "rebuilt");
     expect(projection.applied).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+  });
+
+  it("logs one info line per committed batch holding traced events, with the positions and traceparents", async () => {
+    const lines: { level: string; obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const capture = (level: string) => (obj: object, msg?: string) =>
+      lines.push({ level, obj: obj as Record<string, unknown>, msg });
+    const logger: Logger = { info: capture("info"), warn: capture("warn"), error: capture("error") };
+    const a = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const b = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const log = new MemoryLog();
+    // Batches of 16 (catchUpBatchSize): 1–16 has two traced events of one trace, 17–32 one of another, 33–40 none.
+    log.append(40, { 5: a, 9: a, 20: b });
+    const projection = new RecordingProjection();
+    const projector = start(log, projection, new Registry(), logger);
+    await projector.start();
+    await until(() => projection.cp === 40, "caught up");
+    const traced = lines.filter((l) => l.msg === "applied traced events");
+    expect(traced).toEqual([
+      {
+        level: "info",
+        msg: "applied traced events",
+        obj: {
+          projection: "recording",
+          from: 1,
+          to: 16,
+          events: 16,
+          traced: 2,
+          traceparents: [a],
+          traceIds: ["4bf92f3577b34da6a3ce929d0e0e4736"],
+        },
+      },
+      {
+        level: "info",
+        msg: "applied traced events",
+        obj: {
+          projection: "recording",
+          from: 17,
+          to: 32,
+          events: 16,
+          traced: 1,
+          traceparents: [b],
+          traceIds: ["0af7651916cd43dd8448eb211c80319c"],
+        },
+      },
+    ]);
   });
 });

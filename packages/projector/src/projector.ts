@@ -495,6 +495,38 @@ export class Projector {
     if (this.head < this.cp) this.head = this.cp;
     this.metrics.lagEvents.set(this.labels, this.head - this.cp);
     if (this.cp >= this.head) this.metrics.lagSeconds.set(this.labels, 0);
+    this.logTraced(events);
+  }
+
+  /**
+   * A command's traceparent travels into the projector's log (issue 7): one info line per committed batch that holds
+   * traced events, with the positions it covers and the distinct traceparents and trace ids. Batches without any
+   * cost one loop over the events.
+   */
+  private logTraced(events: readonly RecordedEvent[]): void {
+    let traceparents: Set<string> | undefined;
+    let traced = 0;
+    for (const event of events) {
+      const traceparent = event.metadata.traceparent;
+      if (!traceparent) continue;
+      traced++;
+      if (!traceparents) traceparents = new Set();
+      traceparents.add(traceparent);
+    }
+    if (!traceparents) return;
+    const list = [...traceparents];
+    this.log.info(
+      {
+        projection: this.projection.name,
+        from: (events[0] as RecordedEvent).position,
+        to: (events[events.length - 1] as RecordedEvent).position,
+        events: events.length,
+        traced,
+        traceparents: list,
+        traceIds: [...new Set(list.map((t) => t.split("-")[1] ?? t))],
+      },
+      "applied traced events",
+    );
   }
 
   private backoff(attempt: number): number {

@@ -25,6 +25,21 @@ import {
 const ORDERS = 5;
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+/** The JSON log lines of one child of the stack (`[name] {...}`). */
+function childLogs(output: string, name: string): Record<string, unknown>[] {
+  const prefix = `[${name}] `;
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith(`${prefix}{`))
+    .map((line) => {
+      try {
+        return JSON.parse(line.slice(prefix.length)) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
+}
+
 describe("the running stack (pnpm start)", () => {
   let env: TestEnvironment;
   let stack: RunningService;
@@ -177,7 +192,7 @@ describe("the running stack (pnpm start)", () => {
     expect(response.summary.customerId).toBe(order.customerId);
   });
 
-  it("carries a command's traceparent into its event row and the event's NATS headers", async () => {
+  it("carries a command's traceparent into its event row, the event's NATS headers and the projectors' logs", async () => {
     const db = new pg.Client({ connectionString: env.databaseUrl });
     await db.connect();
     try {
@@ -197,6 +212,31 @@ describe("the running stack (pnpm start)", () => {
       }
     } finally {
       await nc.close();
+    }
+    // Each projector logs the batches it committed with traced events: every event of ours is in one of them.
+    const last = Number(orders[orders.length - 1]?.position ?? 0n);
+    for (const [service, projection] of [
+      ["projector-postgres", "order_summaries"],
+      ["projector-redis", "customer_orders"],
+    ] as const) {
+      await eventually(
+        () => {
+          const lines = childLogs(stack.output(), service).filter(
+            (l) => l.msg === "applied traced events" && l.projection === projection,
+          );
+          const covered = (position: number) =>
+            lines.some(
+              (l) =>
+                (l.from as number) <= position &&
+                position <= (l.to as number) &&
+                (l.traceparents as string[]).includes(TRACEPARENT) &&
+                (l.traceIds as string[]).includes(TRACEPARENT.split("-")[1] as string),
+            );
+          return lines.every((l) => l.level === 30) && orders.every((o) => covered(Number(o.position)));
+        },
+        `${service} to log the traced batches up to position ${last}`,
+        30_000,
+      );
     }
   });
 
