@@ -39,6 +39,14 @@ class HeaderBytes implements EncodedHeaders {
 
 const HEADER_SLAB_BYTES = 256 * 1024;
 
+/** Buffer#utf8Write: Buffer#write without its argument normalisation (long-standing in Node, not in its typings). */
+type Utf8Writer = (this: Buffer, value: string, offset: number) => number;
+const utf8Write: Utf8Writer =
+  (Buffer.prototype as unknown as { utf8Write?: Utf8Writer }).utf8Write ??
+  function (this: Buffer, value: string, offset: number) {
+    return this.write(value, offset, "utf8");
+  };
+
 /**
  * Writes header blocks into shared slabs: one allocation per few hundred messages instead of a Buffer each. A slab
  * region is never written twice, so a block stays valid for as long as nats.js holds it (until its next flush).
@@ -58,7 +66,7 @@ export class HeaderSlab {
       this.#pos = 0;
     }
     const start = this.#pos;
-    this.#pos += this.#buf.write(text, start, "utf8");
+    this.#pos += utf8Write.call(this.#buf, text, start);
     return new HeaderBytes(new Uint8Array(this.#buf.buffer, this.#buf.byteOffset + start, this.#pos - start));
   }
 }
