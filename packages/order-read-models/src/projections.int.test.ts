@@ -179,6 +179,77 @@ describe("order projections (event store only)", () => {
     await expectModelsEqualFold();
   });
 
+  it("heals when Postgres loses its last commits (asynchronous commit, then a crash)", async () => {
+    const pgCp = new PostgresCheckpointReader(pool);
+    const head = await caughtUp();
+    // What a crash leaves after losing the commits above `back`: rows and checkpoint of an earlier batch, together.
+    const back = head - 700;
+    const earlier = await foldEventLog(store, back);
+    const client = await pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("truncate order_summaries");
+      await client.query(
+        `insert into order_summaries select * from json_populate_recordset(null::order_summaries, $1::json)`,
+        [
+          JSON.stringify(
+            [...earlier.values()].map((s) => ({
+              order_id: s.orderId,
+              customer_id: s.customerId,
+              status: s.status,
+              payment_status: s.paymentStatus,
+              currency: s.currency,
+              total_minor: s.totalMinor,
+              paid_minor: s.paidMinor,
+              item_count: s.itemCount,
+              version: s.version,
+              created_at: s.createdAt,
+              updated_at: s.updatedAt,
+              last_position: s.lastPosition,
+              placed_position: s.placedPosition,
+            })),
+          ),
+        ],
+      );
+      await client.query("update projection_checkpoints set position = $1 where name = 'order_summaries'", [back]);
+      await client.query("commit");
+    } finally {
+      client.release();
+    }
+    expect(await pgCp.checkpoint()).toBe(back);
+    // Live events keep coming; the projector finds its checkpoint behind and replays from the event store.
+    await appendHistories(store, generateOrderHistories(300, 10));
+    await caughtUp();
+    await expectModelsEqualFold();
+  });
+
+  it("commits each batch asynchronously, in its own transaction only", async () => {
+    // A pool stand-in that runs the apply statement inside an explicit transaction to look at the setting there.
+    const seen: string[] = [];
+    const spy = {
+      query: async (config: string | pg.QueryConfig, values?: unknown[]) => {
+        if (typeof config === "string" || !config.name?.startsWith("os_apply_")) return pool.query(config, values);
+        const client = await pool.connect();
+        try {
+          await client.query("begin");
+          const result = await client.query(config);
+          seen.push((await client.query("show synchronous_commit")).rows[0].synchronous_commit);
+          await client.query("commit");
+          seen.push((await client.query("show synchronous_commit")).rows[0].synchronous_commit);
+          return result;
+        } finally {
+          client.release();
+        }
+      },
+    } as unknown as pg.Pool;
+    await pool.query("create table if not exists async_probe (like order_summaries including all)");
+    const projection = new OrderSummariesProjection(spy, { table: "async_probe", announce: false });
+    expect(await projection.checkpoint()).toBe(0);
+    await projection.apply(await eventLog.readAll(0, 10), 0);
+    expect(seen).toEqual(["off", "on"]);
+    expect(await projection.checkpoint()).toBe(10);
+  });
+
   it("stops at a poison event, reports it, and resumes once the event is repaired", async () => {
     const [postgres] = projectors;
     // A payment for an order that was never placed: no handler can apply it.
