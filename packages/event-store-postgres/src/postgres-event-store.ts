@@ -31,6 +31,11 @@ export interface PostgresEventStoreOptions {
    * the statement fails with UnavailableError, Postgres is asked to cancel it, and its connection is discarded.
    */
   readonly statementTimeoutMs?: number;
+  /**
+   * Batches sent to Postgres at once (default 2). The counter row still serialises them inside Postgres; a second
+   * batch already waiting on the lock starts the moment the first commits, instead of one Node round trip later.
+   */
+  readonly maxConcurrentBatches?: number;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -94,8 +99,11 @@ export class PostgresEventStore implements EventStore {
   readonly #lockTimeoutMs: number;
   readonly #maxQueuedAppends: number;
   readonly #statementTimeoutMs: number;
+  readonly #maxConcurrentBatches: number;
   #queue: PendingAppend[] = [];
-  #flushing: Promise<void> | undefined;
+  #scheduled = false;
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
   #closed = false;
   #stats = { batches: 0, commands: 0, largestBatch: 0 };
 
@@ -107,6 +115,9 @@ export class PostgresEventStore implements EventStore {
     this.#statementTimeoutMs = options.statementTimeoutMs ?? this.#lockTimeoutMs + 2000;
     if (!Number.isInteger(this.#statementTimeoutMs) || this.#statementTimeoutMs < 1)
       throw new Error("statementTimeoutMs must be >= 1");
+    this.#maxConcurrentBatches = options.maxConcurrentBatches ?? 2;
+    if (!Number.isInteger(this.#maxConcurrentBatches) || this.#maxConcurrentBatches < 1)
+      throw new Error("maxConcurrentBatches must be >= 1");
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
   }
 
@@ -128,15 +139,21 @@ export class PostgresEventStore implements EventStore {
     return new Promise<CommandOutcome>((resolve, reject) => {
       this.#queue.push({ request, data, resolve, reject });
       // Start on the next turn of the event loop, so that appends arriving in the same I/O phase share a batch.
-      if (this.#flushing === undefined)
-        this.#flushing = new Promise((done) => setImmediate(() => void this.#drain().finally(done)));
+      if (!this.#scheduled && this.#inFlight < this.#maxConcurrentBatches) {
+        this.#scheduled = true;
+        setImmediate(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
+      }
     });
   }
 
   /** Stops accepting appends and waits until every queued append has been flushed. Does not end the pool. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#flushing;
+    if (this.#inFlight === 0 && this.#queue.length === 0 && !this.#scheduled) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   async readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
@@ -283,19 +300,21 @@ export class PostgresEventStore implements EventStore {
     void cancel().finally(release);
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatchSize);
-        try {
-          await this.#flush(batch);
-        } catch (error) {
+  /** Sends queued appends as batches while fewer than `maxConcurrentBatches` are in flight. */
+  #pump(): void {
+    while (this.#inFlight < this.#maxConcurrentBatches && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatchSize);
+      this.#inFlight++;
+      this.#flush(batch)
+        .catch((error: unknown) => {
           // Only a bug gets here; the batch's callers must still hear about it.
           for (const pending of batch) pending.reject(error);
-        }
-      }
-    } finally {
-      this.#flushing = undefined;
+        })
+        .finally(() => {
+          this.#inFlight--;
+          if (this.#queue.length > 0) this.#pump();
+          else if (this.#inFlight === 0 && !this.#scheduled) for (const done of this.#idle.splice(0)) done();
+        });
     }
   }
 

@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
   await migrateEventStore(pool);
 
-  const store = new PostgresEventStore(pool, { statementTimeoutMs: config.statementTimeoutMs });
+  const store = new PostgresEventStore(pool, {
+    statementTimeoutMs: config.statementTimeoutMs,
+    maxConcurrentBatches: config.appendConcurrentBatches,
+  });
   const pipeline = new CommandPipeline(store, { cacheSize: config.cacheSize });
   const registry = new Registry();
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
