@@ -1,8 +1,9 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { headersOf, RawHeaders } from "./message-headers.js";
 import { CheckpointMovedError, type EventLog, type Projection } from "./projection.js";
 import { type JetStreamSource, Projector } from "./projector.js";
 
@@ -175,5 +176,58 @@ describe("Projector on a JetStream durable consumer", () => {
     await until(() => projection.cp === 20, "healed");
     expect(projection.applied).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await until(async () => (await t.info()).num_ack_pending === 0, "everything acknowledged");
+  });
+
+  it("reads header values from the raw block exactly as nats.js's parsed headers answer", async () => {
+    const n = ++count;
+    const subject = `${subjects}.h${n}`;
+    const js = jetstream(nc);
+    const blocks: [string, string][][] = [
+      [],
+      [["Orderly-Committed-At", "1764136801456"]],
+      [
+        ["Nats-Msg-Id", "e-1"],
+        ["Orderly-Position", "42"],
+        ["Orderly-Stream", "order-4bf92f35-77b3-4da6-a3ce-929d0e0e4736"],
+        ["Orderly-Type", "OrderPlaced"],
+        ["Orderly-Committed-At-Not", "1"],
+        ["orderly-committed-at", "2"],
+        ["Orderly-Committed-At", "  1764136801456  "],
+        ["Orderly-Committed-At", "3"],
+        ["traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+        ["X-Empty", ""],
+        ["X-Unicode", "grüße 😀"],
+      ],
+    ];
+    for (const block of blocks) {
+      const h = natsHeaders();
+      for (const [k, v] of block) h.append(k, v);
+      await js.publish(subject, new Uint8Array([1, 2, 3]), block.length > 0 ? { headers: h } : {});
+    }
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add(stream, { durable_name: `h${n}`, ack_policy: AckPolicy.None, filter_subject: subject });
+    const messages = await (await js.consumers.get(stream, `h${n}`)).fetch({ max_messages: blocks.length });
+    const names = [
+      "Orderly-Committed-At",
+      "orderly-committed-at",
+      "Orderly-Committed-At-Not",
+      "Orderly-Position",
+      "Nats-Msg-Id",
+      "traceparent",
+      "X-Empty",
+      "X-Unicode",
+      "Missing",
+      "Orderly",
+    ];
+    let seen = 0;
+    for await (const m of messages) {
+      const raw = headersOf(m);
+      // The pinned nats.js has the internals this reads (an upgrade that changes them fails here, not silently).
+      if (seen > 0) expect(raw).toBeInstanceOf(RawHeaders);
+      for (const name of names) expect(raw.get(name), name).toBe(m.headers?.get(name) ?? "");
+      expect([...m.data]).toEqual([1, 2, 3]);
+      if (++seen === blocks.length) break;
+    }
+    expect(seen).toBe(blocks.length);
   });
 });

@@ -9,6 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { Registry } from "prom-client";
+import { headersOf } from "./message-headers.js";
 import { MessageQueue, sleep } from "./message-queue.js";
 import { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 import {
@@ -340,7 +341,7 @@ export class Projector {
 
   private decode(source: JetStreamSource, m: JsMsg): RecordedEvent | undefined {
     try {
-      return source.decode(m.data, m.headers);
+      return source.decode(m.data, headersOf(m));
     } catch (error) {
       // Its position will show up as a hole and be fetched from the event store.
       this.metrics.undecodable.inc(this.labels);
