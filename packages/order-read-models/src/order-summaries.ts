@@ -176,25 +176,7 @@ export class OrderSummariesProjection implements Projection {
     const result = await this.pool.query({
       name: `os_apply_${this.table}`,
       text: this.applySql,
-      values: [
-        this.checkpointName,
-        after,
-        last,
-        rows.map((r) => r.orderId),
-        rows.map((r) => r.customerId),
-        rows.map((r) => r.status),
-        rows.map((r) => r.paymentStatus),
-        rows.map((r) => r.currency),
-        rows.map((r) => r.totalMinor),
-        rows.map((r) => r.paidMinor),
-        rows.map((r) => r.itemCount),
-        rows.map((r) => r.version),
-        rows.map((r) => r.createdAt.toISOString()),
-        rows.map((r) => r.updatedAt.toISOString()),
-        rows.map((r) => r.lastPosition),
-        rows.map((r) => r.placedPosition),
-        this.epoch,
-      ],
+      values: [this.checkpointName, after, last, ...columnArrays(rows), this.epoch],
     });
     if (result.rowCount === 0) {
       this.cache.clear();
@@ -211,6 +193,71 @@ export class OrderSummariesProjection implements Projection {
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The 13 column arrays of the upsert ($4..$16) as Postgres array literals, built in one pass. pg would build each from a
+ * JavaScript array element by element (prepareValue, escapeElement, a string concatenation each): a quarter of what a
+ * projector allocated per batch. Strings are quoted and escaped as pg quotes them; numbers are plain integers.
+ */
+export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
+  let orderIds = "";
+  let customerIds = "";
+  let statuses = "";
+  let paymentStatuses = "";
+  let currencies = "";
+  let totals = "";
+  let paid = "";
+  let itemCounts = "";
+  let versions = "";
+  let createdAt = "";
+  let updatedAt = "";
+  let lastPositions = "";
+  let placedPositions = "";
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as OrderSummaryView;
+    const sep = i === 0 ? "" : ",";
+    orderIds += sep + quoted(r.orderId);
+    customerIds += sep + quoted(r.customerId);
+    statuses += sep + quoted(r.status);
+    paymentStatuses += sep + quoted(r.paymentStatus);
+    currencies += sep + quoted(r.currency);
+    totals += sep + integer(r.totalMinor);
+    paid += sep + integer(r.paidMinor);
+    itemCounts += sep + integer(r.itemCount);
+    versions += sep + integer(r.version);
+    createdAt += sep + quoted(r.createdAt.toISOString());
+    updatedAt += sep + quoted(r.updatedAt.toISOString());
+    lastPositions += sep + integer(r.lastPosition);
+    placedPositions += sep + integer(r.placedPosition);
+  }
+  return [
+    orderIds,
+    customerIds,
+    statuses,
+    paymentStatuses,
+    currencies,
+    totals,
+    paid,
+    itemCounts,
+    versions,
+    createdAt,
+    updatedAt,
+    lastPositions,
+    placedPositions,
+  ].map((elements) => `{${elements}}`);
+}
+
+const needsEscape = /["\\]/;
+
+/** An array element in double quotes, `"` and `\` backslash-escaped: no separator or NULL can be smuggled in. */
+function quoted(value: string): string {
+  return `"${needsEscape.test(value) ? value.replace(/["\\]/g, "\\$&") : value}"`;
+}
+
+/** A safe integer as digits; anything else fails the statement (as a malformed number should), never a silent 0. */
+function integer(value: number): string {
+  return Number.isSafeInteger(value) ? String(value) : "NaN";
+}
 
 /** Connection trouble, server shutdown, lock/serialization conflicts: worth retrying forever, never poison. */
 export function isTransientPgError(error: unknown): boolean {

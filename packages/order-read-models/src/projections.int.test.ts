@@ -14,7 +14,7 @@ import {
 } from "./customer-orders.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
-import { OrderSummariesProjection } from "./order-summaries.js";
+import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
@@ -248,6 +248,37 @@ describe("order projections (event store only)", () => {
     await projection.apply(await eventLog.readAll(0, 10), 0);
     expect(seen).toEqual(["off", "on"]);
     expect(await projection.checkpoint()).toBe(10);
+  });
+
+  it("passes every column through its array literal unchanged, whatever the strings hold", async () => {
+    const tricky = ['a"b', "back\\slash", "comma,brace{}", "NULL", "", " spaced ", "ünï😀", '\\"', "tab\tnew\nline"];
+    const rows: OrderSummaryView[] = tricky.map((text, i) => ({
+      orderId: randomUUID(),
+      customerId: text,
+      status: "placed",
+      paymentStatus: "pending",
+      currency: text,
+      totalMinor: i === 0 ? Number.MAX_SAFE_INTEGER : -i,
+      paidMinor: 0,
+      itemCount: 2_000_000_000 + i,
+      version: i + 1,
+      createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)),
+      updatedAt: new Date(-1000 * i - 7),
+      lastPosition: 10 + i,
+      placedPosition: 2 ** 40 + i,
+    }));
+    const arrays = columnArrays(rows);
+    const result = await pool.query(
+      `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+         $8::int4[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::int8[])
+         as u(order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
+              created_at, updated_at, last_position, placed_position)`,
+      arrays,
+    );
+    expect(result.rows.map(rowToSummary)).toEqual(rows);
+    await expect(
+      pool.query("select $1::int8[]", [columnArrays([{ ...(rows[0] as OrderSummaryView), totalMinor: 1.5 }])[5]]),
+    ).rejects.toThrow();
   });
 
   it("stops at a poison event, reports it, and resumes once the event is repaired", async () => {
