@@ -9,6 +9,8 @@ import {
   CustomerOrdersProjection,
   customerOrdersKeys,
   deleteByPattern,
+  listMember,
+  packRows,
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
 } from "./customer-orders.js";
@@ -279,6 +281,48 @@ describe("order projections (event store only)", () => {
     await expect(
       pool.query("select $1::int8[]", [columnArrays([{ ...(rows[0] as OrderSummaryView), totalMinor: 1.5 }])[5]]),
     ).rejects.toThrow();
+  });
+
+  it("hands the apply script every hash field unchanged, whatever the strings hold", async () => {
+    const tricky = [
+      'a"b',
+      "back\\slash",
+      "",
+      " spaced ",
+      "ünï😀",
+      "nul\u0000byte",
+      "line\u2028sep",
+      "lone\ud800",
+      "x\udc00y",
+    ];
+    const rows: OrderSummaryView[] = tricky.map((text, i) => ({
+      orderId: randomUUID(),
+      customerId: text,
+      status: "paid",
+      paymentStatus: "refunded",
+      currency: text,
+      totalMinor: i === 0 ? Number.MAX_SAFE_INTEGER : -i,
+      paidMinor: 2 ** 53 - 2,
+      itemCount: i,
+      version: i + 1,
+      createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)),
+      updatedAt: new Date(-1000 * i - 7),
+      lastPosition: 10 + i,
+      placedPosition: 2 ** 40 + i,
+    }));
+    const decoded = (await redis.eval("return cjson.decode(ARGV[1])", 0, packRows(rows))) as string[];
+    const expected = rows.flatMap((r) => [
+      r.orderId,
+      listMember(r),
+      ...[r.customerId, r.status, r.paymentStatus, r.currency].map((v) => Buffer.from(v).toString()),
+      ...[r.totalMinor, r.paidMinor, r.itemCount, r.version, r.createdAt.getTime(), r.updatedAt.getTime()].map(String),
+      String(r.lastPosition),
+      String(r.placedPosition),
+    ]);
+    expect(decoded).toEqual(expected);
+    // What ioredis writes for a lone surrogate (U+FFFD), and no number passed through a double.
+    expect(decoded).toContain("lone\ufffd");
+    expect(decoded).toContain(String(Number.MAX_SAFE_INTEGER));
   });
 
   it("stops at a poison event, reports it, and resumes once the event is repaired", async () => {
