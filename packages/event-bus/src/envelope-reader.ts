@@ -151,8 +151,8 @@ function readString(end: number): string {
 /** Like protobuf-es (a fatal TextDecoder): invalid UTF-8 is rejected and a leading byte order mark dropped. */
 function decodeUtf8(start: number, stop: number): string {
   const bytes = buf.subarray(start, stop);
-  if (!utf8Slice) return fatalUtf8.decode(bytes);
   if (!isUtf8(bytes)) fail("invalid UTF-8");
+  if (!utf8Slice) return fatalUtf8.decode(bytes);
   const text = utf8Slice.call(buf, start, stop);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
