@@ -41,7 +41,10 @@ export interface RelayBus {
   /** JetStream stream the events go to. */
   readonly stream: string;
   subject(eventType: string): string;
-  /** The message body of a stored event. Its bytes must not change afterwards (nats.js copies them at its flush). */
+  /**
+   * The message body of a stored event. `stored` is filled in place for the next row: read it during the call only.
+   * The returned bytes must not change afterwards (nats.js copies them at its next flush).
+   */
   encodeStored(stored: StoredEventText): Uint8Array;
   /** Creates or updates the stream to its configuration. */
   ensureStream(jsm: JetStreamManager): Promise<unknown>;
