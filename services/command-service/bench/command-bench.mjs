@@ -253,6 +253,13 @@ async function main() {
     figures.ratio_to_rpc_ceiling =
       Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
     figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);
+    // The same open loop against the canned server: the latency the RPC stack and this load process alone show at
+    // that rate on this machine (the floor under Orderly's figure).
+    figures.rpc_ceiling_at_same_rate = await openLoop(
+      `127.0.0.1:${cannedPort}`,
+      figures.orderly.calls_per_s / 2,
+      seconds,
+    );
     // Group commit over the whole run: how many commands shared one append transaction.
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const counter = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);

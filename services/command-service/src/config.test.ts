@@ -13,7 +13,7 @@ describe("readConfig", () => {
       cacheSize: 10_000,
       shutdownGraceMs: 10_000,
       statementTimeoutMs: 7_000,
-      appendConcurrentBatches: 2,
+      appendConcurrentBatches: 1,
     });
   });
 

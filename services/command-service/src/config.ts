@@ -19,7 +19,7 @@ export interface CommandServiceConfig {
    * past it the command fails UNAVAILABLE and the group-commit writer goes on.
    */
   readonly statementTimeoutMs: number;
-  /** Group-commit batches sent to Postgres at once (APPEND_CONCURRENT_BATCHES, default 2). */
+  /** Group-commit batches sent to Postgres at once (APPEND_CONCURRENT_BATCHES, default 1). */
   readonly appendConcurrentBatches: number;
 }
 
@@ -47,7 +47,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     cacheSize: readInteger(env, "COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000, problems),
     shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000, problems),
     statementTimeoutMs: readInteger(env, "PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000, problems),
-    appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 2, 1, 16, problems),
+    appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 1, 1, 16, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
