@@ -141,7 +141,8 @@ function machine() {
     node: process.version,
     load_average_at_start: loadavg().map((x) => Math.round(x * 100) / 100),
     git_commit: git("rev-parse", "HEAD"),
-    git_dirty: git("status", "--porcelain").length > 0,
+    // The bench's own outputs do not make the tree dirty.
+    git_dirty: git("status", "--porcelain", "--", ".", ":!docs/benchmarks.md", ":!docs/benchmarks.json").length > 0,
   };
 }
 
