@@ -7,9 +7,6 @@ export {
   howToStart,
   maskPassword,
 } from "./dependencies.js";
-export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
-export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
-export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
 export {
   type HealthWatch,
   type HealthWatchOptions,
@@ -17,3 +14,6 @@ export {
   type PostgresProbeOptions,
   watchHealth,
 } from "./health-watch.js";
+export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
+export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
+export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
