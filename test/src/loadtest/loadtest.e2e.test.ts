@@ -4,7 +4,7 @@ import type { Report } from "@orderly/loadtest";
 import { createTestEnvironment, type RunningService, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StackPorts, startStack } from "../ops/support.js";
+import { type StackPorts, startStack, stopStack } from "../ops/support.js";
 
 // Issue 7: "The load tester's JSON output is checked in a short run against the real stack." `pnpm loadtest` (the
 // built CLI) as a process against `pnpm start` (services/stack) in a test namespace: the realistic mix with
@@ -41,7 +41,7 @@ describe("pnpm loadtest against the running stack", () => {
     ({ stack, ports } = await startStack({ ...env, env: { ...env.env, QUERY_MAX_WAIT_MS: "30000" } }));
   });
   afterAll(async () => {
-    await stack?.kill();
+    await stopStack(stack);
     await env?.cleanup();
   });
 

@@ -16,6 +16,7 @@ import {
   services,
   stackLogs,
   startStack,
+  stopStack,
 } from "./support.js";
 
 // `pnpm start` (services/stack) run as a process: every service up and reported, health on both gRPC ports; then
@@ -69,7 +70,7 @@ describe("the running stack (pnpm start)", () => {
     }
   });
   afterAll(async () => {
-    await stack?.kill();
+    await stopStack(stack);
     await env?.cleanup();
   });
 

@@ -45,6 +45,25 @@ export async function startStack(env: TestEnvironment): Promise<{ stack: Running
   return { stack, ports };
 }
 
+/**
+ * Takes a stack down for good: SIGTERM (the stack stops its services gracefully), SIGKILL after 30 s, and then SIGKILL
+ * to any service process still alive. SIGKILL to the stack alone would orphan its services, still running against a
+ * database the test is about to drop.
+ */
+export async function stopStack(stack: RunningService | undefined): Promise<void> {
+  if (!stack) return;
+  const children = stackLogs(stack.output())
+    .filter((l) => typeof l.msg === "string" && l.msg.startsWith("started ") && typeof l.childPid === "number")
+    .map((l) => l.childPid as number);
+  await stack.stop("SIGTERM", 30_000);
+  for (const pid of children) {
+    if (!alive(pid)) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
