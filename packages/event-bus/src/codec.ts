@@ -117,17 +117,12 @@ export function toEnvelope(event: RecordedEvent<OrderEvent>): EventEnvelope {
 
 /** Serialises a recorded order event as `orderly.orders.v1.EventEnvelope` bytes. */
 export function encodeEnvelope(event: RecordedEvent<OrderEvent>): Uint8Array {
-  return writeEnvelope(event, checkSafe);
+  return writeEnvelope(event);
 }
 
 /** The same bytes through protobuf-es's reflective serialiser (the reference the fast path is tested against). */
 export function encodeEnvelopeReflective(event: RecordedEvent<OrderEvent>): Uint8Array {
   return toBinary(EventEnvelopeSchema, toEnvelope(event));
-}
-
-function checkSafe(value: number, field: string): number {
-  if (!Number.isSafeInteger(value)) throw new ValidationError(field, `not a safe integer: ${value}`);
-  return value;
 }
 
 function fromProtoEvent(envelope: EventEnvelope): OrderEvent {
