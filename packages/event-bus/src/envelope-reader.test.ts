@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { toBinary } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "@orderly/contracts";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import { seededRandom } from "@orderly/eventsourcing/testing";
 import { type OrderEvent, type OrderEventType, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, decodeEnvelopeReflective, encodeEnvelope, toEnvelope } from "./codec.js";
@@ -391,7 +392,7 @@ describe("hand-written EventEnvelope reader vs protobuf-es", () => {
   });
 
   it("agrees with the reference on many random events and on random byte mutations of them", () => {
-    const random = mulberry32(0x5eed);
+    const random = seededRandom(0x5eed);
     const stats = { events: 0, sameAccept: 0, sameReject: 0, stricter: 0 };
     for (let n = 0; n < 2000; n++) {
       const event = randomEvent(random);
@@ -435,17 +436,6 @@ describe("hand-written EventEnvelope reader vs protobuf-es", () => {
 });
 
 // ---- random inputs ----
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   const out = [...items];
