@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { GetOrderSummaryRequestSchema, QueryService } from "@orderly/contracts";
+import { GetOrderSummaryRequestSchema, ListCustomerOrdersRequestSchema, QueryService } from "@orderly/contracts";
 import { createPool, migrateEventStore } from "@orderly/event-store-postgres";
 import { grpcServiceDefinition, healthService } from "@orderly/grpc-server";
 import { createLogger } from "@orderly/observability";
@@ -44,13 +44,25 @@ beforeAll(async () => {
     QUERY_PORT: "0",
     METRICS_PORT: "0",
     QUERY_HOST: "127.0.0.1",
+    QUERY_READ_TIMEOUT_MS: "500",
   });
   service = await startQueryService({
     config,
     logger,
     readers: ({ pool: servicePool, redis }) => ({
-      summaries: models,
-      customerOrders: models,
+      // Over the service's real Postgres and Redis connections, as the real readers' statements and commands are.
+      summaries: {
+        getOrderSummary: async (orderId) => {
+          await servicePool.query("select 1");
+          return models.getOrderSummary(orderId);
+        },
+      },
+      customerOrders: {
+        listCustomerOrders: async (customerId, page) => {
+          await redis.exists(`${env.namespace}:probe`);
+          return models.listCustomerOrders(customerId, page);
+        },
+      },
       summariesCheckpoint: {
         checkpoint: async () => Number((await servicePool.query("select count(*) as n from events")).rows[0].n),
       },
@@ -96,11 +108,12 @@ function client() {
   const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(QueryService), "QueryService");
   return new Client(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     getOrderSummary: (...args: unknown[]) => void;
+    listCustomerOrders: (...args: unknown[]) => void;
   };
 }
 
 describe("the query service's health", () => {
-  it("is ready and SERVING with Postgres and Redis up, NOT_SERVING while either is down, and SERVING again after", async () => {
+  it("is ready and SERVING with Postgres and Redis up, NOT_SERVING while either is down or silent, and SERVING again after", async () => {
     const health = healthClient();
     const watched: string[] = [];
     const watch = health.watch({ service: "" });
@@ -150,14 +163,65 @@ describe("the query service's health", () => {
     await eventually(() => ready(), "ready again with Postgres back", 30_000);
     await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres back", 5_000);
 
-    // A Postgres that stops answering without closing the connection (a hung network).
+    // A Postgres that stops answering without closing the connection (a hung network): a read that needs it is
+    // UNAVAILABLE within the read timeout (the call has no deadline of its own).
+    const summaryReader = client();
+    const summary = () =>
+      new Promise<grpc.ServiceError | undefined>((resolve) =>
+        summaryReader.getOrderSummary(
+          create(GetOrderSummaryRequestSchema, { orderId: order.orderId }),
+          (error: grpc.ServiceError | null) => resolve(error ?? undefined),
+        ),
+      );
+    expect(await summary()).toBeUndefined();
     pgProxy.freeze();
+    const frozenAt = Date.now();
+    const unanswered = await summary();
+    expect(unanswered?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(unanswered?.details).toMatch(/order_summaries/);
+    expect(Date.now() - frozenAt).toBeLessThan(3_000);
+    summaryReader.close();
     await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Postgres");
     expect(await ready()).toBe(false);
     await pgProxy.up();
     await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres answering again");
-    await eventually(() => watched.length === 7, "Watch to see every change", 5_000);
-    expect(watched).toEqual(["SERVING", "NOT_SERVING", "SERVING", "NOT_SERVING", "SERVING", "NOT_SERVING", "SERVING"]);
+
+    // A Redis that stops answering without closing the connection: a read that needs it is UNAVAILABLE within the
+    // read timeout (the call has no deadline of its own), and the service goes NOT_SERVING.
+    const reader = client();
+    const list = () =>
+      new Promise<grpc.ServiceError | undefined>((resolve) =>
+        reader.listCustomerOrders(
+          create(ListCustomerOrdersRequestSchema, { customerId: "c" }),
+          (error: grpc.ServiceError | null) => resolve(error ?? undefined),
+        ),
+      );
+    expect(await list()).toBeUndefined();
+    redisProxy.freeze();
+    const started = Date.now();
+    const failure = await list();
+    expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(failure?.details).toMatch(/customer_orders/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Redis");
+    expect(await ready()).toBe(false);
+    await redisProxy.up();
+    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Redis answering again");
+    expect(await list()).toBeUndefined();
+    reader.close();
+
+    await eventually(() => watched.length === 9, "Watch to see every change", 5_000);
+    expect(watched).toEqual([
+      "SERVING",
+      "NOT_SERVING",
+      "SERVING",
+      "NOT_SERVING",
+      "SERVING",
+      "NOT_SERVING",
+      "SERVING",
+      "NOT_SERVING",
+      "SERVING",
+    ]);
     watch.cancel();
     health.close();
   }, 120_000);

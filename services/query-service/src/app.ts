@@ -66,6 +66,8 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       max: 10,
       application_name: "query-service",
       connectionTimeoutMillis: 5_000,
+      // pg's client-side timer (a silent server never answers a server-side timeout); pool.query drops the client.
+      query_timeout: config.readTimeoutMs,
     });
     pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
     cleanups.push(() => pool.end());
@@ -81,6 +83,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       ...redisOptions,
       connectionName: "query-service",
       enableAutoPipelining: true,
+      commandTimeout: config.readTimeoutMs,
     });
     redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
     cleanups.push(() => redis.disconnect());
@@ -176,11 +179,17 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       return postgresProbe.close();
     });
 
+    // Likewise a Redis that keeps the connection open and stops answering: PING over the read connection, bounded by
+    // its command timeout.
+    const redisAnswers = watchHealth({ check: async () => (await redis.ping()) === "PONG", onChange: () => {} });
+    cleanups.push(() => redisAnswers.stop());
+
     const healthy = () =>
       postgres.healthy &&
       pgNotifications.connected &&
       redisNotifications.connected &&
       redis.status === "ready" &&
+      redisAnswers.healthy &&
       watchers.order_summaries.isHealthy &&
       watchers.customer_orders.isHealthy;
 

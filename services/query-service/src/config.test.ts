@@ -13,6 +13,7 @@ describe("readQueryServiceConfig", () => {
     expect(config.pageTokenSecret).toBeUndefined();
     expect(config.stack.namespace).toBe("orderly");
     expect(config.batchReads).toBe(true);
+    expect(config.readTimeoutMs).toBe(2_000);
   });
 
   it("reads overrides", () => {
@@ -20,12 +21,14 @@ describe("readQueryServiceConfig", () => {
       QUERY_PORT: "0",
       METRICS_PORT: "9999",
       QUERY_MAX_WAIT_MS: "250",
+      QUERY_READ_TIMEOUT_MS: "300",
       QUERY_PAGE_TOKEN_SECRET: "0123456789abcdef",
     });
     expect(config).toMatchObject({
       grpcPort: 0,
       metricsPort: 9999,
       maxWaitMs: 250,
+      readTimeoutMs: 300,
       pageTokenSecret: "0123456789abcdef",
     });
   });
@@ -40,6 +43,7 @@ describe("readQueryServiceConfig", () => {
         QUERY_PAGE_TOKEN_SECRET: "short",
         REDIS_URL: "http://x",
         QUERY_BATCH_READS: "maybe",
+        QUERY_READ_TIMEOUT_MS: "0",
       });
     } catch (e) {
       error = e;
@@ -53,6 +57,7 @@ describe("readQueryServiceConfig", () => {
       "QUERY_PAGE_TOKEN_SECRET",
       "REDIS_URL",
       "QUERY_BATCH_READS",
+      "QUERY_READ_TIMEOUT_MS",
     ]) {
       expect(message).toContain(name);
     }

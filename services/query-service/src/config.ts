@@ -18,6 +18,11 @@ export interface QueryServiceConfig {
   readonly host: string;
   /** Coalesce concurrent GetOrderSummary reads into one query (QUERY_BATCH_READS, default true). */
   readonly batchReads: boolean;
+  /**
+   * Bound on each Postgres query and Redis command (QUERY_READ_TIMEOUT_MS, default 2,000): a server that stops
+   * answering makes reads UNAVAILABLE after this long, and the service NOT_SERVING, instead of calls that hang.
+   */
+  readonly readTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -38,6 +43,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
   const maxWaitMs = readInteger(env, "QUERY_MAX_WAIT_MS", 500, 0, 60_000, problems);
   const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
   const maxWaiters = readInteger(env, "QUERY_MAX_WAITERS", 10_000, 1, 1_000_000, problems);
+  const readTimeoutMs = readInteger(env, "QUERY_READ_TIMEOUT_MS", 2_000, 1, 60_000, problems);
   const pageTokenSecret = env.QUERY_PAGE_TOKEN_SECRET?.trim() || undefined;
   if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
@@ -58,6 +64,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     pageTokenSecret,
     host,
     batchReads: batchRaw !== "false",
+    readTimeoutMs,
   };
 }
 
