@@ -352,7 +352,7 @@ describe("PostgresEventStore query plans", () => {
   // Nothing guarantees that the tables are ever analyzed (CI's Postgres runs with autovacuum off), and plpgsql keeps
   // the plans it made on a session's first call. Plans made while the tables were empty once froze a hash join over
   // a sequential scan of processed_commands: every append read the whole table, and appends slowed down as the log
-  // grew (p50 7 → 49 ms at 1,500 commands/s within 80,000 commands). Appends must stay index look-ups whatever the
+  // grew (p50 12 → 49 ms at 1,500 commands/s within 80,000 commands). Appends must stay index look-ups whatever the
   // statistics say.
   it("appends stay index look-ups after the tables grew under plans made while they were empty", async () => {
     await pool.query(
