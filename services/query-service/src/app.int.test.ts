@@ -112,6 +112,25 @@ function client() {
   };
 }
 
+/** The error a unary call ends with, or undefined when it answered. */
+function failureOf(
+  call: (done: (error: grpc.ServiceError | null) => void) => void,
+): Promise<grpc.ServiceError | undefined> {
+  return new Promise((resolve) => call((error) => resolve(error ?? undefined)));
+}
+
+async function expectUnavailableWithin(
+  ms: number,
+  call: () => Promise<grpc.ServiceError | undefined>,
+  details: RegExp,
+): Promise<void> {
+  const started = Date.now();
+  const failure = await call();
+  expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
+  expect(failure?.details).toMatch(details);
+  expect(Date.now() - started).toBeLessThan(ms);
+}
+
 describe("the query service's health", () => {
   it("is ready and SERVING with Postgres and Redis up, NOT_SERVING while either is down or silent, and SERVING again after", async () => {
     const health = healthClient();
@@ -165,22 +184,14 @@ describe("the query service's health", () => {
 
     // A Postgres that stops answering without closing the connection (a hung network): a read that needs it is
     // UNAVAILABLE within the read timeout (the call has no deadline of its own).
-    const summaryReader = client();
+    const reader = client();
     const summary = () =>
-      new Promise<grpc.ServiceError | undefined>((resolve) =>
-        summaryReader.getOrderSummary(
-          create(GetOrderSummaryRequestSchema, { orderId: order.orderId }),
-          (error: grpc.ServiceError | null) => resolve(error ?? undefined),
-        ),
+      failureOf((done) =>
+        reader.getOrderSummary(create(GetOrderSummaryRequestSchema, { orderId: order.orderId }), done),
       );
     expect(await summary()).toBeUndefined();
     pgProxy.freeze();
-    const frozenAt = Date.now();
-    const unanswered = await summary();
-    expect(unanswered?.code).toBe(grpc.status.UNAVAILABLE);
-    expect(unanswered?.details).toMatch(/order_summaries/);
-    expect(Date.now() - frozenAt).toBeLessThan(3_000);
-    summaryReader.close();
+    await expectUnavailableWithin(3_000, summary, /order_summaries/);
     await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Postgres");
     expect(await ready()).toBe(false);
     await pgProxy.up();
@@ -188,21 +199,13 @@ describe("the query service's health", () => {
 
     // A Redis that stops answering without closing the connection: a read that needs it is UNAVAILABLE within the
     // read timeout (the call has no deadline of its own), and the service goes NOT_SERVING.
-    const reader = client();
     const list = () =>
-      new Promise<grpc.ServiceError | undefined>((resolve) =>
-        reader.listCustomerOrders(
-          create(ListCustomerOrdersRequestSchema, { customerId: "c" }),
-          (error: grpc.ServiceError | null) => resolve(error ?? undefined),
-        ),
+      failureOf((done) =>
+        reader.listCustomerOrders(create(ListCustomerOrdersRequestSchema, { customerId: "c" }), done),
       );
     expect(await list()).toBeUndefined();
     redisProxy.freeze();
-    const started = Date.now();
-    const failure = await list();
-    expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
-    expect(failure?.details).toMatch(/customer_orders/);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    await expectUnavailableWithin(3_000, list, /customer_orders/);
     await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Redis");
     expect(await ready()).toBe(false);
     await redisProxy.up();
