@@ -119,18 +119,6 @@ function failureOf(
   return new Promise((resolve) => call((error) => resolve(error ?? undefined)));
 }
 
-async function expectUnavailableWithin(
-  ms: number,
-  call: () => Promise<grpc.ServiceError | undefined>,
-  details: RegExp,
-): Promise<void> {
-  const started = Date.now();
-  const failure = await call();
-  expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
-  expect(failure?.details).toMatch(details);
-  expect(Date.now() - started).toBeLessThan(ms);
-}
-
 describe("the query service's health", () => {
   it("is ready and SERVING with Postgres and Redis up, NOT_SERVING while either is down or silent, and SERVING again after", async () => {
     const health = healthClient();
@@ -182,35 +170,44 @@ describe("the query service's health", () => {
     await eventually(() => ready(), "ready again with Postgres back", 30_000);
     await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres back", 5_000);
 
-    // A Postgres that stops answering without closing the connection (a hung network): a read that needs it is
-    // UNAVAILABLE within the read timeout (the call has no deadline of its own).
+    // A Postgres, then a Redis, that stops answering without closing the connection (a hung network): a read that
+    // needs it is UNAVAILABLE within the read timeout (the call has no deadline of its own), the service goes
+    // NOT_SERVING, and SERVING again once it answers.
     const reader = client();
-    const summary = () =>
-      failureOf((done) =>
-        reader.getOrderSummary(create(GetOrderSummaryRequestSchema, { orderId: order.orderId }), done),
-      );
-    expect(await summary()).toBeUndefined();
-    pgProxy.freeze();
-    await expectUnavailableWithin(3_000, summary, /order_summaries/);
-    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Postgres");
-    expect(await ready()).toBe(false);
-    await pgProxy.up();
-    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Postgres answering again");
-
-    // A Redis that stops answering without closing the connection: a read that needs it is UNAVAILABLE within the
-    // read timeout (the call has no deadline of its own), and the service goes NOT_SERVING.
-    const list = () =>
-      failureOf((done) =>
-        reader.listCustomerOrders(create(ListCustomerOrdersRequestSchema, { customerId: "c" }), done),
-      );
-    expect(await list()).toBeUndefined();
-    redisProxy.freeze();
-    await expectUnavailableWithin(3_000, list, /customer_orders/);
-    await eventually(async () => (await serving(health)) === "NOT_SERVING", "NOT_SERVING with a silent Redis");
-    expect(await ready()).toBe(false);
-    await redisProxy.up();
-    await eventually(async () => (await serving(health)) === "SERVING", "SERVING with Redis answering again");
-    expect(await list()).toBeUndefined();
+    const silent = [
+      {
+        name: "Postgres",
+        proxy: pgProxy,
+        readModel: /order_summaries/,
+        read: () =>
+          failureOf((done) =>
+            reader.getOrderSummary(create(GetOrderSummaryRequestSchema, { orderId: order.orderId }), done),
+          ),
+      },
+      {
+        name: "Redis",
+        proxy: redisProxy,
+        readModel: /customer_orders/,
+        read: () =>
+          failureOf((done) =>
+            reader.listCustomerOrders(create(ListCustomerOrdersRequestSchema, { customerId: "c" }), done),
+          ),
+      },
+    ];
+    for (const { name, proxy, readModel, read } of silent) {
+      expect(await read()).toBeUndefined();
+      proxy.freeze();
+      const started = Date.now();
+      const failure = await read();
+      expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(failure?.details).toMatch(readModel);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await eventually(async () => (await serving(health)) === "NOT_SERVING", `NOT_SERVING with a silent ${name}`);
+      expect(await ready()).toBe(false);
+      await proxy.up();
+      await eventually(async () => (await serving(health)) === "SERVING", `SERVING with ${name} answering again`);
+      expect(await read()).toBeUndefined();
+    }
     reader.close();
 
     await eventually(() => watched.length === 9, "Watch to see every change", 5_000);
