@@ -2,6 +2,7 @@ export { type CreatePoolOptions, createPool, ensureDatabase, orderlyTypes, quote
 export {
   type AppliedMigration,
   eventStoreMigrations,
+  MIGRATION_LOCK_KEY,
   type MigrationOptions,
   migrateEventStore,
   runMigrations,

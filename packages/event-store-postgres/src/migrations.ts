@@ -17,7 +17,7 @@ export interface AppliedMigration {
 
 const FILE_PATTERN = /^(\d{4})_([A-Za-z0-9_-]+)\.sql$/;
 /** One advisory lock for every component: migrations are rare, and DDL of different components may touch the same catalog. */
-const MIGRATION_LOCK_KEY = 7_267_401_955_113;
+export const MIGRATION_LOCK_KEY = 7_267_401_955_113;
 
 /**
  * Applies the component's pending migrations, each file in its own transaction together with its

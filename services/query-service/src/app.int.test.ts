@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GetOrderSummaryRequestSchema, ListCustomerOrdersRequestSchema, QueryService } from "@orderly/contracts";
-import { createPool, migrateEventStore } from "@orderly/event-store-postgres";
+import { createPool, MIGRATION_LOCK_KEY, migrateEventStore } from "@orderly/event-store-postgres";
 import { grpcServiceDefinition, healthService } from "@orderly/grpc-server";
 import { createLogger } from "@orderly/observability";
 import {
@@ -12,7 +13,7 @@ import {
   type TcpProxy,
   type TestEnvironment,
 } from "@orderly/testing";
-import type pg from "pg";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
 import { readQueryServiceConfig } from "./config.js";
@@ -225,4 +226,43 @@ describe("the query service's health", () => {
     watch.cancel();
     health.close();
   }, 120_000);
+});
+
+describe("the query service's start", () => {
+  it("waits for another process's migrations however long they take: the read timeout does not cut them short", async () => {
+    const holder = new pg.Client({ connectionString: env.databaseUrl });
+    await holder.connect();
+    await holder.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    let prepared = false;
+    const starting = startQueryService({
+      config: readQueryServiceConfig({
+        ...env.env,
+        QUERY_PORT: "0",
+        METRICS_PORT: "0",
+        QUERY_HOST: "127.0.0.1",
+        QUERY_READ_TIMEOUT_MS: "200",
+      }),
+      logger,
+      readers: () => ({
+        summaries: models,
+        customerOrders: models,
+        summariesCheckpoint: { checkpoint: async () => 0 },
+        customerOrdersCheckpoint: { checkpoint: async () => 0 },
+      }),
+      prepare: async ({ pool: setupPool }) => {
+        await migrateEventStore(setupPool);
+        prepared = true;
+      },
+    });
+    try {
+      await sleep(1_000);
+      expect(prepared).toBe(false);
+    } finally {
+      await holder.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      await holder.end();
+    }
+    const second = await starting;
+    expect(prepared).toBe(true);
+    await second.close(1_000);
+  });
 });

@@ -32,7 +32,10 @@ export interface StartQueryServiceOptions {
   readonly logger: Logger;
   /** Builds the read-model readers over the service's own connections. */
   readonly readers: (connections: { pool: pg.Pool; redis: Redis; namespace: string }) => QueryReaders;
-  /** Runs once the connections are up, before anything reads (e.g. create the read models' tables). */
+  /**
+   * Runs once the connections are up, before anything reads (e.g. create the read models' tables), over a pool of its
+   * own without the read timeout.
+   */
   readonly prepare?: (connections: { pool: pg.Pool; redis: Redis }) => Promise<void>;
   readonly registry?: Registry;
 }
@@ -95,7 +98,22 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       connectionName: "query-service-checkpoints",
     });
 
-    await options.prepare?.({ pool, redis });
+    if (options.prepare !== undefined) {
+      // Not over the read pool: migrations wait as long as another process holds the migration lock, which the read
+      // timeout would cut short (and a lock granted after its client gave up would stay with a pooled connection).
+      const setupPool = new pg.Pool({
+        connectionString: config.stack.databaseUrl,
+        max: 1,
+        application_name: "query-service setup",
+        connectionTimeoutMillis: 5_000,
+      });
+      setupPool.on("error", () => {});
+      try {
+        await options.prepare({ pool: setupPool, redis });
+      } finally {
+        await setupPool.end();
+      }
+    }
     const readers = options.readers({ pool, redis, namespace: config.stack.namespace });
     const onWatcherError = (name: string) => (error: unknown) =>
       logger.warn({ err: error, readModel: name }, "cannot read the read model's checkpoint");
