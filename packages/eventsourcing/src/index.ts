@@ -5,3 +5,4 @@ export * from "./event.js";
 export * from "./event-store.js";
 export * from "./expected-version.js";
 export * from "./in-memory-event-store.js";
+export * from "./seeded-random.js";

@@ -1,5 +1,7 @@
 /** What the generator sends, and how it picks the next call. */
 
+import { seededRandom } from "@orderly/eventsourcing";
+
 export type CommandKind = "create" | "pay" | "ship" | "cancel";
 /** A call's kind: a fresh command, an exact replay of an accepted one, or one with a stale expected_version. */
 export type CallKind = CommandKind | "duplicate" | "conflict";
@@ -79,13 +81,4 @@ export function pickKind(mix: Mix, u: number, available: Availability): CallKind
 }
 
 /** Small, fast, seedable PRNG (mulberry32): runs are reproducible with `--seed`. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const createRng: (seed: number) => () => number = seededRandom;

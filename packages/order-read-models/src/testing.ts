@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { EventMetadata, EventStore } from "@orderly/eventsourcing";
+import { type EventMetadata, type EventStore, seededRandom } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 
 /** One order's events, in stream order (test and benchmark data). */
@@ -7,17 +7,6 @@ export interface OrderHistory {
   readonly orderId: string;
   readonly customerId: string;
   readonly events: readonly { readonly event: OrderEvent; readonly metadata: EventMetadata }[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const lifecycles: readonly (readonly OrderEvent["type"][])[] = [
@@ -35,7 +24,7 @@ const lifecycles: readonly (readonly OrderEvent["type"][])[] = [
  * seconds) so created_at ties are common and the list order must fall back to the position.
  */
 export function generateOrderHistories(targetEvents: number, seed = 1): OrderHistory[] {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const histories: OrderHistory[] = [];
   const customers = Math.max(1, Math.round(targetEvents / 20));
   let total = 0;

@@ -6,6 +6,7 @@ import {
   ShipOrderRequestSchema,
   UpdatePaymentStatusRequestSchema,
 } from "@orderly/contracts";
+import { seededRandom } from "@orderly/eventsourcing";
 import { describe, expect, it } from "vitest";
 import {
   encodeCancelOrder,
@@ -18,15 +19,8 @@ import {
 
 // The hand-written encoder must write exactly protobuf-es's canonical bytes: checked on random requests.
 
-let seed = 42;
-const random = () => {
-  // mulberry32: a small deterministic generator, so a failure reproduces.
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// A seeded generator, so a failure reproduces.
+const random = seededRandom(42);
 const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)] as T;
 const alphabet = ["", "a", "Z", "é", "😀", "\u0000", "ключ", "-", "x".repeat(200)];
 const text = () =>
