@@ -13,6 +13,7 @@ import {
   validateAppendRequest,
 } from "@orderly/eventsourcing";
 import pg from "pg";
+import { integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
 
 export interface PostgresEventStoreOptions {
   /** Most commands flushed in one transaction (default 256). */
@@ -49,8 +50,12 @@ export interface AppendStats {
 
 interface PendingAppend {
   readonly request: AppendRequest;
-  /** The events' data as JSON, serialised when the append was called (a bad value fails only its own caller). */
+  /**
+   * The events' data (JSON) and occurred-at, as array literal elements, made when the append was called: a value that
+   * cannot be serialised fails only its own caller, not the batch.
+   */
   readonly data: readonly string[];
+  readonly occurredAt: readonly string[];
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -131,15 +136,19 @@ export class PostgresEventStore implements EventStore {
     if (this.#closed) return Promise.reject(new UnavailableError("event store is closed"));
     if (this.#queue.length >= this.#maxQueuedAppends)
       return Promise.reject(new ResourceExhaustedError(`${this.#queue.length} appends are already waiting`));
-    let data: string[];
+    const data: string[] = [];
+    const occurredAt: string[] = [];
     try {
       validateAppendRequest(request);
-      data = request.events.map(({ event }) => JSON.stringify(event.data ?? null));
+      for (const { event, metadata } of request.events) {
+        data.push(quotedElement(JSON.stringify(event.data ?? null)));
+        occurredAt.push(timestampElement(metadata.occurredAt));
+      }
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<CommandOutcome>((resolve, reject) => {
-      this.#queue.push({ request, data, resolve, reject });
+      this.#queue.push({ request, data, occurredAt, resolve, reject });
       // Start on the next turn of the event loop, so that appends arriving in the same I/O phase share a batch.
       if (!this.#scheduled && this.#inFlight < this.#maxConcurrentBatches) {
         this.#scheduled = true;
@@ -347,58 +356,67 @@ export class PostgresEventStore implements EventStore {
     });
   }
 
+  /**
+   * One call of `orderly_append` for the batch: its 13 arrays (per command, then per event) as array literals built
+   * in one pass (see array-literals.ts).
+   */
   async #execute(batch: PendingAppend[]): Promise<AppendRow[]> {
-    const n = batch.length;
-    const streamIds = new Array<string>(n);
-    const expected = new Array<number | null>(n);
-    const keys = new Array<string | null>(n);
-    const hashes = new Array<string | null>(n);
-    const counts = new Array<number>(n);
-    const eventIds: string[] = [];
-    const types: string[] = [];
-    const data: string[] = [];
-    const commandIds: string[] = [];
-    const correlationIds: string[] = [];
-    const causationIds: string[] = [];
-    const traceparents: (string | null)[] = [];
-    const occurredAt: Date[] = [];
-    for (let i = 0; i < n; i++) {
-      const request = (batch[i] as PendingAppend).request;
-      streamIds[i] = request.streamId;
+    let streamIds = "";
+    let expected = "";
+    let keys = "";
+    let hashes = "";
+    let counts = "";
+    let eventIds = "";
+    let types = "";
+    let data = "";
+    let commandIds = "";
+    let correlationIds = "";
+    let causationIds = "";
+    let traceparents = "";
+    let occurredAt = "";
+    let eventSep = "";
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i] as PendingAppend;
+      const request = pending.request;
+      const sep = i === 0 ? "" : ",";
+      streamIds += sep + quotedElement(request.streamId);
       const version = request.expectedVersion;
-      expected[i] = version === "any" ? null : version === "no_stream" ? 0 : version;
-      keys[i] = request.idempotency?.key ?? null;
-      hashes[i] = request.idempotency?.requestHash ?? null;
-      counts[i] = request.events.length;
-      const pendingData = (batch[i] as PendingAppend).data;
-      for (const [index, { event, metadata }] of request.events.entries()) {
-        eventIds.push(metadata.eventId);
-        types.push(event.type);
-        data.push(pendingData[index] as string);
-        commandIds.push(metadata.commandId);
-        correlationIds.push(metadata.correlationId);
-        causationIds.push(metadata.causationId);
-        traceparents.push(metadata.traceparent ?? null);
-        occurredAt.push(metadata.occurredAt);
+      expected += sep + (version === "any" ? NULL_ELEMENT : version === "no_stream" ? "0" : integerElement(version));
+      const claim = request.idempotency;
+      keys += sep + (claim ? quotedElement(claim.key) : NULL_ELEMENT);
+      hashes += sep + (claim ? quotedElement(claim.requestHash) : NULL_ELEMENT);
+      counts += sep + request.events.length;
+      for (let e = 0; e < request.events.length; e++) {
+        const { event, metadata } = request.events[e] as AppendRequest["events"][number];
+        eventIds += eventSep + quotedElement(metadata.eventId);
+        types += eventSep + quotedElement(event.type);
+        data += eventSep + pending.data[e];
+        commandIds += eventSep + quotedElement(metadata.commandId);
+        correlationIds += eventSep + quotedElement(metadata.correlationId);
+        causationIds += eventSep + quotedElement(metadata.causationId);
+        const traceparent = metadata.traceparent;
+        traceparents += eventSep + (typeof traceparent === "string" ? quotedElement(traceparent) : NULL_ELEMENT);
+        occurredAt += eventSep + pending.occurredAt[e];
+        eventSep = ",";
       }
     }
     const result = await this.#query<AppendRow>({
       name: "orderly_append",
       text: APPEND_SQL,
       values: [
-        streamIds,
-        expected,
-        keys,
-        hashes,
-        counts,
-        eventIds,
-        types,
-        data,
-        commandIds,
-        correlationIds,
-        causationIds,
-        traceparents,
-        occurredAt,
+        `{${streamIds}}`,
+        `{${expected}}`,
+        `{${keys}}`,
+        `{${hashes}}`,
+        `{${counts}}`,
+        `{${eventIds}}`,
+        `{${types}}`,
+        `{${data}}`,
+        `{${commandIds}}`,
+        `{${correlationIds}}`,
+        `{${causationIds}}`,
+        `{${traceparents}}`,
+        `{${occurredAt}}`,
         this.#lockTimeoutMs,
       ],
     });

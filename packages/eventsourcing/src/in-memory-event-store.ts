@@ -139,5 +139,8 @@ export function validateAppendRequest(request: AppendRequest): void {
     for (const field of ["eventId", "commandId", "correlationId", "causationId"] as const) {
       if (!UUID.test(metadata[field])) throw new ValidationError(field, "must be a UUID");
     }
+    const occurredAt: unknown = metadata.occurredAt;
+    if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime()))
+      throw new ValidationError("occurred_at", "must be a valid date");
   }
 }

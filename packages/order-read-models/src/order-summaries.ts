@@ -1,3 +1,4 @@
+import { integerElement, quotedElement, timestampElement } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
@@ -197,7 +198,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /**
  * The 13 column arrays of the upsert ($4..$16) as Postgres array literals, built in one pass. pg would build each from a
  * JavaScript array element by element (prepareValue, escapeElement, a string concatenation each): a quarter of what a
- * projector allocated per batch. Strings are quoted and escaped as pg quotes them; numbers are plain integers.
+ * projector allocated per batch (the elements: see @orderly/event-store-postgres's array-literals).
  */
 export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
   let orderIds = "";
@@ -216,19 +217,19 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as OrderSummaryView;
     const sep = i === 0 ? "" : ",";
-    orderIds += sep + quoted(r.orderId);
-    customerIds += sep + quoted(r.customerId);
-    statuses += sep + quoted(r.status);
-    paymentStatuses += sep + quoted(r.paymentStatus);
-    currencies += sep + quoted(r.currency);
-    totals += sep + integer(r.totalMinor);
-    paid += sep + integer(r.paidMinor);
-    itemCounts += sep + integer(r.itemCount);
-    versions += sep + integer(r.version);
-    createdAt += sep + quoted(r.createdAt.toISOString());
-    updatedAt += sep + quoted(r.updatedAt.toISOString());
-    lastPositions += sep + integer(r.lastPosition);
-    placedPositions += sep + integer(r.placedPosition);
+    orderIds += sep + quotedElement(r.orderId);
+    customerIds += sep + quotedElement(r.customerId);
+    statuses += sep + quotedElement(r.status);
+    paymentStatuses += sep + quotedElement(r.paymentStatus);
+    currencies += sep + quotedElement(r.currency);
+    totals += sep + integerElement(r.totalMinor);
+    paid += sep + integerElement(r.paidMinor);
+    itemCounts += sep + integerElement(r.itemCount);
+    versions += sep + integerElement(r.version);
+    createdAt += sep + timestampElement(r.createdAt);
+    updatedAt += sep + timestampElement(r.updatedAt);
+    lastPositions += sep + integerElement(r.lastPosition);
+    placedPositions += sep + integerElement(r.placedPosition);
   }
   return [
     orderIds,
@@ -245,18 +246,6 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
     lastPositions,
     placedPositions,
   ].map((elements) => `{${elements}}`);
-}
-
-const needsEscape = /["\\]/;
-
-/** An array element in double quotes, `"` and `\` backslash-escaped: no separator or NULL can be smuggled in. */
-function quoted(value: string): string {
-  return `"${needsEscape.test(value) ? value.replace(/["\\]/g, "\\$&") : value}"`;
-}
-
-/** A safe integer as digits; anything else fails the statement (as a malformed number should), never a silent 0. */
-function integer(value: number): string {
-  return Number.isSafeInteger(value) ? String(value) : "NaN";
 }
 
 /** Connection trouble, server shutdown, lock/serialization conflicts: worth retrying forever, never poison. */

@@ -22,6 +22,8 @@ export interface StartServiceOptions {
   /** Path of the script to run with node (e.g. the built `services/x/dist/main.js`). */
   readonly entry: string;
   readonly args?: readonly string[];
+  /** Options for node itself, before the entry (e.g. V8 heap flags). */
+  readonly nodeArgs?: readonly string[];
   /** Added to process.env (a TestEnvironment's `env` plus ports). */
   readonly env?: Record<string, string>;
   /** Resolved when this URL answers 200 (e.g. `http://127.0.0.1:<metrics port>/readyz`). */
@@ -52,7 +54,7 @@ const running = new Set<RunningService>();
 
 /** Starts a node process and waits until it is ready. Every started process is killed at exit of the test worker. */
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
-  const child = spawn(process.execPath, [options.entry, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry, ...(options.args ?? [])], {
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "info", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -214,7 +214,27 @@ export function eventStoreContract(name: string, makeStore: EventStoreFactory): 
         expect(await rejection(store.append(empty))).toBeInstanceOf(ValidationError);
         const zero = testAppendRequest(streamName(), { expectedVersion: 0 });
         expect(await rejection(store.append(zero))).toBeInstanceOf(ValidationError);
+        const undated = testAppendRequest(streamName());
+        const [first] = undated.events;
+        const badDate = {
+          ...undated,
+          events: [{ ...first, metadata: { ...first?.metadata, occurredAt: new Date(Number.NaN) } }],
+        };
+        expect(await rejection(store.append(badDate as AppendRequest))).toMatchObject({
+          name: "ValidationError",
+          field: "occurred_at",
+        });
         expect(await store.headPosition()).toBe(0);
+      });
+
+      it("stores stream ids and idempotency keys with quotes, backslashes, braces, commas and NULL as they are", async () => {
+        const id = `odd "stream" \\ {a,b} NULL ${testUuid()}`;
+        const key = `key "1" \\ {x,y} NULL ${testUuid()}`;
+        const first = await store.append(testAppendRequest(id, { key }));
+        expect(first).toMatchObject({ streamId: id, streamVersion: 1, duplicate: false });
+        expect(await store.append(testAppendRequest(id, { key }))).toEqual({ ...first, duplicate: true });
+        expect((await store.readStream(id)).events.map((e) => e.streamId)).toEqual([id]);
+        expect(await store.findCommand(key)).toMatchObject({ streamId: id, streamVersion: 1 });
       });
     });
 
