@@ -62,6 +62,11 @@ function commandServer(registry: Registry) {
       if (request.customerId === "slow") {
         await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
       }
+      if (request.customerId === "ignores-signal") {
+        // Polls instead: ctx.signal is not made until the test asks for it.
+        while (!ctx.aborted) await sleep(5);
+        throw new Error("gave up");
+      }
       if (request.customerId === "stuck") {
         await sleep(60_000, undefined, { ref: false }); // ignores its signal on purpose
       }
@@ -328,9 +333,27 @@ describe("GrpcServer", () => {
     let call: grpc.ClientUnaryCall | undefined;
     const pending = failure(unary(commands, "createOrder", { customerId: "slow" }, { onCall: (c) => (call = c) }));
     const ctx = await eventually(() => seen.contexts[0], "the handler to start");
+    expect(ctx.aborted).toBe(false);
     call?.cancel();
     expect((await pending).code).toBe(grpc.status.CANCELLED);
     await eventually(() => ctx.signal.aborted, "the signal to abort");
+    expect(ctx.aborted).toBe(true);
+    expect((ctx.signal.reason as { status: number }).status).toBe(grpc.status.CANCELLED);
+  });
+
+  it("tells a handler that never looked at ctx.signal that its caller gave up (ctx.aborted)", async () => {
+    seen.contexts.length = 0;
+    let call: grpc.ClientUnaryCall | undefined;
+    const pending = failure(
+      unary(commands, "createOrder", { customerId: "ignores-signal" }, { onCall: (c) => (call = c) }),
+    );
+    const ctx = await eventually(() => seen.contexts[0], "the handler to start");
+    expect(ctx.aborted).toBe(false);
+    call?.cancel();
+    expect((await pending).code).toBe(grpc.status.CANCELLED);
+    await eventually(() => ctx.aborted, "the call to count as aborted");
+    // The signal made afterwards starts aborted, with the same reason.
+    expect(ctx.signal.aborted).toBe(true);
     expect((ctx.signal.reason as { status: number }).status).toBe(grpc.status.CANCELLED);
   });
 

@@ -29,6 +29,11 @@ import { statusName, toGrpcStatus } from "./status.js";
 export interface CallContext {
   /** Aborts when the client cancels, the deadline passes, or the server shuts down (streams). */
   readonly signal: AbortSignal;
+  /**
+   * Whether `signal` has aborted, or would have: the client cancelled or the deadline passed. Cheaper than `signal`
+   * for a handler that only needs to ask (the signal and its listener are made on first use).
+   */
+  readonly aborted: boolean;
   /** Epoch ms from the client's grpc-timeout; undefined when the client set none. */
   readonly deadline: number | undefined;
   /** Request metadata (text values only; keys lower-case), e.g. `traceparent`. */
@@ -106,7 +111,7 @@ export class GrpcServer {
   private readonly metrics: GrpcMetrics;
   private readonly health = new HealthState();
   private readonly serviceNames: string[] = [];
-  private readonly streams = new Set<AbortController>();
+  private readonly streams = new Set<GrpcCallContext>();
   private serving = true;
   private listening = false;
   private stopping: Promise<void> | undefined;
@@ -181,9 +186,7 @@ export class GrpcServer {
       const graceMs = options.graceMs ?? 10_000;
       this.setServing(false);
       this.health.endWatches();
-      for (const controller of this.streams) {
-        controller.abort(new CallAbortedError(Status.UNAVAILABLE, "server is shutting down"));
-      }
+      for (const ctx of this.streams) ctx.abort(new CallAbortedError(Status.UNAVAILABLE, "server is shutting down"));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.logger.warn({ graceMs }, "calls still running after the grace period; cancelling them");
@@ -201,11 +204,12 @@ export class GrpcServer {
   }
 
   private unary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>) {
+    const path = methodPath(method.parent, method).slice(1);
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const track = this.track(method, "unary");
-      const { ctx, release } = this.context(call, method);
+      const ctx = new GrpcCallContext(call, path);
       const finish = (code: Status) => {
-        release();
+        ctx.release();
         track(code);
       };
       const request = call.request;
@@ -214,34 +218,50 @@ export class GrpcServer {
         finish(Status.INVALID_ARGUMENT);
         return;
       }
-      Promise.resolve()
-        .then(() => handler(request as MessageShape<DescMessage>, ctx))
-        .then(
-          (result) => {
-            if (ctx.signal.aborted) {
-              finish(abortStatus(ctx.signal));
-              return;
-            }
-            callback(null, create(method.output, result));
-            finish(Status.OK);
-          },
-          (error: unknown) => {
-            const status = this.failure(error, ctx);
-            callback(status);
-            finish(status.code);
-          },
-        );
+      const succeed = (result: Init<DescMessage>) => {
+        const aborted = ctx.abortReason();
+        if (aborted !== undefined) {
+          finish(aborted.status);
+          return;
+        }
+        let reply: MessageShape<DescMessage>;
+        try {
+          reply = create(method.output, result);
+        } catch (error) {
+          fail(error);
+          return;
+        }
+        callback(null, reply);
+        finish(Status.OK);
+      };
+      const fail = (error: unknown) => {
+        const status = this.failure(error, ctx);
+        callback(status);
+        finish(status.code);
+      };
+      let result: Promise<Init<DescMessage>> | Init<DescMessage>;
+      try {
+        result = handler(request as MessageShape<DescMessage>, ctx);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      if (result instanceof Promise) result.then(succeed, fail);
+      else succeed(result);
     };
   }
 
   private serverStreaming(method: DescMethod, handler: ServerStreamingHandler<DescMessage, DescMessage>) {
+    const path = methodPath(method.parent, method).slice(1);
     return (call: ServerWritableStream<unknown, unknown>) => {
       const track = this.track(method, "server_stream");
-      const { ctx, release, controller } = this.context(call, method);
-      this.streams.add(controller);
+      const ctx = new GrpcCallContext(call, path);
+      // Made now: shutdown aborts every open stream through it.
+      void ctx.signal;
+      this.streams.add(ctx);
       const finish = (code: Status) => {
-        this.streams.delete(controller);
-        release();
+        this.streams.delete(ctx);
+        ctx.release();
         track(code);
       };
       const request = call.request;
@@ -278,11 +298,9 @@ export class GrpcServer {
   }
 
   /** The status for a failed call; logs server faults with their stack. */
-  private failure(error: unknown, ctx: CallContext): { code: Status; details: string; metadata?: Metadata } {
-    if (ctx.signal.aborted) {
-      const reason: unknown = ctx.signal.reason;
-      if (reason instanceof CallAbortedError) return { code: reason.status, details: reason.message };
-    }
+  private failure(error: unknown, ctx: GrpcCallContext): { code: Status; details: string; metadata?: Metadata } {
+    const aborted = ctx.abortReason();
+    if (aborted !== undefined) return { code: aborted.status, details: aborted.message };
     const mapped = toGrpcStatus(error);
     if (mapped.internal) {
       this.logger.error({ err: error, method: ctx.method }, "handler failed");
@@ -307,63 +325,10 @@ export class GrpcServer {
       this.metrics.handling.observe(withCode, seconds);
     };
   }
-
-  private context(
-    call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
-    method: DescMethod,
-  ): { ctx: CallContext; release: () => void; controller: AbortController } {
-    const controller = new AbortController();
-    const rawDeadline = call.getDeadline();
-    const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
-    const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
-    let timer: NodeJS.Timeout | undefined;
-    if (deadline !== undefined) {
-      timer = setTimeout(
-        () => controller.abort(new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")),
-        Math.max(0, deadline - Date.now()),
-      );
-    }
-    const onCancel = () => {
-      // grpc-js ends a call whose deadline passed with DEADLINE_EXCEEDED and then reports it as cancelled; and the
-      // client's own deadline timer may cancel a little before ours (our deadline = its deadline + the request's
-      // transit). Both are the deadline, not a client's choice to cancel.
-      const expired = deadline !== undefined && Date.now() >= deadline - DEADLINE_TOLERANCE_MS;
-      controller.abort(
-        expired
-          ? new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")
-          : new CallAbortedError(Status.CANCELLED, "cancelled by the client"),
-      );
-    };
-    call.once("cancelled", onCancel);
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(call.metadata.getMap())) {
-      if (typeof value === "string") headers[key] = value;
-    }
-    const ctx: CallContext = {
-      signal: controller.signal,
-      deadline,
-      headers,
-      method: methodPath(method.parent, method).slice(1),
-      peer: call.getPeer(),
-    };
-    return {
-      ctx,
-      controller,
-      release: () => {
-        clearTimeout(timer);
-        call.off("cancelled", onCancel);
-      },
-    };
-  }
 }
 
 function undecodable(request: UndecodableRequest): string {
   return `request is not a valid ${request.typeName}: ${request.reason}`;
-}
-
-function abortStatus(signal: AbortSignal): Status {
-  const reason: unknown = signal.reason;
-  return reason instanceof CallAbortedError ? reason.status : Status.CANCELLED;
 }
 
 /** `promise`, or a rejection with the signal's reason as soon as it aborts. */
@@ -386,4 +351,99 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+type ServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+
+/**
+ * A call's CallContext. Most unary handlers never look at the signal or the headers, so neither is made up front: the
+ * AbortController and its `cancelled` listener, the header record and the peer are built on first use, and `aborted`
+ * reads the call's own state. (grpc-js ends a call whose deadline passed and then reports it as cancelled, so no timer
+ * of our own is needed for the deadline.)
+ */
+class GrpcCallContext implements CallContext {
+  readonly #call: ServerCall;
+  readonly method: string;
+  readonly deadline: number | undefined;
+  #controller: AbortController | undefined;
+  #reason: CallAbortedError | undefined;
+  #headers: Record<string, string> | undefined;
+  #onCancel: (() => void) | undefined;
+  #released = false;
+
+  constructor(call: ServerCall, method: string) {
+    this.#call = call;
+    this.method = method;
+    const rawDeadline = call.getDeadline();
+    const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
+    this.deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const reason = this.abortReason();
+      if (reason !== undefined) {
+        controller.abort(reason);
+      } else if (!this.#released) {
+        this.#onCancel = () => this.abort(this.#cancelReason());
+        this.#call.once("cancelled", this.#onCancel);
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.abortReason() !== undefined;
+  }
+
+  get headers(): Record<string, string> {
+    if (this.#headers === undefined) {
+      const headers: Record<string, string> = {};
+      for (const [key, value] of Object.entries(this.#call.metadata.getMap())) {
+        if (typeof value === "string") headers[key] = value;
+      }
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
+
+  get peer(): string {
+    return this.#call.getPeer();
+  }
+
+  /** Why the call is over for its client, if it is: cancelled, past its deadline, or the server shutting down. */
+  abortReason(): CallAbortedError | undefined {
+    // Once the call has ended, grpc-js marks it cancelled whatever its outcome: only what happened before counts.
+    if (this.#reason === undefined && !this.#released) {
+      if (this.#call.cancelled) this.#reason = this.#cancelReason();
+      else if (this.deadline !== undefined && Date.now() >= this.deadline) {
+        this.#reason = new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded");
+      }
+    }
+    return this.#reason;
+  }
+
+  abort(reason: CallAbortedError): void {
+    this.#reason ??= reason;
+    this.#controller?.abort(this.#reason);
+  }
+
+  /** The call is finished: stop listening for its cancellation. */
+  release(): void {
+    this.#released = true;
+    if (this.#onCancel !== undefined) this.#call.off("cancelled", this.#onCancel);
+  }
+
+  /**
+   * grpc-js reports a call whose deadline passed as cancelled, and the client's own deadline timer may cancel a little
+   * before ours (our deadline = its deadline + the request's transit). Both are the deadline, not a client's choice.
+   */
+  #cancelReason(): CallAbortedError {
+    const expired = this.deadline !== undefined && Date.now() >= this.deadline - DEADLINE_TOLERANCE_MS;
+    return expired
+      ? new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")
+      : new CallAbortedError(Status.CANCELLED, "cancelled by the client");
+  }
 }

@@ -39,11 +39,11 @@ export function createCommandHandlers(pipeline: CommandPipeline, metrics?: Comma
   async function run(name: string, call: CallContext, toRequest: () => CommandRequest): Promise<CommandOutcome> {
     const started = performance.now();
     try {
-      const outcome = await pipeline.execute(toRequest(), call.signal);
+      const outcome = await pipeline.execute(toRequest(), call);
       metrics?.observe(name, outcome.duplicate ? "duplicate" : "accepted", (performance.now() - started) / 1000);
       return outcome;
     } catch (error) {
-      const outcome = isDomainError(error) ? error.code : call.signal?.aborted ? "cancelled" : "internal";
+      const outcome = isDomainError(error) ? error.code : call.aborted ? "cancelled" : "internal";
       metrics?.observe(name, outcome, (performance.now() - started) / 1000);
       throw error;
     }

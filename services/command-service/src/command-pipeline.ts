@@ -33,6 +33,12 @@ export interface CommandPipelineOptions {
   readonly retryBaseMs?: number;
 }
 
+/** What the pipeline asks of a call: whether its caller has given up, and why (an AbortSignal, a gRPC call context). */
+export interface Abandonable {
+  readonly aborted?: boolean | undefined;
+  readonly reason?: unknown;
+}
+
 interface LoadedOrder {
   readonly state: OrderState;
   readonly version: number;
@@ -71,15 +77,16 @@ export class CommandPipeline {
   }
 
   /**
-   * Runs one command. `signal` is the call's (client cancel, deadline): a command still queued behind others on its
-   * order when its caller has given up is not started — under overload, work nobody waits for only adds to the queue.
-   * Once started, a command runs to the end (its append may already be committed; a retry gets the stored result).
+   * Runs one command. `call` says whether its caller has given up (client cancel, deadline; an AbortSignal will do):
+   * a command still queued behind others on its order when its caller has given up is not started — under overload,
+   * work nobody waits for only adds to the queue. It fails with the signal's reason, if it has one. Once started, a
+   * command runs to the end (its append may already be committed; a retry gets the stored result).
    */
-  async execute(request: CommandRequest, signal?: AbortSignal): Promise<CommandOutcome> {
+  async execute(request: CommandRequest, call?: Abandonable): Promise<CommandOutcome> {
     validateCommand(request.command);
     const streamId = orderStreamId(request.command.data.orderId);
     return this.#serializer.run(streamId, () => {
-      signal?.throwIfAborted();
+      if (call?.aborted) throw call.reason ?? new Error("the caller gave up before the command started");
       return request.command.type === "CreateOrder" ? this.#create(request, streamId) : this.#change(request, streamId);
     });
   }

@@ -9,15 +9,17 @@ export class KeyedSerializer {
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key);
     const result = previous === undefined ? task() : previous.then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
+    // Settles when the task does, either way; the last task of a key removes it.
+    const tail: Promise<void> = result.then(
+      () => this.#settled(key, tail),
+      () => this.#settled(key, tail),
     );
     this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
     return result;
+  }
+
+  #settled(key: string, tail: Promise<void>): void {
+    if (this.#tails.get(key) === tail) this.#tails.delete(key);
   }
 
   /** Keys with a task queued or running. */

@@ -50,8 +50,8 @@ export interface CommandRequest<C extends OrderCommand = OrderCommand> {
 export interface CallContext {
   /** gRPC request metadata, lower-case keys. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Aborts when the client cancels or the deadline passes. */
-  readonly signal?: AbortSignal;
+  /** True once the client has cancelled or the deadline has passed. */
+  readonly aborted?: boolean;
 }
 
 export const rpcNames = {
