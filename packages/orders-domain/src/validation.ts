@@ -16,21 +16,30 @@ function characterCount(value: string): number {
   return count;
 }
 
-function checkText(field: string, value: string, min: number, max: number): void {
-  if (value.length < min) {
-    throw new ValidationError(field, min === 1 ? "must not be empty" : `must have at least ${min} characters`);
-  }
+/** What is wrong with a text field, or undefined. (Problems, not errors: an item's field name is built only on failure.) */
+function textProblem(value: string, min: number, max: number): string | undefined {
+  if (value.length < min) return min === 1 ? "must not be empty" : `must have at least ${min} characters`;
   // A string has at least as many UTF-16 units as characters: count characters only when it could be too long.
-  if (value.length > max && characterCount(value) > max) {
-    throw new ValidationError(field, `must have at most ${max} characters`);
-  }
-  if (controlCharacter.test(value)) throw new ValidationError(field, "must not contain control characters");
+  if (value.length > max && characterCount(value) > max) return `must have at most ${max} characters`;
+  if (controlCharacter.test(value)) return "must not contain control characters";
+  return undefined;
 }
 
-function checkInteger(field: string, value: number, min: number, max: number = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isSafeInteger(value)) throw new ValidationError(field, "must be an integer below 2^53");
-  if (value < min) throw new ValidationError(field, `must be at least ${min}`);
-  if (value > max) throw new ValidationError(field, `must be at most ${max}`);
+function integerProblem(value: number, min: number, max: number = Number.MAX_SAFE_INTEGER): string | undefined {
+  if (!Number.isSafeInteger(value)) return "must be an integer below 2^53";
+  if (value < min) return `must be at least ${min}`;
+  if (value > max) return `must be at most ${max}`;
+  return undefined;
+}
+
+function checkText(field: string, value: string, min: number, max: number): void {
+  const problem = textProblem(value, min, max);
+  if (problem !== undefined) throw new ValidationError(field, problem);
+}
+
+function checkInteger(field: string, value: number, min: number, max?: number): void {
+  const problem = integerProblem(value, min, max);
+  if (problem !== undefined) throw new ValidationError(field, problem);
 }
 
 export function validateIdempotencyKey(key: string): void {
@@ -54,9 +63,12 @@ function validateCreateOrder({ data }: CreateOrder): void {
   }
   let total = 0;
   data.items.forEach((item, i) => {
-    checkText(`items[${i}].sku`, item.sku, limits.sku.min, limits.sku.max);
-    checkInteger(`items[${i}].quantity`, item.quantity, limits.quantity.min, limits.quantity.max);
-    checkInteger(`items[${i}].unit_price_minor`, item.unitPriceMinor, limits.unitPriceMinor.min);
+    let problem = textProblem(item.sku, limits.sku.min, limits.sku.max);
+    if (problem !== undefined) throw new ValidationError(`items[${i}].sku`, problem);
+    problem = integerProblem(item.quantity, limits.quantity.min, limits.quantity.max);
+    if (problem !== undefined) throw new ValidationError(`items[${i}].quantity`, problem);
+    problem = integerProblem(item.unitPriceMinor, limits.unitPriceMinor.min);
+    if (problem !== undefined) throw new ValidationError(`items[${i}].unit_price_minor`, problem);
     total += item.quantity * item.unitPriceMinor;
   });
   if (!Number.isSafeInteger(total)) throw new ValidationError("items", "the order total must be below 2^53");

@@ -74,7 +74,9 @@ export function toCreateOrder(request: CreateOrderRequest, call: CallContext): C
         items: request.items.map((item, i) => ({
           sku: item.sku,
           quantity: item.quantity,
-          unitPriceMinor: toSafeNumber(`items[${i}].unit_price_minor`, item.unitPriceMinor),
+          unitPriceMinor: isSafe(item.unitPriceMinor)
+            ? Number(item.unitPriceMinor)
+            : toSafeNumber(`items[${i}].unit_price_minor`, item.unitPriceMinor),
         })),
       },
       metadata: metadataOf(call),
@@ -181,8 +183,10 @@ function toPaymentStatus(status: ProtoPaymentStatus): PaymentStatus {
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
 const minSafe = BigInt(Number.MIN_SAFE_INTEGER);
 
+const isSafe = (value: bigint) => value <= maxSafe && value >= minSafe;
+
 function toSafeNumber(field: string, value: bigint): number {
-  if (value > maxSafe || value < minSafe) {
+  if (!isSafe(value)) {
     throw new ValidationError(field, "must be within ±(2^53 - 1)");
   }
   return Number(value);
