@@ -97,11 +97,19 @@ describe("PostgresEventStore (Postgres only)", () => {
     expect(store.stats).toEqual({ batches: 1, commands: 200, largestBatch: 200 });
   });
 
-  it("splits a burst into batches of at most maxBatchSize", async () => {
-    const store = new PostgresEventStore(pool, { maxBatchSize: 64 });
+  it("splits a burst into batches of at most maxBatchSize, and reports each one to onBatch", async () => {
+    const batches: { commands: number; seconds: number }[] = [];
+    const store = new PostgresEventStore(pool, {
+      maxBatchSize: 64,
+      onBatch: (commands, seconds) => batches.push({ commands, seconds }),
+    });
     await Promise.all(range(1, 200).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
     expect(store.stats).toMatchObject({ commands: 200, largestBatch: 64 });
     expect(store.stats.batches).toBeGreaterThanOrEqual(4);
+    expect(batches).toHaveLength(store.stats.batches);
+    expect(batches.reduce((sum, b) => sum + b.commands, 0)).toBe(200);
+    expect(Math.max(...batches.map((b) => b.commands))).toBe(64);
+    for (const { seconds } of batches) expect(seconds).toBeGreaterThan(0);
   });
 
   it("identical requests racing through two stores (two pools, as two service instances): one accepted, the rest duplicates", async () => {

@@ -39,6 +39,12 @@ export interface PostgresEventStoreOptions {
    * it (smaller batches, each waiting on the other's commit), so 1 is the default.
    */
   readonly maxConcurrentBatches?: number;
+  /**
+   * Called after every append transaction (one group commit), committed or not, with how many commands it carried
+   * and its round trip in seconds (from sending it to its last row): what an operator needs to tell a slow database
+   * from a slow service.
+   */
+  readonly onBatch?: (commands: number, seconds: number) => void;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -107,6 +113,7 @@ export class PostgresEventStore implements EventStore {
   readonly #maxQueuedAppends: number;
   readonly #statementTimeoutMs: number;
   readonly #maxConcurrentBatches: number;
+  readonly #onBatch: ((commands: number, seconds: number) => void) | undefined;
   #queue: PendingAppend[] = [];
   #scheduled = false;
   #inFlight = 0;
@@ -123,6 +130,7 @@ export class PostgresEventStore implements EventStore {
     if (!Number.isInteger(this.#statementTimeoutMs) || this.#statementTimeoutMs < 1)
       throw new Error("statementTimeoutMs must be >= 1");
     this.#maxConcurrentBatches = options.maxConcurrentBatches ?? 1;
+    this.#onBatch = options.onBatch;
     if (!Number.isInteger(this.#maxConcurrentBatches) || this.#maxConcurrentBatches < 1)
       throw new Error("maxConcurrentBatches must be >= 1");
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
@@ -331,9 +339,12 @@ export class PostgresEventStore implements EventStore {
 
   async #flush(batch: PendingAppend[]): Promise<void> {
     let rows: AppendRow[];
+    const started = performance.now();
     try {
       rows = await this.#execute(batch);
+      this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
     } catch (error) {
+      this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
       if (batch.length > 1 && isDataError(error)) {
         // One command's bad data (a reused event id, say) must not fail the others: retry them one by one.
         for (const pending of batch) await this.#flush([pending]);

@@ -4,9 +4,10 @@
 //   3. latency at half of Orderly's maximum rate (open loop, paced; latency from the intended send time).
 // Prints one JSON object on one line (the last of stdout). Each closed loop runs BENCH_ROUNDS times, alternating
 // targets, and the best round counts.
-// Options (env): BENCH_SECONDS (default 10), BENCH_ROUNDS (2), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
+// Options (env): BENCH_SECONDS (default 10), BENCH_OPEN_SECONDS (the paced runs, default 20: a p99 needs the samples),
+// BENCH_ROUNDS (2), BENCH_CONCURRENCY (64), BENCH_CHANNELS (2),
 // BENCH_PROFILE_DIR (write a V8 CPU profile of the command service there; summarise it with bench/profile-summary.mjs).
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -14,6 +15,7 @@ import { createTestEnvironment, freePort, startService } from "@orderly/testing"
 import { encodeCreateOrder, ProtoWriter } from "../dist/request-hash.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const openSeconds = Number(process.env.BENCH_OPEN_SECONDS ?? 20);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const channels = Number(process.env.BENCH_CHANNELS ?? 2);
 const warmupSeconds = Math.min(3, seconds / 3);
@@ -120,6 +122,21 @@ function cpuSeconds(pid) {
   }
 }
 
+/** CPU seconds used so far by every Postgres process on this machine (the benchmark's database is the only busy one). */
+function postgresCpuSeconds() {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (stat.includes(" (postgres) ")) total += cpuSeconds(entry);
+    } catch {
+      // The process has gone.
+    }
+  }
+  return total;
+}
+
 /**
  * Closed loop: `concurrency` calls always in flight for `durationS`; counts completions after the warm-up. With
  * `serverPid`, also the server's CPU time per call (the machine is shared: CPU per call is steadier than calls/s).
@@ -134,9 +151,11 @@ async function closedLoop(address, durationS, serverPid) {
   let firstError;
   let cpuAtWarmupEnd;
   let clientCpuAtWarmupEnd;
+  let postgresAtWarmupEnd;
   const warmupTimer = setTimeout(() => {
     cpuAtWarmupEnd = cpuSeconds(serverPid);
     clientCpuAtWarmupEnd = process.cpuUsage();
+    postgresAtWarmupEnd = postgresCpuSeconds();
   }, warmupSeconds * 1000);
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
@@ -159,6 +178,7 @@ async function closedLoop(address, durationS, serverPid) {
   clearTimeout(warmupTimer);
   const serverCpu = cpuSeconds(serverPid) - cpuAtWarmupEnd;
   const clientCpu = process.cpuUsage(clientCpuAtWarmupEnd);
+  const postgresCpu = postgresCpuSeconds() - postgresAtWarmupEnd;
   for (const c of pool) c.close();
   return {
     calls_per_s: Math.round(ok / durationS),
@@ -167,6 +187,7 @@ async function closedLoop(address, durationS, serverPid) {
     ...summary(latencies),
     server_cpu_us_per_call: Math.round((serverCpu / ok) * 1e6),
     load_client_cpu_us_per_call: Math.round((clientCpu.user + clientCpu.system) / ok),
+    postgres_cpu_us_per_call: Math.round((postgresCpu / ok) * 1e6),
   };
 }
 
@@ -204,9 +225,55 @@ async function openLoop(address, rate, durationS) {
   return { rate_per_s: Math.round(rate), calls: latencies.length, errors, ...summary(latencies) };
 }
 
+const scrape = async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+
+/** Cumulative counts per `le` bucket of histogram `name` in one scrape, over the series whose labels match. */
+function buckets(metrics, name, labelsMatch = () => true) {
+  const counts = new Map();
+  for (const [, labels, value] of metrics.matchAll(new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, "gm"))) {
+    if (!labelsMatch(labels)) continue;
+    const le = labels.match(/le="([^"]+)"/)[1];
+    counts.set(le, (counts.get(le) ?? 0) + Number(value));
+  }
+  return counts;
+}
+
+/** Between two scrapes of a histogram: the share of observations within 10 and 25 ms, and the bucket holding p99. */
+function histogramShare(before, after) {
+  const count = (le) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const total = count("+Inf");
+  const bounds = [...after.keys()].filter((le) => le !== "+Inf").sort((x, y) => Number(x) - Number(y));
+  const p99Bound = bounds.find((le) => count(le) >= 0.99 * total);
+  const share = (le) => Math.round((count(le) / total) * 10000) / 100;
+  return {
+    count: total,
+    within_10ms_pct: share("0.01"),
+    within_25ms_pct: share("0.025"),
+    p99_at_most_ms: p99Bound === undefined ? null : Number(p99Bound) * 1000,
+  };
+}
+
+/**
+ * The command service's own share of the open loop's latency, from its histograms: each CreateOrder from request to
+ * reply, and each append transaction (the Postgres round trip a command waits for, or two when it queues behind one).
+ */
+function serviceSide(before, after) {
+  const createOrder = (labels) => labels.includes('command="CreateOrder"');
+  return {
+    create_order: histogramShare(
+      buckets(before, "orderly_command_duration_seconds", createOrder),
+      buckets(after, "orderly_command_duration_seconds", createOrder),
+    ),
+    append_transaction: histogramShare(
+      buckets(before, "orderly_event_store_append_seconds"),
+      buckets(after, "orderly_event_store_append_seconds"),
+    ),
+  };
+}
+
 async function main() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-  const figures = { seconds, rounds, concurrency, channels };
+  const figures = { seconds, open_loop_seconds: openSeconds, rounds, concurrency, channels };
 
   // Both targets run side by side; rounds alternate between them so that the shared machine's drift hits both.
   const cannedPort = await freePort();
@@ -252,16 +319,20 @@ async function main() {
     figures.orderly = { ...best(orderlyRuns), rounds_calls_per_s: orderlyRuns.map((r) => r.calls_per_s) };
     figures.ratio_to_rpc_ceiling =
       Math.round((figures.orderly.calls_per_s / figures.rpc_ceiling.calls_per_s) * 100) / 100;
-    figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, seconds);
+    const before = await scrape(metricsPort);
+    figures.orderly_at_half_max = await openLoop(address, figures.orderly.calls_per_s / 2, openSeconds);
+    // Orderly's own share of that latency: the command service's time from request to reply (its histogram), the
+    // rest being the RPC stack, the load process and the machine — which the canned server's run below shows alone.
+    figures.orderly_at_half_max.service_side = serviceSide(before, await scrape(metricsPort));
     // The same open loop against the canned server: the latency the RPC stack and this load process alone show at
     // that rate on this machine (the floor under Orderly's figure).
     figures.rpc_ceiling_at_same_rate = await openLoop(
       `127.0.0.1:${cannedPort}`,
       figures.orderly.calls_per_s / 2,
-      seconds,
+      openSeconds,
     );
     // Group commit over the whole run: how many commands shared one append transaction.
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const metrics = await scrape(metricsPort);
     const counter = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
     figures.commands_per_append_transaction =
       Math.round(

@@ -13,7 +13,7 @@ import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
 import { readConfig } from "./config.js";
-import { createCommandMetrics, registerAppendStats } from "./metrics.js";
+import { createAppendDurationMetric, createCommandMetrics, registerAppendStats } from "./metrics.js";
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
@@ -33,12 +33,13 @@ async function main(): Promise<void> {
   pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
   await migrateEventStore(pool);
 
+  const registry = new Registry();
   const store = new PostgresEventStore(pool, {
     statementTimeoutMs: config.statementTimeoutMs,
     maxConcurrentBatches: config.appendConcurrentBatches,
+    onBatch: createAppendDurationMetric(registry),
   });
   const pipeline = new CommandPipeline(store, { cacheSize: config.cacheSize });
-  const registry = new Registry();
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
   registerAppendStats(registry, () => store.stats);
 

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { createCommandMetrics, registerAppendStats } from "./metrics.js";
+import { createAppendDurationMetric, createCommandMetrics, registerAppendStats } from "./metrics.js";
 
 describe("command metrics", () => {
   it("counts by command and outcome, times them, and reports retries", async () => {
@@ -27,5 +27,16 @@ describe("command metrics", () => {
     const text = await registry.metrics();
     expect(text).toContain("orderly_event_store_append_batches_total 4");
     expect(text).toContain("orderly_event_store_append_commands_total 100");
+  });
+
+  it("times each append transaction", async () => {
+    const registry = new Registry();
+    const onBatch = createAppendDurationMetric(registry);
+    onBatch(16, 0.003);
+    onBatch(1, 0.04);
+    const text = await registry.metrics();
+    expect(text).toContain("orderly_event_store_append_seconds_count 2");
+    expect(text).toContain('orderly_event_store_append_seconds_bucket{le="0.005"} 1');
+    expect(text).toContain('orderly_event_store_append_seconds_bucket{le="0.05"} 2');
   });
 });

@@ -81,3 +81,14 @@ export function registerAppendStats(
     },
   });
 }
+
+/** The round trip of each append transaction (group commit), from the store's `onBatch`. */
+export function createAppendDurationMetric(registry: Registry): (commands: number, seconds: number) => void {
+  const duration = new Histogram({
+    name: "orderly_event_store_append_seconds",
+    help: "Round trip of one append transaction (a group commit of one or more commands), committed or not.",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return (_commands, seconds) => duration.observe(seconds);
+}
