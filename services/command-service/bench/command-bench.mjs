@@ -122,26 +122,33 @@ function cpuSeconds(pid) {
   }
 }
 
-/** CPU seconds used so far by every Postgres process on this machine (the benchmark's database is the only busy one). */
-function postgresCpuSeconds() {
-  let total = 0;
+/** CPU seconds used so far by each Postgres process on this machine (the benchmark's database is the only busy one). */
+function postgresCpu() {
+  const byPid = new Map();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (stat.includes(" (postgres) ")) total += cpuSeconds(entry);
+      if (readFileSync(`/proc/${entry}/stat`, "utf8").includes(" (postgres) ")) byPid.set(entry, cpuSeconds(entry));
     } catch {
       // The process has gone.
     }
   }
+  return byPid;
+}
+
+/** Postgres CPU seconds between two `postgresCpu()` readings: processes that ended in between count for nothing. */
+function postgresCpuSince(before) {
+  let total = 0;
+  for (const [pid, seconds] of postgresCpu()) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 
 /**
  * Closed loop: `concurrency` calls always in flight for `durationS`; counts completions after the warm-up. With
- * `serverPid`, also the server's CPU time per call (the machine is shared: CPU per call is steadier than calls/s).
+ * `serverPid`, also the server's CPU time per call (the machine is shared: CPU per call is steadier than calls/s), and
+ * `withPostgres`, Postgres's.
  */
-async function closedLoop(address, durationS, serverPid) {
+async function closedLoop(address, durationS, serverPid, withPostgres = false) {
   const pool = clients(address);
   const warmupEnd = performance.now() + warmupSeconds * 1000;
   const end = warmupEnd + durationS * 1000;
@@ -155,7 +162,7 @@ async function closedLoop(address, durationS, serverPid) {
   const warmupTimer = setTimeout(() => {
     cpuAtWarmupEnd = cpuSeconds(serverPid);
     clientCpuAtWarmupEnd = process.cpuUsage();
-    postgresAtWarmupEnd = postgresCpuSeconds();
+    postgresAtWarmupEnd = postgresCpu();
   }, warmupSeconds * 1000);
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
@@ -178,7 +185,7 @@ async function closedLoop(address, durationS, serverPid) {
   clearTimeout(warmupTimer);
   const serverCpu = cpuSeconds(serverPid) - cpuAtWarmupEnd;
   const clientCpu = process.cpuUsage(clientCpuAtWarmupEnd);
-  const postgresCpu = postgresCpuSeconds() - postgresAtWarmupEnd;
+  const postgresSeconds = postgresCpuSince(postgresAtWarmupEnd);
   for (const c of pool) c.close();
   return {
     calls_per_s: Math.round(ok / durationS),
@@ -187,7 +194,7 @@ async function closedLoop(address, durationS, serverPid) {
     ...summary(latencies),
     server_cpu_us_per_call: Math.round((serverCpu / ok) * 1e6),
     load_client_cpu_us_per_call: Math.round((clientCpu.user + clientCpu.system) / ok),
-    postgres_cpu_us_per_call: Math.round((postgresCpu / ok) * 1e6),
+    ...(withPostgres ? { postgres_cpu_us_per_call: Math.round((postgresSeconds / ok) * 1e6) } : {}),
   };
 }
 
@@ -312,7 +319,7 @@ async function main() {
       ceilingRuns.push(await closedLoop(`127.0.0.1:${cannedPort}`, seconds, canned.pid));
       const profile = process.env.BENCH_PROFILE_DIR && round === 0;
       if (profile) process.kill(service.pid, "SIGUSR2");
-      orderlyRuns.push(await closedLoop(address, seconds, service.pid));
+      orderlyRuns.push(await closedLoop(address, seconds, service.pid, true));
       if (profile) process.kill(service.pid, "SIGUSR2");
     }
     figures.rpc_ceiling = { ...best(ceilingRuns), rounds_calls_per_s: ceilingRuns.map((r) => r.calls_per_s) };
