@@ -13,6 +13,9 @@ export type CommandOutcomeLabel =
   | "cancelled"
   | "internal";
 
+/** Seconds, from 0.5 ms (a cached decision, a small batch) to 5 s (a stalled database). */
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 export interface CommandMetrics {
   observe(command: string, outcome: CommandOutcomeLabel, seconds: number): void;
 }
@@ -29,7 +32,7 @@ export function createCommandMetrics(registry: Registry, retries: () => number):
     name: "orderly_command_duration_seconds",
     help: "Time from receiving a command to its reply, by command type and outcome.",
     labelNames: ["command", "outcome"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: latencyBuckets,
     registers: [registry],
   });
   new Counter({
@@ -87,7 +90,7 @@ export function createAppendDurationMetric(registry: Registry): (commands: numbe
   const duration = new Histogram({
     name: "orderly_event_store_append_seconds",
     help: "Round trip of one append transaction (a group commit of one or more commands), committed or not.",
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: latencyBuckets,
     registers: [registry],
   });
   return (_commands, seconds) => duration.observe(seconds);
