@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { integerElement, quotedElement, timestampElement } from "./array-literals.js";
+import { arrayLiteral, integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
 
 describe("array literal elements", () => {
   it("quotes every string and escapes only quotes and backslashes", () => {
@@ -21,5 +21,10 @@ describe("array literal elements", () => {
 
   it("writes instants in UTC", () => {
     expect(timestampElement(new Date(Date.UTC(2026, 10, 26, 14, 5, 6, 7)))).toBe('"2026-11-26T14:05:06.007Z"');
+  });
+
+  it("joins elements into a literal", () => {
+    expect(arrayLiteral([quotedElement("a"), NULL_ELEMENT, integerElement(3)].join(","))).toBe('{"a",NULL,3}');
+    expect(arrayLiteral("")).toBe("{}");
   });
 });

@@ -3,7 +3,7 @@
  * pg builds a literal from a JavaScript array element by element: `prepareValue`, then two regex replaces per string
  * (a UUID included), then a concatenation, and dates through a local-time formatter. On the append and the
  * projectors' upsert that was the largest share of what a batch allocated, so the hot paths build the literals with
- * these instead: `column += sep + quotedElement(value)`, then `{column}`.
+ * these instead: `column += sep + quotedElement(value)`, then `arrayLiteral(column)`.
  */
 
 const needsEscape = /["\\]/;
@@ -24,6 +24,11 @@ export function integerElement(value: number): string {
 /** A timestamptz element: the instant in UTC (ISO 8601), whatever the server's or this process's time zone. */
 export function timestampElement(value: Date): string {
   return `"${value.toISOString()}"`;
+}
+
+/** A whole literal from its comma-separated elements. */
+export function arrayLiteral(elements: string): string {
+  return `{${elements}}`;
 }
 
 /** The SQL NULL element (unquoted; `"NULL"` would be the four-letter string). */

@@ -1,4 +1,10 @@
-export { integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
+export {
+  arrayLiteral,
+  integerElement,
+  NULL_ELEMENT,
+  quotedElement,
+  timestampElement,
+} from "./array-literals.js";
 export { type CreatePoolOptions, createPool, ensureDatabase, orderlyTypes, quoteIdentifier } from "./database.js";
 export {
   type AppliedMigration,

@@ -13,7 +13,7 @@ import {
   validateAppendRequest,
 } from "@orderly/eventsourcing";
 import pg from "pg";
-import { integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
+import { arrayLiteral, integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
 
 export interface PostgresEventStoreOptions {
   /** Most commands flushed in one transaction (default 256). */
@@ -339,12 +339,9 @@ export class PostgresEventStore implements EventStore {
 
   async #flush(batch: PendingAppend[]): Promise<void> {
     let rows: AppendRow[];
-    const started = performance.now();
     try {
       rows = await this.#execute(batch);
-      this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
     } catch (error) {
-      this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
       if (batch.length > 1 && isDataError(error)) {
         // One command's bad data (a reused event id, say) must not fail the others: retry them one by one.
         for (const pending of batch) await this.#flush([pending]);
@@ -411,26 +408,32 @@ export class PostgresEventStore implements EventStore {
         eventSep = ",";
       }
     }
-    const result = await this.#query<AppendRow>({
-      name: "orderly_append",
-      text: APPEND_SQL,
-      values: [
-        `{${streamIds}}`,
-        `{${expected}}`,
-        `{${keys}}`,
-        `{${hashes}}`,
-        `{${counts}}`,
-        `{${eventIds}}`,
-        `{${types}}`,
-        `{${data}}`,
-        `{${commandIds}}`,
-        `{${correlationIds}}`,
-        `{${causationIds}}`,
-        `{${traceparents}}`,
-        `{${occurredAt}}`,
-        this.#lockTimeoutMs,
-      ],
-    });
+    const columns = [
+      streamIds,
+      expected,
+      keys,
+      hashes,
+      counts,
+      eventIds,
+      types,
+      data,
+      commandIds,
+      correlationIds,
+      causationIds,
+      traceparents,
+      occurredAt,
+    ];
+    const started = performance.now();
+    let result: pg.QueryResult<AppendRow>;
+    try {
+      result = await this.#query<AppendRow>({
+        name: "orderly_append",
+        text: APPEND_SQL,
+        values: [...columns.map(arrayLiteral), this.#lockTimeoutMs],
+      });
+    } finally {
+      this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
+    }
     return result.rows;
   }
 }

@@ -218,6 +218,11 @@ export class GrpcServer {
         finish(Status.INVALID_ARGUMENT);
         return;
       }
+      const fail = (error: unknown) => {
+        const status = this.failure(error, ctx);
+        callback(status);
+        finish(status.code);
+      };
       const succeed = (result: Init<DescMessage>) => {
         const aborted = ctx.abortReason();
         if (aborted !== undefined) {
@@ -233,11 +238,6 @@ export class GrpcServer {
         }
         callback(null, reply);
         finish(Status.OK);
-      };
-      const fail = (error: unknown) => {
-        const status = this.failure(error, ctx);
-        callback(status);
-        finish(status.code);
       };
       let result: Promise<Init<DescMessage>> | Init<DescMessage>;
       try {
@@ -256,8 +256,6 @@ export class GrpcServer {
     return (call: ServerWritableStream<unknown, unknown>) => {
       const track = this.track(method, "server_stream");
       const ctx = new GrpcCallContext(call, path);
-      // Made now: shutdown aborts every open stream through it.
-      void ctx.signal;
       this.streams.add(ctx);
       const finish = (code: Status) => {
         this.streams.delete(ctx);

@@ -1,4 +1,4 @@
-import { integerElement, quotedElement, timestampElement } from "@orderly/event-store-postgres";
+import { arrayLiteral, integerElement, quotedElement, timestampElement } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
@@ -245,7 +245,7 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
     updatedAt,
     lastPositions,
     placedPositions,
-  ].map((elements) => `{${elements}}`);
+  ].map(arrayLiteral);
 }
 
 /** Connection trouble, server shutdown, lock/serialization conflicts: worth retrying forever, never poison. */
