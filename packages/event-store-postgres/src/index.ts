@@ -5,6 +5,15 @@ export {
   quotedElement,
   timestampElement,
 } from "./array-literals.js";
+export {
+  type ContinuityResult,
+  type Divergence,
+  describeDivergence,
+  RECOVER_COMMAND,
+  StoreContinuity,
+  type StoreContinuityOptions,
+  type StoreMark,
+} from "./continuity.js";
 export { type CreatePoolOptions, createPool, ensureDatabase, orderlyTypes, quoteIdentifier } from "./database.js";
 export {
   type AppliedMigration,
