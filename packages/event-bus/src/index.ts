@@ -11,3 +11,10 @@ export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from
 export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
 export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";
+export {
+  type OrdersStreamStatus,
+  readOrdersStreamStatus,
+  readStreamMark,
+  type StreamConsumerStatus,
+  type StreamMark,
+} from "./stream-status.js";

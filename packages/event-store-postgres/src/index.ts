@@ -29,3 +29,10 @@ export {
   PostgresEventStore,
   type PostgresEventStoreOptions,
 } from "./postgres-event-store.js";
+export {
+  eventIdsAt,
+  type RelayCheckpointRow,
+  type RetiredRange,
+  readStoreStatus,
+  type StoreStatus,
+} from "./store-status.js";

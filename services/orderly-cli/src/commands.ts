@@ -1,0 +1,5 @@
+import type { CliCommand } from "./command.js";
+import { statusCommand } from "./status.js";
+
+/** Every subcommand of `pnpm orderly`, in the order `--help` lists them. Add yours here (one file, one line). */
+export const commands: readonly CliCommand[] = [statusCommand];

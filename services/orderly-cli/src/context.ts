@@ -1,0 +1,121 @@
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { createPool } from "@orderly/event-store-postgres";
+import { maskPassword, type StackConfig } from "@orderly/observability";
+import { Redis } from "ioredis";
+import type pg from "pg";
+import { CommandFailedError } from "./command.js";
+import type { Progress } from "./progress.js";
+
+/**
+ * What a subcommand gets: the stack's configuration (read once, in `main`) and connections opened on first use and
+ * closed when the command ends. A server that cannot be reached is a CommandFailedError naming it (exit 2), unless
+ * the command catches it to report the component as down.
+ */
+export interface CliContext {
+  readonly stack: StackConfig;
+  /** `--json` was given: no prose, no progress bars. */
+  readonly json: boolean;
+  progress(label: string, total: number): Progress;
+  /** A line for the person at the terminal (stderr; silent with --json). */
+  note(message: string): void;
+  pool(): Promise<pg.Pool>;
+  nats(): Promise<NatsConnection>;
+  jsm(): Promise<JetStreamManager>;
+  redis(): Promise<Redis>;
+}
+
+export interface OpenContextOptions {
+  readonly stack: StackConfig;
+  readonly json: boolean;
+  readonly progress: (label: string, total: number) => Progress;
+  readonly note: (message: string) => void;
+  /** How long a connection attempt may take (default 5 s): an operator waits for the answer. */
+  readonly connectTimeoutMs?: number;
+}
+
+export interface OpenedContext {
+  readonly context: CliContext;
+  close(): Promise<void>;
+}
+
+export function openContext(options: OpenContextOptions): OpenedContext {
+  const timeout = options.connectTimeoutMs ?? 5_000;
+  const { stack } = options;
+  let pool: Promise<pg.Pool> | undefined;
+  let nats: Promise<NatsConnection> | undefined;
+  let jsm: Promise<JetStreamManager> | undefined;
+  let redis: Promise<Redis> | undefined;
+  const context: CliContext = {
+    stack,
+    json: options.json,
+    progress: options.progress,
+    note: (message) => {
+      if (!options.json) options.note(message);
+    },
+    pool() {
+      pool ??= (async () => {
+        const p = createPool(stack.databaseUrl, { max: 4, connectionTimeoutMillis: timeout });
+        try {
+          await p.query("select 1");
+          return p;
+        } catch (error) {
+          await p.end().catch(() => undefined);
+          throw new CommandFailedError(`Postgres at ${maskPassword(stack.databaseUrl)}: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+      })();
+      return pool;
+    },
+    nats() {
+      nats ??= connect({ servers: stack.natsUrl, timeout, name: "orderly-cli", maxReconnectAttempts: 0 }).catch(
+        (error: unknown) => {
+          throw new CommandFailedError(`NATS at ${maskPassword(stack.natsUrl)}: ${(error as Error).message}`, {
+            cause: error,
+          });
+        },
+      );
+      return nats;
+    },
+    jsm() {
+      jsm ??= context.nats().then((nc) => jetstreamManager(nc, { timeout }));
+      return jsm;
+    },
+    redis() {
+      redis ??= (async () => {
+        const r = new Redis(stack.redisUrl, {
+          lazyConnect: true,
+          connectTimeout: timeout,
+          maxRetriesPerRequest: 1,
+          retryStrategy: () => null,
+        });
+        r.on("error", () => {});
+        try {
+          await r.connect();
+          return r;
+        } catch (error) {
+          r.disconnect();
+          throw new CommandFailedError(`Redis at ${maskPassword(stack.redisUrl)}: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+      })();
+      return redis;
+    },
+  };
+  return {
+    context,
+    async close() {
+      const settled = await Promise.allSettled([pool, nats, redis].map((p) => p ?? Promise.resolve(undefined)));
+      const open = settled.flatMap((s) => (s.status === "fulfilled" && s.value !== undefined ? [s.value] : []));
+      await Promise.allSettled(
+        open.map((c) => {
+          if (c instanceof Redis) return c.quit();
+          if ("drain" in c) return c.drain();
+          return (c as pg.Pool).end();
+        }),
+      );
+    },
+  };
+}
