@@ -1,7 +1,14 @@
 export { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+export {
+  type CertificateFiles,
+  createCertificateAuthority,
+  type IssueOptions,
+  issueCertificate,
+} from "./dev-pki.js";
 export { HealthState, healthProtoPath, healthService, type ServingStatus } from "./health.js";
 export { type GrpcMetrics, grpcMetrics, handlingBuckets } from "./metrics.js";
 export { addReflection, findProtoDir, loadPackageDefinition } from "./reflection.js";
+export { readServerSecurityConfig, type ServerSecurityConfig } from "./security-config.js";
 export {
   CallAbortedError,
   type CallContext,
@@ -13,3 +20,4 @@ export {
   type UnaryHandler,
 } from "./server.js";
 export { INTERNAL_MESSAGE, type MappedStatus, statusByErrorCode, statusName, toGrpcStatus } from "./status.js";
+export { checkTlsFiles, ServerTls, type ServerTlsOptions, TLS_REFRESH_INTERVAL_MS } from "./tls.js";

@@ -24,6 +24,7 @@ import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { statusName, toGrpcStatus } from "./status.js";
+import { ServerTls, type ServerTlsOptions } from "./tls.js";
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -84,6 +85,8 @@ export interface GrpcServerOptions {
   readonly protoDir?: string;
   /** Extra grpc-js server options. */
   readonly channelOptions?: ChannelOptions;
+  /** Serve TLS (and with a client CA, mTLS) instead of plaintext; plaintext connections are then refused. */
+  readonly tls?: ServerTlsOptions | undefined;
 }
 
 /** Why a call's signal aborted; its status is what the call ends with. */
@@ -112,6 +115,7 @@ export class GrpcServer {
   private readonly health = new HealthState();
   private readonly serviceNames: string[] = [];
   private readonly streams = new Set<GrpcCallContext>();
+  private readonly tls: ServerTls | undefined;
   private serving = true;
   private listening = false;
   private stopping: Promise<void> | undefined;
@@ -119,6 +123,8 @@ export class GrpcServer {
   constructor(private readonly options: GrpcServerOptions) {
     this.logger = options.logger;
     this.metrics = grpcMetrics(options.registry ?? new Registry());
+    // Reads the certificate files now: a bad path or a mismatched key fails the start, not the first connection.
+    this.tls = options.tls ? new ServerTls(options.tls, this.logger) : undefined;
     this.server = new Server({
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? MAX_RECEIVE_MESSAGE_BYTES,
       ...options.channelOptions,
@@ -156,11 +162,17 @@ export class GrpcServer {
     }
     this.setServing(this.serving);
     const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, actual) =>
+      const credentials = this.tls?.credentials ?? ServerCredentials.createInsecure();
+      this.server.bindAsync(`${host}:${port}`, credentials, (error, actual) =>
         error ? reject(error) : resolve(actual),
       );
     });
-    this.logger.info({ port: bound, host, services: this.serviceNames }, `${this.options.name} gRPC listening`);
+    await this.tls?.ready();
+    const transport = this.tls === undefined ? "plaintext" : this.tls.mutual ? "mtls" : "tls";
+    this.logger.info(
+      { port: bound, host, transport, services: this.serviceNames },
+      `${this.options.name} gRPC listening`,
+    );
     return bound;
   }
 
@@ -198,6 +210,7 @@ export class GrpcServer {
           resolve();
         });
       });
+      this.tls?.stop();
       this.logger.info(`${this.options.name} gRPC stopped`);
     })();
     return this.stopping;

@@ -1,3 +1,4 @@
+import { readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
 
 export interface CommandServiceConfig {
@@ -21,6 +22,8 @@ export interface CommandServiceConfig {
   readonly statementTimeoutMs: number;
   /** Group-commit batches sent to Postgres at once (APPEND_CONCURRENT_BATCHES, default 1). */
   readonly appendConcurrentBatches: number;
+  /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
+  readonly security: ServerSecurityConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -38,6 +41,8 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     }
   };
   const stack = collect(() => readStackConfig(env), undefined);
+  const security = readServerSecurityConfig(env);
+  problems.push(...security.problems);
   const config: CommandServiceConfig = {
     databaseUrl: stack?.databaseUrl ?? "",
     commandPort: stack?.commandPort ?? 0,
@@ -48,6 +53,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000, problems),
     statementTimeoutMs: readInteger(env, "PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000, problems),
     appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 1, 1, 16, problems),
+    security: security.config,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

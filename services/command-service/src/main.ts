@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     logger,
     registry,
     maxReceiveMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
+    tls: config.security.tls,
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics));
 

@@ -211,7 +211,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       watchers.order_summaries.isHealthy &&
       watchers.customer_orders.isHealthy;
 
-    const server = new GrpcServer({ name: "query-service", logger, registry });
+    const server = new GrpcServer({ name: "query-service", logger, registry, tls: config.security.tls });
     server.addService(
       QueryService,
       queryServiceHandlers(queries, (rpc, code, seconds) => queryMetrics.queryDuration.observe({ rpc, code }, seconds)),

@@ -1,3 +1,4 @@
+import { readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import { ConfigError, readPort, readStackConfig, type StackConfig } from "@orderly/observability";
 
 export interface QueryServiceConfig {
@@ -23,6 +24,8 @@ export interface QueryServiceConfig {
    * answering makes reads UNAVAILABLE after this long, and the service NOT_SERVING, instead of calls that hang.
    */
   readonly readTimeoutMs: number;
+  /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
+  readonly security: ServerSecurityConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -39,6 +42,8 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     }
   };
   const stack = collect(() => readStackConfig(env), undefined);
+  const security = readServerSecurityConfig(env);
+  problems.push(...security.problems);
   const metricsPort = collect(() => readPort(env, "METRICS_PORT", 9402), 9402);
   const maxWaitMs = readInteger(env, "QUERY_MAX_WAIT_MS", 500, 0, 60_000, problems);
   const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
@@ -65,6 +70,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     host,
     batchReads: batchRaw !== "false",
     readTimeoutMs,
+    security: security.config,
   };
 }
 

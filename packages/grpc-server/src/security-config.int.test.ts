@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createCertificateAuthority, issueCertificate } from "./dev-pki.js";
+import { readServerSecurityConfig } from "./security-config.js";
+
+const dir = mkdtempSync(join(tmpdir(), "orderly-security-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("readServerSecurityConfig", () => {
+  it("is plaintext without settings", () => {
+    expect(readServerSecurityConfig({})).toEqual({ config: { tls: undefined }, problems: [] });
+  });
+
+  it("reads TLS and mTLS files and checks them", () => {
+    const ca = createCertificateAuthority(dir, "ca");
+    const server = issueCertificate(ca, dir, "server", { commonName: "localhost", hosts: ["127.0.0.1"] });
+    const { config, problems } = readServerSecurityConfig({
+      ORDERLY_TLS_CERT: server.cert,
+      ORDERLY_TLS_KEY: server.key,
+      ORDERLY_TLS_CLIENT_CA: ca.cert,
+      ORDERLY_TLS_REFRESH_MS: "1000",
+    });
+    expect(problems).toEqual([]);
+    expect(config.tls).toEqual({
+      certFile: server.cert,
+      keyFile: server.key,
+      clientCaFile: ca.cert,
+      refreshIntervalMs: 1000,
+    });
+  });
+
+  it("names each problem", () => {
+    expect(readServerSecurityConfig({ ORDERLY_TLS_CERT: "/x.crt" }).problems).toEqual([
+      "ORDERLY_TLS_CERT and ORDERLY_TLS_KEY go together: set both (PEM files) or neither",
+    ]);
+    expect(readServerSecurityConfig({ ORDERLY_TLS_CLIENT_CA: "/ca.crt" }).problems).toEqual([
+      "ORDERLY_TLS_CLIENT_CA (mTLS) needs ORDERLY_TLS_CERT and ORDERLY_TLS_KEY",
+    ]);
+    const missing = readServerSecurityConfig({ ORDERLY_TLS_CERT: join(dir, "nope.crt"), ORDERLY_TLS_KEY: "/k" });
+    expect(missing.problems[0]).toMatch(/cannot read the TLS certificate .*nope\.crt/);
+  });
+});
