@@ -1,16 +1,31 @@
+import { userInfo } from "node:os";
 import { describe, expect, it } from "vitest";
-import { ConfigError, readPort, readStackConfig } from "./config.js";
+import { ConfigError, readPort, readStackConfig, withDefaultUser } from "./config.js";
 
 describe("readStackConfig", () => {
   it("uses the defaults that run on a developer's machine", () => {
     expect(readStackConfig({})).toEqual({
-      databaseUrl: "postgres://127.0.0.1:5432/orderly",
+      databaseUrl: `postgres://${userInfo().username}@127.0.0.1:5432/orderly`,
       natsUrl: "nats://127.0.0.1:4222",
       redisUrl: "redis://127.0.0.1:6379",
       namespace: "orderly",
       commandPort: 50051,
       queryPort: 50052,
     });
+  });
+
+  it("gives a Postgres URL without a user the OS user's name, even with USER unset (as psql does)", () => {
+    expect(withDefaultUser("postgres://127.0.0.1:5432/orderly", {})).toBe(
+      `postgres://${userInfo().username}@127.0.0.1:5432/orderly`,
+    );
+    expect(withDefaultUser("postgres://127.0.0.1:5432/orderly", { USER: "ann" })).toBe(
+      "postgres://ann@127.0.0.1:5432/orderly",
+    );
+    expect(withDefaultUser("postgres://127.0.0.1:5432/orderly", { USER: "ann", PGUSER: "bob" })).toBe(
+      "postgres://bob@127.0.0.1:5432/orderly",
+    );
+    expect(withDefaultUser("postgres://u:p@h/db", {})).toBe("postgres://u:p@h/db");
+    expect(withDefaultUser("postgres://h/db?user=x", {})).toBe("postgres://h/db?user=x");
   });
 
   it("reads every variable", () => {

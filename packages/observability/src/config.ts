@@ -1,3 +1,5 @@
+import { userInfo } from "node:os";
+
 /** Where the shared servers are and how this stack is named; the same for every process. */
 export interface StackConfig {
   readonly databaseUrl: string;
@@ -32,7 +34,7 @@ type Env = Record<string, string | undefined>;
 export function readStackConfig(env: Env = process.env): StackConfig {
   const problems: string[] = [];
   const config: StackConfig = {
-    databaseUrl: readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true),
+    databaseUrl: withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env),
     natsUrl: readUrl(env, "NATS_URL", ["nats:", "tls:"], problems, false),
     redisUrl: readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false),
     namespace: readNamespace(env, problems),
@@ -97,6 +99,33 @@ function readUrl(
     problems.push(`${name}=${JSON.stringify(raw)} names no database (expected e.g. ${example})`);
   }
   return raw;
+}
+
+/**
+ * A Postgres URL without a user name gets the operating-system user's name, as psql and libpq do. The `pg` driver
+ * takes it from `$USER` instead, which many containers leave unset ("no PostgreSQL user name specified").
+ */
+export function withDefaultUser(url: string, env: Env = process.env): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.username !== "" || !/^postgres(ql)?:$/.test(parsed.protocol)) return url;
+  if (parsed.searchParams.has("user")) return url;
+  parsed.username = encodeURIComponent(osUser(env));
+  return parsed.toString();
+}
+
+function osUser(env: Env): string {
+  const fromEnv = value(env, "PGUSER") ?? value(env, "USER");
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    return userInfo().username;
+  } catch {
+    return "postgres"; // a uid without a passwd entry
+  }
 }
 
 function readNamespace(env: Env, problems: string[]): string {

@@ -5,13 +5,29 @@ import type { StackConfig } from "./config.js";
 
 export type DependencyName = "Postgres" | "NATS" | "Redis";
 
+/** The oldest Postgres major version the migrations run on (gen_random_uuid() is built in from 13). */
+export const oldestPostgresMajor = 13;
+
+/**
+ * Why a dependency counts as down, each with its own fix:
+ * - `not-listening`: nothing accepts connections at the address (ECONNREFUSED);
+ * - `auth-refused`: the server answered and refused the user or the password;
+ * - `no-jetstream`: a NATS server without JetStream (`-js`);
+ * - `too-old`: a Postgres older than {@link oldestPostgresMajor};
+ * - `unreachable`: anything else (no answer in time, DNS, TLS, ...).
+ */
+export type DownKind = "not-listening" | "auth-refused" | "no-jetstream" | "too-old" | "unreachable";
+
 export interface DependencyStatus {
   readonly name: DependencyName;
   /** The URL tried, with any password masked. */
   readonly url: string;
   readonly up: boolean;
-  /** Why it counts as down. */
+  /** Why it counts as down, as a kind (see {@link DownKind}) and as the driver's words. */
+  readonly kind?: DownKind;
   readonly error?: string;
+  /** The server's version when it answered (Postgres: e.g. "15.20"). */
+  readonly version?: string;
   /** A command that starts it on a machine like this one. */
   readonly howToStart: string;
 }
@@ -44,67 +60,157 @@ export async function checkDependencies(
     probe("Redis", config.redisUrl, () => probeRedis(config.redisUrl, timeoutMs), timeoutMs),
   ]);
   const down = results.filter((r) => !r.up);
-  const message = down
-    .map(
-      (r) =>
-        `${r.name} is not reachable at ${r.url} (${envOf[r.name]}): ${r.error}\n` +
-        `  start it with: ${r.howToStart}\n` +
-        `  or point ${envOf[r.name]} at a running ${r.name}.`,
-    )
-    .join("\n");
+  const message = down.map(describeDown).join("\n");
   return { ok: down.length === 0, results, message };
+}
+
+/** One paragraph: what is wrong with a dependency that is down, where, and the generic fix for its kind. */
+export function describeDown(r: DependencyStatus): string {
+  const variable = envOf[r.name];
+  switch (r.kind) {
+    case "auth-refused":
+      return (
+        `${r.name} at ${r.url} (${variable}) refused the connection's credentials: ${r.error}\n` +
+        `  fix: put a user (and password) it accepts into ${variable}, or allow this user in the server's configuration.`
+      );
+    case "no-jetstream":
+      return (
+        `NATS at ${r.url} (${variable}) runs without JetStream, which Orderly needs for its event stream.\n` +
+        "  fix: restart nats-server with JetStream on (`nats-server -js -sd <store dir>`, or `jetstream {}` in its config)."
+      );
+    case "too-old":
+      return (
+        `Postgres at ${r.url} (${variable}) is version ${r.version}; Orderly needs Postgres ${oldestPostgresMajor} or newer.\n` +
+        `  fix: upgrade it, or point ${variable} at a Postgres ${oldestPostgresMajor}+.`
+      );
+    default:
+      return (
+        `${r.name} is not reachable at ${r.url} (${variable}): ${r.error}\n` +
+        `  start it with: ${r.howToStart}\n` +
+        `  or point ${variable} at a running ${r.name}.`
+      );
+  }
+}
+
+/** The variable that configures a dependency's URL. */
+export function urlVariable(name: DependencyName): string {
+  return envOf[name];
 }
 
 async function probe(
   name: DependencyName,
   url: string,
-  attempt: () => Promise<void>,
+  attempt: () => Promise<string | undefined>,
   timeoutMs: number,
 ): Promise<DependencyStatus> {
   const shown = maskPassword(url);
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
+    const version = await Promise.race([
       attempt(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 500);
       }),
     ]);
-    return { name, url: shown, up: true, howToStart: howToStart[name] };
+    return { name, url: shown, up: true, howToStart: howToStart[name], ...(version ? { version } : {}) };
   } catch (error) {
-    return { name, url: shown, up: false, error: describe(error), howToStart: howToStart[name] };
+    const version = error instanceof DownError ? error.version : undefined;
+    return {
+      name,
+      url: shown,
+      up: false,
+      kind: classify(error),
+      error: describe(error),
+      howToStart: howToStart[name],
+      ...(version ? { version } : {}),
+    };
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function probePostgres(url: string, timeoutMs: number): Promise<void> {
+/** A probe's finding that is not a driver error (a server too old, NATS without JetStream). */
+class DownError extends Error {
+  constructor(
+    readonly kind: DownKind,
+    message: string,
+    readonly version?: string,
+  ) {
+    super(message);
+  }
+}
+
+function classify(error: unknown): DownKind {
+  if (error instanceof DownError) return error.kind;
+  if (error instanceof AggregateError) {
+    const kinds = error.errors.map(classify);
+    return kinds.every((k) => k === "not-listening") && kinds.length > 0 ? "not-listening" : "unreachable";
+  }
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const text = error instanceof Error ? error.message : String(error);
+  // 28P01 wrong password, 28000 no pg_hba entry / no such role / no user name (USER unset with a URL without user).
+  if (code === "28P01" || code === "28000") return "auth-refused";
+  if (code === "ECONNREFUSED" || /ECONNREFUSED/.test(text)) return "not-listening";
+  if (/authorization violation|authentication|NOAUTH|WRONGPASS|invalid username-password/i.test(text)) {
+    return "auth-refused";
+  }
+  // nats.js reports a refused TCP connection as CONNECTION_REFUSED without the errno.
+  if (/CONNECTION_REFUSED/i.test(String(code)) || /connection refused/i.test(text)) return "not-listening";
+  return "unreachable";
+}
+
+async function probePostgres(url: string, timeoutMs: number, admin = false): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
   client.on("error", () => {});
   try {
     await client.connect();
-    await client.query("select 1");
   } catch (error) {
-    // The server answered; the database itself is created at start-up (ensureDatabase).
-    if ((error as { code?: unknown }).code === "3D000") return;
-    throw error;
+    await client.end().catch(() => {});
+    // The server answered; the database itself is created at start-up (ensureDatabase): ask `postgres` its version.
+    if ((error as { code?: unknown }).code !== "3D000") throw error;
+    if (admin) return undefined;
+    const other = new URL(url);
+    other.pathname = "/postgres";
+    return probePostgres(other.toString(), timeoutMs, true);
+  }
+  try {
+    const { rows } = await client.query<{ v: string; n: string }>(
+      "select current_setting('server_version') as v, current_setting('server_version_num') as n",
+    );
+    const version = rows[0]?.v.split(" ")[0] ?? "?";
+    if (Number(rows[0]?.n ?? 0) < oldestPostgresMajor * 10_000) {
+      throw new DownError("too-old", `Postgres ${version} is older than ${oldestPostgresMajor}`, version);
+    }
+    return version;
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-async function probeNats(url: string, timeoutMs: number): Promise<void> {
+async function probeNats(url: string, timeoutMs: number): Promise<string | undefined> {
   const nc = await connectNats({
     servers: url,
     timeout: timeoutMs,
     reconnect: false,
     name: "orderly-dependency-check",
   });
-  await nc.flush();
-  await nc.close();
+  try {
+    await nc.flush();
+    // A server without JetStream has no responder for the JetStream API.
+    try {
+      await nc.request("$JS.API.INFO", undefined, { timeout: timeoutMs });
+    } catch (error) {
+      const text = `${(error as { code?: unknown }).code ?? ""} ${(error as Error).message}`;
+      if (/no responders|503/i.test(text)) throw new DownError("no-jetstream", "JetStream is not enabled");
+      throw error;
+    }
+    return nc.info?.version;
+  } finally {
+    await nc.close();
+  }
 }
 
-async function probeRedis(url: string, timeoutMs: number): Promise<void> {
+async function probeRedis(url: string, timeoutMs: number): Promise<string | undefined> {
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -120,6 +226,7 @@ async function probeRedis(url: string, timeoutMs: number): Promise<void> {
   try {
     await redis.connect();
     await redis.ping();
+    return undefined;
   } catch (error) {
     throw cause ?? error;
   } finally {

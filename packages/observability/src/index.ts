@@ -1,11 +1,22 @@
-export { ConfigError, readPort, readStackConfig, type StackConfig, stackDefaults } from "./config.js";
+export {
+  ConfigError,
+  readPort,
+  readStackConfig,
+  type StackConfig,
+  stackDefaults,
+  withDefaultUser,
+} from "./config.js";
 export {
   checkDependencies,
   type DependencyName,
   type DependencyReport,
   type DependencyStatus,
+  type DownKind,
+  describeDown,
   howToStart,
   maskPassword,
+  oldestPostgresMajor,
+  urlVariable,
 } from "./dependencies.js";
 export {
   type HealthWatch,

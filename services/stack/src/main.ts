@@ -1,12 +1,7 @@
 import { fileURLToPath } from "node:url";
-import {
-  ConfigError,
-  checkDependencies,
-  createLogger,
-  maskPassword,
-  readStackConfig,
-  shutdownOnSignals,
-} from "@orderly/observability";
+import { resolveDataDir } from "@orderly/local-servers";
+import { ConfigError, createLogger, maskPassword, readStackConfig, shutdownOnSignals } from "@orderly/observability";
+import { OwnServers, parseFlags, usage } from "./own-servers.js";
 import { prepare } from "./prepare.js";
 import { discoverServices, type ServiceSpec } from "./services.js";
 import { Supervisor, waitUntilReady } from "./supervisor.js";
@@ -30,6 +25,16 @@ const logger = createLogger("stack");
 const tty = Boolean(process.stdout.isTTY);
 const colour = tty && process.env.NO_COLOR === undefined;
 
+const flags = parseFlags(process.argv.slice(2));
+if (flags === usage) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+if (typeof flags === "string") {
+  process.stderr.write(`\nOrderly cannot start: ${flags}\n\n`);
+  process.exit(2);
+}
+
 let config: ReturnType<typeof readStackConfig>;
 try {
   config = readStackConfig(process.env);
@@ -38,6 +43,10 @@ try {
   process.stderr.write(`\nOrderly cannot start: ${error.message}\n\n`);
   process.exit(2);
 }
+
+const checkoutRoot = fileURLToPath(new URL("../../../", import.meta.url));
+const dataDir = flags.dataDir ?? resolveDataDir(process.env, checkoutRoot);
+const ownServers = new OwnServers(dataDir, logger, flags);
 
 let supervisor: Supervisor | undefined;
 let failing = false;
@@ -48,26 +57,25 @@ async function fail(reason: string): Promise<never> {
   process.stderr.write(`\n!!! ${reason}\n!!! stopping every service\n\n`);
   const clean = supervisor ? await supervisor.stopAll(STOP_TIMEOUT_MS) : true;
   if (!clean) logger.error("some services did not stop cleanly");
+  await ownServers.stop();
   process.exit(1);
 }
 
 shutdownOnSignals(
   async () => {
-    if (!supervisor) return;
-    const clean = await supervisor.stopAll(STOP_TIMEOUT_MS);
+    const clean = supervisor ? await supervisor.stopAll(STOP_TIMEOUT_MS) : true;
+    // The servers go last: the services flush their last writes to them on the way out.
+    await ownServers.stop();
     if (!clean) throw new Error("some services did not stop cleanly");
   },
-  { logger, timeoutMs: STOP_TIMEOUT_MS + 5_000 },
+  { logger, timeoutMs: STOP_TIMEOUT_MS + 35_000 },
 );
 
-const report = await checkDependencies(config);
-if (!report.ok) {
-  const down = report.results.filter((r) => !r.up);
-  logger.fatal(
-    { down: down.map((r) => ({ name: r.name, url: r.url })) },
-    `${down.map((r) => r.name).join(", ")} unreachable`,
-  );
-  process.stderr.write(`\nOrderly cannot start:\n${report.message}\n\n`);
+const problems = await ownServers.ensure(config);
+if (problems.length > 0) {
+  logger.fatal({ problems }, "a dependency is missing");
+  process.stderr.write(`\nOrderly cannot start:\n${problems.join("\n")}\n\n`);
+  await ownServers.stop();
   process.exit(1);
 }
 logger.info(
@@ -84,6 +92,7 @@ try {
   await prepare(config, logger);
 } catch (error) {
   logger.fatal({ err: error }, "preparing the database or the stream failed");
+  await ownServers.stop();
   process.exit(1);
 }
 
