@@ -132,6 +132,15 @@ export class StoreContinuity {
     };
   }
 
+  /**
+   * The port the relay and the projectors declare (`ContinuityCheck`): undefined when the store holds the mark,
+   * otherwise the one line to log (see `describeDivergence`). Throws when the store cannot be asked.
+   */
+  async diverges(mark: { position: number; eventId: string | undefined }, what: string): Promise<string | undefined> {
+    const result = await this.check(mark);
+    return result.kind === "ok" ? undefined : describeDivergence(what, result);
+  }
+
   /** The id last read from the store, if any (for logs and status without a round trip). */
   get knownStoreId(): string | undefined {
     return this.#storeId;

@@ -1,6 +1,13 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { ValidationError } from "@orderly/eventsourcing";
-import { CheckpointMovedError, type Logger, type Projection, silentLogger, sleep } from "@orderly/projector";
+import {
+  type CheckpointMark,
+  CheckpointMovedError,
+  type Logger,
+  type Projection,
+  silentLogger,
+  sleep,
+} from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import {
@@ -18,6 +25,8 @@ import { CUSTOMER_ORDERS } from "./versions.js";
  * - `:current` → the live key generation N; everything else lives under `:g<N>:` so a rebuild fills a new
  *   generation and flips the pointer atomically;
  * - `:g<N>:checkpoint` → last applied position (written in the same script as the data);
+ * - `:g<N>:mark` → hash `p` position, `e` event id, `s` event store id: the event the checkpoint stands on, written
+ *   with it (a mark whose `p` is not the checkpoint is stale: only the position is known then);
  * - `:g<N>:o:<orderId>` → hash of the summary;
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
@@ -123,6 +132,7 @@ for i = 1, #d, 14 do
   redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
 end
 redis.call('SET', g .. ':checkpoint', ARGV[4])
+redis.call('HSET', g .. ':mark', 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
 if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 return {'ok', ARGV[4]}
 `;
@@ -148,6 +158,16 @@ if not cur then return '0' end
 return redis.call('GET', ARGV[1] .. ':g' .. cur .. ':checkpoint') or '0'
 `;
 
+const MARK_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return {'0', '', ''} end
+local g = ARGV[1] .. ':g' .. cur
+local cp = redis.call('GET', g .. ':checkpoint') or '0'
+local m = redis.call('HMGET', g .. ':mark', 'p', 'e', 's')
+if m[1] ~= cp then return {cp, '', ''} end
+return {cp, m[2] or '', m[3] or ''}
+`;
+
 const FLIP_SCRIPT = `
 local cur = redis.call('GET', ARGV[1] .. ':current') or ''
 if cur ~= ARGV[2] then return 0 end
@@ -161,6 +181,7 @@ type ScriptRedis = Redis & {
   orderlyApply(...args: string[]): Promise<[string, string]>;
   orderlyList(...args: string[]): Promise<(string | string[])[]>;
   orderlyCheckpoint(prefix: string): Promise<string>;
+  orderlyMark(prefix: string): Promise<[string, string, string]>;
   orderlyFlip(...args: string[]): Promise<number>;
 };
 
@@ -171,6 +192,7 @@ export function withScripts(redis: Redis): ScriptRedis {
     redis.defineCommand("orderlyApply", { numberOfKeys: 0, lua: APPLY_SCRIPT });
     redis.defineCommand("orderlyList", { numberOfKeys: 0, lua: LIST_SCRIPT });
     redis.defineCommand("orderlyCheckpoint", { numberOfKeys: 0, lua: CHECKPOINT_SCRIPT });
+    redis.defineCommand("orderlyMark", { numberOfKeys: 0, lua: MARK_SCRIPT });
     redis.defineCommand("orderlyFlip", { numberOfKeys: 0, lua: FLIP_SCRIPT });
   }
   return r;
@@ -183,7 +205,28 @@ function hashEntries(raw: string[] | Record<string, string>): Record<string, str
   return h;
 }
 
-/** Writes a batch into generation `gen` of `customer_orders` (live: checks the pointer and the swap lock). */
+/**
+ * Writes the checkpoint of generation `gen` with its mark, outside a batch (a new generation, a rebuild's final
+ * checkpoint). The apply script writes the same two keys with every batch.
+ */
+export async function writeCustomerOrdersCheckpoint(
+  redis: Redis,
+  keys: ReturnType<typeof customerOrdersKeys>,
+  gen: string,
+  mark: CheckpointMark,
+): Promise<void> {
+  const g = keys.generation(gen);
+  await redis
+    .multi()
+    .set(`${g}:checkpoint`, String(mark.position))
+    .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
+    .exec();
+}
+
+/**
+ * Writes a batch into generation `gen` of `customer_orders` (live: checks the pointer and the swap lock), with the
+ * checkpoint's mark (the last event's id, and `storeId` when known).
+ */
 export async function applyToGeneration(
   redis: ScriptRedis,
   keys: ReturnType<typeof customerOrdersKeys>,
@@ -192,6 +235,7 @@ export async function applyToGeneration(
   after: Position,
   mode: "live" | "shadow",
   cache: SummaryCache = new SummaryCache(0),
+  storeId = "",
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
@@ -220,6 +264,8 @@ export async function applyToGeneration(
       keys.channel,
       mode,
       packRows(changed.values()),
+      last.metadata.eventId,
+      storeId,
     );
   } catch (error) {
     cache.clear();
@@ -243,6 +289,8 @@ export interface CustomerOrdersProjectionOptions {
   readonly onDataLost?: (reason: string) => void;
   /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched hash back). */
   readonly cacheSize?: number;
+  /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
+  readonly storeId?: () => string | undefined;
 }
 
 /**
@@ -292,6 +340,12 @@ export class CustomerOrdersProjection implements Projection {
     return cp;
   }
 
+  /** The live generation's checkpoint with the event it stands on (read atomically with it). */
+  async checkpointMark(): Promise<CheckpointMark> {
+    const [position, eventId, storeId] = await this.redis.orderlyMark(this.keys.prefix);
+    return { position: Number(position), eventId: eventId || undefined, storeId: storeId || undefined };
+  }
+
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     if (this.gen === undefined) await this.checkpoint();
     for (;;) {
@@ -303,6 +357,7 @@ export class CustomerOrdersProjection implements Projection {
         after,
         "live",
         this.cache,
+        this.options.storeId?.() ?? "",
       );
       if (outcome === "ok") {
         this.written = Number(value);
@@ -341,11 +396,8 @@ export class CustomerOrdersProjection implements Projection {
   /** Starts a fresh generation at 0 (the runtime then replays from the event store) and drops the broken one. */
   private async lost(reason: string | undefined, brokenGen?: string): Promise<Position> {
     const gen = String(Date.now());
-    await this.redis
-      .multi()
-      .set(`${this.keys.generation(gen)}:checkpoint`, "0")
-      .set(this.keys.current, gen)
-      .exec();
+    await writeCustomerOrdersCheckpoint(this.redis, this.keys, gen, { position: 0, eventId: undefined });
+    await this.redis.set(this.keys.current, gen);
     if (reason !== undefined) {
       this.log.warn(
         { projection: this.name, reason, generation: gen },

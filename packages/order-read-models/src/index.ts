@@ -7,6 +7,7 @@ export {
   listMember,
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
+  writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
 export { CustomerOrdersRebuild, readGeneration, readLists } from "./customer-orders-rebuild.js";
 export { migrateReadModels } from "./migrate.js";
@@ -16,6 +17,7 @@ export {
   type OrderSummariesProjectionOptions,
   PROJECTIONS_CHANNEL,
   rowToSummary,
+  writeOrderSummariesCheckpoint,
 } from "./order-summaries.js";
 export { OrderSummariesRebuild, storedVersion } from "./order-summaries-rebuild.js";
 export {

@@ -1,6 +1,6 @@
 import { arrayLiteral, integerElement, quotedElement, timestampElement } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import { CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
+import { type CheckpointMark, CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
 import {
   foldBatch,
@@ -65,6 +65,24 @@ export interface OrderSummariesProjectionOptions {
   readonly announce?: boolean;
   /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched row back). */
   readonly cacheSize?: number;
+  /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
+  readonly storeId?: () => string | undefined;
+}
+
+/**
+ * Writes a checkpoint row of `projection_checkpoints` with its mark, outside a batch (a rebuild's final checkpoint).
+ * The live path writes the same columns in its batch statement (`OrderSummariesProjection.apply`).
+ */
+export async function writeOrderSummariesCheckpoint(
+  db: Pick<pg.Pool | pg.PoolClient, "query">,
+  name: string,
+  mark: CheckpointMark,
+): Promise<void> {
+  await db.query(
+    `update projection_checkpoints set position = $2, event_id = $3::uuid, store_id = $4::uuid, updated_at = now()
+      where name = $1`,
+    [name, mark.position, mark.eventId ?? null, mark.storeId ?? null],
+  );
 }
 
 /**
@@ -82,6 +100,7 @@ export class OrderSummariesProjection implements Projection {
   private readonly loadSql: pg.QueryConfig;
   private readonly applySql: string;
   private readonly cache: SummaryCache;
+  private readonly storeId: () => string | undefined;
   private epoch = 0;
   private written: Position = -1;
 
@@ -93,6 +112,7 @@ export class OrderSummariesProjection implements Projection {
     this.checkpointName = options.checkpointName ?? this.table;
     this.name = this.checkpointName;
     this.cache = new SummaryCache(options.cacheSize ?? 100_000);
+    this.storeId = options.storeId ?? (() => undefined);
     if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`bad table name ${this.table}`);
     this.loadSql = {
       name: `os_load_${this.table}`,
@@ -100,7 +120,7 @@ export class OrderSummariesProjection implements Projection {
     };
     const announce = options.announce ?? true;
     this.applySql = `with cp as (
-        update projection_checkpoints set position = $3, updated_at = now()
+        update projection_checkpoints set position = $3, event_id = $18::uuid, store_id = $19::uuid, updated_at = now()
         where name = $1 and position = $2 and epoch = $17 returning position
       ), up as (
         insert into ${this.table} (${COLUMNS})
@@ -139,6 +159,23 @@ export class OrderSummariesProjection implements Projection {
     return position;
   }
 
+  /** The durable checkpoint with the event it stands on and the store it came from. */
+  async checkpointMark(): Promise<CheckpointMark> {
+    const result = await this.pool.query<{
+      position: number | string;
+      event_id: string | null;
+      store_id: string | null;
+    }>("select position, event_id::text, store_id::text from projection_checkpoints where name = $1", [
+      this.checkpointName,
+    ]);
+    const row = result.rows[0];
+    return {
+      position: Number(row?.position ?? 0),
+      eventId: row?.event_id ?? undefined,
+      storeId: row?.store_id ?? undefined,
+    };
+  }
+
   async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
     const result = await this.pool.query<SummaryRow>({ ...this.loadSql, values: [orderIds] });
     return new Map(result.rows.map((row) => [row.order_id, rowToSummary(row)]));
@@ -164,6 +201,7 @@ export class OrderSummariesProjection implements Projection {
     last: Position,
     ids: readonly string[],
   ): Promise<void> {
+    const lastEventId = (events[events.length - 1] as RecordedEvent).metadata.eventId;
     if (this.written !== after) await this.checkpoint();
     const { found, missing } = this.cache.lookup(ids);
     if (missing.length > 0) {
@@ -177,7 +215,15 @@ export class OrderSummariesProjection implements Projection {
     const result = await this.pool.query({
       name: `os_apply_${this.table}`,
       text: this.applySql,
-      values: [this.checkpointName, after, last, ...columnArrays(rows), this.epoch],
+      values: [
+        this.checkpointName,
+        after,
+        last,
+        ...columnArrays(rows),
+        this.epoch,
+        lastEventId,
+        this.storeId() ?? null,
+      ],
     });
     if (result.rowCount === 0) {
       this.cache.clear();

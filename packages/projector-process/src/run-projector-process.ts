@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeEnvelope, ensureOrdersStream, streamName } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
+import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import {
   ConfigError,
   createLogger,
@@ -27,6 +27,8 @@ export interface ProjectorProcessContext {
   readonly logger: Logger;
   /** The process's metrics registry (served on METRICS_PORT). */
   readonly registry: Registry;
+  /** The event store's identity, as last read: recorded with every checkpoint of the read model. */
+  readonly storeId: () => string | undefined;
 }
 
 /** One read model as a process runs it. */
@@ -82,8 +84,18 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   await migrateEventStore(pool);
   await migrateReadModels(pool);
   const eventLog = new PostgresEventLog(pool);
+  const continuity = new StoreContinuity(pool);
+  await continuity.storeId();
   const registry = new Registry();
-  const module = await spec.setup({ stack, config, pool, eventLog, logger, registry });
+  const module = await spec.setup({
+    stack,
+    config,
+    pool,
+    eventLog,
+    logger,
+    registry,
+    storeId: () => continuity.knownStoreId,
+  });
 
   if (command === "rebuild") {
     const result = await module.rebuild();
@@ -106,6 +118,9 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
     batchSize: config.batchSize,
     catchUpBatchSize: config.catchUpBatchSize,
     poisonRetryMs: config.poisonRetryMs,
+    // The checkpoint's mark on start and idle ticks, every JetStream batch's last event: a store that went back stops
+    // the projector (NOT_SERVING, orderly_store_diverged 1, one error line) until `pnpm orderly recover`.
+    continuity,
     source: {
       js: jetstream(nc),
       jsm,

@@ -1,7 +1,9 @@
 export { MessageQueue, sleep } from "./message-queue.js";
 export { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 export {
+  type CheckpointMark,
   CheckpointMovedError,
+  type ContinuityCheck,
   type EventLog,
   type Logger,
   type Projection,

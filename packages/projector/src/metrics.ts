@@ -14,6 +14,8 @@ export interface ProjectorMetrics {
   readonly retries: Counter<"projection">;
   readonly resets: Counter<"projection" | "reason">;
   readonly undecodable: Counter<"projection">;
+  /** 1 while the event store is behind or differs from what this process saw (one per process, no labels). */
+  readonly storeDiverged: Gauge;
 }
 
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
@@ -155,6 +157,16 @@ export function projectorMetrics(registry: Registry): ProjectorMetrics {
           name: "projection_undecodable_messages_total",
           help: "JetStream messages that could not be decoded (their events come from the event store instead)",
           labelNames,
+          registers,
+        }),
+    ),
+    storeDiverged: reuse(
+      registry,
+      "orderly_store_diverged",
+      () =>
+        new Gauge({
+          name: "orderly_store_diverged",
+          help: "1 while the event store is behind or differs from what this process saw (run pnpm orderly recover)",
           registers,
         }),
     ),

@@ -18,6 +18,31 @@ export interface Projection {
   apply(events: readonly RecordedEvent[], after: Position): Promise<void>;
   /** True for errors worth retrying forever (connection lost, server down); never poison. */
   isTransient?(error: unknown): boolean;
+  /**
+   * The durable checkpoint with the event it stands on (written by `apply` in the same atomic write), so that the
+   * runtime can check it against the event store. Without it only the position is checked.
+   */
+  checkpointMark?(): Promise<CheckpointMark>;
+}
+
+/** Where a read model stands: the last applied position, that event's id and the store it came from. */
+export interface CheckpointMark {
+  readonly position: Position;
+  /** Undefined when the checkpoint was written before marks existed (or by a writer that has none). */
+  readonly eventId: string | undefined;
+  readonly storeId?: string | undefined;
+}
+
+/**
+ * Checks a mark against the event store: does the store still hold that event at that position? Implemented by
+ * `StoreContinuity` of @orderly/event-store-postgres. Undefined when it does; otherwise the one line that tells an
+ * operator what differs (both positions and event ids) and how to repair it. Throws when the store cannot be asked.
+ */
+export interface ContinuityCheck {
+  diverges(
+    mark: { readonly position: Position; readonly eventId: string | undefined },
+    what: string,
+  ): Promise<string | undefined>;
 }
 
 /** Source of truth for gap fetches, catch-up, lag and rebuilds: the event store's global log. */

@@ -3,6 +3,7 @@ import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   CheckpointMovedError,
+  type ContinuityCheck,
   type EventLog,
   type Logger,
   type Projection,
@@ -48,6 +49,7 @@ class MemoryLog implements EventLog {
 /** Records applied positions; fails (as a handler would) on positions in `poison`, transiently `transient` times. */
 class RecordingProjection implements Projection {
   readonly name = "recording";
+  checkpointMark?: () => Promise<{ position: number; eventId: string | undefined }>;
   applied: number[] = [];
   cp = 0;
   poison = new Set<number>();
@@ -84,12 +86,33 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-function start(log: MemoryLog, projection: RecordingProjection, registry = new Registry(), logger?: Logger): Projector {
+/** The store's side of a mark, over the memory log (ids `e-<position>`). */
+class MemoryContinuity implements ContinuityCheck {
+  checks = 0;
+  constructor(private readonly log: MemoryLog) {}
+  async diverges(mark: { position: number; eventId: string | undefined }, what: string): Promise<string | undefined> {
+    this.checks++;
+    if (mark.position === 0) return undefined;
+    const held = this.log.events[mark.position - 1];
+    if (!held) return `the store is behind ${what}: ${mark.position} > ${this.log.events.length}`;
+    if (mark.eventId !== undefined && held.metadata.eventId !== mark.eventId) return `${what} differs`;
+    return undefined;
+  }
+}
+
+function start(
+  log: MemoryLog,
+  projection: RecordingProjection,
+  registry = new Registry(),
+  logger?: Logger,
+  continuity?: ContinuityCheck,
+): Projector {
   const projector = new Projector({
     projection,
     eventLog: log,
     registry,
     ...(logger ? { logger } : {}),
+    ...(continuity ? { continuity, continuityRetryMs: 20 } : {}),
     tickMs: 20,
     retryBaseMs: 1,
     retryMaxMs: 5,
@@ -157,6 +180,34 @@ describe("Projector (event log only)", () => {
     log.append(5);
     await until(() => projection.cp === 35, "rebuilt");
     expect(projection.applied).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+  });
+
+  it("stops when its checkpoint is ahead of the store, says so once, and resumes when the store holds its mark", async () => {
+    const lines: { level: string; msg: string | undefined }[] = [];
+    const capture = (level: string) => (_obj: object, msg?: string) => lines.push({ level, msg });
+    const logger: Logger = { info: capture("info"), warn: capture("warn"), error: capture("error") };
+    const log = new MemoryLog();
+    log.append(30);
+    const projection = new RecordingProjection();
+    projection.cp = 50; // e.g. Redis kept its checkpoint while Postgres was restored from an older backup
+    projection.checkpointMark = async () => ({ position: projection.cp, eventId: `e-${projection.cp}` });
+    const registry = new Registry();
+    const continuity = new MemoryContinuity(log);
+    const projector = start(log, projection, registry, logger, continuity);
+    await projector.start();
+    const diverged = async () => (await registry.getSingleMetric("orderly_store_diverged")?.get())?.values[0]?.value;
+    expect(projector.ready()).toBe(false);
+    expect(await diverged()).toBe(1);
+    expect(projector.status().diverged).toMatch(/behind/);
+    await until(() => continuity.checks >= 6, "several re-checks");
+    expect(lines.filter((l) => l.level === "error")).toHaveLength(1);
+    expect(projection.applied).toEqual([]);
+    log.append(25); // the recovery refilled the store (same ids at the same positions), and more came
+    await until(() => projection.cp === 55, "resumed");
+    expect(projection.applied).toEqual([51, 52, 53, 54, 55]);
+    expect(projector.ready()).toBe(true);
+    expect(await diverged()).toBe(0);
+    expect(lines.filter((l) => l.level === "error")).toHaveLength(1);
   });
 
   it("logs one info line per committed batch holding traced events, with the positions and traceparents", async () => {

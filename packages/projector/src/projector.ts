@@ -13,7 +13,9 @@ import { headersOf } from "./message-headers.js";
 import { MessageQueue, sleep } from "./message-queue.js";
 import { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 import {
+  type CheckpointMark,
   CheckpointMovedError,
+  type ContinuityCheck,
   type EventLog,
   type Logger,
   type Projection,
@@ -56,6 +58,14 @@ export interface ProjectorOptions {
   readonly poisonRetryMs?: number;
   /** Idle/lag tick (default 1 s). */
   readonly tickMs?: number;
+  /**
+   * Checks the checkpoint's mark against the event store on start and on every idle tick, and the last event of every
+   * batch from JetStream before it is applied: a store that went back (a restore, a new database) stops the projector
+   * instead of being skipped over, and a stream ahead of the store is never applied. Without it nothing is checked.
+   */
+  readonly continuity?: ContinuityCheck;
+  /** While diverged, how often the store is asked again (default 3 s). */
+  readonly continuityRetryMs?: number;
 }
 
 export interface ProjectorStatus {
@@ -64,6 +74,8 @@ export interface ProjectorStatus {
   readonly head: Position;
   readonly poisoned?: { readonly position: Position; readonly error: string } | undefined;
   readonly failing: boolean;
+  /** Why the projector stopped applying: the event store is behind or differs from what it saw. */
+  readonly diverged?: string | undefined;
 }
 
 class Stopped extends Error {}
@@ -109,6 +121,10 @@ export class Projector {
   private started = false;
   private failing = false;
   private poison: { position: Position; error: string } | undefined;
+  /** Set while the store disagrees with a mark: the marks to check again, and the line that was logged. */
+  private divergence: { marks: CheckpointMark[]; message: string } | undefined;
+  private readonly continuity: ContinuityCheck | undefined;
+  private readonly continuityRetryMs: number;
 
   constructor(private readonly options: ProjectorOptions) {
     this.projection = options.projection;
@@ -124,7 +140,10 @@ export class Projector {
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
     this.poisonRetryMs = options.poisonRetryMs ?? 5_000;
     this.tickMs = options.tickMs ?? 1_000;
+    this.continuity = options.continuity;
+    this.continuityRetryMs = options.continuityRetryMs ?? 3_000;
     this.metrics.poisoned.set(this.labels, 0);
+    this.metrics.storeDiverged.set(0);
     // Every series exists from the start (a dashboard shows 0, not "no data").
     for (const counter of [
       this.metrics.applied,
@@ -142,6 +161,13 @@ export class Projector {
   async start(): Promise<void> {
     this.cp = await this.projection.checkpoint();
     this.metrics.checkpoint.set(this.labels, this.cp);
+    // A store that cannot be asked now is asked again on the first idle tick (before anything is applied from it).
+    await this.checkCheckpoint().catch((error: unknown) =>
+      this.log.warn(
+        { err: error, projection: this.projection.name },
+        "could not check the checkpoint against the store",
+      ),
+    );
     await this.refreshLag();
     const source = this.options.source;
     if (source) {
@@ -165,9 +191,15 @@ export class Projector {
     this.started = false;
   }
 
-  /** Ready = running, not stuck at a poison event, not failing on its store. */
+  /** Ready = running, not stuck at a poison event, not failing on its store, the event store agrees with it. */
   ready(): boolean {
-    return this.started && !this.abort.signal.aborted && this.poison === undefined && !this.failing;
+    return (
+      this.started &&
+      !this.abort.signal.aborted &&
+      this.poison === undefined &&
+      !this.failing &&
+      this.divergence === undefined
+    );
   }
 
   status(): ProjectorStatus {
@@ -177,6 +209,7 @@ export class Projector {
       head: this.head,
       poisoned: this.poison,
       failing: this.failing,
+      diverged: this.divergence?.message,
     };
   }
 
@@ -277,9 +310,18 @@ export class Projector {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      if (this.divergence) {
+        await this.awaitAgreement();
+        continue;
+      }
       const batch = await this.queue.take(this.batchSize, this.tickMs, this.abort.signal);
       try {
         if (batch.length > 0) {
+          if (!(await this.batchAgrees(batch))) {
+            // Not applied: JetStream delivers them again once the store agrees (or a recovery replaced the stream).
+            for (const d of [...batch, ...this.queue.clear()]) d.msg.nak(this.continuityRetryMs);
+            continue;
+          }
           await this.handle(batch);
           // ack_policy all: acking the last message acknowledges every message delivered before it. (Should that be
           // a redelivery, later ones stay pending until a later ack covers them or they come again and are dropped.)
@@ -300,6 +342,7 @@ export class Projector {
 
   /** Nothing arrived for a tick: check the durable checkpoint, and fetch what the bus should have delivered. */
   private async idle(): Promise<void> {
+    if (!(await this.checkCheckpoint())) return;
     const durable = await this.projection.checkpoint();
     let target = this.options.source ? this.staleHead : this.head;
     if (durable !== this.cp) {
@@ -314,6 +357,79 @@ export class Projector {
       await this.withMoves(() => this.catchUpTo(target));
     }
     this.failing = false;
+  }
+
+  /** The checkpoint's mark against the store (start, idle ticks). False when they disagree (now diverged). */
+  private async checkCheckpoint(): Promise<boolean> {
+    if (!this.continuity) return true;
+    const mark = await this.checkpointMark();
+    return this.agrees(mark, `the ${this.projection.name} read model's checkpoint`);
+  }
+
+  private async checkpointMark(): Promise<CheckpointMark> {
+    if (this.projection.checkpointMark) return this.projection.checkpointMark();
+    return { position: await this.projection.checkpoint(), eventId: undefined };
+  }
+
+  /**
+   * The batch's last new event against the store (one primary-key look-up per batch): a stream that is ahead of the
+   * store (it was restored, or replaced by an empty one) must not be applied. Events the checkpoint already covers are
+   * dropped anyway and not looked up.
+   */
+  private async batchAgrees(batch: readonly Delivery[]): Promise<boolean> {
+    if (!this.continuity) return true;
+    let last: RecordedEvent | undefined;
+    for (const d of batch) if (d.event && (!last || d.event.position > last.position)) last = d.event;
+    if (!last || last.position <= this.cp) return true;
+    return this.agrees(
+      { position: last.position, eventId: last.metadata.eventId },
+      `the ${this.options.source?.stream ?? "event"} stream (as delivered to ${this.projection.name})`,
+    );
+  }
+
+  private async agrees(mark: CheckpointMark, what: string): Promise<boolean> {
+    const message = await (this.continuity as ContinuityCheck).diverges(mark, what);
+    if (message === undefined) return true;
+    if (this.divergence === undefined) {
+      this.divergence = { marks: [mark], message };
+      this.metrics.storeDiverged.set(1);
+      this.log.error(
+        { projection: this.projection.name, checkpoint: this.cp, position: mark.position, eventId: mark.eventId },
+        message,
+      );
+    } else if (!this.divergence.marks.some((m) => m.position === mark.position && m.eventId === mark.eventId)) {
+      this.divergence.marks.push(mark);
+    }
+    return false;
+  }
+
+  /**
+   * Diverged: apply nothing, and ask the store again every few seconds whether it holds every mark that disagreed and
+   * the (possibly rebuilt) checkpoint's; resume by itself once it does (after `pnpm orderly recover`).
+   */
+  private async awaitAgreement(): Promise<void> {
+    const divergence = this.divergence;
+    if (!divergence) return;
+    for (const d of this.queue.clear()) d.msg.nak(this.continuityRetryMs);
+    await sleep(this.continuityRetryMs, this.abort.signal);
+    if (this.stopping) return;
+    try {
+      const continuity = this.continuity as ContinuityCheck;
+      const checkpoint = await this.checkpointMark();
+      for (const mark of [checkpoint, ...divergence.marks]) {
+        if ((await continuity.diverges(mark, "the projector")) !== undefined) return;
+      }
+      this.divergence = undefined;
+      this.metrics.storeDiverged.set(0);
+      const durable = await this.projection.checkpoint();
+      if (durable !== this.cp) this.moved(durable, "the event store was recovered");
+      this.log.info(
+        { projection: this.projection.name, checkpoint: this.cp },
+        "the event store agrees with the read model again: resuming",
+      );
+    } catch (error) {
+      this.log.warn({ err: error, projection: this.projection.name }, "could not check the event store, retrying");
+    }
   }
 
   private moved(actual: Position, reason: string): void {

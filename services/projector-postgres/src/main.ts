@@ -14,8 +14,8 @@ runProjectorProcess({
   projection: ORDER_SUMMARIES,
   defaultMetricsPort: 9404,
   poolMax: 6,
-  setup: ({ pool, eventLog, logger, config }) => ({
-    projection: new OrderSummariesProjection(pool),
+  setup: ({ pool, eventLog, logger, config, storeId }) => ({
+    projection: new OrderSummariesProjection(pool, { storeId }),
     rebuild: () =>
       rebuildProjection(new OrderSummariesRebuild(pool, eventLog), eventLog, {
         logger,

@@ -16,7 +16,7 @@ runProjectorProcess({
   projection: CUSTOMER_ORDERS,
   defaultMetricsPort: 9405,
   poolMax: 4,
-  setup: ({ stack, pool, eventLog, logger, config, registry }) => {
+  setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
     const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: false });
     const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;
     const dataLost = new Counter({
@@ -30,6 +30,7 @@ runProjectorProcess({
         namespace: stack.namespace,
         pool,
         logger,
+        storeId,
         onDataLost: () => dataLost.inc({ projection: CUSTOMER_ORDERS }),
       }),
       rebuild: () =>
