@@ -15,6 +15,7 @@ export {
 export { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
 export { CallPlanner, type CommandMethod, type PlannedCall } from "./planner.js";
 export { formatProgress, formatText, type Report } from "./report.js";
-export { type LoadOptions, runLoad } from "./run.js";
+export { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
 export { OpenLoopSchedule } from "./schedule.js";
 export { evaluateSlo, parseSlo, type SloCheck, type SloResult } from "./slo.js";
+export type { AcceptedReply } from "./wire.js";

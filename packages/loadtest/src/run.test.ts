@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeServer, startFakeOrderlyServer } from "./fake-orderly-server.js";
 import { CREATE_ONLY, DEFAULT_MIX_TEXT, makeMix, parseMixWeights } from "./mix.js";
 import type { Report } from "./report.js";
-import { type LoadOptions, runLoad } from "./run.js";
+import { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
 import { parseSlo } from "./slo.js";
 
 // The generator against an in-process grpc-js server that follows the contract's rules (idempotency, expected
@@ -33,6 +33,22 @@ describe("runLoad against a canned CommandService", () => {
   });
   afterAll(async () => {
     await server.close();
+  });
+
+  it("hands every settled command call to onReply, with its status and accepted reply", async () => {
+    const outcomes: CallOutcome[] = [];
+    const report = await runLoad({
+      ...base(server.port),
+      count: 300,
+      mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.05, 0.05),
+      onReply: (outcome) => outcomes.push(outcome),
+    });
+    expect(outcomes).toHaveLength(report.total);
+    const ok = outcomes.filter((o) => o.code === 0);
+    expect(ok.length).toBe(report.status_codes.OK);
+    for (const o of ok) expect(o.accepted?.position).toBeGreaterThan(0);
+    for (const o of outcomes.filter((o) => o.call.kind === "conflict")) expect(o.code).toBe(10); // ABORTED
+    for (const o of outcomes) expect(o.settledAt).toBeGreaterThanOrEqual(o.startedAt);
   });
 
   it("closed loop with the realistic mix: every call counted, conflicts ABORTED, duplicates recognised", async () => {

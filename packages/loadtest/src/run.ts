@@ -47,9 +47,26 @@ export interface LoadOptions {
   readonly progressIntervalMs?: number;
   /** Stops issuing new calls (in-flight ones finish and are reported). */
   readonly signal?: AbortSignal;
+  /**
+   * Called with every command call's outcome as it settles (fault suites keep them to check each command against the
+   * store). Off the hot path when absent.
+   */
+  readonly onReply?: (reply: CallOutcome) => void;
   readonly connectTimeoutMs?: number;
   /** For the report. */
   readonly command?: string;
+}
+
+/** One settled command call, as `LoadOptions.onReply` sees it. */
+export interface CallOutcome {
+  readonly call: PlannedCall;
+  /** gRPC status code (0 = OK); the generator's own timeout reports DEADLINE_EXCEEDED. */
+  readonly code: number;
+  readonly details: string;
+  readonly accepted: AcceptedReply | undefined;
+  /** `performance.now()` when the call was sent (intended time in open loop) and when it settled. */
+  readonly startedAt: number;
+  readonly settledAt: number;
 }
 
 const MAX_DISTINCT_MESSAGES = 50;
@@ -314,6 +331,14 @@ class Run {
     this.lastReplyAt = now;
     const code = error ? error.code : status.OK;
     this.statusCounts[code] = (this.statusCounts[code] ?? 0) + 1;
+    this.options.onReply?.({
+      call,
+      code,
+      details: error?.details ?? "",
+      accepted,
+      startedAt,
+      settledAt: now,
+    });
     let expected: boolean;
     if (call.expect === "aborted") expected = code === status.ABORTED;
     else

@@ -9,6 +9,7 @@ describe("readProjectorConfig", () => {
       catchUpBatchSize: 2000,
       rebuildBatchSize: 5000,
       poisonRetryMs: 5000,
+      ackWaitMs: 60_000,
     });
   });
 

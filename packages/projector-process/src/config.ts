@@ -9,6 +9,11 @@ export interface ProjectorConfig {
   readonly rebuildBatchSize: number;
   /** How often a poisoned projection retries its event: PROJECTOR_POISON_RETRY_MS, default 5000. */
   readonly poisonRetryMs: number;
+  /**
+   * How long JetStream waits for an ack before it redelivers: PROJECTOR_ACK_WAIT_MS, default 60000. Applies when the
+   * durable consumer is created (a fresh namespace); fault tests shorten it to stop a projector past it.
+   */
+  readonly ackWaitMs: number;
 }
 
 export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
@@ -28,6 +33,7 @@ export function readProjectorConfig(env: Record<string, string | undefined>): Pr
     catchUpBatchSize: int("PROJECTOR_CATCH_UP_BATCH_SIZE", 2000, 1, 50_000),
     rebuildBatchSize: int("PROJECTOR_REBUILD_BATCH_SIZE", 5000, 1, 50_000),
     poisonRetryMs: int("PROJECTOR_POISON_RETRY_MS", 5000, 10, 3_600_000),
+    ackWaitMs: int("PROJECTOR_ACK_WAIT_MS", 60_000, 1000, 3_600_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -127,6 +127,7 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
       stream: streamName(stack.namespace),
       consumer: `${stack.namespace}_${spec.projection}`,
       decode: (data, headers) => decodeEnvelope(data, headers),
+      ackWaitMs: config.ackWaitMs,
     },
   });
   const ops = await startOpsServer({ port: metricsPort, registry, ready: () => projector.ready() });

@@ -36,6 +36,8 @@ export interface JetStreamSource {
   readonly decode: (data: Uint8Array, headers?: { get(name: string): string }) => RecordedEvent;
   /** Unacknowledged messages the server hands out at most (bounds memory). Default 2000. */
   readonly maxAckPending?: number;
+  /** How long the server waits for an ack before it redelivers, when it creates the consumer. Default 60 s. */
+  readonly ackWaitMs?: number;
 }
 
 export interface ProjectorOptions {
@@ -251,7 +253,7 @@ export class Projector {
             ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAfter + 1 }
             : { deliver_policy: DeliverPolicy.All }),
           max_ack_pending: source.maxAckPending ?? 2000,
-          ack_wait: 60_000_000_000,
+          ack_wait: (source.ackWaitMs ?? 60_000) * 1_000_000,
           ...(source.filterSubject ? { filter_subject: source.filterSubject } : {}),
         });
         this.log.info({ stream: source.stream, consumer: source.consumer }, "created durable consumer");

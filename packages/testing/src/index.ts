@@ -1,4 +1,15 @@
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
 export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
+export {
+  type NatsServer,
+  type PostgresServer,
+  type PostgresServerOptions,
+  type PostgresStopMode,
+  type RedisServer,
+  type StopMode,
+  startNatsServer,
+  startPostgresServer,
+  startRedisServer,
+} from "./servers.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
-export { createTestEnvironment, type TestEnvironment } from "./test-environment.js";
+export { createTestEnvironment, type TestEnvironment, type TestServers } from "./test-environment.js";

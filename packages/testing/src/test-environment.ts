@@ -23,18 +23,27 @@ const defaults = {
   redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
 };
 
-export async function createTestEnvironment(): Promise<TestEnvironment> {
+/** Where a test environment lives: the shared servers by default, or servers the test started itself. */
+export interface TestServers {
+  /** A URL with the right to create and drop databases. */
+  readonly adminDatabaseUrl?: string;
+  readonly natsUrl?: string;
+  readonly redisUrl?: string;
+}
+
+export async function createTestEnvironment(servers: TestServers = {}): Promise<TestEnvironment> {
+  const where = { ...defaults, ...servers };
   const suffix = randomBytes(5).toString("hex");
   const namespace = `t_${suffix}`;
   const database = `orderly_test_${suffix}`;
-  const adminUrl = new URL(defaults.adminDatabaseUrl);
+  const adminUrl = new URL(where.adminDatabaseUrl);
   await withAdmin(adminUrl, (client) => client.query(`create database ${database}`));
   const databaseUrl = new URL(adminUrl);
   databaseUrl.pathname = `/${database}`;
   const env = {
     DATABASE_URL: databaseUrl.toString(),
-    NATS_URL: defaults.natsUrl,
-    REDIS_URL: defaults.redisUrl,
+    NATS_URL: where.natsUrl,
+    REDIS_URL: where.redisUrl,
     ORDERLY_NAMESPACE: namespace,
   };
   let cleaned = false;
@@ -49,8 +58,8 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
       cleaned = true;
       const results = await Promise.allSettled([
         withAdmin(adminUrl, (client) => client.query(`drop database if exists ${database} with (force)`)),
-        deleteJetStreamNamespace(defaults.natsUrl, namespace),
-        deleteRedisNamespace(defaults.redisUrl, namespace),
+        deleteJetStreamNamespace(where.natsUrl, namespace),
+        deleteRedisNamespace(where.redisUrl, namespace),
       ]);
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed.length > 0)

@@ -1,0 +1,377 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { freePort } from "./process.js";
+
+// Servers a test owns: its own Postgres, NATS or Redis in a temp folder on a free loopback port, for tests that
+// restart, kill, wipe or restore a server (never the shared ones, which hold other tenants' data). Each can be stopped
+// and started again on the same port and folder; every one still running is killed when the test worker exits.
+
+const run = promisify(execFile);
+
+export const postgresBin = process.env.ORDERLY_TEST_POSTGRES_BIN ?? "/usr/lib/postgresql/15/bin";
+const natsServerBin = process.env.ORDERLY_TEST_NATS_SERVER ?? "nats-server";
+const redisServerBin = process.env.ORDERLY_TEST_REDIS_SERVER ?? "redis-server";
+
+/** How a server goes down: `graceful` (SIGTERM), or `kill` (SIGKILL, as when its machine or container dies). */
+export type StopMode = "graceful" | "kill";
+
+/**
+ * Postgres shutdown modes (`pg_ctl stop -m`): smart = SIGTERM, fast = SIGINT (sessions cut, clean checkpoint),
+ * immediate = SIGQUIT (no checkpoint: crash recovery from the WAL at the next start, like a power cut).
+ */
+export type PostgresStopMode = "smart" | "fast" | "immediate";
+
+interface OwnedProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  output(): string;
+}
+
+const owned = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of owned) child.kill("SIGKILL");
+});
+
+/** Postgres refuses to run as root: when we are root it runs as this user (Debian's `postgres`), else as us. */
+async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const { stdout } = await run("id", ["-u", "postgres"]).catch(() => ({ stdout: "" }));
+  const { stdout: group } = await run("id", ["-g", "postgres"]).catch(() => ({ stdout: "" }));
+  const uid = Number(stdout.trim());
+  const gid = Number(group.trim());
+  if (!stdout.trim() || Number.isNaN(uid))
+    throw new Error("running as root and there is no `postgres` user to run Postgres as");
+  return { uid, gid };
+}
+
+function spawnOwned(
+  command: string,
+  args: readonly string[],
+  options: { user?: { uid: number; gid: number }; cwd?: string },
+): OwnedProcess {
+  const child = spawn(command, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  owned.add(child);
+  let out = "";
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.length > 1_000_000) out = out.slice(-500_000);
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      owned.delete(child);
+      resolve();
+    });
+    child.once("error", (error) => {
+      out += `\n${String(error)}`;
+      owned.delete(child);
+      resolve();
+    });
+  });
+  return { child, exited, output: () => out };
+}
+
+async function waitForLine(proc: OwnedProcess, line: RegExp, what: string, timeoutMs: number): Promise<void> {
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!line.test(proc.output())) {
+    if (exited) throw new Error(`${what} exited before it was ready:\n${proc.output().slice(-3000)}`);
+    if (Date.now() > deadline) {
+      proc.child.kill("SIGKILL");
+      throw new Error(`${what} was not ready within ${timeoutMs} ms:\n${proc.output().slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function signalAndWait(
+  proc: OwnedProcess | undefined,
+  signal: NodeJS.Signals,
+  timeoutMs = 30_000,
+): Promise<void> {
+  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.child.kill(signal);
+  const timer = setTimeout(() => proc.child.kill("SIGKILL"), timeoutMs);
+  try {
+    await proc.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function ownedTempDir(prefix: string, user: { uid: number; gid: number } | undefined): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  if (user) await chown(dir, user.uid, user.gid);
+  return dir;
+}
+
+// ---- Postgres ------------------------------------------------------------------------------------------------------
+
+export interface PostgresServer {
+  readonly port: number;
+  /** The cluster's data folder (inside the server's temp folder). */
+  readonly dataDir: string;
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication). */
+  readonly adminUrl: string;
+  /** The URL of database `name` on this server. */
+  databaseUrl(name: string): string;
+  readonly running: boolean;
+  /** Everything the current (or last) postmaster printed. */
+  output(): string;
+  stop(mode?: PostgresStopMode): Promise<void>;
+  start(): Promise<void>;
+  /** Stops in `mode` and starts again on the same port and data folder. */
+  restart(mode?: PostgresStopMode): Promise<void>;
+  /** A physical base backup (pg_basebackup, WAL streamed) of the running cluster, taken online; its folder. */
+  backup(): Promise<string>;
+  /** Stops the server (fast), replaces its data folder with a copy of `backupDir` and starts it: the cluster goes back. */
+  restore(backupDir: string): Promise<void>;
+  /** Stops the server (immediate) and removes its folder. */
+  close(): Promise<void>;
+}
+
+export interface PostgresServerOptions {
+  /** Extra `-c name=value` settings. */
+  readonly settings?: Record<string, string>;
+  readonly readyTimeoutMs?: number;
+}
+
+export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
+  const user = await postgresUser();
+  const root = await ownedTempDir("orderly-pg-", user);
+  const dataDir = join(root, "data");
+  const socketDir = join(root, "socket");
+  await mkdir(socketDir);
+  if (user) await chown(socketDir, user.uid, user.gid);
+  const port = await freePort();
+  await runAs(user, join(postgresBin, "initdb"), [
+    "-D",
+    dataDir,
+    "-A",
+    "trust",
+    "-U",
+    "postgres",
+    "-E",
+    "UTF8",
+    "--no-sync",
+    "--locale=C",
+  ]);
+  const settings: Record<string, string> = {
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: socketDir,
+    max_connections: "200",
+    shared_buffers: "64MB",
+    log_min_messages: "warning",
+    ...options.settings,
+  };
+  const args = [
+    "-D",
+    dataDir,
+    "-p",
+    String(port),
+    ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
+  ];
+  let proc: OwnedProcess | undefined;
+  let backups = 0;
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+
+  const start = async () => {
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
+    proc = spawnOwned(join(postgresBin, "postgres"), args, { user, cwd: root });
+    // log_min_messages=warning hides the ready line: poll pg_isready instead.
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+    const current = proc;
+    let exited = false;
+    void current.exited.then(() => {
+      exited = true;
+    });
+    while (true) {
+      const ready = await run(join(postgresBin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-t", "1"])
+        .then(() => true)
+        .catch(() => false);
+      if (ready) return;
+      if (exited) throw new Error(`postgres exited before it was ready:\n${current.output().slice(-3000)}`);
+      if (Date.now() > deadline) {
+        current.child.kill("SIGQUIT");
+        throw new Error(`postgres was not ready in time:\n${current.output().slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const signals: Record<PostgresStopMode, NodeJS.Signals> = {
+    smart: "SIGTERM",
+    fast: "SIGINT",
+    immediate: "SIGQUIT",
+  };
+  const stop = (mode: PostgresStopMode = "fast") => signalAndWait(proc, signals[mode]);
+  await start();
+  const server: PostgresServer = {
+    port,
+    dataDir,
+    adminUrl,
+    databaseUrl: (name) => `postgres://postgres@127.0.0.1:${port}/${name}`,
+    get running() {
+      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
+    },
+    output: () => proc?.output() ?? "",
+    stop,
+    start,
+    async restart(mode: PostgresStopMode = "fast") {
+      await stop(mode);
+      await start();
+    },
+    async backup() {
+      backups += 1;
+      const dir = join(root, `backup-${backups}`);
+      await runAs(user, join(postgresBin, "pg_basebackup"), [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+        "-D",
+        dir,
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+        "--no-sync",
+      ]);
+      return dir;
+    },
+    async restore(backupDir: string) {
+      await stop("fast");
+      await rm(dataDir, { recursive: true, force: true });
+      // cp -a keeps the owner and the 0700 mode Postgres insists on.
+      await run("cp", ["-a", backupDir, dataDir]);
+      await start();
+    },
+    async close() {
+      await stop("immediate");
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+async function runAs(user: { uid: number; gid: number } | undefined, file: string, args: string[]): Promise<void> {
+  const proc = spawnOwned(file, args, { user, cwd: tmpdir() });
+  await proc.exited;
+  if (proc.child.exitCode !== 0) {
+    throw new Error(
+      `${file} ${args.join(" ")} failed (${proc.child.exitCode ?? proc.child.signalCode}):\n${proc.output()}`,
+    );
+  }
+}
+
+// ---- NATS ----------------------------------------------------------------------------------------------------------
+
+export interface NatsServer {
+  readonly port: number;
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The JetStream store folder (kept across restarts). */
+  readonly storeDir: string;
+  readonly running: boolean;
+  output(): string;
+  stop(mode?: StopMode): Promise<void>;
+  start(): Promise<void>;
+  restart(mode?: StopMode): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startNatsServer(options: { readyTimeoutMs?: number } = {}): Promise<NatsServer> {
+  const root = await ownedTempDir("orderly-nats-", undefined);
+  const storeDir = join(root, "jetstream");
+  const port = await freePort();
+  let proc: OwnedProcess | undefined;
+  const start = async () => {
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
+    proc = spawnOwned(natsServerBin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {});
+    await waitForLine(proc, /Server is ready/, "nats-server", options.readyTimeoutMs ?? 30_000);
+  };
+  const stop = (mode: StopMode = "graceful") => signalAndWait(proc, mode === "kill" ? "SIGKILL" : "SIGTERM");
+  await start();
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    storeDir,
+    get running() {
+      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
+    },
+    output: () => proc?.output() ?? "",
+    stop,
+    start,
+    async restart(mode: StopMode = "graceful") {
+      await stop(mode);
+      await start();
+    },
+    async close() {
+      await stop("kill");
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---- Redis ---------------------------------------------------------------------------------------------------------
+
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly running: boolean;
+  output(): string;
+  stop(mode?: StopMode): Promise<void>;
+  /** Starts again on the same port, empty: the server keeps nothing on disk (`--save ''`, no AOF). */
+  start(): Promise<void>;
+  /** Stops and starts again: every key is gone. */
+  restart(mode?: StopMode): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startRedisServer(options: { readyTimeoutMs?: number } = {}): Promise<RedisServer> {
+  const root = await ownedTempDir("orderly-redis-", undefined);
+  const port = await freePort();
+  let proc: OwnedProcess | undefined;
+  const start = async () => {
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
+    proc = spawnOwned(
+      redisServerBin,
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root],
+      {},
+    );
+    await waitForLine(proc, /Ready to accept connections/, "redis-server", options.readyTimeoutMs ?? 30_000);
+  };
+  const stop = (mode: StopMode = "graceful") => signalAndWait(proc, mode === "kill" ? "SIGKILL" : "SIGTERM");
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get running() {
+      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
+    },
+    output: () => proc?.output() ?? "",
+    stop,
+    start,
+    async restart(mode: StopMode = "graceful") {
+      await stop(mode);
+      await start();
+    },
+    async close() {
+      await stop("kill");
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
