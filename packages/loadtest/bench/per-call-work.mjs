@@ -1,5 +1,5 @@
 // The generator's own work per call, without the network: building the request and reading the reply, as the
-// generator does it (planner + wire-level decode + two HDR records) and as a plain grpc-js client does it (a
+// generator does it (planner + wire-level decode + per-second and per-kind HDR records) and as a plain grpc-js client does it (a
 // proto-loader stub's serializer and deserializer on the same kind of request). CPU-bound, so far less noisy than
 // the end-to-end comparison on a busy machine. Prints one JSON line.
 import { randomUUID } from "node:crypto";
@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as protoLoader from "@grpc/proto-loader";
 import { CreateOrderResponseSchema } from "@orderly/contracts";
-import { CallPlanner, CREATE_ONLY, createRng, LatencyRecorder } from "../dist/index.js";
+import { CallPlanner, CREATE_ONLY, createRng, LatencyRecorder, PerSecondRecorder } from "../dist/index.js";
 import { decodeAccepted } from "../dist/wire.js";
 
 const N = Number(process.argv[2] ?? 100_000);
@@ -54,15 +54,20 @@ function plain() {
 }
 
 const planner = new CallPlanner({ mix: CREATE_ONLY, rng: createRng(1), customers: 1000 });
-const all = new LatencyRecorder();
+// The run's clock as the replies see it: 5,000 replies a second, so the per-second buckets roll as in a real run.
+let now = 0;
+const all = new PerSecondRecorder(now);
 const byKind = new LatencyRecorder();
+const byKindStatus = new Array(17).fill(0);
 function generator() {
   let sink = 0;
   for (let i = 0; i < N; i++) {
+    now += 0.2;
     const call = planner.next();
     const accepted = decodeAccepted(reply);
     planner.settle(call, true, accepted.streamVersion);
-    all.recordMs(1.234);
+    all.record(now, 1.234, false);
+    byKindStatus[0] += 1;
     byKind.recordMs(1.234);
     sink += call.bytes.length + accepted.position;
   }

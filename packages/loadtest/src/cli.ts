@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { randomInt } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { renderHtmlReport } from "./html-report.js";
 import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, parseRate } from "./mix.js";
 import { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
-import { formatProgress, formatText } from "./report.js";
+import { formatProgress, formatText, type Report } from "./report.js";
 import { type LoadOptions, runLoad } from "./run.js";
 import { parseSlo } from "./slo.js";
 
@@ -106,6 +109,9 @@ const program = new Command("loadtest")
       .argParser(wrap((t) => parseDuration(t, "connect timeout"))),
   )
   .option("--json", "print the report as one JSON object on stdout")
+  .option("--html <file>", "also write the report as one self-contained HTML page with charts")
+  .option("--compare <report.json>", "with --html: draw a previous run's --json report over this one")
+  .option("--from-json <report.json>", "make no calls: render a saved --json report (with --html, or as text)")
   .option("--no-progress", "no progress bar (it is shown only when stderr is a terminal)")
   .showHelpAfterError()
   // Usage errors exit 2 (1 is reserved for a missed SLO); --help and --version exit 0.
@@ -133,7 +139,35 @@ interface CliOptions {
   slo?: ReturnType<typeof parseSlo>;
   connectTimeout: number;
   json?: boolean;
+  html?: string;
+  compare?: string;
+  fromJson?: string;
   progress: boolean;
+}
+
+/** Reads a `--json` report: the whole file, or its last non-empty line (a captured stdout with other output). */
+function readReport(file: string): Report {
+  const text = readFileSync(file, "utf8");
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    const last =
+      text
+        .trim()
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .at(-1) ?? "";
+    try {
+      value = JSON.parse(last);
+    } catch {
+      throw new Error(`${file}: not a JSON report of pnpm loadtest --json`);
+    }
+  }
+  if ((value as Partial<Report> | null)?.tool !== "orderly-loadtest") {
+    throw new Error(`${file}: not a report of orderly-loadtest (no "tool": "orderly-loadtest")`);
+  }
+  return value as Report;
 }
 
 async function main(): Promise<number> {
@@ -144,6 +178,25 @@ async function main(): Promise<number> {
   }
   if (o.duration !== undefined && o.count !== undefined) {
     program.error("give --duration or --count, not both", { exitCode: EXIT_FAILED });
+  }
+  if (o.compare !== undefined && o.html === undefined) {
+    program.error("--compare draws onto the HTML report: give --html <file> too", { exitCode: EXIT_FAILED });
+  }
+  const compare = o.compare !== undefined ? readReport(o.compare) : undefined;
+  const writeHtml = (report: Report) => {
+    if (o.html === undefined) return;
+    const label = o.compare !== undefined ? `before: ${basename(o.compare)}` : undefined;
+    writeFileSync(
+      o.html,
+      renderHtmlReport(report, compare ? { compare, ...(label ? { compareLabel: label } : {}) } : {}),
+    );
+    process.stderr.write(`wrote ${o.html}\n`);
+  };
+  if (o.fromJson !== undefined) {
+    const saved = readReport(o.fromJson);
+    writeHtml(saved);
+    if (o.html === undefined) process.stdout.write(o.json ? `${JSON.stringify(saved)}\n` : formatText(saved));
+    return 0;
   }
   const mix = makeMix(parseMixWeights(o.createOnly ? "create=1" : o.mix), o.duplicates, o.conflicts);
   const showProgress = o.progress && process.stderr.isTTY === true;
@@ -183,6 +236,7 @@ async function main(): Promise<number> {
   const report = await runLoad(options);
   if (showProgress) process.stderr.write("\r\u001b[K");
   process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatText(report));
+  writeHtml(report);
   return report.slo && !report.slo.passed ? EXIT_SLO_MISSED : 0;
 }
 

@@ -1,4 +1,5 @@
 export { CommandClient, QueryClient, statusName } from "./grpc-client.js";
+export { type HtmlReportOptions, renderHtmlReport } from "./html-report.js";
 export { LatencyRecorder, type LatencySummary } from "./latency.js";
 export {
   type CallKind,
@@ -17,5 +18,6 @@ export { CallPlanner, type CommandMethod, type PlannedCall } from "./planner.js"
 export { formatProgress, formatText, type Report } from "./report.js";
 export { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
 export { OpenLoopSchedule } from "./schedule.js";
+export { type IntervalSeries, PerSecondRecorder } from "./series.js";
 export { evaluateSlo, parseSlo, type SloCheck, type SloResult } from "./slo.js";
 export type { AcceptedReply } from "./wire.js";

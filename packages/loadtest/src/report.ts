@@ -1,5 +1,6 @@
-import type { LatencySummary } from "./latency.js";
+import type { Distribution, LatencySummary } from "./latency.js";
 import type { CallKind } from "./mix.js";
+import type { IntervalSeries } from "./series.js";
 import type { SloResult } from "./slo.js";
 
 /**
@@ -38,6 +39,26 @@ export interface Report {
   readonly generator: GeneratorReport;
   /** Null when no `--slo` was given. */
   readonly slo: { readonly passed: boolean; readonly checks: readonly SloResult[] } | null;
+  /** Per-second figures over the run (what the HTML report draws over time). */
+  readonly series: SeriesReport;
+  /** The whole run's latency percentile distributions (the HDR percentile plot). */
+  readonly distribution: {
+    readonly commands: Distribution;
+    /** Command-to-visible latency of passed read-your-writes checks; null without `--ryw-rate`. */
+    readonly ryw: Distribution | null;
+  };
+}
+
+export interface SeriesReport {
+  readonly interval_s: 1;
+  /** End of each interval in seconds from the start; the last one ends at the last reply (it may be shorter). */
+  readonly end_s: number[];
+  /** Command replies by the second they arrived in. */
+  readonly commands: IntervalSeries;
+  /** Open loop: the calls the schedule intended in each interval (the target rate); null in a closed loop. */
+  readonly target: number[] | null;
+  /** Read-your-writes answers by the second they arrived in; `max_lag_s`: largest lag an answer reported. */
+  readonly ryw: (IntervalSeries & { readonly max_lag_s: (number | null)[] }) | null;
 }
 
 export interface ReportOptions {
@@ -64,6 +85,8 @@ export interface KindReport {
   readonly count: number;
   readonly errors: number;
   readonly latency_ms: LatencySummary;
+  /** Replies by gRPC status name. */
+  readonly status_codes: Readonly<Record<string, number>>;
 }
 
 export interface ScheduleReport {

@@ -138,7 +138,9 @@ describe("runLoad against a canned CommandService", () => {
     try {
       const report = await runLoad({ ...base(flaky.port), count: 200, slo: parseSlo("errors<1%,p99<60s") });
       expect(report.status_codes).toEqual({ OK: 180, UNAVAILABLE: 20 });
+      expect(report.by_kind.create.status_codes).toEqual({ OK: 180, UNAVAILABLE: 20 });
       expect(report.errors).toBe(20);
+      checkSeries(report);
       expect(report.error_rate).toBe(0.1);
       expect(report.error_messages).toEqual([{ message: "create: UNAVAILABLE: injected outage", count: 20 }]);
       expect(report.slo?.passed).toBe(false);
@@ -252,6 +254,8 @@ function checkShape(report: Report): void {
       "ryw",
       "generator",
       "slo",
+      "series",
+      "distribution",
     ].sort(),
   );
   expect(Object.keys(report.latency_ms).sort()).toEqual(
@@ -269,4 +273,35 @@ function checkShape(report: Report): void {
   expect(report.generator.cpu_per_call_us).toBeGreaterThan(0);
   expect(report.generator.calls).toBe(report.total + (report.ryw?.checks ?? 0));
   expect(report.rps).toBeGreaterThan(0);
+  checkSeries(report);
+}
+
+/** The per-second series add up to the run's totals and cover it; the distribution ends at the maximum. */
+function checkSeries(report: Report): void {
+  const { series, distribution } = report;
+  const n = series.end_s.length;
+  expect(n).toBe(Math.max(1, Math.ceil(series.end_s.at(-1) ?? 0)));
+  expect(series.end_s.at(-1)).toBeGreaterThanOrEqual(report.elapsed_s);
+  const total = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+  for (const xs of Object.values(series.commands)) expect(xs).toHaveLength(n);
+  expect(total(series.commands.count)).toBe(report.total);
+  expect(total(series.commands.errors)).toBe(report.errors);
+  const maxes = series.commands.max_ms.filter((v): v is number => v !== null);
+  expect(Math.max(...maxes)).toBe(report.latency_ms.max);
+  if (report.schedule) expect(total(series.target ?? [])).toBe(report.schedule.intended);
+  else expect(series.target).toBeNull();
+  expect(distribution.commands.ms.at(-1)).toBe(report.latency_ms.max);
+  expect(distribution.commands.ms[0]).toBe(report.latency_ms.min);
+  expect(distribution.commands.quantile).toEqual([...distribution.commands.quantile].sort((a, b) => a - b));
+  if (report.ryw) {
+    expect(total(series.ryw?.count ?? [])).toBe(report.ryw.checks);
+    expect(total(series.ryw?.errors ?? [])).toBe(report.ryw.failed);
+    expect(distribution.ryw?.ms.at(-1)).toBe(report.ryw.latency_ms.max);
+  } else {
+    expect(series.ryw).toBeNull();
+    expect(distribution.ryw).toBeNull();
+  }
+  for (const kind of Object.values(report.by_kind)) {
+    expect(Object.values(kind.status_codes).reduce((a, b) => a + b, 0)).toBe(kind.count);
+  }
 }

@@ -5,8 +5,9 @@ import { CommandClient, QueryClient, statusName } from "./grpc-client.js";
 import { LatencyRecorder } from "./latency.js";
 import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
 import { CallPlanner, type PlannedCall } from "./planner.js";
-import type { KindReport, ProgressState, Report } from "./report.js";
+import type { KindReport, ProgressState, Report, SeriesReport } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
+import { PerSecondRecorder } from "./series.js";
 import { evaluateSlo, type SloCheck } from "./slo.js";
 import type { AcceptedReply } from "./wire.js";
 
@@ -106,9 +107,15 @@ export function maskIds(message: string): string {
 class KindStats {
   count = 0;
   errors = 0;
+  readonly status = new Array<number>(17).fill(0);
   readonly latency = new LatencyRecorder();
   report(): KindReport {
-    return { count: this.count, errors: this.errors, latency_ms: this.latency.summary() };
+    return {
+      count: this.count,
+      errors: this.errors,
+      latency_ms: this.latency.summary(),
+      status_codes: namedCounts(this.status),
+    };
   }
 }
 
@@ -138,7 +145,8 @@ export async function runLoad(options: LoadOptions): Promise<Report> {
 class Run {
   private readonly rng: () => number;
   private readonly planner: CallPlanner;
-  private readonly latency = new LatencyRecorder();
+  /** Command replies per second; its `total` is the whole run's latency histogram. */
+  private commandSeries = new PerSecondRecorder(0);
   private readonly kinds = new Map<CallKind, KindStats>(CALL_KINDS.map((k) => [k, new KindStats()]));
   private readonly statusCounts = new Array<number>(17).fill(0);
   private readonly errorTally = new ErrorTally();
@@ -168,7 +176,9 @@ class Run {
   private rywChecks = 0;
   private rywOk = 0;
   private readonly rywStatus = new Array<number>(17).fill(0);
-  private readonly rywLatency = new LatencyRecorder();
+  /** Read-your-writes answers per second (timed when the check passed); its `total` is the visibility histogram. */
+  private rywSeries = new PerSecondRecorder(0);
+  private lastRywAt = 0;
   private readonly rywErrors = new ErrorTally();
   private maxLagSeconds = 0;
 
@@ -192,6 +202,9 @@ class Run {
     const cpuStart = process.cpuUsage();
     this.start = performance.now();
     this.lastReplyAt = this.start;
+    this.lastRywAt = this.start;
+    this.commandSeries = new PerSecondRecorder(this.start);
+    this.rywSeries = new PerSecondRecorder(this.start);
     const progress = o.onProgress ? setInterval(() => this.progress(), o.progressIntervalMs ?? 200) : undefined;
     progress?.unref();
     if (o.timeoutMs > 0 && !o.grpcDeadline) {
@@ -344,9 +357,10 @@ class Run {
     else
       expected = code === status.OK && accepted !== undefined && accepted.duplicate === (call.expect === "duplicate");
     const ms = now - startedAt;
-    this.latency.recordMs(ms);
+    this.commandSeries.record(now, ms, !expected);
     const stats = this.kinds.get(call.kind) as KindStats;
     stats.count += 1;
+    stats.status[code] = (stats.status[code] ?? 0) + 1;
     stats.latency.recordMs(ms);
     if (!expected) {
       this.errors += 1;
@@ -388,12 +402,17 @@ class Run {
         this.rywInFlight -= 1;
         const code = error ? error.code : status.OK;
         this.rywStatus[code] = (this.rywStatus[code] ?? 0) + 1;
+        this.lastRywAt = now;
         const lag = response?.consistency?.lagSeconds;
-        if (lag !== undefined && lag > this.maxLagSeconds) this.maxLagSeconds = lag;
+        if (lag !== undefined) {
+          if (lag > this.maxLagSeconds) this.maxLagSeconds = lag;
+          this.rywSeries.observePeak(now, lag);
+        }
         const version = response?.summary ? Number(response.summary.version) : -1;
-        if (code === status.OK && version >= streamVersion) {
+        const visible = code === status.OK && version >= streamVersion;
+        this.rywSeries.record(now, visible ? now - acceptedAt : undefined, !visible);
+        if (visible) {
           this.rywOk += 1;
-          this.rywLatency.recordMs(now - acceptedAt);
         } else if (code === status.OK) {
           this.rywErrors.add(`stale read: summary version ${version} < stream version ${streamVersion}`);
         } else {
@@ -412,6 +431,30 @@ class Run {
     const finish = this.finish;
     this.finish = undefined;
     finish();
+  }
+
+  /** Closes both per-second recorders (their `total` histograms are complete afterwards) and lays out the series. */
+  private series(): SeriesReport {
+    const spanMs = Math.max(1, this.lastReplyAt - this.start, this.lastRywAt - this.start);
+    const intervals = Math.max(1, Math.ceil(spanMs / 1000 - 1e-9));
+    const { peak: _commandPeak, ...commands } = this.commandSeries.finish(intervals);
+    const { peak, ...ryw } = this.rywSeries.finish(intervals);
+    const endS = Array.from({ length: intervals }, (_, i) => (i + 1 < intervals ? i + 1 : round(spanMs / 1000, 3)));
+    let target: number[] | null = null;
+    const schedule = this.schedule;
+    if (schedule) {
+      // Calls whose intended time falls in [a, b): ceil(b·rate) − ceil(a·rate), within what the run intended.
+      const intended = schedule.total - this.cutShort;
+      const upTo = (seconds: number) => Math.min(intended, Math.max(0, Math.ceil(seconds * schedule.rate - 1e-9)));
+      target = endS.map((end, i) => upTo(end) - upTo(i));
+    }
+    return {
+      interval_s: 1,
+      end_s: endS,
+      commands,
+      target,
+      ryw: this.rywChecks > 0 || this.options.rywRate > 0 ? { ...ryw, max_lag_s: peak } : null,
+    };
   }
 
   private progress(): void {
@@ -433,7 +476,8 @@ class Run {
   private report(startedAt: Date, cpu: NodeJS.CpuUsage, wallMs: number): Report {
     const o = this.options;
     const elapsedMs = Math.max(1, this.lastReplyAt - this.start);
-    const latency = this.latency.summary();
+    const series = this.series();
+    const latency = this.commandSeries.total.summary();
     const byKind = Object.fromEntries(CALL_KINDS.map((k) => [k, (this.kinds.get(k) as KindStats).report()])) as Record<
       CallKind,
       KindReport
@@ -465,7 +509,7 @@ class Run {
             ok: this.rywOk,
             failed: this.rywChecks - this.rywOk,
             status_codes: namedCounts(this.rywStatus),
-            latency_ms: this.rywLatency.summary(),
+            latency_ms: this.rywSeries.total.summary(),
             max_lag_seconds: this.maxLagSeconds,
             error_messages: this.rywErrors.top(10),
           }
@@ -513,6 +557,11 @@ class Run {
         calls,
         saturated: reasons.length > 0,
         saturation_reasons: reasons,
+      },
+      series,
+      distribution: {
+        commands: this.commandSeries.total.distribution(),
+        ryw: ryw ? this.rywSeries.total.distribution() : null,
       },
     };
     if (o.slo.length === 0) return { ...base, slo: null };
