@@ -1,18 +1,95 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import { type EventLog, type RebuildTarget, sleep, type Verification } from "@orderly/projector";
+import {
+  type EventLog,
+  type RebuildResult,
+  type RebuildTarget,
+  rebuildProjection,
+  sleep,
+  type Verification,
+} from "@orderly/projector";
 import type { Redis } from "ioredis";
+import type pg from "pg";
+import { BulkFold, type BulkFoldOptions, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import {
   applyToGeneration,
+  customerOrderFields,
   customerOrdersKeys,
   deleteByPattern,
   hashToSummary,
   listMember,
+  toFields,
   withScripts,
 } from "./customer-orders.js";
+import type { ReadModelRebuildOptions } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { PostgresEventLog } from "./postgres-event-log.js";
 import { SummaryCache } from "./summary-cache.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
+
+/**
+ * Rebuilds `customer_orders` from the event store (in `pool`) into a new Redis key generation with no downtime (the
+ * CLI's `rebuild customer_orders`, recovery, the projector on a version change): bulk fold, verification, swap.
+ */
+export function rebuildCustomerOrders(
+  redis: Redis,
+  namespace: string,
+  pool: pg.Pool,
+  options: ReadModelRebuildOptions = {},
+): Promise<RebuildResult> {
+  const eventLog = new PostgresEventLog(pool);
+  return rebuildProjection(new CustomerOrdersRebuild(redis, namespace, eventLog, options), eventLog, {
+    batchSize: options.pageSize ?? 20_000,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.verify !== undefined ? { verify: options.verify } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+}
+
+/**
+ * A shadow generation as the bulk fold writes it: one pipeline per batch, HSET of the whole hash and ZADD of the
+ * list member per order (a later write of an order rewrites the same fields and the same member; one connection
+ * keeps the writes in order).
+ */
+class GenerationWriter implements ShadowWriter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly g: string,
+  ) {}
+
+  async write(rows: readonly OrderSummaryView[]): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const s of rows) {
+      const values = toFields(s);
+      const args: string[] = new Array(2 * values.length);
+      for (let i = 0; i < values.length; i++) {
+        args[2 * i] = customerOrderFields[i] as string;
+        args[2 * i + 1] = values[i] as string;
+      }
+      pipeline.hset(`${this.g}:o:${s.orderId}`, ...args);
+      pipeline.zadd(`${this.g}:c:${s.customerId}`, 0, listMember(s));
+    }
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+  }
+
+  async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
+    const pipeline = this.redis.pipeline();
+    for (const id of orderIds) pipeline.hgetall(`${this.g}:o:${id}`);
+    const results = (await pipeline.exec()) ?? [];
+    const loaded = new Map<string, OrderSummaryView>();
+    orderIds.forEach((id, i) => {
+      const [error, h] = results[i] ?? [];
+      if (error) throw error;
+      const summary = hashToSummary(id, h as Record<string, string>);
+      if (summary) loaded.set(id, summary);
+    });
+    return loaded;
+  }
+
+  async setCheckpoint(position: Position): Promise<void> {
+    await this.redis.set(`${this.g}:checkpoint`, String(position));
+  }
+}
 
 /**
  * Rebuilds `customer_orders` into a new key generation and flips `:current` to it. The swap sets `:swap-lock` (live
@@ -26,11 +103,13 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   private shadowGen: string | undefined;
   private oldGen: string | undefined;
   private readonly cache = new SummaryCache(200_000);
+  private fold: BulkFold | undefined;
 
   constructor(
     redis: Redis,
     namespace: string,
     private readonly eventLog: EventLog,
+    private readonly foldOptions: BulkFoldOptions = {},
   ) {
     this.redis = withScripts(redis);
     this.keys = customerOrdersKeys(namespace);
@@ -47,6 +126,16 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     this.shadowGen = gen;
     this.cache.clear();
     await this.redis.set(`${this.keys.generation(gen)}:checkpoint`, "0");
+    this.fold = new BulkFold(
+      foldSourceOf(this.eventLog),
+      new GenerationWriter(this.redis, this.keys.generation(gen)),
+      this.foldOptions,
+    );
+  }
+
+  replay(from: Position, to: Position, onProgress: (done: Position, total: Position) => void): Promise<Position> {
+    if (!this.fold) throw new Error("customer_orders: replay before createShadow");
+    return this.fold.replay(from, to, (p) => onProgress(p.done, p.total));
   }
 
   async applyToShadow(events: readonly RecordedEvent[], after: Position): Promise<void> {

@@ -1,3 +1,4 @@
+export type { BulkFoldOptions, FoldProgress } from "./bulk-fold.js";
 export {
   CustomerOrdersProjection,
   type CustomerOrdersProjectionOptions,
@@ -9,7 +10,7 @@ export {
   RedisCustomerOrdersReader,
   writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
-export { CustomerOrdersRebuild, readGeneration, readLists } from "./customer-orders-rebuild.js";
+export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export { migrateReadModels } from "./migrate.js";
 export {
   isTransientPgError,
@@ -19,10 +20,16 @@ export {
   rowToSummary,
   writeOrderSummariesCheckpoint,
 } from "./order-summaries.js";
-export { OrderSummariesRebuild, storedVersion } from "./order-summaries-rebuild.js";
+export {
+  OrderSummariesRebuild,
+  type ReadModelRebuildOptions,
+  rebuildOrderSummaries,
+  storedVersion,
+} from "./order-summaries-rebuild.js";
 export {
   canonicalSummary,
   evolveSummary,
+  type FoldableEvent,
   foldBatch,
   type OrderSummaryView,
   orderIdOf,

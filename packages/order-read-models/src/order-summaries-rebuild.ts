@@ -1,13 +1,84 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import type { EventLog, RebuildTarget, Verification } from "@orderly/projector";
+import {
+  type EventLog,
+  type Logger,
+  type RebuildProgress,
+  type RebuildResult,
+  type RebuildTarget,
+  rebuildProjection,
+  type Verification,
+} from "@orderly/projector";
 import type pg from "pg";
-import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
+import { BulkFold, type BulkFoldOptions, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
+import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { PostgresEventLog } from "./postgres-event-log.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
 const SHADOW = `${ORDER_SUMMARIES}_v2`;
 const OLD = `${ORDER_SUMMARIES}_old`;
+const COLUMNS =
+  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+
+/** What a rebuild of either read model takes besides its stores. */
+export interface ReadModelRebuildOptions extends BulkFoldOptions {
+  readonly logger?: Logger;
+  /** Compare the shadow with a fresh fold before the swap (default true). */
+  readonly verify?: boolean;
+  /** Progress for a progress bar: positions folded into the shadow of the head (`phase` "replay"), then the rest. */
+  readonly onProgress?: (progress: RebuildProgress) => void;
+}
+
+/**
+ * Rebuilds `order_summaries` from the event store with no downtime (the CLI's `rebuild order_summaries`, recovery,
+ * the projector on a version change): a bulk fold into the shadow, verification, swap.
+ */
+export function rebuildOrderSummaries(pool: pg.Pool, options: ReadModelRebuildOptions = {}): Promise<RebuildResult> {
+  const eventLog = new PostgresEventLog(pool);
+  return rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, options), eventLog, {
+    batchSize: options.pageSize ?? 20_000,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.verify !== undefined ? { verify: options.verify } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+}
+
+/** The shadow table as the bulk fold writes it: unnest() upserts that keep the later of two writes of an order. */
+class ShadowTableWriter implements ShadowWriter {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async write(rows: readonly OrderSummaryView[]): Promise<void> {
+    await this.pool.query({
+      name: "os_shadow_write",
+      text: `insert into ${SHADOW} (${COLUMNS})
+        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+          $8::int4[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::int8[])
+        on conflict (order_id) do update set
+          customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
+          currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
+          item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
+          updated_at = excluded.updated_at, last_position = excluded.last_position,
+          placed_position = excluded.placed_position
+        where ${SHADOW}.last_position < excluded.last_position`,
+      values: columnArrays(rows),
+    });
+  }
+
+  async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
+    const result = await this.pool.query(`select ${COLUMNS} from ${SHADOW} where order_id = any($1::uuid[])`, [
+      orderIds,
+    ]);
+    return new Map(result.rows.map((row) => [row.order_id, rowToSummary(row)]));
+  }
+
+  async setCheckpoint(position: Position): Promise<void> {
+    await this.pool.query("update projection_checkpoints set position = $2, updated_at = now() where name = $1", [
+      SHADOW,
+      position,
+    ]);
+  }
+}
 
 /**
  * Rebuilds `order_summaries` into `order_summaries_v2` and swaps the tables in one transaction. The swap takes an
@@ -18,11 +89,13 @@ const OLD = `${ORDER_SUMMARIES}_old`;
 export class OrderSummariesRebuild implements RebuildTarget {
   readonly name = ORDER_SUMMARIES;
   private readonly shadow: OrderSummariesProjection;
+  private fold: BulkFold | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly eventLog: EventLog,
     private readonly version: number = ORDER_SUMMARIES_VERSION,
+    private readonly foldOptions: BulkFoldOptions = {},
   ) {
     this.shadow = new OrderSummariesProjection(pool, { table: SHADOW, announce: false, cacheSize: 200_000 });
   }
@@ -40,6 +113,12 @@ export class OrderSummariesRebuild implements RebuildTarget {
       this.version,
     ]);
     await this.shadow.checkpoint();
+    this.fold = new BulkFold(foldSourceOf(this.eventLog), new ShadowTableWriter(this.pool), this.foldOptions);
+  }
+
+  replay(from: Position, to: Position, onProgress: (done: Position, total: Position) => void): Promise<Position> {
+    if (!this.fold) throw new Error(`${SHADOW}: replay before createShadow`);
+    return this.fold.replay(from, to, (p) => onProgress(p.done, p.total));
   }
 
   applyToShadow(events: readonly RecordedEvent[], after: Position): Promise<void> {

@@ -2,6 +2,14 @@ import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { LineItem, OrderEvent, OrderStatus, PaymentStatus } from "@orderly/orders-domain";
 import { ProjectionHandlerError } from "@orderly/projector";
 
+/**
+ * What the fold reads of a recorded event. Every `RecordedEvent` is one; the rebuild's bulk reader makes only these
+ * fields (and `data` only for the event types whose data the fold reads).
+ */
+export type FoldableEvent = Pick<RecordedEvent, "type" | "data" | "streamId" | "streamVersion" | "position"> & {
+  readonly metadata: Pick<RecordedEvent["metadata"], "occurredAt">;
+};
+
 /** One order as both read models hold it (the query service's `OrderSummaryView`). */
 export interface OrderSummaryView {
   orderId: string;
@@ -33,7 +41,7 @@ export const isPaymentStatus = (s: string): s is PaymentStatus => paymentStatuse
  * poison candidate rather than silently producing a wrong row. Events the summary already covers (position at or
  * below `lastPosition`) return it unchanged, which makes replays idempotent.
  */
-export function evolveSummary(current: OrderSummaryView | undefined, recorded: RecordedEvent): OrderSummaryView {
+export function evolveSummary(current: OrderSummaryView | undefined, recorded: FoldableEvent): OrderSummaryView {
   const fail = (message: string): never => {
     throw new ProjectionHandlerError(recorded.position, `${recorded.type} on ${recorded.streamId}: ${message}`);
   };
@@ -88,7 +96,7 @@ export function evolveSummary(current: OrderSummaryView | undefined, recorded: R
 }
 
 /** Order id of an event's stream (`order-<uuid>`). */
-export function orderIdOf(recorded: RecordedEvent): string {
+export function orderIdOf(recorded: Pick<FoldableEvent, "streamId" | "position">): string {
   if (!recorded.streamId.startsWith("order-")) {
     throw new ProjectionHandlerError(recorded.position, `stream ${recorded.streamId} is not an order stream`);
   }

@@ -1,6 +1,7 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import type { EventLog } from "@orderly/projector";
 import type pg from "pg";
+import type { FoldableEvent } from "./order-summary.js";
 
 /**
  * The event log as projectors read it (gap fetches, catch-up, rebuilds): the `events` table of the event store in
@@ -57,6 +58,30 @@ export class PostgresEventLog implements EventLog {
     return events;
   }
 
+  /**
+   * A page of events with only what the summary fold reads, for rebuilds and verification: `data` only for the types
+   * whose data the fold uses (OrderPlaced, PaymentReceived). Postgres joins the page into one text value (a line per
+   * event, tab-separated; `jsonb` text never holds a raw tab or newline), so `pg` parses one field per page instead of
+   * twelve per row: about three times the rows per second of `readAll` (docs/benchmarks.md). A stream id holding a
+   * tab or a newline cannot be an order stream; such a page is refused (the live projection stops at that event too).
+   */
+  async readForFold(after: Position, limit: number): Promise<FoldableEvent[]> {
+    if (limit <= 0) return [];
+    const result = await this.pool.query<[string | null]>({
+      name: "projection_read_for_fold",
+      text: `select string_agg(position::text || E'\t' || stream_id || E'\t' || stream_version::text || E'\t' ||
+          event_type || E'\t' || ((extract(epoch from occurred_at) * 1000)::float8)::text || E'\t' ||
+          case when event_type in ('OrderPlaced', 'PaymentReceived') then data::text else '' end, E'\n'
+          order by position)
+        from (select * from events where events.position > $1 order by events.position limit $2) page`,
+      values: [after, limit],
+      rowMode: "array",
+    });
+    const text = result.rows[0]?.[0];
+    if (!text) return [];
+    return parseFoldPage(text);
+  }
+
   async headPosition(): Promise<Position> {
     const result = await this.pool.query<[string]>({
       name: "projection_head_position",
@@ -65,4 +90,34 @@ export class PostgresEventLog implements EventLog {
     });
     return Number(result.rows[0]?.[0] ?? 0);
   }
+}
+
+/** The lines of `readForFold`'s page as events (exported for its test). */
+export function parseFoldPage(text: string): FoldableEvent[] {
+  const events: FoldableEvent[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const t1 = text.indexOf("\t", start);
+    const t2 = text.indexOf("\t", t1 + 1);
+    const t3 = text.indexOf("\t", t2 + 1);
+    const t4 = text.indexOf("\t", t3 + 1);
+    const t5 = text.indexOf("\t", t4 + 1);
+    const t6 = text.indexOf("\t", t5 + 1);
+    if (t1 < 0 || t5 < 0 || t5 >= end || (t6 !== -1 && t6 < end)) {
+      throw new Error(`event log page: malformed line after position ${events[events.length - 1]?.position ?? "?"}`);
+    }
+    const data = end > t5 + 1 ? JSON.parse(text.slice(t5 + 1, end)) : undefined;
+    events.push({
+      position: Number(text.slice(start, t1)),
+      streamId: text.slice(t1 + 1, t2),
+      streamVersion: Number(text.slice(t2 + 1, t3)),
+      type: text.slice(t3 + 1, t4),
+      data,
+      metadata: { occurredAt: new Date(Math.round(Number(text.slice(t4 + 1, t5)))) },
+    });
+    start = end + 1;
+  }
+  return events;
 }

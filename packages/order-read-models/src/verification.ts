@@ -1,26 +1,43 @@
 import { createHash } from "node:crypto";
-import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import type { Position } from "@orderly/eventsourcing";
 import type { EventLog } from "@orderly/projector";
-import { canonicalSummary, evolveSummary, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { foldSourceOf } from "./bulk-fold.js";
+import {
+  canonicalSummary,
+  evolveSummary,
+  type FoldableEvent,
+  type OrderSummaryView,
+  orderIdOf,
+} from "./order-summary.js";
 
-/** A fresh fold of every event up to `position`, straight from the event log (the reference for verification). */
+/**
+ * A fresh fold of every event up to `position`, straight from the event log (the reference for verification): in
+ * memory, with nothing of the rebuild's batching, writing or reading back. Reads through `readForFold` when the log
+ * has it (`PostgresEventLog`, whose test compares it with `readAll`).
+ */
 export async function foldEventLog(
-  eventLog: EventLog,
+  eventLog: EventLog & { readForFold?: (after: Position, limit: number) => Promise<readonly FoldableEvent[]> },
   position: Position,
-  pageSize = 5000,
+  pageSize = 20_000,
 ): Promise<Map<string, OrderSummaryView>> {
+  const source = foldSourceOf(eventLog);
   const summaries = new Map<string, OrderSummaryView>();
-  let at = 0;
-  while (at < position) {
-    const page = await eventLog.readAll(at, Math.min(pageSize, position - at));
-    if (page.length === 0) break;
+  let next = position > 0 ? source.readForFold(0, Math.min(pageSize, position)) : undefined;
+  while (next !== undefined) {
+    const page = await next;
+    const last = page[page.length - 1];
+    if (!last) break;
+    next =
+      last.position < position
+        ? source.readForFold(last.position, Math.min(pageSize, position - last.position))
+        : undefined;
+    next?.catch(() => undefined);
     for (const event of page) foldInto(summaries, event);
-    at = (page[page.length - 1] as RecordedEvent).position;
   }
   return summaries;
 }
 
-function foldInto(summaries: Map<string, OrderSummaryView>, event: RecordedEvent): void {
+function foldInto(summaries: Map<string, OrderSummaryView>, event: FoldableEvent): void {
   const orderId = orderIdOf(event);
   summaries.set(orderId, evolveSummary(summaries.get(orderId), event));
 }

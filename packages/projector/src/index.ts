@@ -13,6 +13,7 @@ export {
 export { type JetStreamSource, Projector, type ProjectorOptions, type ProjectorStatus } from "./projector.js";
 export {
   type RebuildOptions,
+  type RebuildProgress,
   type RebuildResult,
   type RebuildTarget,
   RebuildVerificationError,
