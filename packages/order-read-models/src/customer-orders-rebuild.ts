@@ -12,12 +12,11 @@ import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import {
   applyToGeneration,
-  customerOrderFields,
   customerOrdersKeys,
   deleteByPattern,
   hashToSummary,
   listMember,
-  toFields,
+  packRows,
   withScripts,
 } from "./customer-orders.js";
 import type { ReadModelRebuildOptions } from "./order-summaries-rebuild.js";
@@ -47,29 +46,47 @@ export function rebuildCustomerOrders(
 }
 
 /**
- * A shadow generation as the bulk fold writes it: one pipeline per batch, HSET of the whole hash and ZADD of the
- * list member per order (a later write of an order rewrites the same fields and the same member; one connection
- * keeps the writes in order).
+ * Writes summaries into a generation without touching its checkpoint: the HSET/ZADD loop of the live apply script,
+ * fed the same way (one JSON array of strings, `packRows`), which costs Node about half the CPU of a pipeline with
+ * 28 arguments per order.
  */
+const WRITE_SCRIPT = `
+local g = ARGV[1]
+local d = cjson.decode(ARGV[2])
+for i = 1, #d, 14 do
+  local oid, cid = d[i], d[i + 2]
+  redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
+    't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
+    'lp', d[i + 12], 'pp', d[i + 13])
+  redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
+end
+return #d / 14
+`;
+
+/**
+ * A shadow generation as the bulk fold writes it: one script call per batch writes each order's whole hash and its
+ * list member (a later write of an order rewrites the same fields and the same member; one connection keeps the
+ * writes in order).
+ */
+type WriterRedis = Redis & { orderlyWriteRows(g: string, rows: string): Promise<number> };
+
 class GenerationWriter implements ShadowWriter {
+  private readonly redis: WriterRedis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly g: string,
-  ) {}
+  ) {
+    const r = redis as WriterRedis;
+    if (typeof r.orderlyWriteRows !== "function") {
+      redis.defineCommand("orderlyWriteRows", { numberOfKeys: 0, lua: WRITE_SCRIPT });
+    }
+    this.redis = r;
+  }
 
   async write(rows: readonly OrderSummaryView[]): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const s of rows) {
-      const values = toFields(s);
-      const args: string[] = new Array(2 * values.length);
-      for (let i = 0; i < values.length; i++) {
-        args[2 * i] = customerOrderFields[i] as string;
-        args[2 * i + 1] = values[i] as string;
-      }
-      pipeline.hset(`${this.g}:o:${s.orderId}`, ...args);
-      pipeline.zadd(`${this.g}:c:${s.customerId}`, 0, listMember(s));
-    }
-    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    const written = await this.redis.orderlyWriteRows(this.g, packRows(rows));
+    if (written !== rows.length) throw new Error(`${this.g}: wrote ${written} of ${rows.length} summaries`);
   }
 
   async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {

@@ -57,7 +57,7 @@ const memberPattern = /^\d{13}:\d{16}:[0-9a-f-]{36}$/;
 
 const FIELDS = ["c", "s", "p", "cur", "t", "pd", "n", "v", "ca", "ua", "lp", "pp"] as const;
 
-export function toFields(s: OrderSummaryView): string[] {
+function toFields(s: OrderSummaryView): string[] {
   return [
     s.customerId,
     s.status,
