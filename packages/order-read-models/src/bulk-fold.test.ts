@@ -1,7 +1,7 @@
 import { type Position, seededRandom } from "@orderly/eventsourcing";
 import { ProjectionHandlerError } from "@orderly/projector";
 import { describe, expect, it } from "vitest";
-import { BulkFold, type ShadowWriter } from "./bulk-fold.js";
+import { BulkFold, type FoldMark, type ShadowWriter } from "./bulk-fold.js";
 import { canonicalSummary, evolveSummary, type FoldableEvent, type OrderSummaryView } from "./order-summary.js";
 import { generateOrderHistories } from "./testing.js";
 
@@ -22,7 +22,7 @@ function eventLog(targetEvents: number, seed: number): FoldableEvent[] {
       streamId: `order-${q.h.orderId}`,
       streamVersion: q.next,
       position: events.length + 1,
-      metadata: { occurredAt: entry.metadata.occurredAt },
+      metadata: { occurredAt: entry.metadata.occurredAt, eventId: entry.metadata.eventId },
     });
     if (q.next === q.h.events.length) queues.splice(i, 1);
   }
@@ -46,6 +46,7 @@ class MemoryShadow implements ShadowWriter {
   rowsWritten = 0;
   loads = 0;
   checkpoint = 0;
+  checkpointEventId: string | undefined;
   inFlight = 0;
   maxInFlight = 0;
 
@@ -72,9 +73,10 @@ class MemoryShadow implements ShadowWriter {
     return found;
   }
 
-  async setCheckpoint(position: Position): Promise<void> {
+  async setCheckpoint(mark: FoldMark): Promise<void> {
     expect(this.inFlight).toBe(0);
-    this.checkpoint = position;
+    this.checkpoint = mark.position;
+    this.checkpointEventId = mark.eventId;
   }
 }
 
@@ -99,6 +101,7 @@ describe("BulkFold", () => {
     expect(canonical(shadow.rows)).toEqual(canonical(expected));
     expect(shadow.rowsWritten).toBe(expected.size);
     expect(shadow.checkpoint).toBe(events.length);
+    expect(shadow.checkpointEventId).toBe(events[events.length - 1]?.metadata.eventId);
     expect(progress[progress.length - 1]).toBe(events.length);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
   });

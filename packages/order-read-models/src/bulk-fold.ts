@@ -15,8 +15,11 @@ export interface ShadowWriter {
   write(rows: readonly OrderSummaryView[]): Promise<void>;
   /** Reads back summaries written earlier (orders the fold let go of to bound its memory). */
   load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>>;
-  /** Records that the shadow now holds every event up to `position` (after every write before it completed). */
-  setCheckpoint(position: Position): Promise<void>;
+  /**
+   * Records that the shadow now holds every event up to the mark's position, the mark being the last event folded
+   * (after every write before it completed).
+   */
+  setCheckpoint(mark: FoldMark): Promise<void>;
 }
 
 export interface BulkFoldOptions {
@@ -33,6 +36,12 @@ export interface BulkFoldOptions {
   readonly quietEvents?: number;
   /** Summaries held in memory (default 1,000,000); beyond, the least recently touched are written and let go. */
   readonly maxOrders?: number;
+}
+
+/** The event a shadow's checkpoint stands on (`eventId` undefined when the log did not say). */
+export interface FoldMark {
+  readonly position: Position;
+  readonly eventId: string | undefined;
 }
 
 /** Where a replay stands, in positions: `done` of `total`. */
@@ -90,6 +99,7 @@ export class BulkFold {
    */
   async replay(from: Position, to: Position, onProgress?: (progress: FoldProgress) => void): Promise<Position> {
     let at = from;
+    let eventId: string | undefined;
     let next = at < to ? this.read(at, to) : undefined;
     while (next !== undefined) {
       const page = await next;
@@ -103,12 +113,13 @@ export class BulkFold {
       await this.restoreLetGo(page);
       this.fold(page);
       at = last.position;
+      eventId = last.metadata.eventId;
       await this.flushQuiet(at);
       onProgress?.({ done: at, total: to });
     }
     for (const batch of this.takeDirty()) await this.write(batch);
     await this.drain();
-    await this.writer.setCheckpoint(at);
+    if (at > from) await this.writer.setCheckpoint({ position: at, eventId });
     return at;
   }
 

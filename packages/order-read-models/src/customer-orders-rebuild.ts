@@ -9,7 +9,7 @@ import {
 } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { BulkFold, type BulkFoldOptions, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
+import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import {
   applyToGeneration,
   customerOrdersKeys,
@@ -103,8 +103,8 @@ class GenerationWriter implements ShadowWriter {
     return loaded;
   }
 
-  async setCheckpoint(position: Position): Promise<void> {
-    await this.redis.set(`${this.g}:checkpoint`, String(position));
+  async setCheckpoint(mark: FoldMark): Promise<void> {
+    await this.redis.set(`${this.g}:checkpoint`, String(mark.position));
   }
 }
 

@@ -9,7 +9,7 @@ import {
   type Verification,
 } from "@orderly/projector";
 import type pg from "pg";
-import { BulkFold, type BulkFoldOptions, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
+import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
@@ -72,10 +72,10 @@ class ShadowTableWriter implements ShadowWriter {
     return new Map(result.rows.map((row) => [row.order_id, rowToSummary(row)]));
   }
 
-  async setCheckpoint(position: Position): Promise<void> {
+  async setCheckpoint(mark: FoldMark): Promise<void> {
     await this.pool.query("update projection_checkpoints set position = $2, updated_at = now() where name = $1", [
       SHADOW,
-      position,
+      mark.position,
     ]);
   }
 }

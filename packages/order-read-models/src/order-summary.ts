@@ -7,7 +7,8 @@ import { ProjectionHandlerError } from "@orderly/projector";
  * fields (and `data` only for the event types whose data the fold reads).
  */
 export type FoldableEvent = Pick<RecordedEvent, "type" | "data" | "streamId" | "streamVersion" | "position"> & {
-  readonly metadata: Pick<RecordedEvent["metadata"], "occurredAt">;
+  /** `eventId` at least on the last event of a page (what a checkpoint's mark needs). */
+  readonly metadata: Pick<RecordedEvent["metadata"], "occurredAt"> & { readonly eventId?: string };
 };
 
 /** One order as both read models hold it (the query service's `OrderSummaryView`). */

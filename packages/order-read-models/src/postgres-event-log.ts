@@ -67,19 +67,20 @@ export class PostgresEventLog implements EventLog {
    */
   async readForFold(after: Position, limit: number): Promise<FoldableEvent[]> {
     if (limit <= 0) return [];
-    const result = await this.pool.query<[string | null]>({
+    const result = await this.pool.query<[string | null, string | null]>({
       name: "projection_read_for_fold",
       text: `select string_agg(position::text || E'\t' || stream_id || E'\t' || stream_version::text || E'\t' ||
           event_type || E'\t' || ((extract(epoch from occurred_at) * 1000)::float8)::text || E'\t' ||
           case when event_type in ('OrderPlaced', 'PaymentReceived') then data::text else '' end, E'\n'
-          order by position)
+          order by position),
+          (select event_id::text from events where events.position = max(page.position))
         from (select * from events where events.position > $1 order by events.position limit $2) page`,
       values: [after, limit],
       rowMode: "array",
     });
-    const text = result.rows[0]?.[0];
+    const [text, lastEventId] = result.rows[0] ?? [];
     if (!text) return [];
-    return parseFoldPage(text);
+    return parseFoldPage(text, lastEventId ?? undefined);
   }
 
   async headPosition(): Promise<Position> {
@@ -92,8 +93,8 @@ export class PostgresEventLog implements EventLog {
   }
 }
 
-/** The lines of `readForFold`'s page as events (exported for its test). */
-export function parseFoldPage(text: string): FoldableEvent[] {
+/** The lines of `readForFold`'s page as events, the last one with its event id (exported for its test). */
+export function parseFoldPage(text: string, lastEventId?: string): FoldableEvent[] {
   const events: FoldableEvent[] = [];
   let start = 0;
   while (start < text.length) {
@@ -118,6 +119,10 @@ export function parseFoldPage(text: string): FoldableEvent[] {
       metadata: { occurredAt: new Date(Math.round(Number(text.slice(t4 + 1, t5)))) },
     });
     start = end + 1;
+  }
+  const last = events[events.length - 1];
+  if (last && lastEventId !== undefined) {
+    events[events.length - 1] = { ...last, metadata: { ...last.metadata, eventId: lastEventId } };
   }
   return events;
 }

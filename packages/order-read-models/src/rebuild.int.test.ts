@@ -172,11 +172,15 @@ describe("fast rebuild", () => {
       at = (page[page.length - 1] as RecordedEvent).position;
     }
     const fast = [];
+    const marks: { position: number; eventId: string | undefined }[] = [];
     for (let at = 0; at < head; ) {
       const page = await eventLog.readForFold(at, 777);
       fast.push(...page);
-      at = page[page.length - 1]?.position ?? head;
+      const last = page[page.length - 1];
+      if (last) marks.push({ position: last.position, eventId: last.metadata.eventId });
+      at = last?.position ?? head;
     }
+    for (const mark of marks) expect(mark.eventId).toBe(all[mark.position - 1]?.metadata.eventId);
     expect(fast.length).toBe(all.length);
     const types = new Set<string>();
     fast.forEach((f, i) => {
