@@ -1,5 +1,6 @@
 import type { CliCommand } from "./command.js";
+import { serversCommand } from "./servers.js";
 import { statusCommand } from "./status.js";
 
 /** Every subcommand of `pnpm orderly`, in the order `--help` lists them. Add yours here (one file, one line). */
-export const commands: readonly CliCommand[] = [statusCommand];
+export const commands: readonly CliCommand[] = [statusCommand, serversCommand];

@@ -19,7 +19,16 @@ describe("discoverServices", () => {
 
   it("finds every built service but the stack, in start order, with ports", () => {
     const dir = servicesDir(
-      ["stack", "projector-redis", "zeta-worker", "command-service", "outbox-relay", "query-service"],
+      [
+        "stack",
+        "orderly-cli",
+        "demo",
+        "projector-redis",
+        "zeta-worker",
+        "command-service",
+        "outbox-relay",
+        "query-service",
+      ],
       ["projector-postgres"],
     );
     const services = discoverServices(dir, config, {});

@@ -12,6 +12,9 @@ export interface ServiceSpec {
   readonly grpcPort: number | undefined;
 }
 
+/** Folders under services/ that are not long-running services: the stack itself, the operator CLI, the tour. */
+const notServices = new Set(["stack", "orderly-cli", "demo"]);
+
 /** Start order and default metrics ports of the services we know; others start after them, alphabetically. */
 export const knownServices: readonly { name: string; metricsPort: number }[] = [
   { name: "command-service", metricsPort: 9401 },
@@ -26,14 +29,16 @@ export function metricsPortVariable(name: string): string {
   return `${name.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}_METRICS_PORT`;
 }
 
-/** Every built service under `servicesDir` except the stack itself, in start order. */
+/** Every built service under `servicesDir` except the stack itself, the CLI and the tour, in start order. */
 export function discoverServices(
   servicesDir: string,
   config: Pick<StackConfig, "commandPort" | "queryPort">,
   env: Record<string, string | undefined> = process.env,
 ): ServiceSpec[] {
   const names = readdirSync(servicesDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && d.name !== "stack" && existsSync(join(servicesDir, d.name, "dist", "main.js")))
+    .filter(
+      (d) => d.isDirectory() && !notServices.has(d.name) && existsSync(join(servicesDir, d.name, "dist", "main.js")),
+    )
     .map((d) => d.name);
   const rank = (name: string) => {
     const index = knownServices.findIndex((s) => s.name === name);

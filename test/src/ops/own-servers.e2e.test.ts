@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alive, stackEntry, stackLogs } from "./support.js";
 
 const installed = findInstalledServers();
+const cliEntry = stackEntry.replace("/stack/dist/main.js", "/orderly-cli/dist/main.js");
 const root = process.getuid?.() === 0;
 
 /** A temporary folder the `postgres` OS user can reach (Postgres runs as that user when we are root). */
@@ -80,7 +81,10 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
       if (savedUser !== undefined) process.env.USER = savedUser;
     });
 
-    async function start(name: string): Promise<{ stack: RunningService; env: Record<string, string>; ms: number }> {
+    async function start(
+      name: string,
+      args: string[] = [],
+    ): Promise<{ stack: RunningService; env: Record<string, string>; ms: number }> {
       const env = {
         ...servers,
         ...(await stackPorts()),
@@ -92,6 +96,7 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
       const stack = await startService({
         name,
         entry: stackEntry,
+        args,
         env,
         readyLine: /services ready \(Ctrl-C stops them all\)/,
         readyTimeoutMs: 120_000,
@@ -99,21 +104,29 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
       return { stack, env, ms: Date.now() - started };
     }
 
-    async function stopAndCheckNothingLeft(stack: RunningService): Promise<void> {
-      const pids = stackLogs(stack.output())
-        .filter((l) => typeof l.pid === "number" && typeof l.server === "string")
+    function serverPids(stack: RunningService): number[] {
+      return stackLogs(stack.output())
+        .filter((l) => typeof l.pid === "number" && typeof l.server === "string" && String(l.msg).startsWith("started"))
         .map((l) => l.pid as number);
-      expect(await stack.stop("SIGTERM", 60_000)).toBe(0);
-      const msgs = messages(stack.output());
-      for (const name of ["Postgres", "NATS", "Redis"]) {
-        expect(msgs.some((m) => m.startsWith(`stopped own ${name} on 127.0.0.1:`))).toBe(true);
-      }
+    }
+
+    async function expectAllGone(pids: number[]): Promise<void> {
       for (const url of Object.values(servers)) {
         const u = new URL(url);
         expect(await accepts(u.hostname, Number(u.port)), `${url} still answers`).toBe(false);
       }
       // pg_ctl stop returns when the pid file is gone; the process itself and its reaping follow a moment later.
       await eventually(() => pids.every((pid) => !alive(pid)), "every server process to be gone", 10_000);
+    }
+
+    async function stopAndCheckNothingLeft(stack: RunningService): Promise<void> {
+      const pids = serverPids(stack);
+      expect(await stack.stop("SIGTERM", 60_000)).toBe(0);
+      const msgs = messages(stack.output());
+      for (const name of ["Postgres", "NATS", "Redis"]) {
+        expect(msgs.some((m) => m.startsWith(`stopped own ${name} on 127.0.0.1:`))).toBe(true);
+      }
+      await expectAllGone(pids);
     }
 
     let orderId = "";
@@ -154,9 +167,10 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
       }
     });
 
-    it("reuses the data on the next start: the order placed before is still there", async () => {
+    it("reuses the data on the next start (the order placed before is still there); --keep-servers leaves them up for `pnpm orderly servers stop`", async () => {
       expect(orderId).not.toBe("");
-      const { stack, env, ms } = await start("stack-own-servers-again");
+      const { stack, env, ms } = await start("stack-own-servers-again", ["--keep-servers"]);
+      const pids = serverPids(stack);
       try {
         const msgs = messages(stack.output());
         expect(msgs.find((m) => m.startsWith("started own Postgres"))).toContain("(kept from an earlier run)");
@@ -166,8 +180,36 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
         expect(summary?.orderId).toBe(orderId);
         const listed = await queries.listCustomerOrders({ customerId: "c-first-run" });
         expect(listed.orders.map((o) => o.orderId)).toEqual([orderId]);
+
+        expect(await stack.stop("SIGTERM", 60_000)).toBe(0);
+        expect(
+          messages(stack.output()).some((m) => m.includes("running (--keep-servers); `pnpm orderly servers stop`")),
+        ).toBe(true);
+        for (const url of Object.values(servers)) {
+          const u = new URL(url);
+          expect(await accepts(u.hostname, Number(u.port)), `${url} answers after --keep-servers`).toBe(true);
+        }
+        const cli = await startService({
+          name: "orderly-servers-stop",
+          entry: cliEntry,
+          args: ["servers", "stop"],
+          env: { ...env, ORDERLY_DATA_DIR: dataDir },
+        });
+        expect(await cli.exited).toBe(0);
+        for (const name of ["Postgres", "NATS", "Redis"]) {
+          expect(cli.output()).toMatch(
+            new RegExp(`stopped: ${name} on 127\\.0\\.0\\.1:\\d+ \\(data kept in ${dataDir}`),
+          );
+        }
+        await expectAllGone(pids);
       } finally {
-        await stopAndCheckNothingLeft(stack);
+        await stack.kill();
+        await startService({
+          name: "cleanup",
+          entry: cliEntry,
+          args: ["servers", "stop"],
+          env: { ...env, ORDERLY_DATA_DIR: dataDir },
+        }).then((c) => c.exited);
         rmSync(join(dataDir, ".."), { recursive: true, force: true });
       }
     });
