@@ -9,6 +9,7 @@ export {
 export { type LagSource, type RelayMetrics, registerRelayMetrics } from "./metrics.js";
 export {
   type AckedBatch,
+  type ContinuityCheck,
   OutboxRelay,
   type OutboxRelayOptions,
   type RelayBus,

@@ -5,6 +5,8 @@ export interface LagSource {
   lagEvents(): number;
   lagSeconds(): number;
   isActive(): boolean;
+  /** The event store is behind or differs from the stream / the checkpoint (publishing stopped). */
+  isDiverged(): boolean;
 }
 
 export interface RelayMetrics {
@@ -39,6 +41,14 @@ export function registerRelayMetrics(registry: Registry, source: LagSource): Rel
     registers,
     collect() {
       this.set(source.isActive() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "orderly_store_diverged",
+    help: "1 while the event store is behind or differs from what this process saw (run pnpm orderly recover).",
+    registers,
+    collect() {
+      this.set(source.isDiverged() ? 1 : 0);
     },
   });
   return {

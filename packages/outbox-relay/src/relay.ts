@@ -95,6 +95,26 @@ export interface OutboxRelayOptions {
   /** How often a standby retries the lock (default 500 ms). */
   readonly lockRetryMs?: number;
   readonly onAcked?: (batch: AckedBatch) => void;
+  /**
+   * Checks, on start and every reconciliation, that the store holds the stream's last message and the relay's
+   * checkpoint (same event at that position), and on every read that it still holds the event published last. While
+   * it does not (Postgres went back: a restore, a new database) nothing is published. Without it nothing is checked.
+   */
+  readonly continuity?: ContinuityCheck;
+  /** While the store disagrees, how often it is asked again (default 3 s). */
+  readonly continuityRetryMs?: number;
+}
+
+/**
+ * Checks a mark against the event store: does it still hold that event at that position? Implemented by
+ * `StoreContinuity` of @orderly/event-store-postgres. Undefined when it does; otherwise the one line that says what
+ * differs and how to repair it. Throws when the store cannot be asked.
+ */
+export interface ContinuityCheck {
+  diverges(
+    mark: { readonly position: number; readonly eventId: string | undefined },
+    what: string,
+  ): Promise<string | undefined>;
 }
 
 export type RelayRole = "starting" | "standby" | "active" | "stopped";
@@ -110,6 +130,14 @@ class NatsUnavailableError extends Error {
 /** The relay stops: leave the loops without treating it as a failure. */
 class StoppingSignal extends Error {}
 
+/** A read found that the store no longer holds the event published last: stop publishing and reconcile. */
+class StoreWentBackError extends Error {
+  constructor(readonly position: number) {
+    super(`the event store no longer holds the event published last, at position ${position}`);
+    this.name = "StoreWentBackError";
+  }
+}
+
 /** One row of `readEventsSql`: every column in its text form (see the column constants below). */
 type EventRow = readonly (string | null)[];
 
@@ -118,6 +146,7 @@ interface Published {
   readonly batch: InFlightBatch;
   readonly firstPosition: number;
   readonly lastPosition: number;
+  readonly lastEventId: string;
   readonly committedMs: Float64Array;
 }
 
@@ -128,10 +157,14 @@ const rawTypes = {
 
 // Timestamps as whole epoch milliseconds, rounded down in exact numeric arithmetic: what `pg` puts in a Date (it drops
 // the microseconds), so the envelope is the one `encodeEnvelope` writes for the event the store reads.
-const readEventsSql = `select position, event_id, stream_id, stream_version, event_type, data, command_id,
+// The first part returns the event at the cursor (position and id only): every read also checks that the store still
+// holds the event published last, for one more index probe and no payload.
+const readEventsSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null
+from events where position = $1 and $1 > 0
+union all (select position, event_id, stream_id, stream_version, event_type, data, command_id,
   correlation_id, causation_id, traceparent,
   floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8
-from events where position > $1 order by position limit $2`;
+from events where position > $1 order by position limit $2)`;
 const POSITION = 0;
 const EVENT_ID = 1;
 const STREAM_ID = 2;
@@ -158,8 +191,9 @@ const checkpointIntervalMs = 100;
  * message's position) rather than trusting its memory. See docs/adr/0006-outbox-relay.md.
  */
 export class OutboxRelay {
-  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry">> & {
+  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry" | "continuity">> & {
     onAcked: OutboxRelayOptions["onAcked"];
+    continuity: OutboxRelayOptions["continuity"];
   };
   readonly #log: RelayLogger;
   readonly #bus: RelayBus;
@@ -181,7 +215,12 @@ export class OutboxRelay {
 
   // Positions: `#cursor` = last published, `#acked` = every event <= it acknowledged, `#head` = last committed known.
   #cursor = 0;
+  /** The id of the event at `#cursor` (undefined at 0, or when reconciled from a checkpoint written without one). */
+  #cursorEventId: string | undefined;
   #acked = 0;
+  #ackedEventId: string | undefined;
+  /** The line logged when the store was found behind or different; undefined while it agrees. */
+  #diverged: string | undefined;
   #head = 0;
   #expectedSeq = 0;
   #oldestPendingMs: number | undefined;
@@ -215,8 +254,10 @@ export class OutboxRelay {
       pollIntervalMs: 1000,
       ackTimeoutMs: 10_000,
       lockRetryMs: 500,
+      continuityRetryMs: 3_000,
       ...options,
       onAcked: options.onAcked,
+      continuity: options.continuity,
     };
     this.#log = options.logger;
     this.#bus = options.bus;
@@ -225,6 +266,7 @@ export class OutboxRelay {
       lagEvents: () => this.lagEvents(),
       lagSeconds: () => this.lagSeconds(),
       isActive: () => this.#role === "active",
+      isDiverged: () => this.#diverged !== undefined,
     });
   }
 
@@ -237,9 +279,12 @@ export class OutboxRelay {
     return this.#acked;
   }
 
-  /** Ready: connected to Postgres and NATS and, when active, publishing without failures. A standby is ready. */
+  /**
+   * Ready: connected to Postgres and NATS and, when active, publishing without failures and with a store that agrees
+   * with the stream. A standby is ready.
+   */
   get ready(): boolean {
-    if (!this.#sessionUp || !this.#natsConnected) return false;
+    if (!this.#sessionUp || !this.#natsConnected || this.#diverged !== undefined) return false;
     if (this.#role === "active") return this.#publishingHealthy;
     return this.#role === "standby";
   }
@@ -460,10 +505,21 @@ export class OutboxRelay {
         await this.#pipeline(client);
         return;
       } catch (error) {
-        if (!(error instanceof PublishFailedError || error instanceof NatsUnavailableError)) throw error;
+        if (
+          !(
+            error instanceof PublishFailedError ||
+            error instanceof NatsUnavailableError ||
+            error instanceof StoreWentBackError
+          )
+        )
+          throw error;
         this.#publishingHealthy = false;
-        this.#metrics.publishFailures.inc();
-        this.#log.warn({ err: error, acked: this.#acked }, "publish failed; reconciling with the stream");
+        if (error instanceof StoreWentBackError) {
+          this.#log.warn({ position: error.position, acked: this.#acked }, `${error.message}; reconciling`);
+        } else {
+          this.#metrics.publishFailures.inc();
+          this.#log.warn({ err: error, acked: this.#acked }, "publish failed; reconciling with the stream");
+        }
         // Let every batch in flight settle (ack or timeout), keep what landed whole, then ask the stream.
         await this.#harvest(client, true).catch(() => undefined);
         this.#inflight = [];
@@ -480,10 +536,13 @@ export class OutboxRelay {
       if (this.#stopping) throw new StoppingSignal();
       this.#throwIfSessionLost();
       try {
-        await this.#reconcile(client);
-        this.#publishingHealthy = true;
-        backoff.reset();
-        return;
+        if (await this.#reconcile(client)) {
+          this.#publishingHealthy = true;
+          backoff.reset();
+          return;
+        }
+        // The store went back: publish nothing, ask again in a while (a recovery brings it back in agreement).
+        await this.#sleep(this.#options.continuityRetryMs);
       } catch (error) {
         if (!(error instanceof NatsUnavailableError)) throw error;
         this.#log.warn({ err: error }, "cannot reach JetStream; retrying");
@@ -494,39 +553,54 @@ export class OutboxRelay {
 
   /**
    * Where to go on: the position of the stream's last message (the chain guarantees the stream holds exactly the
-   * positions up to it), or the durable checkpoint when the stream has no message to ask.
+   * positions up to it), or the durable checkpoint when the stream has no message to ask. False (and nothing set up)
+   * when the store does not hold the stream's last message or the checkpoint's event: it went back.
    */
-  async #reconcile(client: pg.Client): Promise<void> {
+  async #reconcile(client: pg.Client): Promise<boolean> {
     const nc = this.#nc;
     if (!nc || !this.#natsConnected) throw new NatsUnavailableError(new Error("not connected"));
     const stream = this.#bus.stream;
-    const { lastSeq, lastPosition } = await natsCall(async () => {
+    const { lastSeq, lastPosition, lastEventId } = await natsCall(async () => {
       const jsm = await jetstreamManager(nc, { timeout: 5_000 });
       await this.#bus.ensureStream(jsm);
       const info = await jsm.streams.info(stream);
       let lastPosition: number | undefined;
+      let lastEventId: string | undefined;
       if (info.state.messages > 0) {
         const message = await jsm.streams.getMessage(stream, { seq: info.state.last_seq });
         const header = message?.header.get(this.#bus.headers.position);
         if (header) lastPosition = Number(header);
+        lastEventId = message?.header.get(this.#bus.headers.msgId) || undefined;
       }
-      return { lastSeq: info.state.last_seq, lastPosition };
+      return { lastSeq: info.state.last_seq, lastPosition, lastEventId };
     });
     await client.query("insert into relay_checkpoints (name, position) values ($1, 0) on conflict (name) do nothing", [
       this.#options.name,
     ]);
-    const stored = await client.query<{ position: string }>("select position from relay_checkpoints where name = $1", [
-      this.#options.name,
-    ]);
+    const stored = await client.query<{ position: string; event_id: string | null }>(
+      "select position, event_id from relay_checkpoints where name = $1",
+      [this.#options.name],
+    );
     const checkpoint = Number(stored.rows[0]?.position ?? 0);
+    const checkpointEventId = stored.rows[0]?.event_id ?? undefined;
+    const marks = [
+      ...(lastPosition === undefined
+        ? []
+        : [{ position: lastPosition, eventId: lastEventId, what: `the last message of the stream ${stream}` }]),
+      { position: checkpoint, eventId: checkpointEventId, what: `the relay's checkpoint (${this.#options.name})` },
+    ];
+    if (!(await this.#storeAgrees(marks))) return false;
     const resumeAt = lastPosition ?? checkpoint;
+    const resumeEventId = lastPosition === undefined ? checkpointEventId : lastEventId;
     if (lastPosition !== undefined && lastPosition < checkpoint) {
       this.#log.warn({ checkpoint, lastPosition }, "the stream lost messages past its last one: republishing them");
     }
     this.#checkpointed = checkpoint;
-    if (resumeAt > checkpoint) await this.#writeCheckpoint(client, resumeAt);
     this.#cursor = resumeAt;
+    this.#cursorEventId = resumeEventId;
     this.#acked = resumeAt;
+    this.#ackedEventId = resumeEventId;
+    if (resumeAt > checkpoint) await this.#writeCheckpoint(client, resumeAt);
     this.#expectedSeq = lastSeq;
     const head = await client.query<{ last: string; next_committed_ms: number | null }>(
       `select g.last, (extract(epoch from e.committed_at) * 1000)::float8 as next_committed_ms
@@ -536,6 +610,32 @@ export class OutboxRelay {
     this.#head = Math.max(this.#head, Number(head.rows[0]?.last ?? 0));
     this.#oldestPendingMs = head.rows[0]?.next_committed_ms ?? undefined;
     this.#log.info({ checkpoint, resumeAt, streamLastSeq: lastSeq, head: this.#head }, "reconciled with the stream");
+    return true;
+  }
+
+  /**
+   * Every mark held by the store? The first that is not makes the relay diverged: one error line (both positions and
+   * event ids, and the fix), `orderly_store_diverged` 1, not ready. Once they all are again, it resumes by itself.
+   */
+  async #storeAgrees(
+    marks: readonly { position: number; eventId: string | undefined; what: string }[],
+  ): Promise<boolean> {
+    const continuity = this.#options.continuity;
+    if (!continuity) return true;
+    for (const mark of marks) {
+      const message = await continuity.diverges(mark, mark.what);
+      if (message === undefined) continue;
+      if (this.#diverged === undefined) {
+        this.#log.error({ position: mark.position, eventId: mark.eventId, head: this.#head }, message);
+      }
+      this.#diverged = message;
+      return false;
+    }
+    if (this.#diverged !== undefined) {
+      this.#diverged = undefined;
+      this.#log.info({}, "the event store agrees with the stream again: publishing");
+    }
+    return true;
   }
 
   /**
@@ -580,7 +680,7 @@ export class OutboxRelay {
             continue;
           }
           this.#wakeup.clear();
-          ahead = this.#read(client, this.#cursor, readSize);
+          ahead = this.#read(client, this.#cursor, this.#cursorEventId, readSize);
         }
         const rows = await ahead;
         ahead = undefined;
@@ -589,7 +689,8 @@ export class OutboxRelay {
         if (!caughtUp && !this.#stopping && this.#inflightEvents + rows.length + readSize <= maxInFlight) {
           // The wake-up flag is cleared before every read, so a notification during this one causes another.
           this.#wakeup.clear();
-          ahead = this.#read(client, Number((rows[rows.length - 1] as EventRow)[POSITION]), readSize);
+          const lastRow = rows[rows.length - 1] as EventRow;
+          ahead = this.#read(client, Number(lastRow[POSITION]), lastRow[EVENT_ID] as string, readSize);
           // Awaited on the next turn; if this loop leaves first, the finally below settles it.
           ahead.catch(() => undefined);
         }
@@ -601,7 +702,12 @@ export class OutboxRelay {
     }
   }
 
-  async #read(client: pg.Client, after: number, limit: number): Promise<EventRow[]> {
+  /**
+   * The events after `after`, at most `limit`; throws StoreWentBackError when the store no longer holds `afterEventId`
+   * at `after` (when the id is unknown, that it holds an event there), unless the continuity check says the position
+   * was retired by a recovery.
+   */
+  async #read(client: pg.Client, after: number, afterEventId: string | undefined, limit: number): Promise<EventRow[]> {
     const result = await client.query({
       name: "outbox_relay_read",
       text: readEventsSql,
@@ -609,7 +715,17 @@ export class OutboxRelay {
       rowMode: "array",
       types: rawTypes,
     });
-    return result.rows as EventRow[];
+    const rows = result.rows as EventRow[];
+    const first = rows[0];
+    const atCursor = first !== undefined && first[POSITION] === String(after);
+    if (atCursor) rows.shift();
+    const continuity = this.#options.continuity;
+    if (after === 0 || continuity === undefined) return rows;
+    if (atCursor && (afterEventId === undefined || first[EVENT_ID] === afterEventId)) return rows;
+    // A position a recovery retired holds nothing, by design: the full check knows those.
+    if (!atCursor && (await continuity.diverges({ position: after, eventId: afterEventId }, "the relay")) === undefined)
+      return rows;
+    throw new StoreWentBackError(after);
   }
 
   /** Encodes and publishes a batch in one burst, straight from the rows' text (no event object per row). */
@@ -658,7 +774,8 @@ export class OutboxRelay {
     if (this.#inflight.length === 0 && this.#oldestPendingMs === undefined) {
       this.#oldestPendingMs = committedMs[0];
     }
-    this.#inflight.push({ batch, firstPosition, lastPosition, committedMs });
+    this.#cursorEventId = (rows[n - 1] as EventRow)[EVENT_ID] as string;
+    this.#inflight.push({ batch, firstPosition, lastPosition, lastEventId: this.#cursorEventId, committedMs });
     this.#inflightEvents += n;
   }
 
@@ -690,13 +807,14 @@ export class OutboxRelay {
     if (failure) throw failure;
   }
 
-  #onBatchAcked({ batch, firstPosition, lastPosition, committedMs }: Published): void {
+  #onBatchAcked({ batch, firstPosition, lastPosition, lastEventId, committedMs }: Published): void {
     for (let i = 0; i < committedMs.length; i++) {
       this.#metrics.latency.observe(Math.max(0, ((batch.ackedAt[i] as number) - (committedMs[i] as number)) / 1000));
     }
     this.#metrics.published.inc(committedMs.length);
     this.#metrics.batches.inc();
     this.#acked = lastPosition;
+    this.#ackedEventId = lastEventId;
     const next = this.#inflight[0];
     this.#oldestPendingMs = next ? next.committedMs[0] : this.#head > lastPosition ? Date.now() : undefined;
     this.#options.onAcked?.({ firstPosition, lastPosition, committedAtMs: committedMs, ackedAtMs: batch.ackedAt });
@@ -706,15 +824,18 @@ export class OutboxRelay {
     if (this.#acked > this.#checkpointed) await this.#writeCheckpoint(client, this.#acked);
   }
 
+  /** The checkpoint at the acknowledged position, with the id of the event there (its mark). */
   async #writeCheckpoint(client: pg.Client, position: number): Promise<void> {
     this.#checkpointAt = Date.now();
     this.#checkpointed = position;
+    const eventId = position === this.#acked ? this.#ackedEventId : undefined;
     await client.query({
       name: "outbox_relay_checkpoint",
-      text: `insert into relay_checkpoints (name, position, updated_at) values ($1, $2, now())
-             on conflict (name) do update set position = greatest(relay_checkpoints.position, excluded.position),
-               updated_at = now()`,
-      values: [this.#options.name, position],
+      text: `insert into relay_checkpoints (name, position, event_id, updated_at) values ($1, $2, $3, now())
+             on conflict (name) do update set position = excluded.position, event_id = excluded.event_id,
+               updated_at = now()
+             where relay_checkpoints.position <= excluded.position`,
+      values: [this.#options.name, position, eventId ?? null],
     });
   }
 

@@ -1,5 +1,5 @@
 import { ordersBus } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore } from "@orderly/event-store-postgres";
+import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { Registry } from "prom-client";
@@ -14,6 +14,9 @@ async function main(): Promise<void> {
   const config = readConfig(process.env);
   const registry = new Registry();
   let stopping = false;
+  // Checks that the store still holds what the stream and the checkpoint say was published (a restore, a new
+  // database under an old namespace): its own small pool, connected on first use.
+  const continuityPool = createPool(config.stack.databaseUrl, { max: 1 });
   const relay = new OutboxRelay({
     databaseUrl: config.stack.databaseUrl,
     natsUrl: config.stack.natsUrl,
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
     pollIntervalMs: config.pollIntervalMs,
     ackTimeoutMs: config.ackTimeoutMs,
     lockRetryMs: config.lockRetryMs,
+    continuity: new StoreContinuity(continuityPool),
   });
   // Sampled at each scrape: a transaction left open stalls every append and so the relay (alert LongTransactionBlocksAppends).
   const oldestTransaction = registerOldestTransactionAge(registry, {
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
       stopping = true;
       // Finishes the acks in flight, writes the checkpoint and releases the lock: a standby takes over at once.
       await relay.stop();
+      await continuityPool.end();
       await ops.close();
       await oldestTransaction.close();
     },
