@@ -17,6 +17,9 @@
 //            projection_lag_seconds is under 1 s and stays there for 10 s. Goal: drained within the backlog's
 //            duration (a 60 s backlog within 60 s). Adds about backlog + drain + 10 s (2–3 minutes).
 //
+// Then the charts linked from the page (docs/benchmarks-*.svg) are redrawn from docs/benchmarks.json by
+// scripts/bench-charts.mjs, which also runs alone.
+//
 // docs/benchmarks.md is rewritten down to the line `<!-- hand-written: kept by scripts/bench.mjs -->`: that line and
 // everything after it are carried over verbatim. A file without the marker that this script did not generate is
 // kept whole after a new marker.
@@ -34,6 +37,7 @@
 //   --catchup-lag 1        projection_lag_seconds that counts as caught up
 //   --catchup-stay 10      seconds the lag must stay under it
 //   --timeout 1200         seconds each package benchmark may take
+//   --render-only          measure nothing: rewrite docs/benchmarks.md and its charts from docs/benchmarks.json
 //   -h, --help             this text
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -42,6 +46,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { catchUp } from "./bench-catchup.mjs";
+import { CHART_FILES, writeBenchCharts } from "./bench-charts.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -69,6 +74,7 @@ try {
       "catchup-lag": { type: "string", default: "1" },
       "catchup-stay": { type: "string", default: "10" },
       timeout: { type: "string", default: "1200" },
+      "render-only": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   }));
@@ -532,6 +538,12 @@ function renderMarkdown(data) {
     "figures from a busy machine are indicative only — compare the ratios. Re-run everything with `pnpm bench`",
     "(one benchmark: `pnpm --filter <package> bench`). The raw figures are in `docs/benchmarks.json`.",
     "",
+    `![Each figure that has a goal, against its goal](${CHART_FILES.goals})`,
+    "",
+    `![End-to-end latency percentiles with their goals](${CHART_FILES.latency})`,
+    "",
+    "The charts are drawn from `docs/benchmarks.json` by `node scripts/bench-charts.mjs` (`pnpm bench` runs it).",
+    "",
   );
   out.push(
     "## Summary",
@@ -673,6 +685,28 @@ const jsonPath = join(root, "docs/benchmarks.json");
 const mdPath = join(root, "docs/benchmarks.md");
 const save = () => writeFileSync(`${jsonPath}.tmp`, `${JSON.stringify(data, null, 2)}\n`);
 
+/** docs/benchmarks.md down to the marker, then the charts, from `data`. */
+async function writePage(data) {
+  const kept = handWritten(existsSync(mdPath) ? readFileSync(mdPath, "utf8") : undefined);
+  writeFileSync(mdPath, `${renderMarkdown(data).trimEnd()}\n\n${kept.text}`);
+  let charts;
+  try {
+    const changed = await writeBenchCharts();
+    charts = changed.length > 0 ? `redrew ${changed.join(", ")}` : "charts unchanged";
+  } catch (error) {
+    charts = `charts NOT drawn: ${error.message}`;
+  }
+  return { kept, charts };
+}
+
+if (args["render-only"]) {
+  const { kept, charts } = await writePage(JSON.parse(readFileSync(jsonPath, "utf8")));
+  process.stderr.write(
+    `rewrote docs/benchmarks.md from docs/benchmarks.json (hand-written part: ${kept.how}); ${charts}\n`,
+  );
+  process.exit(0);
+}
+
 // --only: package names and end-to-end phase names, in any mix.
 const onlyNames = args.only
   ?.split(",")
@@ -714,9 +748,8 @@ if (phases.length > 0) {
 data.finished_at = new Date().toISOString();
 save();
 renameSync(`${jsonPath}.tmp`, jsonPath);
-const kept = handWritten(existsSync(mdPath) ? readFileSync(mdPath, "utf8") : undefined);
-writeFileSync(mdPath, `${renderMarkdown(data).trimEnd()}\n\n${kept.text}`);
+const { kept, charts } = await writePage(data);
 const failed = data.benches.filter((b) => b.status !== "ok").map((b) => b.package);
 process.stderr.write(
-  `\nwrote docs/benchmarks.json and docs/benchmarks.md (hand-written part: ${kept.how})${failed.length ? `; failed: ${failed.join(", ")}` : ""}\n`,
+  `\nwrote docs/benchmarks.json and docs/benchmarks.md (hand-written part: ${kept.how}); ${charts}${failed.length ? `; failed: ${failed.join(", ")}` : ""}\n`,
 );

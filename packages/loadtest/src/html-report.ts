@@ -305,8 +305,8 @@ function percentileChart(r: Report, before: Report | undefined, beforeLabel: str
       x: limits.map((l) => l.x),
       y: limits.map((l) => l.y),
       color: PALETTE.ink,
-      markers: true,
       line: false,
+      marker: "cross",
     });
   }
   const maxX = Math.max(100, ...series.flatMap((s) => s.x ?? []));

@@ -38,8 +38,8 @@ const HEADING = 26;
  */
 export function goalChart(o: GoalChartOptions): string {
   const width = o.width ?? 960;
-  const labelW = Math.round(width * 0.36);
-  const textW = 230;
+  const labelW = Math.round(width * 0.34);
+  const textW = 310;
   const barX0 = labelW + 10;
   const barX1 = width - textW - 10;
   const headings = new Set(o.rows.map((r) => r.group ?? "")).size - (o.rows.some((r) => !r.group) ? 1 : 0);

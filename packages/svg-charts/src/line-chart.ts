@@ -17,8 +17,10 @@ export interface LineSeries {
   readonly markers?: boolean;
   /** Draw as steps (the value holds until the next x), as per-second counts are. */
   readonly step?: boolean;
-  /** false: dots only, no line between them (implies markers). */
+  /** false: markers only, no line between them (implies markers). */
   readonly line?: boolean;
+  /** Marker shape: a dot (default) or a cross (for limits and goals, so they do not read as data). */
+  readonly marker?: "dot" | "cross";
 }
 
 export interface AxisOptions {
@@ -126,11 +128,10 @@ export function lineChart(o: LineChartOptions): string {
       `<path ${attrs} d="${d}" fill="none" stroke="${s.line === false ? "none" : s.color}" stroke-width="${s.width ?? 2}" stroke-linejoin="round" stroke-linecap="round"${s.dashed ? ' stroke-dasharray="7 5"' : ""} clip-path="url(#${escapeXml(o.id)}-plot)"><title>${escapeXml(s.name)}</title></path>`,
     );
     if (s.markers || s.line === false || pts.length === 1) {
-      out.push(`<g class="markers" fill="${s.color}">`);
+      out.push(`<g class="markers" fill="${s.color}" stroke="${s.color}">`);
       for (const p of pts) {
-        out.push(
-          `<circle cx="${px(xScale(p.x))}" cy="${px(yScale(p.y))}" r="3.5"><title>${escapeXml(`${s.name}: ${formatNumber(p.y)}`)}</title></circle>`,
-        );
+        const title = `<title>${escapeXml(`${s.name}: ${formatNumber(p.y)}`)}</title>`;
+        out.push(markerAt(s.marker, xScale(p.x), yScale(p.y), title));
       }
       out.push("</g>");
     }
@@ -208,10 +209,20 @@ function legend(items: readonly LegendItem[], y0: number): string {
   for (const { series: s, x, row } of items) {
     const y = y0 + row * LEGEND_ROW;
     out.push(
-      `<line x1="${px(x)}" x2="${px(x + 22)}" y1="${y - 4}" y2="${y - 4}" stroke="${s.color}" stroke-width="${Math.max(2, s.width ?? 2)}"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
+      s.line === false
+        ? `<g fill="${s.color}" stroke="${s.color}">${markerAt(s.marker, x + 11, y - 4, "")}</g>`
+        : `<line x1="${px(x)}" x2="${px(x + 22)}" y1="${y - 4}" y2="${y - 4}" stroke="${s.color}" stroke-width="${Math.max(2, s.width ?? 2)}"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
       `<text x="${px(x + 28)}" y="${y}">${escapeXml(s.name)}</text>`,
     );
   }
   out.push("</g>");
   return out.join("");
+}
+
+function markerAt(shape: "dot" | "cross" | undefined, x: number, y: number, title: string): string {
+  if (shape === "cross") {
+    const d = `M${px(x - 5)} ${px(y - 5)}L${px(x + 5)} ${px(y + 5)}M${px(x - 5)} ${px(y + 5)}L${px(x + 5)} ${px(y - 5)}`;
+    return `<path class="marker" d="${d}" fill="none" stroke-width="2.5">${title}</path>`;
+  }
+  return `<circle class="marker" cx="${px(x)}" cy="${px(y)}" r="3.5" stroke="none">${title}</circle>`;
 }
