@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readStackConfig } from "./config.js";
-import { checkDependencies, maskPassword } from "./dependencies.js";
+import { checkDependencies, connectionProblem, maskPassword } from "./dependencies.js";
 
 describe("checkDependencies", () => {
   // A port that is certainly closed: bound, then closed again.
@@ -101,5 +101,16 @@ describe("maskPassword", () => {
   it("hides only the password", () => {
     expect(maskPassword("postgres://u:pw@h:1/d")).toBe("postgres://u:***@h:1/d");
     expect(maskPassword("redis://h:1")).toBe("redis://h:1");
+  });
+
+  it("tells refused credentials from a server that is not running (a service's first connection)", () => {
+    const auth = Object.assign(new Error('password authentication failed for user "x"'), { code: "28P01" });
+    expect(connectionProblem("Postgres", "postgres://x:pw@127.0.0.1:5/o", auth)).toBe(
+      'Postgres at postgres://x:***@127.0.0.1:5/o (DATABASE_URL) refused the credentials: 28P01: password authentication failed for user "x"; put a user (and password) it accepts into DATABASE_URL',
+    );
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5"), { code: "ECONNREFUSED" });
+    expect(connectionProblem("Postgres", "postgres://x@127.0.0.1:5/o", refused)).toContain(
+      "Postgres is not running at postgres://x@127.0.0.1:5/o (DATABASE_URL): connect ECONNREFUSED 127.0.0.1:5; start it",
+    );
   });
 });

@@ -92,6 +92,23 @@ export function describeDown(r: DependencyStatus): string {
   }
 }
 
+/**
+ * A service's one-line account of a failed first connection: refused credentials are said as such (not as "not
+ * reachable"), and every case names the variable to change.
+ */
+export function connectionProblem(name: DependencyName, url: string, error: unknown): string {
+  const variable = envOf[name];
+  const where = `${maskPassword(url)} (${variable})`;
+  switch (classify(error)) {
+    case "auth-refused":
+      return `${name} at ${where} refused the credentials: ${describe(error)}; put a user (and password) it accepts into ${variable}`;
+    case "not-listening":
+      return `${name} is not running at ${where}: ${describe(error)}; start it (\`pnpm start\` runs its own), or set ${variable}`;
+    default:
+      return `${name} is not reachable at ${where}: ${describe(error)}`;
+  }
+}
+
 /** The variable that configures a dependency's URL. */
 export function urlVariable(name: DependencyName): string {
   return envOf[name];

@@ -8,6 +8,7 @@ export {
 } from "./config.js";
 export {
   checkDependencies,
+  connectionProblem,
   type DependencyName,
   type DependencyReport,
   type DependencyStatus,

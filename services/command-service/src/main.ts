@@ -3,6 +3,7 @@ import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } fro
 import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES } from "@orderly/grpc-server";
 import {
   ConfigError,
+  connectionProblem,
   createLogger,
   PostgresProbe,
   shutdownOnSignals,
@@ -25,9 +26,7 @@ async function main(): Promise<void> {
   try {
     await ensureDatabase(config.databaseUrl);
   } catch (error) {
-    throw new Error(
-      `cannot reach Postgres at ${databaseLabel} (${(error as Error).message}); start it, or set DATABASE_URL`,
-    );
+    throw new Error(connectionProblem("Postgres", config.databaseUrl, error));
   }
   const pool = createPool(config.databaseUrl, { max: config.poolMax });
   pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));

@@ -1,6 +1,13 @@
 import { QueryService } from "@orderly/contracts";
 import { GrpcServer } from "@orderly/grpc-server";
-import { type Logger, type OpsServer, PostgresProbe, startOpsServer, watchHealth } from "@orderly/observability";
+import {
+  connectionProblem,
+  type Logger,
+  type OpsServer,
+  PostgresProbe,
+  startOpsServer,
+  watchHealth,
+} from "@orderly/observability";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -75,9 +82,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
     cleanups.push(() => pool.end());
     await pool.query("select 1").catch((error: unknown) => {
-      throw new Error(
-        `Postgres is not reachable at DATABASE_URL (${mask(config.stack.databaseUrl)}): ${String(error)}`,
-      );
+      throw new Error(connectionProblem("Postgres", config.stack.databaseUrl, error));
     });
 
     const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;

@@ -137,8 +137,8 @@ export class OwnServers {
       if (port !== server.port) continue;
       this.logger.info(
         { server: server.kind, port: server.port, dataDir: server.dataDir },
-        `using own ${serverNames[server.kind]} on ${server.host}:${server.port} left running by an earlier ` +
-          `--keep-servers (data in ${this.label(server.dataDir)}); \`pnpm orderly servers stop\` stops it`,
+        `using own ${serverNames[server.kind]} on ${server.host}:${server.port}, left running by an earlier ` +
+          `run (--keep-servers, or a stack that was killed; data in ${this.label(server.dataDir)}); \`pnpm orderly servers stop\` stops it`,
       );
     }
   }

@@ -358,6 +358,8 @@ describe("start-up", () => {
         },
         readyLine: /command-service ready/,
       }),
-    ).rejects.toThrow(new RegExp(`cannot reach Postgres at postgres://root@127.0.0.1:${port}/orderly_nowhere`));
+    ).rejects.toThrow(
+      new RegExp(`Postgres is not running at postgres://root@127.0.0.1:${port}/orderly_nowhere \\(DATABASE_URL\\)`),
+    );
   });
 });
