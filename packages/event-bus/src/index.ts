@@ -18,3 +18,9 @@ export {
   type StreamConsumerStatus,
   type StreamMark,
 } from "./stream-status.js";
+export {
+  type ReadStreamOptions,
+  readStreamEvents,
+  readStreamHeaders,
+  type StreamEventHeaders,
+} from "./stream-reader.js";

@@ -36,3 +36,4 @@ export {
   readStoreStatus,
   type StoreStatus,
 } from "./store-status.js";
+export { RecoveryConflictError, StoreRecovery } from "./recovery.js";

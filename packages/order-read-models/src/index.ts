@@ -39,3 +39,9 @@ export { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres
 export { SummaryCache } from "./summary-cache.js";
 export { checksumSummaries, foldEventLog } from "./verification.js";
 export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
+export {
+  type ReadModelMark,
+  type ReadModelSnapshot,
+  readCustomerOrdersSnapshot,
+  readOrderSummariesSnapshot,
+} from "./snapshots.js";

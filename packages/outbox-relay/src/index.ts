@@ -16,3 +16,4 @@ export {
   type RelayLogger,
   type RelayRole,
 } from "./relay.js";
+export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";

@@ -1,6 +1,8 @@
 import type { CliCommand } from "./command.js";
+import { rebuildCommand } from "./rebuild.js";
 import { serversCommand } from "./servers.js";
 import { statusCommand } from "./status.js";
+import { verifyCommand } from "./verify.js";
 
 /** Every subcommand of `pnpm orderly`, in the order `--help` lists them. Add yours here (one file, one line). */
-export const commands: readonly CliCommand[] = [statusCommand, serversCommand];
+export const commands: readonly CliCommand[] = [statusCommand, verifyCommand, rebuildCommand, serversCommand];

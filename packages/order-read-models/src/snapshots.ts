@@ -1,0 +1,104 @@
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import { customerOrdersKeys } from "./customer-orders.js";
+import { readGeneration, readLists } from "./customer-orders-rebuild.js";
+import { rowToSummary } from "./order-summaries.js";
+import type { OrderSummaryView } from "./order-summary.js";
+import { CUSTOMER_ORDERS, ORDER_SUMMARIES } from "./versions.js";
+
+/** Where a read model stands: its checkpoint and, where recorded, the event it stands on and the store it came from. */
+export interface ReadModelMark {
+  readonly position: number;
+  readonly eventId: string | undefined;
+  readonly storeId: string | undefined;
+}
+
+/** A whole read model as of one checkpoint: what `pnpm orderly verify` compares with a fresh fold of the store. */
+export interface ReadModelSnapshot {
+  readonly name: string;
+  readonly mark: ReadModelMark;
+  readonly summaries: ReadonlyMap<string, OrderSummaryView>;
+  /**
+   * Redis only: the checkpoint moved (or a rebuild swapped generations) while the snapshot was read, so rows may
+   * stand past `mark.position` (up to `movedTo`).
+   */
+  readonly movedTo?: number;
+  /** Redis only: orders not listed exactly once, under their own customer, with their own list member. */
+  readonly listProblems?: readonly { readonly orderId: string; readonly problem: string }[];
+}
+
+/** `order_summaries` and its checkpoint row read in one repeatable-read snapshot (exact, even while the projector runs). */
+export async function readOrderSummariesSnapshot(pool: pg.Pool): Promise<ReadModelSnapshot> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin isolation level repeatable read read only");
+    const checkpoint = await client.query<{ row: Record<string, unknown> }>(
+      "select to_jsonb(c) as row from projection_checkpoints c where name = $1",
+      [ORDER_SUMMARIES],
+    );
+    const rows = await client.query(
+      `select order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
+        created_at, updated_at, last_position, placed_position from ${ORDER_SUMMARIES}`,
+    );
+    await client.query("commit");
+    const summaries = new Map<string, OrderSummaryView>();
+    for (const row of rows.rows) summaries.set(row.order_id, rowToSummary(row));
+    return { name: ORDER_SUMMARIES, mark: markOf(checkpoint.rows[0]?.row), summaries };
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+function markOf(row: Record<string, unknown> | undefined): ReadModelMark {
+  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : undefined);
+  return { position: Number(row?.position ?? 0), eventId: text(row?.event_id), storeId: text(row?.store_id) };
+}
+
+/**
+ * The live generation of `customer_orders`: every order hash, every customer list, the checkpoint before and after
+ * (Redis has no snapshot; `movedTo` tells when the projector wrote meanwhile).
+ */
+export async function readCustomerOrdersSnapshot(
+  redis: Redis,
+  namespace: string,
+  onProgress?: (orders: number) => void,
+): Promise<ReadModelSnapshot> {
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen === null) return { name: CUSTOMER_ORDERS, mark: markOf(undefined), summaries: new Map(), listProblems: [] };
+  const g = keys.generation(gen);
+  const [checkpoint, mark] = await Promise.all([redis.get(`${g}:checkpoint`), redis.hgetall(`${g}:mark`)]);
+  const before = Number(checkpoint ?? 0);
+  const summaries = await readGeneration(redis, g);
+  onProgress?.(summaries.size);
+  const listed = await readLists(redis, g);
+  const [genAfter, checkpointAfter] = await Promise.all([redis.get(keys.current), redis.get(`${g}:checkpoint`)]);
+  const after = Number(checkpointAfter ?? 0);
+  const listProblems: { orderId: string; problem: string }[] = [];
+  for (const [orderId, entry] of listed) {
+    const s = summaries.get(orderId);
+    if (!s) listProblems.push({ orderId, problem: `listed under ${entry.customerId} but has no hash` });
+    else if (entry.count !== 1) listProblems.push({ orderId, problem: `listed ${entry.count} times` });
+    else if (entry.customerId !== s.customerId) {
+      listProblems.push({ orderId, problem: `listed under ${entry.customerId}, belongs to ${s.customerId}` });
+    }
+  }
+  for (const orderId of summaries.keys()) {
+    if (!listed.has(orderId)) listProblems.push({ orderId, problem: "in no customer's list" });
+  }
+  const markMatches = mark.p === String(before);
+  return {
+    name: CUSTOMER_ORDERS,
+    mark: {
+      position: before,
+      eventId: markMatches && mark.e ? mark.e : undefined,
+      storeId: markMatches && mark.s ? mark.s : undefined,
+    },
+    summaries,
+    listProblems,
+    ...(genAfter !== gen || after !== before ? { movedTo: genAfter !== gen ? Number.MAX_SAFE_INTEGER : after } : {}),
+  };
+}

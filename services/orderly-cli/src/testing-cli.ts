@@ -1,0 +1,19 @@
+// Test helpers: run the CLI in-process against a test environment (excluded from the build).
+import { readStackConfig } from "@orderly/observability";
+import { runCli } from "./cli.js";
+import { commands } from "./commands.js";
+import { openContext } from "./context.js";
+import { progressFactory } from "./progress.js";
+
+export async function orderlyIn(env: Record<string, string>, ...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const stack = readStackConfig(env);
+  const code = await runCli(
+    argv,
+    commands,
+    ({ json }) => openContext({ stack, json, progress: progressFactory(false), note: () => {} }),
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+  );
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) };
+}

@@ -1,0 +1,81 @@
+import { ordersBus } from "@orderly/event-bus";
+import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { migrateReadModels, ORDER_SUMMARIES, OrderSummariesProjection } from "@orderly/order-read-models";
+import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import { OutboxRelay } from "@orderly/outbox-relay";
+import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXIT_FINDING, EXIT_OK } from "./command.js";
+import type { ConsistencyReport, ReadModelComparison, StreamComparison } from "./consistency.js";
+import { orderlyIn } from "./testing-cli.js";
+
+let env: TestEnvironment;
+let pool: pg.Pool;
+let relay: OutboxRelay | undefined;
+let head = 0;
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  pool = createPool(env.databaseUrl, { max: 4 });
+  await migrateEventStore(pool);
+  await migrateReadModels(pool);
+  head = await appendHistories(new PostgresEventStore(pool), generateOrderHistories(600, 7));
+  relay = new OutboxRelay({
+    databaseUrl: env.databaseUrl,
+    natsUrl: env.natsUrl,
+    bus: ordersBus(env.namespace),
+    logger: silent,
+    pollIntervalMs: 100,
+  });
+  relay.start();
+  await eventually(() => relay?.ackedPosition === head, "the relay published every event");
+  // The live projector makes its checkpoint row at start; the rebuild's swap moves it.
+  await new OrderSummariesProjection(pool).checkpoint();
+  for (const model of ["order_summaries", "customer_orders"]) {
+    expect((await orderlyIn(env.env, "rebuild", model, "--json")).code).toBe(EXIT_OK);
+  }
+});
+
+afterAll(async () => {
+  await relay?.stop();
+  await pool?.end();
+  await env?.cleanup();
+});
+
+describe("pnpm orderly verify", () => {
+  it("exits 0 when the stream and both read models equal the store", async () => {
+    const result = await orderlyIn(env.env, "verify", "--json");
+    const report = result.json() as ConsistencyReport;
+    expect(report.findings).toEqual([]);
+    expect(result.code).toBe(EXIT_OK);
+    expect(report.events).toBe(head);
+    expect((report.stream as StreamComparison).tailPosition).toBe(head);
+    for (const model of report.readModels as ReadModelComparison[]) {
+      expect(model).toMatchObject({ checkpoint: head, rows: model.expectedRows });
+    }
+    expect((await orderlyIn(env.env, "verify")).stdout).toContain("everything agrees with the event store");
+  });
+
+  it("exits 1 and names the order when a read model row differs from the fold", async () => {
+    const row = await pool.query<{ order_id: string }>(
+      `update ${ORDER_SUMMARIES} set paid_minor = paid_minor + 1
+        where order_id = (select order_id from ${ORDER_SUMMARIES} order by order_id limit 1) returning order_id`,
+    );
+    try {
+      const result = await orderlyIn(env.env, "verify", "--json", "--limit", "5");
+      expect(result.code).toBe(EXIT_FINDING);
+      const report = result.json() as ConsistencyReport;
+      const summaries = report.readModels.find((m) => m.name === ORDER_SUMMARIES) as ReadModelComparison;
+      expect(summaries.counts.different).toBe(1);
+      expect(summaries.examples[0]?.orderId).toBe(row.rows[0]?.order_id);
+      expect(report.findings).toEqual(["order_summaries: 1 different order(s)"]);
+    } finally {
+      await pool.query(`update ${ORDER_SUMMARIES} set paid_minor = paid_minor - 1 where order_id = $1`, [
+        row.rows[0]?.order_id,
+      ]);
+    }
+  });
+});
