@@ -12,15 +12,16 @@ export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
 export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";
 export {
-  type OrdersStreamStatus,
-  readOrdersStreamStatus,
-  readStreamMark,
-  type StreamConsumerStatus,
-  type StreamMark,
-} from "./stream-status.js";
-export {
   type ReadStreamOptions,
   readStreamEvents,
   readStreamHeaders,
   type StreamEventHeaders,
 } from "./stream-reader.js";
+export {
+  type OrdersStreamStatus,
+  readOrdersStreamStatus,
+  readStreamMark,
+  recreateOrdersStream,
+  type StreamConsumerStatus,
+  type StreamMark,
+} from "./stream-status.js";

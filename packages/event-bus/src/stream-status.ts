@@ -1,5 +1,6 @@
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { headers, streamName } from "./names.js";
+import { ensureOrdersStream } from "./stream-config.js";
 
 /** Where a message of the orders stream stands: its stream sequence and the event it carries. */
 export interface StreamMark {
@@ -82,4 +83,19 @@ export async function readStreamMark(
     position: position ? Number(position) : Number.NaN,
     eventId: message.header?.get(headers.msgId) ?? "",
   };
+}
+
+/**
+ * Deletes the orders stream (its messages, its consumers and its de-duplication window) and creates it again, empty,
+ * from the configuration: recovery's reset, before the stream is republished from the store. Consumers recreate their
+ * durable consumer and drop what their checkpoint covers. Never call it while a relay may publish (RelayFence).
+ */
+export async function recreateOrdersStream(jsm: JetStreamManager, namespace: string): Promise<void> {
+  const stream = streamName(namespace);
+  try {
+    await jsm.streams.delete(stream);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === streamNotFound)) throw error;
+  }
+  await ensureOrdersStream(jsm, namespace);
 }

@@ -29,6 +29,7 @@ export {
   PostgresEventStore,
   type PostgresEventStoreOptions,
 } from "./postgres-event-store.js";
+export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
 export {
   eventIdsAt,
   type RelayCheckpointRow,
@@ -36,4 +37,3 @@ export {
   readStoreStatus,
   type StoreStatus,
 } from "./store-status.js";
-export { RecoveryConflictError, StoreRecovery } from "./recovery.js";

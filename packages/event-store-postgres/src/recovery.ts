@@ -31,7 +31,9 @@ export class StoreRecovery {
       const counter = await client.query<{ last: string }>(
         "select last::text from global_position where id = 1 for update",
       );
-      const last = await client.query<{ position: string | null }>("select max(position)::text as position from events");
+      const last = await client.query<{ position: string | null }>(
+        "select max(position)::text as position from events",
+      );
       const storeLast = Number(last.rows[0]?.position ?? 0);
       if (storeLast !== after) {
         throw new RecoveryConflictError(`refill after ${after}: the store's last event is now at ${storeLast}`);

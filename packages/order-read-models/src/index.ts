@@ -36,12 +36,16 @@ export {
 } from "./order-summary.js";
 export { PostgresEventLog } from "./postgres-event-log.js";
 export { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
-export { SummaryCache } from "./summary-cache.js";
-export { checksumSummaries, foldEventLog } from "./verification.js";
-export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 export {
   type ReadModelMark,
   type ReadModelSnapshot,
+  readCustomerOrdersMark,
   readCustomerOrdersSnapshot,
+  readOrderSummariesMark,
   readOrderSummariesSnapshot,
+  setCustomerOrdersCheckpoint,
+  setOrderSummariesCheckpoint,
 } from "./snapshots.js";
+export { SummaryCache } from "./summary-cache.js";
+export { checksumSummaries, foldEventLog } from "./verification.js";
+export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";

@@ -83,10 +83,14 @@ export class PostgresEventLog implements EventLog {
     return parseFoldPage(text, lastEventId ?? undefined);
   }
 
+  /**
+   * The last event's position. Not `global_position.last`: after a recovery retired positions (docs/adr/0011) the
+   * counter stands past the last event, and a reader chasing the counter would wait for events that never come.
+   */
   async headPosition(): Promise<Position> {
     const result = await this.pool.query<[string]>({
       name: "projection_head_position",
-      text: "select last::text from global_position where id = 1",
+      text: "select coalesce(max(position), 0)::text from events",
       rowMode: "array",
     });
     return Number(result.rows[0]?.[0] ?? 0);

@@ -102,3 +102,75 @@ export async function readCustomerOrdersSnapshot(
     ...(genAfter !== gen || after !== before ? { movedTo: genAfter !== gen ? Number.MAX_SAFE_INTEGER : after } : {}),
   };
 }
+
+const HIGH_WATER = `${CUSTOMER_ORDERS}.high_water`;
+
+/** Where `order_summaries` stands (its checkpoint row), without reading the rows. */
+export async function readOrderSummariesMark(pool: pg.Pool): Promise<ReadModelMark> {
+  const result = await pool.query<{ row: Record<string, unknown> }>(
+    "select to_jsonb(c) as row from projection_checkpoints c where name = $1",
+    [ORDER_SUMMARIES],
+  );
+  return markOf(result.rows[0]?.row);
+}
+
+/** Where the live generation of `customer_orders` stands (0 when Redis holds none). */
+export async function readCustomerOrdersMark(redis: Redis, namespace: string): Promise<ReadModelMark> {
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen === null) return markOf(undefined);
+  const g = keys.generation(gen);
+  const [checkpoint, mark] = await Promise.all([redis.get(`${g}:checkpoint`), redis.hgetall(`${g}:mark`)]);
+  const position = Number(checkpoint ?? 0);
+  const matches = mark.p === String(position);
+  return {
+    position,
+    eventId: matches && mark.e ? mark.e : undefined,
+    storeId: matches && mark.s ? mark.s : undefined,
+  };
+}
+
+/**
+ * Moves `order_summaries`' checkpoint to `mark`, backwards too (recovery: a checkpoint past what the store holds is
+ * put back on the store before the rebuild, and moved past retired positions after it). The epoch moves with it, so
+ * a live writer drops what it cached. Nothing when the model has no checkpoint row yet.
+ */
+export async function setOrderSummariesCheckpoint(pool: pg.Pool, mark: ReadModelMark): Promise<void> {
+  const columns = await pool.query<{ column_name: string }>(
+    `select column_name from information_schema.columns
+      where table_schema = current_schema() and table_name = 'projection_checkpoints'
+        and column_name in ('event_id', 'store_id')`,
+  );
+  const has = new Set(columns.rows.map((r) => r.column_name));
+  const sets = ["position = $2", "epoch = epoch + 1", "updated_at = now()"];
+  const values: unknown[] = [ORDER_SUMMARIES, mark.position];
+  if (has.has("event_id")) sets.push(`event_id = $${values.push(mark.eventId ?? null)}`);
+  if (has.has("store_id")) sets.push(`store_id = $${values.push(mark.storeId ?? null)}`);
+  await pool.query(`update projection_checkpoints set ${sets.join(", ")} where name = $1`, values);
+}
+
+/**
+ * Moves the live generation's checkpoint of `customer_orders` (and its mark) to `mark`, and its high-water mark in
+ * Postgres with it (else the projector would take the lower checkpoint for lost data and start over from 0).
+ */
+export async function setCustomerOrdersCheckpoint(
+  redis: Redis,
+  pool: pg.Pool,
+  namespace: string,
+  mark: ReadModelMark,
+): Promise<void> {
+  const keys = customerOrdersKeys(namespace);
+  await pool.query(
+    `insert into projection_checkpoints (name, position) values ($1, $2)
+     on conflict (name) do update set position = excluded.position, updated_at = now()`,
+    [HIGH_WATER, mark.position],
+  );
+  const gen = await redis.get(keys.current);
+  if (gen === null) return;
+  const g = keys.generation(gen);
+  await redis
+    .multi()
+    .set(`${g}:checkpoint`, String(mark.position))
+    .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
+    .exec();
+}
