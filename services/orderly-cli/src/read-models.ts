@@ -1,12 +1,12 @@
 import {
   CUSTOMER_ORDERS,
-  CustomerOrdersRebuild,
   ORDER_SUMMARIES,
-  OrderSummariesRebuild,
-  PostgresEventLog,
+  rebuildCustomerOrders,
+  rebuildOrderSummaries,
 } from "@orderly/order-read-models";
-import { type RebuildResult, rebuildProjection } from "@orderly/projector";
+import type { RebuildProgress, RebuildResult } from "@orderly/projector";
 import type { CliContext } from "./context.js";
+import type { Progress } from "./progress.js";
 
 /** The read models the CLI can rebuild, by the names `rebuild <read-model>` takes. */
 export const READ_MODELS = [ORDER_SUMMARIES, CUSTOMER_ORDERS] as const;
@@ -16,13 +16,25 @@ export function isReadModelName(name: string): name is ReadModelName {
   return (READ_MODELS as readonly string[]).includes(name);
 }
 
-/** The zero-downtime rebuild of @orderly/order-read-models (shadow, verify, swap), with a progress bar. */
+/** The zero-downtime rebuild of @orderly/order-read-models (bulk fold into a shadow, verify, swap), with a progress bar. */
 export async function rebuildReadModel(context: CliContext, name: ReadModelName): Promise<RebuildResult> {
   const pool = await context.pool();
-  const eventLog = new PostgresEventLog(pool);
-  const target =
-    name === ORDER_SUMMARIES
-      ? new OrderSummariesRebuild(pool, eventLog)
-      : new CustomerOrdersRebuild(await context.redis(), context.stack.namespace, eventLog);
-  return rebuildProjection(target, eventLog);
+  let bar: Progress | undefined;
+  let phase = "";
+  const onProgress = (p: RebuildProgress) => {
+    if (p.phase !== phase) {
+      bar?.stop();
+      phase = p.phase;
+      bar = p.phase === "done" ? undefined : context.progress(`${name}: ${p.phase}`, Math.max(1, p.total));
+    }
+    bar?.setTotal(Math.max(1, p.total));
+    bar?.update(p.done);
+  };
+  try {
+    return name === ORDER_SUMMARIES
+      ? await rebuildOrderSummaries(pool, { onProgress })
+      : await rebuildCustomerOrders(await context.redis(), context.stack.namespace, pool, { onProgress });
+  } finally {
+    bar?.stop();
+  }
 }
