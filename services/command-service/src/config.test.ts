@@ -4,8 +4,9 @@ import { readConfig } from "./config.js";
 
 describe("readConfig", () => {
   it("has defaults that run on a developer machine", () => {
-    expect(readConfig({})).toEqual({
-      databaseUrl: "postgres://127.0.0.1:5432/orderly",
+    // A URL without a user gets the OS user's (PGUSER/USER first), as libpq does.
+    expect(readConfig({ USER: "dev" })).toEqual({
+      databaseUrl: "postgres://dev@127.0.0.1:5432/orderly",
       commandPort: 50051,
       host: "0.0.0.0",
       metricsPort: 9401,
@@ -20,14 +21,14 @@ describe("readConfig", () => {
 
   it("reads the environment", () => {
     const config = readConfig({
-      DATABASE_URL: "postgres://db:5432/x",
+      DATABASE_URL: "postgres://app@db:5432/x",
       COMMAND_PORT: "6000",
       METRICS_PORT: "0",
       COMMAND_CACHE_SIZE: "0",
       PG_STATEMENT_TIMEOUT_MS: "1500",
     });
     expect(config).toMatchObject({
-      databaseUrl: "postgres://db:5432/x",
+      databaseUrl: "postgres://app@db:5432/x",
       commandPort: 6000,
       metricsPort: 0,
       cacheSize: 0,
