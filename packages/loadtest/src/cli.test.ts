@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeServer, startFakeOrderlyServer } from "./fake-orderly-server.js";
@@ -88,6 +90,35 @@ describe("loadtest CLI", () => {
     expect(stdout).toMatch(/\[OK\]\s+100 responses/);
     expect(stdout).toContain("Schedule: intended 100, sent 100");
     expect(stdout).toContain("Generator: CPU");
+  });
+
+  it("writes the HTML report, redraws it from saved JSON, and refuses a --compare it cannot draw", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "loadtest-cli-"));
+    try {
+      const html = join(dir, "r.html");
+      const run = await runCli(["-a", `127.0.0.1:${server.port}`, "-n", "100", "--json", "--html", html]);
+      expect(run.code).toBe(0);
+      const page = readFileSync(html, "utf8");
+      expect(page).toContain('data-chart="percentiles"');
+      const json = join(dir, "r.json");
+      writeFileSync(json, `noise before the report\n${run.stdout}`);
+      const again = join(dir, "again.html");
+      const redraw = await runCli(["--from-json", json, "--html", again]);
+      expect(redraw.code).toBe(0);
+      expect(readFileSync(again, "utf8")).toBe(page);
+      const compared = await runCli(["--from-json", json, "--html", again, "--compare", json]);
+      expect(compared.code).toBe(0);
+      expect(readFileSync(again, "utf8")).toContain('id="compare-data"');
+      const noHtml = await runCli(["--from-json", json, "--compare", json]);
+      expect(noHtml.code).toBe(2);
+      expect(noHtml.stderr).toContain("--html");
+      writeFileSync(join(dir, "bad.json"), '{"tool":"ghz"}');
+      const bad = await runCli(["--from-json", join(dir, "bad.json")]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("not a report of orderly-loadtest");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("exits 2 on bad usage and when the server cannot be reached", async () => {

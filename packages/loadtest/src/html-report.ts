@@ -362,8 +362,8 @@ function tiles(r: Report, before: Report | undefined): string {
     tile("max", fmtMs(r.latency_ms.max), delta(r.latency_ms.max, before?.latency_ms.max, fmtMs)),
     tile(
       "errors",
-      `${n(r.errors)} (${pct(r.error_rate)})`,
-      delta(r.errors, before?.errors, n),
+      n(r.errors),
+      delta(r.errors, before?.errors, n) ?? `${pct(r.error_rate)} of calls`,
       r.errors > 0 ? " bad" : "",
     ),
   ];
@@ -374,9 +374,9 @@ function tiles(r: Report, before: Report | undefined): string {
   }
   out.push(
     tile(
-      "generator CPU",
-      `${r.generator.cpu_percent.toFixed(0)}% of a core`,
-      r.generator.saturated ? "saturated: figures describe the generator" : undefined,
+      "generator",
+      `${r.generator.cpu_percent.toFixed(0)}% CPU`,
+      r.generator.saturated ? "saturated: see below" : "of one core",
       r.generator.saturated ? " bad" : "",
     ),
   );
@@ -534,10 +534,10 @@ code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;backgr
 .badge.fail{background:#fee2e2;color:#991b1b}
 .badge.none{background:#e5e7eb;color:#374151}
 .compare-note{background:#eff6ff;border:1px solid #bfdbfe;border-radius:6px;padding:8px 12px}
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin:0 0 16px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(108px,1fr));gap:10px;margin:0 0 16px}
 .tile{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
-.tile .label{color:#6b7280;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.tile .value{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+.tile .label{color:#6b7280;font-size:11.5px;text-transform:uppercase;letter-spacing:.04em;white-space:nowrap}
+.tile .value{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
 .tile .was{color:#6b7280;font-size:12px}
 .tile.bad .value{color:#b91c1c}
 .card{background:#fff;border-radius:8px;padding:16px 18px;margin:0 0 16px;box-shadow:0 1px 2px rgba(0,0,0,.06)}

@@ -114,7 +114,7 @@ export function lineChart(o: LineChartOptions): string {
     const color = r.color ?? PALETTE.grey;
     out.push(
       `<g class="reference" data-y="${r.y}"><line x1="${plot.x0}" x2="${plot.x1}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="1.5" stroke-dasharray="6 4"/>` +
-        `<text x="${plot.x1 - 4}" y="${px(yScale(r.y) - 5)}" font-size="11" fill="${color}" text-anchor="end">${escapeXml(r.label)}</text></g>`,
+        `<text x="${plot.x1 - 4}" y="${px(yScale(r.y) - 5)}" font-size="11" fill="${color}" text-anchor="end" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(r.label)}</text></g>`,
     );
   }
   o.series.forEach((s, i) => {
