@@ -88,6 +88,7 @@ interface Recovery {
   verifyBefore: CliResult;
   recover: CliResult;
   verifyAfter: CliResult;
+  recoverMs: number;
   recoveredAt: number;
 }
 
@@ -112,15 +113,16 @@ async function detectAndRecover(stack: FaultStack, wentBackAt: number): Promise<
       .some((line) => line.includes('"level":50') && line.includes("pnpm orderly recover")),
   );
   const verifyBefore = await orderly(stack, ["verify", "--json"]);
+  const recoverFrom = Date.now();
   const recover = await orderly(stack, ["recover", "--json"]);
+  const recoverMs = Date.now() - recoverFrom;
   // The components resume by themselves and the projectors catch up with the live load: verify until it agrees.
   let verifyAfter = await orderly(stack, ["verify", "--json"]);
   for (let attempt = 0; attempt < 5 && verifyAfter.code !== 0; attempt++) {
     await sleep(3_000);
     verifyAfter = await orderly(stack, ["verify", "--json"]);
   }
-  void wentBackAt;
-  return {
+  const recovery = {
     detectedAt,
     divergedServices,
     notReady,
@@ -128,8 +130,15 @@ async function detectAndRecover(stack: FaultStack, wentBackAt: number): Promise<
     verifyBefore,
     recover,
     verifyAfter,
+    recoverMs,
     recoveredAt: Date.now(),
   };
+  console.log(
+    `store went back: orderly_store_diverged 1 on ${divergedServices.join(", ")} after ${((detectedAt - wentBackAt) / 1000).toFixed(1)} s; ` +
+      `not ready: ${notReady.join(", ")}; error line naming the fix from: ${loggedRecover.join(", ")}; ` +
+      `verify → ${verifyBefore.code}, recover → ${recover.code} in ${(recoverMs / 1000).toFixed(1)} s, verify → ${verifyAfter.code}`,
+  );
+  return recovery;
 }
 
 /** The operator's view and the end state every restore scenario must reach. */
