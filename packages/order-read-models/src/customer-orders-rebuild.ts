@@ -171,10 +171,14 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   /** Reads the whole shadow back: each order hash once, and each order exactly once in its customer's list. */
   async verify(position: Position): Promise<Verification> {
     const g = this.keys.generation(this.shadowGen as string);
-    const summaries = await readGeneration(this.redis, g);
-    const expected = checksumSummaries((await foldEventLog(this.eventLog, position)).values());
+    // The fold reads Postgres while Redis answers the read-back.
+    const [summaries, folded, listed] = await Promise.all([
+      readGeneration(this.redis, g),
+      foldEventLog(this.eventLog, position),
+      readLists(this.redis, g),
+    ]);
+    const expected = checksumSummaries(folded.values());
     const actual = checksumSummaries(summaries.values());
-    const listed = await readLists(this.redis, g);
     let consistent = listed.size === summaries.size;
     for (const [orderId, entry] of listed) {
       const s = summaries.get(orderId);
@@ -224,23 +228,41 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   }
 }
 
+/**
+ * Runs `read` on every batch of keys matching `pattern`, the reads overlapping the scan. SCAN visits the whole keyspace
+ * (other tenants' keys too), so it asks for 10,000 keys a call: a tenth of the round trips of the default-sized ones
+ * that made reading back a 1,000,000-event rebuild slower than the rebuild itself.
+ */
+async function forEachKeyBatch(redis: Redis, pattern: string, read: (keys: string[]) => Promise<void>): Promise<void> {
+  const reads: Promise<void>[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 10_000);
+    cursor = next;
+    if (keys.length > 0) {
+      const reading = read(keys);
+      reading.catch(() => undefined); // awaited below
+      reads.push(reading);
+    }
+  } while (cursor !== "0");
+  await Promise.all(reads);
+}
+
 /** Every order hash of a generation (`<prefix>:g<N>`). */
 export async function readGeneration(redis: Redis, g: string): Promise<Map<string, OrderSummaryView>> {
   const summaries = new Map<string, OrderSummaryView>();
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${g}:o:*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
+  await forEachKeyBatch(redis, `${g}:o:*`, async (keys) => {
     const pipeline = redis.pipeline();
     for (const key of keys) pipeline.hgetall(key);
     const results = (await pipeline.exec()) ?? [];
     keys.forEach((key, i) => {
+      const [error, h] = results[i] ?? [];
+      if (error) throw error;
       const orderId = key.slice(`${g}:o:`.length);
-      const summary = hashToSummary(orderId, (results[i]?.[1] ?? {}) as Record<string, string>);
+      const summary = hashToSummary(orderId, (h ?? {}) as Record<string, string>);
       if (summary) summaries.set(orderId, summary);
     });
-  } while (cursor !== "0");
+  });
   return summaries;
 }
 
@@ -250,23 +272,21 @@ export async function readLists(
   g: string,
 ): Promise<Map<string, { count: number; customerId: string; member: string }>> {
   const listed = new Map<string, { count: number; customerId: string; member: string }>();
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${g}:c:*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
+  await forEachKeyBatch(redis, `${g}:c:*`, async (keys) => {
     const pipeline = redis.pipeline();
     for (const key of keys) pipeline.zrange(key, "0", "-1");
     const results = (await pipeline.exec()) ?? [];
     keys.forEach((key, i) => {
+      const [error, members] = results[i] ?? [];
+      if (error) throw error;
       const customerId = key.slice(`${g}:c:`.length);
-      for (const member of (results[i]?.[1] ?? []) as string[]) {
+      for (const member of (members ?? []) as string[]) {
         const orderId = member.slice(31);
         const seen = listed.get(orderId);
         if (seen) seen.count++;
         else listed.set(orderId, { count: 1, customerId, member });
       }
     });
-  } while (cursor !== "0");
+  });
   return listed;
 }

@@ -1,3 +1,4 @@
+import { arrayLiteral, integerElement, quotedElement } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import {
   type EventLog,
@@ -10,7 +11,7 @@ import {
 } from "@orderly/projector";
 import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
-import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
+import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
@@ -44,16 +45,46 @@ export function rebuildOrderSummaries(pool: pg.Pool, options: ReadModelRebuildOp
   });
 }
 
+/** `columnArrays` with the two timestamps as epoch milliseconds. */
+function shadowColumnArrays(rows: readonly OrderSummaryView[]): string[] {
+  const columns = Array.from({ length: 13 }, () => "");
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as OrderSummaryView;
+    const sep = i === 0 ? "" : ",";
+    columns[0] += sep + quotedElement(r.orderId);
+    columns[1] += sep + quotedElement(r.customerId);
+    columns[2] += sep + quotedElement(r.status);
+    columns[3] += sep + quotedElement(r.paymentStatus);
+    columns[4] += sep + quotedElement(r.currency);
+    columns[5] += sep + integerElement(r.totalMinor);
+    columns[6] += sep + integerElement(r.paidMinor);
+    columns[7] += sep + integerElement(r.itemCount);
+    columns[8] += sep + integerElement(r.version);
+    columns[9] += sep + integerElement(r.createdAt.getTime());
+    columns[10] += sep + integerElement(r.updatedAt.getTime());
+    columns[11] += sep + integerElement(r.lastPosition);
+    columns[12] += sep + integerElement(r.placedPosition);
+  }
+  return columns.map(arrayLiteral);
+}
+
 /** The shadow table as the bulk fold writes it: unnest() upserts that keep the later of two writes of an order. */
 class ShadowTableWriter implements ShadowWriter {
   constructor(private readonly pool: pg.Pool) {}
 
   async write(rows: readonly OrderSummaryView[]): Promise<void> {
+    // The timestamps travel as epoch milliseconds: formatting two ISO strings per row in Node and parsing them in
+    // Postgres cost more than the rest of the row (epoch + n ms is exact in microseconds).
     await this.pool.query({
       name: "os_shadow_write",
       text: `insert into ${SHADOW} (${COLUMNS})
-        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-          $8::int4[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::int8[])
+        select u.order_id, u.customer_id, u.status, u.payment_status, u.currency, u.total_minor, u.paid_minor,
+          u.item_count, u.version, timestamptz 'epoch' + u.created_ms * interval '1 millisecond',
+          timestamptz 'epoch' + u.updated_ms * interval '1 millisecond', u.last_position, u.placed_position
+        from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+          $8::int4[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])
+          as u(order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
+            created_ms, updated_ms, last_position, placed_position)
         on conflict (order_id) do update set
           customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
           currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
@@ -61,7 +92,7 @@ class ShadowTableWriter implements ShadowWriter {
           updated_at = excluded.updated_at, last_position = excluded.last_position,
           placed_position = excluded.placed_position
         where ${SHADOW}.last_position < excluded.last_position`,
-      values: columnArrays(rows),
+      values: shadowColumnArrays(rows),
     });
   }
 
@@ -126,9 +157,12 @@ export class OrderSummariesRebuild implements RebuildTarget {
   }
 
   async verify(position: Position): Promise<Verification> {
-    const result = await this.pool.query(`select * from ${SHADOW}`);
+    const [result, folded] = await Promise.all([
+      this.pool.query(`select * from ${SHADOW}`),
+      foldEventLog(this.eventLog, position),
+    ]);
     const actual = checksumSummaries(result.rows.map(rowToSummary));
-    const expected = checksumSummaries((await foldEventLog(this.eventLog, position)).values());
+    const expected = checksumSummaries(folded.values());
     return {
       rows: actual.rows,
       checksum: actual.checksum,

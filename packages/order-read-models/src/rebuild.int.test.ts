@@ -41,8 +41,8 @@ function edgeCaseHistories(): OrderHistory[] {
       commandId,
       correlationId: commandId,
       causationId: commandId,
-      // Orders placed at the same millisecond: the list falls back to their positions.
-      occurredAt: at(1000 * i),
+      // Milliseconds that must survive every path; orders placed at the same one: the list falls back to positions.
+      occurredAt: at(1000 * i + 7),
     });
     const placed: OrderEvent = { type: "OrderPlaced", data: { orderId, customerId, currency, items, totalMinor } };
     return {
