@@ -9,7 +9,7 @@ import {
 } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
+import { BulkFold, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import {
   applyToGeneration,
   customerOrdersKeys,
@@ -18,8 +18,9 @@ import {
   listMember,
   packRows,
   withScripts,
+  writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
-import type { ReadModelRebuildOptions } from "./order-summaries-rebuild.js";
+import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
 import { SummaryCache } from "./summary-cache.js";
@@ -30,14 +31,15 @@ import { CUSTOMER_ORDERS } from "./versions.js";
  * Rebuilds `customer_orders` from the event store (in `pool`) into a new Redis key generation with no downtime (the
  * CLI's `rebuild customer_orders`, recovery, the projector on a version change): bulk fold, verification, swap.
  */
-export function rebuildCustomerOrders(
+export async function rebuildCustomerOrders(
   redis: Redis,
   namespace: string,
   pool: pg.Pool,
   options: ReadModelRebuildOptions = {},
 ): Promise<RebuildResult> {
   const eventLog = new PostgresEventLog(pool);
-  return rebuildProjection(new CustomerOrdersRebuild(redis, namespace, eventLog, options), eventLog, {
+  const storeId = options.storeId ?? (await storeIdOf(pool));
+  return rebuildProjection(new CustomerOrdersRebuild(redis, namespace, eventLog, { ...options, storeId }), eventLog, {
     batchSize: options.pageSize ?? 20_000,
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.verify !== undefined ? { verify: options.verify } : {}),
@@ -75,7 +77,9 @@ class GenerationWriter implements ShadowWriter {
 
   constructor(
     redis: Redis,
-    private readonly g: string,
+    private readonly keys: ReturnType<typeof customerOrdersKeys>,
+    private readonly gen: string,
+    private readonly storeId: () => string | undefined,
   ) {
     const r = redis as WriterRedis;
     if (typeof r.orderlyWriteRows !== "function") {
@@ -85,13 +89,14 @@ class GenerationWriter implements ShadowWriter {
   }
 
   async write(rows: readonly OrderSummaryView[]): Promise<void> {
-    const written = await this.redis.orderlyWriteRows(this.g, packRows(rows));
-    if (written !== rows.length) throw new Error(`${this.g}: wrote ${written} of ${rows.length} summaries`);
+    const g = this.keys.generation(this.gen);
+    const written = await this.redis.orderlyWriteRows(g, packRows(rows));
+    if (written !== rows.length) throw new Error(`${g}: wrote ${written} of ${rows.length} summaries`);
   }
 
   async load(orderIds: readonly string[]): Promise<Map<string, OrderSummaryView>> {
     const pipeline = this.redis.pipeline();
-    for (const id of orderIds) pipeline.hgetall(`${this.g}:o:${id}`);
+    for (const id of orderIds) pipeline.hgetall(`${this.keys.generation(this.gen)}:o:${id}`);
     const results = (await pipeline.exec()) ?? [];
     const loaded = new Map<string, OrderSummaryView>();
     orderIds.forEach((id, i) => {
@@ -103,8 +108,9 @@ class GenerationWriter implements ShadowWriter {
     return loaded;
   }
 
+  /** Through the read model's own checkpoint writer, so the generation's checkpoint carries its mark. */
   async setCheckpoint(mark: FoldMark): Promise<void> {
-    await this.redis.set(`${this.g}:checkpoint`, String(mark.position));
+    await writeCustomerOrdersCheckpoint(this.redis, this.keys, this.gen, { ...mark, storeId: this.storeId() });
   }
 }
 
@@ -126,7 +132,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     redis: Redis,
     namespace: string,
     private readonly eventLog: EventLog,
-    private readonly foldOptions: BulkFoldOptions = {},
+    private readonly options: RebuildTargetOptions = {},
   ) {
     this.redis = withScripts(redis);
     this.keys = customerOrdersKeys(namespace);
@@ -145,8 +151,8 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     await this.redis.set(`${this.keys.generation(gen)}:checkpoint`, "0");
     this.fold = new BulkFold(
       foldSourceOf(this.eventLog),
-      new GenerationWriter(this.redis, this.keys.generation(gen)),
-      this.foldOptions,
+      new GenerationWriter(this.redis, this.keys, gen, this.options.storeId ?? (() => undefined)),
+      this.options,
     );
   }
 
@@ -164,6 +170,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
       after,
       "shadow",
       this.cache,
+      this.options.storeId?.() ?? "",
     );
     if (outcome !== "ok") throw new Error(`shadow generation g${this.shadowGen}: ${outcome} ${value}`);
   }

@@ -23,6 +23,7 @@ export {
 export {
   OrderSummariesRebuild,
   type ReadModelRebuildOptions,
+  type RebuildTargetOptions,
   rebuildOrderSummaries,
   storedVersion,
 } from "./order-summaries-rebuild.js";

@@ -1,4 +1,4 @@
-import { arrayLiteral, integerElement, quotedElement } from "@orderly/event-store-postgres";
+import { arrayLiteral, integerElement, quotedElement, StoreContinuity } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import {
   type EventLog,
@@ -11,7 +11,7 @@ import {
 } from "@orderly/projector";
 import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
-import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
+import { OrderSummariesProjection, rowToSummary, writeOrderSummariesCheckpoint } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
@@ -22,8 +22,14 @@ const OLD = `${ORDER_SUMMARIES}_old`;
 const COLUMNS =
   "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
 
+/** How a rebuild target replays, and the store id its checkpoints record with their marks. */
+export interface RebuildTargetOptions extends BulkFoldOptions {
+  /** The event store's id (`StoreContinuity.knownStoreId`), written with every checkpoint of the shadow. */
+  readonly storeId?: () => string | undefined;
+}
+
 /** What a rebuild of either read model takes besides its stores. */
-export interface ReadModelRebuildOptions extends BulkFoldOptions {
+export interface ReadModelRebuildOptions extends RebuildTargetOptions {
   readonly logger?: Logger;
   /** Compare the shadow with a fresh fold before the swap (default true). */
   readonly verify?: boolean;
@@ -35,14 +41,25 @@ export interface ReadModelRebuildOptions extends BulkFoldOptions {
  * Rebuilds `order_summaries` from the event store with no downtime (the CLI's `rebuild order_summaries`, recovery,
  * the projector on a version change): a bulk fold into the shadow, verification, swap.
  */
-export function rebuildOrderSummaries(pool: pg.Pool, options: ReadModelRebuildOptions = {}): Promise<RebuildResult> {
+export async function rebuildOrderSummaries(
+  pool: pg.Pool,
+  options: ReadModelRebuildOptions = {},
+): Promise<RebuildResult> {
   const eventLog = new PostgresEventLog(pool);
-  return rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, options), eventLog, {
+  const storeId = options.storeId ?? (await storeIdOf(pool));
+  const target = new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { ...options, storeId });
+  return rebuildProjection(target, eventLog, {
     batchSize: options.pageSize ?? 20_000,
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.verify !== undefined ? { verify: options.verify } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+}
+
+/** The store's id as `StoreContinuity` reads it, for the marks of a rebuild's checkpoints. */
+export async function storeIdOf(pool: pg.Pool): Promise<() => string | undefined> {
+  const storeId = await new StoreContinuity(pool).storeId();
+  return () => storeId;
 }
 
 /** `columnArrays` with the two timestamps as epoch milliseconds. */
@@ -70,7 +87,10 @@ function shadowColumnArrays(rows: readonly OrderSummaryView[]): string[] {
 
 /** The shadow table as the bulk fold writes it: unnest() upserts that keep the later of two writes of an order. */
 class ShadowTableWriter implements ShadowWriter {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly storeId: () => string | undefined,
+  ) {}
 
   async write(rows: readonly OrderSummaryView[]): Promise<void> {
     // The timestamps travel as epoch milliseconds: formatting two ISO strings per row in Node and parsing them in
@@ -103,11 +123,9 @@ class ShadowTableWriter implements ShadowWriter {
     return new Map(result.rows.map((row) => [row.order_id, rowToSummary(row)]));
   }
 
+  /** Through the read model's own checkpoint writer, so the shadow's checkpoint carries its mark. */
   async setCheckpoint(mark: FoldMark): Promise<void> {
-    await this.pool.query("update projection_checkpoints set position = $2, updated_at = now() where name = $1", [
-      SHADOW,
-      mark.position,
-    ]);
+    await writeOrderSummariesCheckpoint(this.pool, SHADOW, { ...mark, storeId: this.storeId() });
   }
 }
 
@@ -126,9 +144,14 @@ export class OrderSummariesRebuild implements RebuildTarget {
     private readonly pool: pg.Pool,
     private readonly eventLog: EventLog,
     private readonly version: number = ORDER_SUMMARIES_VERSION,
-    private readonly foldOptions: BulkFoldOptions = {},
+    private readonly options: RebuildTargetOptions = {},
   ) {
-    this.shadow = new OrderSummariesProjection(pool, { table: SHADOW, announce: false, cacheSize: 200_000 });
+    this.shadow = new OrderSummariesProjection(pool, {
+      table: SHADOW,
+      announce: false,
+      cacheSize: 200_000,
+      ...(options.storeId ? { storeId: options.storeId } : {}),
+    });
   }
 
   async dropShadow(): Promise<void> {
@@ -144,7 +167,11 @@ export class OrderSummariesRebuild implements RebuildTarget {
       this.version,
     ]);
     await this.shadow.checkpoint();
-    this.fold = new BulkFold(foldSourceOf(this.eventLog), new ShadowTableWriter(this.pool), this.foldOptions);
+    this.fold = new BulkFold(
+      foldSourceOf(this.eventLog),
+      new ShadowTableWriter(this.pool, this.options.storeId ?? (() => undefined)),
+      this.options,
+    );
   }
 
   replay(from: Position, to: Position, onProgress: (done: Position, total: Position) => void): Promise<Position> {
@@ -183,11 +210,9 @@ export class OrderSummariesRebuild implements RebuildTarget {
       );
       const position = Number(live.rows[0]?.position ?? 0);
       if (position < shadowCheckpoint) {
-        // The live model is behind the shadow: never move a checkpoint backwards, so the live row jumps ahead.
-        await client.query("update projection_checkpoints set position = $2 where name = $1", [
-          ORDER_SUMMARIES,
-          shadowCheckpoint,
-        ]);
+        // The live model is behind the shadow: never move a checkpoint backwards, so the live row jumps ahead, with
+        // the mark of the shadow's checkpoint (the last event the rebuild folded).
+        await writeOrderSummariesCheckpoint(client, ORDER_SUMMARIES, await this.shadow.checkpointMark());
       } else {
         await catchUp(shadowCheckpoint, position);
       }

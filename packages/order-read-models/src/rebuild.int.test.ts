@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import type { EventMetadata, RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { Projector, type RebuildProgress } from "@orderly/projector";
@@ -254,5 +254,20 @@ describe("fast rebuild", () => {
     await appendHistories(store, generateOrderHistories(500, 23), 16);
     await caughtUp();
     await expectBothEqualFold();
-  });
+  }, 180_000);
+
+  it("ends with checkpoints that carry the mark of the last event folded (live models behind the rebuild)", async () => {
+    for (const p of projectors.splice(0)) await p.stop();
+    await appendHistories(store, generateOrderHistories(300, 24), 16);
+    const head = await store.headPosition();
+    const [last] = await store.readAll(head - 1, 1);
+    const storeId = await new StoreContinuity(pool).storeId();
+    const want = { position: head, eventId: last?.metadata.eventId, storeId };
+    const pgResult = await rebuildOrderSummaries(pool);
+    const redisResult = await rebuildCustomerOrders(redis, env.namespace, pool);
+    expect([pgResult.position, redisResult.position]).toEqual([head, head]);
+    expect(await new OrderSummariesProjection(pool).checkpointMark()).toEqual(want);
+    expect(await new CustomerOrdersProjection(redis, { namespace: env.namespace }).checkpointMark()).toEqual(want);
+    await expectBothEqualFold();
+  }, 180_000);
 });

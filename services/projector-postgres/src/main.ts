@@ -17,7 +17,7 @@ runProjectorProcess({
   setup: ({ pool, eventLog, logger, config, storeId }) => ({
     projection: new OrderSummariesProjection(pool, { storeId }),
     rebuild: () =>
-      rebuildProjection(new OrderSummariesRebuild(pool, eventLog), eventLog, {
+      rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { storeId }), eventLog, {
         logger,
         batchSize: config.rebuildBatchSize,
       }),

@@ -34,7 +34,7 @@ runProjectorProcess({
         onDataLost: () => dataLost.inc({ projection: CUSTOMER_ORDERS }),
       }),
       rebuild: () =>
-        rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog), eventLog, {
+        rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId }), eventLog, {
           logger,
           batchSize: config.rebuildBatchSize,
         }),
