@@ -25,3 +25,4 @@ export {
   type StreamConsumerStatus,
   type StreamMark,
 } from "./stream-status.js";
+export { NatsStreamTail, type NatsStreamTailOptions, StreamUnreachableError } from "./stream-tail.js";

@@ -7,6 +7,8 @@ describe("readConfig", () => {
     // A URL without a user gets the OS user's (PGUSER/USER first), as libpq does.
     expect(readConfig({ USER: "dev" })).toEqual({
       databaseUrl: "postgres://dev@127.0.0.1:5432/orderly",
+      natsUrl: "nats://127.0.0.1:4222",
+      namespace: "orderly",
       commandPort: 50051,
       host: "0.0.0.0",
       metricsPort: 9401,

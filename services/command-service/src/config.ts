@@ -3,6 +3,10 @@ import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
 
 export interface CommandServiceConfig {
   readonly databaseUrl: string;
+  /** NATS, for the continuity gate's look at the stream's tail (NATS_URL); appends never wait for it. */
+  readonly natsUrl: string;
+  /** ORDERLY_NAMESPACE: names the stream `<NS>_ORDERS`. */
+  readonly namespace: string;
   /** gRPC port (COMMAND_PORT, default 50051). */
   readonly commandPort: number;
   /** Interface to bind (COMMAND_HOST, default 0.0.0.0). */
@@ -45,6 +49,8 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
   problems.push(...security.problems);
   const config: CommandServiceConfig = {
     databaseUrl: stack?.databaseUrl ?? "",
+    natsUrl: stack?.natsUrl ?? "",
+    namespace: stack?.namespace ?? "",
     commandPort: stack?.commandPort ?? 0,
     host: env.COMMAND_HOST?.trim() || "0.0.0.0",
     metricsPort: collect(() => readPort(env, "METRICS_PORT", 9401), 0),

@@ -1,5 +1,12 @@
 import { CommandService } from "@orderly/contracts";
-import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { NatsStreamTail } from "@orderly/event-bus";
+import {
+  createPool,
+  ensureDatabase,
+  migrateEventStore,
+  PostgresEventStore,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES } from "@orderly/grpc-server";
 import {
   ConfigError,
@@ -14,7 +21,13 @@ import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
 import { readConfig } from "./config.js";
-import { createAppendDurationMetric, createCommandMetrics, registerAppendStats } from "./metrics.js";
+import { ContinuityGate, GatedEventStore } from "./continuity-gate.js";
+import {
+  createAppendDurationMetric,
+  createCommandMetrics,
+  registerAppendStats,
+  registerContinuityMetrics,
+} from "./metrics.js";
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
@@ -29,7 +42,12 @@ async function main(): Promise<void> {
     throw new Error(connectionProblem("Postgres", config.databaseUrl, error));
   }
   const pool = createPool(config.databaseUrl, { max: config.poolMax });
-  pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
+  // A lost connection may mean a restored or failed-over database: the continuity gate checks again (set below).
+  let gate: ContinuityGate | undefined;
+  pool.on("error", (error) => {
+    logger.warn({ err: error }, "idle Postgres connection failed");
+    gate?.invalidate();
+  });
   await migrateEventStore(pool);
 
   const registry = new Registry();
@@ -38,7 +56,22 @@ async function main(): Promise<void> {
     maxConcurrentBatches: config.appendConcurrentBatches,
     onBatch: createAppendDurationMetric(registry),
   });
-  const pipeline = new CommandPipeline(store, { cacheSize: config.cacheSize });
+  // Positions are never reused: no append while the store is behind the stream (ADR 0010). Fail-open without NATS.
+  const streamTail = new NatsStreamTail({
+    servers: config.natsUrl,
+    namespace: config.namespace,
+    name: "command-service",
+  });
+  const continuityPool = createPool(config.databaseUrl, { max: 1 });
+  const continuity = new ContinuityGate({
+    stream: streamTail,
+    store: new StoreContinuity(continuityPool),
+    logger,
+    onChange: () => serving(),
+  });
+  gate = continuity;
+  registerContinuityMetrics(registry, continuity);
+  const pipeline = new CommandPipeline(new GatedEventStore(store, continuity), { cacheSize: config.cacheSize });
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
   registerAppendStats(registry, () => store.stats);
 
@@ -52,19 +85,31 @@ async function main(): Promise<void> {
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics));
 
-  // Health follows Postgres: grpc.health.v1 (Check and Watch) and /readyz say NOT_SERVING while it is unreachable.
+  // Health follows Postgres and the continuity gate: grpc.health.v1 (Check and Watch) and /readyz say NOT_SERVING while
+  // Postgres is unreachable or the store is behind the event stream.
   const probe = new PostgresProbe(config.databaseUrl, { applicationName: "command-service health" });
   const postgres = watchHealth({
     check: () => probe.check(),
     onChange: (up) => {
-      server.setServing(up);
+      serving();
       if (up) logger.info("Postgres reachable again: SERVING");
-      else logger.warn("Postgres unreachable: NOT_SERVING");
+      else {
+        logger.warn("Postgres unreachable: NOT_SERVING");
+        continuity.invalidate();
+      }
     },
   });
+  function serving(): void {
+    server.setServing(postgres.healthy && !continuity.diverged);
+  }
+  continuity.start();
 
   let ready = false;
-  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => ready && postgres.healthy });
+  const ops = await startOpsServer({
+    port: config.metricsPort,
+    registry,
+    ready: () => ready && postgres.healthy && !continuity.diverged,
+  });
   const port = await server.listen(config.commandPort, config.host);
   ready = true;
   logger.info({ port, metricsPort: ops.port, database: databaseLabel }, "command-service ready");
@@ -77,6 +122,9 @@ async function main(): Promise<void> {
       // In-flight calls finish (their appends commit) before the store and the pool go away: nothing accepted is lost.
       await server.shutdown({ graceMs: config.shutdownGraceMs });
       await store.close();
+      continuity.close();
+      await streamTail.close();
+      await continuityPool.end();
       await pool.end();
       await probe.close();
       await ops.close();

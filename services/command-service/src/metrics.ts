@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export type CommandOutcomeLabel =
   | "accepted"
@@ -15,6 +15,29 @@ export type CommandOutcomeLabel =
 
 /** Seconds, from 0.5 ms (a cached decision, a small batch) to 5 s (a stalled database). */
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** The continuity gate's state, sampled at each scrape. */
+export function registerContinuityMetrics(
+  registry: Registry,
+  gate: { readonly diverged: boolean; readonly unverified: boolean },
+): void {
+  new Gauge({
+    name: "orderly_store_diverged",
+    help: "1 while the event store is behind or differs from the event stream: appends are refused (run pnpm orderly recover).",
+    registers: [registry],
+    collect() {
+      this.set(gate.diverged ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "orderly_store_continuity_unverified",
+    help: "1 while the event stream cannot be reached to check the store's continuity: appends go through unchecked.",
+    registers: [registry],
+    collect() {
+      this.set(gate.unverified ? 1 : 0);
+    },
+  });
+}
 
 export interface CommandMetrics {
   observe(command: string, outcome: CommandOutcomeLabel, seconds: number): void;
