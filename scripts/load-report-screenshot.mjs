@@ -81,6 +81,10 @@ try {
     `127.0.0.1:${ports.QUERY_PORT}`,
     "--slo",
     "p99<25ms,ryw_p50<10ms,ryw_p99<50ms,errors<0.1%",
+    "--metrics",
+    ["OUTBOX_RELAY", "PROJECTOR_POSTGRES", "PROJECTOR_REDIS"]
+      .map((s) => `http://127.0.0.1:${ports[`${s}_METRICS_PORT`]}/metrics`)
+      .join(","),
     "--html",
     html,
   ]);

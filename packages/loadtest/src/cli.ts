@@ -109,6 +109,10 @@ const program = new Command("loadtest")
       .argParser(wrap((t) => parseDuration(t, "connect timeout"))),
   )
   .option("--json", "print the report as one JSON object on stdout")
+  .option(
+    "--metrics <urls>",
+    "comma-separated /metrics URLs of the services: sample their read-model lag each second (drawn by --html)",
+  )
   .option("--html <file>", "also write the report as one self-contained HTML page with charts")
   .option("--compare <report.json>", "with --html: draw a previous run's --json report over this one")
   .option("--from-json <report.json>", "make no calls: render a saved --json report (with --html, or as text)")
@@ -140,6 +144,7 @@ interface CliOptions {
   connectTimeout: number;
   json?: boolean;
   html?: string;
+  metrics?: string;
   compare?: string;
   fromJson?: string;
   progress: boolean;
@@ -229,6 +234,14 @@ async function main(): Promise<number> {
     connectTimeoutMs: o.connectTimeout,
     signal: abort.signal,
     command: ["pnpm loadtest", ...process.argv.slice(2)].join(" "),
+    ...(o.metrics
+      ? {
+          metricsUrls: o.metrics
+            .split(",")
+            .map((u) => u.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(showProgress
       ? { onProgress: (p) => process.stderr.write(`\r${formatProgress(p)}\u001b[K`), progressIntervalMs: 200 }
       : {}),

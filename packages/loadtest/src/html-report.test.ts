@@ -73,3 +73,16 @@ describe("renderHtmlReport", () => {
     expect(renderHtmlReport(report)).toBe(html);
   });
 });
+
+describe("renderHtmlReport with the services' lag", () => {
+  it("draws one line per read model when the run sampled /metrics", () => {
+    const withLag: Report = {
+      ...report,
+      series: { ...report.series, server_lag_s: { order_summaries: [0.1, 0.3, null], "outbox relay": [0, 0.01, 0] } },
+    };
+    const page = renderHtmlReport(withLag);
+    expect(values(page, "server-lag", "lag-order_summaries")).toBe("0.1,0.3,");
+    expect(values(page, "server-lag", "lag-outbox relay")).toBe("0,0.01,0");
+    expect(renderHtmlReport(report)).not.toContain('data-chart="server-lag"');
+  });
+});

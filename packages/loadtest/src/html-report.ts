@@ -60,6 +60,16 @@ export function renderHtmlReport(report: Report, options: HtmlReportOptions = {}
     ),
   );
   if (r.ryw) body.push(section("Read-your-writes over time", rywChart(r, before, beforeLabel)));
+  const lag = r.series.server_lag_s;
+  if (lag && Object.keys(lag).length > 0) {
+    body.push(
+      section(
+        "Lag per read model",
+        serverLagChart(r),
+        "From the services' own /metrics (--metrics), sampled once a second: projection_lag_seconds per projection and outbox_lag_seconds, the age of the oldest committed event not yet applied or published.",
+      ),
+    );
+  }
   body.push(section("Status codes by command kind", statusTable(r)));
   if (r.slo) body.push(section("SLO verdicts", sloTable(r)));
   if (before) body.push(section(`This run against ${beforeLabel}`, compareTable(r, before)));
@@ -233,6 +243,28 @@ function rywChart(r: Report, before: Report | undefined, beforeLabel: string): s
     y: { label: "ms", min: 0 },
     series,
     references: sloLines(r, ["ryw_p50", "ryw_p99"]),
+  });
+}
+
+function serverLagChart(r: Report): string {
+  const colors = [PALETTE.blue, PALETTE.orange, PALETTE.green, PALETTE.purple, PALETTE.sky, PALETTE.red];
+  const series = Object.entries(r.series.server_lag_s ?? {}).map(([name, values], i) => ({
+    name,
+    key: `lag-${name}`,
+    x: r.series.end_s,
+    y: values,
+    color: colors[i % colors.length] ?? PALETTE.grey,
+  }));
+  return lineChart({
+    id: "server-lag",
+    title: "Largest lag reported by the services per second",
+    width: CHART_WIDTH,
+    x: secondsAxis(r),
+    y: { label: "seconds", min: 0 },
+    series,
+    references: (r.slo?.checks ?? [])
+      .filter((c) => c.metric === "lag")
+      .map((c) => ({ y: c.threshold, label: `SLO ${c.expr}`, color: c.passed ? PALETTE.grey : PALETTE.red })),
   });
 }
 

@@ -59,6 +59,11 @@ export interface SeriesReport {
   readonly target: number[] | null;
   /** Read-your-writes answers by the second they arrived in; `max_lag_s`: largest lag an answer reported. */
   readonly ryw: (IntervalSeries & { readonly max_lag_s: (number | null)[] }) | null;
+  /**
+   * With `--metrics`: the largest lag each service reported per interval (`projection_lag_seconds` by projection,
+   * `outbox_lag_seconds` as "outbox relay"), seconds; null without `--metrics`.
+   */
+  readonly server_lag_s?: Readonly<Record<string, (number | null)[]>> | null;
 }
 
 export interface ReportOptions {

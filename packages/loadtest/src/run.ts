@@ -8,6 +8,7 @@ import { CallPlanner, type PlannedCall } from "./planner.js";
 import type { KindReport, ProgressState, Report, SeriesReport } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { PerSecondRecorder } from "./series.js";
+import { ServerLagSampler } from "./server-lag.js";
 import { evaluateSlo, type SloCheck } from "./slo.js";
 import type { AcceptedReply } from "./wire.js";
 
@@ -56,6 +57,8 @@ export interface LoadOptions {
   readonly connectTimeoutMs?: number;
   /** For the report. */
   readonly command?: string;
+  /** Services' Prometheus /metrics URLs to sample read-model lag from, once a second (`series.server_lag_s`). */
+  readonly metricsUrls?: readonly string[];
 }
 
 /** One settled command call, as `LoadOptions.onReply` sees it. */
@@ -179,6 +182,7 @@ class Run {
   /** Read-your-writes answers per second (timed when the check passed); its `total` is the visibility histogram. */
   private rywSeries = new PerSecondRecorder(0);
   private lastRywAt = 0;
+  private lagSampler: ServerLagSampler | undefined;
   private readonly rywErrors = new ErrorTally();
   private maxLagSeconds = 0;
 
@@ -205,6 +209,10 @@ class Run {
     this.lastRywAt = this.start;
     this.commandSeries = new PerSecondRecorder(this.start);
     this.rywSeries = new PerSecondRecorder(this.start);
+    if (o.metricsUrls && o.metricsUrls.length > 0) {
+      this.lagSampler = new ServerLagSampler(o.metricsUrls, this.start, () => performance.now());
+      this.lagSampler.start();
+    }
     const progress = o.onProgress ? setInterval(() => this.progress(), o.progressIntervalMs ?? 200) : undefined;
     progress?.unref();
     if (o.timeoutMs > 0 && !o.grpcDeadline) {
@@ -222,6 +230,7 @@ class Run {
       this.maybeFinish();
     }
     await done;
+    this.lagSampler?.stop();
     if (progress) clearInterval(progress);
     if (this.sweeper) clearInterval(this.sweeper);
     o.signal?.removeEventListener("abort", onAbort);
@@ -454,6 +463,7 @@ class Run {
       commands,
       target,
       ryw: this.rywChecks > 0 || this.options.rywRate > 0 ? { ...ryw, max_lag_s: peak } : null,
+      server_lag_s: this.lagSampler ? this.lagSampler.series(intervals) : null,
     };
   }
 
