@@ -8,8 +8,10 @@ import {
   silentLogger,
   sleep,
 } from "@orderly/projector";
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type pg from "pg";
+import { auditGeneration, checkGeneration } from "./customer-orders-integrity.js";
+import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import {
   foldBatch,
   isOrderStatus,
@@ -27,21 +29,16 @@ import { CUSTOMER_ORDERS } from "./versions.js";
  * - `:g<N>:checkpoint` → last applied position (written in the same script as the data);
  * - `:g<N>:mark` → hash `p` position, `e` event id, `s` event store id: the event the checkpoint stands on, written
  *   with it (a mark whose `p` is not the checkpoint is stale: only the position is known then);
+ * - `:g<N>:customers` → set of the customer ids listed in the generation (its index: a check or a drop finds every
+ *   key of the generation from it, never by SCAN of a keyspace shared with other tenants);
+ * - `:g<N>:counts` → hash `orders`, `customers`: how many order hashes and customer lists the writers created, kept by
+ *   the same scripts, so a partial loss of keys (some customers gone, the checkpoint still there) shows as a mismatch;
  * - `:g<N>:o:<orderId>` → hash of the summary;
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
  * - `:swap-lock` → set by a rebuild while it swaps; live writes wait.
  */
-export function customerOrdersKeys(namespace: string) {
-  const prefix = `${namespace}:${CUSTOMER_ORDERS}`;
-  return {
-    prefix,
-    current: `${prefix}:current`,
-    swapLock: `${prefix}:swap-lock`,
-    channel: `${prefix}:checkpoint`,
-    generation: (gen: string) => `${prefix}:g${gen}`,
-  };
-}
+export { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 
 const MAX_MS = 9_999_999_999_999;
 const MAX_POSITION = Number.MAX_SAFE_INTEGER;
@@ -124,13 +121,18 @@ local g = prefix .. ':g' .. gen
 local cp = redis.call('GET', g .. ':checkpoint')
 if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
 local d = cjson.decode(ARGV[7])
+local orders, customers = 0, 0
 for i = 1, #d, 14 do
   local oid, cid = d[i], d[i + 2]
-  redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
+  local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
     't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
     'lp', d[i + 12], 'pp', d[i + 13])
+  if added > 0 then orders = orders + 1 end
   redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
+  customers = customers + redis.call('SADD', g .. ':customers', cid)
 end
+if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
+if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
 redis.call('SET', g .. ':checkpoint', ARGV[4])
 redis.call('HSET', g .. ':mark', 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
 if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
@@ -285,8 +287,14 @@ export interface CustomerOrdersProjectionOptions {
   /** Where the high-water mark of the Redis checkpoint is kept, to notice lost data across restarts. */
   readonly pool?: pg.Pool;
   readonly logger?: Logger;
-  /** Called when lost data was noticed (metrics). */
-  readonly onDataLost?: (reason: string) => void;
+  /** Called when lost data was noticed (metrics): all of it (pointer or checkpoint gone) or part of the keys. */
+  readonly onDataLost?: (reason: string, kind: "total" | "partial") => void;
+  /** How often the cheap partial-loss check runs, idle or busy (default 5,000 ms). */
+  readonly checkIntervalMs?: number;
+  /** How often an idle projector audits every key of its generation (default 600,000 ms, and at start; 0: never). */
+  readonly auditIntervalMs?: number;
+  /** Customers sampled by the cheap check (default 64). */
+  readonly checkSample?: number;
   /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched hash back). */
   readonly cacheSize?: number;
   /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
@@ -296,8 +304,9 @@ export interface CustomerOrdersProjectionOptions {
 /**
  * The `customer_orders` projection in Redis. Batch and checkpoint are written by one Lua script (atomic) which also
  * PUBLISHes the checkpoint. Redis runs without persistence here: when the pointer or checkpoint vanished, or went
- * below what this projector (or its predecessor, via a high-water mark in Postgres) wrote, it starts a fresh
- * generation at 0 and the runtime replays from the event store.
+ * below what this projector (or its predecessor, via a high-water mark in Postgres) wrote, or part of the generation's
+ * keys vanished (customer-orders-integrity.ts), it starts a fresh generation at 0 and the runtime replays from the
+ * event store.
  */
 export class CustomerOrdersProjection implements Projection {
   readonly name = CUSTOMER_ORDERS;
@@ -308,6 +317,8 @@ export class CustomerOrdersProjection implements Projection {
   private written: Position = 0;
   private highWaterWritten = -1;
   private highWaterAt = 0;
+  private checkedAt = 0;
+  private auditedAt = 0;
   private readonly cache: SummaryCache;
 
   constructor(
@@ -336,6 +347,8 @@ export class CustomerOrdersProjection implements Projection {
     if (gen !== this.gen || cp !== this.written) this.cache.clear();
     this.gen = gen;
     this.written = cp;
+    const missing = await this.missingKeys(gen, true);
+    if (missing !== undefined) return this.lost(missing, gen, "partial");
     this.recordHighWater(cp);
     return cp;
   }
@@ -346,8 +359,31 @@ export class CustomerOrdersProjection implements Projection {
     return { position: Number(position), eventId: eventId || undefined, storeId: storeId || undefined };
   }
 
+  /**
+   * Part of the generation's keys gone (see customer-orders-integrity.ts): the cheap check when due, and when `idle`
+   * the full audit when due (at start, then every `auditIntervalMs`).
+   */
+  private async missingKeys(gen: string, idle: boolean): Promise<string | undefined> {
+    const now = Date.now();
+    const g = this.keys.generation(gen);
+    const auditEvery = this.options.auditIntervalMs ?? 600_000;
+    if (idle && auditEvery > 0 && (this.auditedAt === 0 || now - this.auditedAt >= auditEvery)) {
+      this.auditedAt = now;
+      this.checkedAt = now;
+      return (await auditGeneration(this.redis, g)).problem;
+    }
+    if (now - this.checkedAt < (this.options.checkIntervalMs ?? 5_000)) return undefined;
+    this.checkedAt = now;
+    return checkGeneration(this.redis, g, this.options.checkSample ?? 64);
+  }
+
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     if (this.gen === undefined) await this.checkpoint();
+    const missing = await this.missingKeys(this.gen as string, false);
+    if (missing !== undefined) {
+      const actual = await this.lost(missing, this.gen, "partial");
+      throw new CheckpointMovedError(this.name, after, actual, "redis lost part of its keys");
+    }
     for (;;) {
       const [outcome, value] = await applyToGeneration(
         this.redis,
@@ -380,6 +416,7 @@ export class CustomerOrdersProjection implements Projection {
         const actual = await this.lost(
           outcome === "moved" ? "generation pointer vanished" : `checkpoint ${value || "vanished"}`,
           this.gen,
+          "total",
         );
         throw new CheckpointMovedError(this.name, after, actual, "redis lost data");
       }
@@ -394,16 +431,29 @@ export class CustomerOrdersProjection implements Projection {
   }
 
   /** Starts a fresh generation at 0 (the runtime then replays from the event store) and drops the broken one. */
-  private async lost(reason: string | undefined, brokenGen?: string): Promise<Position> {
-    const gen = String(Date.now());
+  private async lost(
+    reason: string | undefined,
+    brokenGen?: string,
+    kind: "total" | "partial" = "total",
+  ): Promise<Position> {
+    let gen = String(Date.now());
+    if (gen === brokenGen) gen = String(Date.now() + 1);
+    await initGeneration(this.redis.multi(), this.keys.generation(gen)).exec();
     await writeCustomerOrdersCheckpoint(this.redis, this.keys, gen, { position: 0, eventId: undefined });
     await this.redis.set(this.keys.current, gen);
-    if (reason !== undefined) {
+    if (reason !== undefined && kind === "partial") {
+      this.log.error(
+        { projection: this.name, reason, generation: gen, broken: brokenGen },
+        `redis lost part of ${this.name}'s keys (${reason}): rebuilding it from the event store in generation ` +
+          `g${gen}; find what deletes or evicts keys (maxmemory-policy must be noeviction; ADR 0007)`,
+      );
+      this.options.onDataLost?.(reason, kind);
+    } else if (reason !== undefined) {
       this.log.warn(
         { projection: this.name, reason, generation: gen },
         "redis lost data: rebuilding from the event store",
       );
-      this.options.onDataLost?.(reason);
+      this.options.onDataLost?.(reason, kind);
     }
     if (brokenGen !== undefined && brokenGen !== gen) void this.dropGeneration(brokenGen);
     this.gen = gen;
@@ -411,6 +461,7 @@ export class CustomerOrdersProjection implements Projection {
     this.cache.clear();
     this.highWaterWritten = -1;
     this.recordHighWater(0);
+    this.checkedAt = Date.now();
     return 0;
   }
 
@@ -449,6 +500,12 @@ export class CustomerOrdersProjection implements Projection {
         this.log.warn({ err: error }, "could not record the high-water mark");
       });
   }
+}
+
+/** Queues an empty generation on `tx`: checkpoint 0, its key counts at 0. */
+export function initGeneration(tx: ChainableCommander, g: string): ChainableCommander {
+  const k = generationKeys(g);
+  return tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0");
 }
 
 export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {

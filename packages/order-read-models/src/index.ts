@@ -4,12 +4,19 @@ export {
   type CustomerOrdersProjectionOptions,
   customerOrdersKeys,
   deleteByPattern,
+  generationKeys,
   hashToSummary,
   listMember,
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
   writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
+export {
+  auditCustomerOrders,
+  auditGeneration,
+  type CustomerOrdersAudit,
+  checkGeneration,
+} from "./customer-orders-integrity.js";
 export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export { migrateReadModels } from "./migrate.js";
 export {

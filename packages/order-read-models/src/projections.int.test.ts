@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
-  deleteByPattern,
   listMember,
   packRows,
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
 } from "./customer-orders.js";
+import { auditCustomerOrders, checkGeneration } from "./customer-orders-integrity.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
@@ -21,7 +21,7 @@ import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
-import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
+import { appendHistories, generateOrderHistories, loseCustomerOrderKeys, type OrderHistory } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
 let env: TestEnvironment;
@@ -31,6 +31,7 @@ let store: PostgresEventStore;
 let eventLog: PostgresEventLog;
 const histories: OrderHistory[] = [];
 const projectors: Projector[] = [];
+const losses: ("total" | "partial")[] = [];
 
 function startProjectors() {
   const postgres = new Projector({
@@ -42,7 +43,14 @@ function startProjectors() {
     maxAttempts: 3,
   });
   const redisProjector = new Projector({
-    projection: new CustomerOrdersProjection(redis, { namespace: env.namespace, pool }),
+    // Checks for partial loss often here, so that a test sees it within a second or two.
+    projection: new CustomerOrdersProjection(redis, {
+      namespace: env.namespace,
+      pool,
+      checkIntervalMs: 200,
+      auditIntervalMs: 500,
+      onDataLost: (_reason, kind) => losses.push(kind),
+    }),
     eventLog,
     tickMs: 100,
     poisonRetryMs: 200,
@@ -173,12 +181,101 @@ describe("order projections (event store only)", () => {
   });
 
   it("notices Redis lost its data and rebuilds from the event store", async () => {
-    const keys = customerOrdersKeys(env.namespace);
     const before = await new RedisCheckpointReader(redis, env.namespace).checkpoint();
     expect(before).toBeGreaterThan(0);
-    await deleteByPattern(redis, `${keys.prefix}:*`);
+    const orders = [...(await foldEventLog(store, before)).values()];
+    // All of it at once, by name (one UNLINK): a test never deletes by SCAN over a keyspace other tenants share.
+    expect(await loseCustomerOrderKeys(redis, env.namespace, orders, { all: true })).toBeGreaterThan(orders.length);
+    await eventually(() => losses.includes("total"), "the total loss noticed", 30_000);
     await caughtUp();
     await expectModelsEqualFold();
+    expect((await auditCustomerOrders(redis, env.namespace)).problem).toBeUndefined();
+  });
+
+  for (const [name, lose] of [
+    [
+      "a quarter of the customers' lists and hashes",
+      (orders: readonly OrderSummaryView[]) => {
+        const customers = [...new Set(orders.map((o) => o.customerId))].sort();
+        return { customers: customers.filter((_, i) => i % 4 === 0) };
+      },
+    ],
+    ["a single order's hash", (orders: readonly OrderSummaryView[]) => ({ orders: [orders[17]?.orderId as string] })],
+    [
+      "a single customer's list",
+      (orders: readonly OrderSummaryView[]) => ({ lists: [orders[3]?.customerId as string] }),
+    ],
+  ] as const) {
+    it(`notices Redis lost part of its keys (${name}), the checkpoint still there, and rebuilds`, async () => {
+      const head = await caughtUp();
+      const keys = customerOrdersKeys(env.namespace);
+      const generation = await redis.get(keys.current);
+      const orders = [...(await foldEventLog(store, head)).values()];
+      const partialBefore = losses.filter((k) => k === "partial").length;
+      // The checkpoint stays: only the generation's index and counts can tell.
+      expect(await loseCustomerOrderKeys(redis, env.namespace, orders, lose(orders))).toBeGreaterThan(0);
+      await eventually(
+        async () => (await redis.get(keys.current)) !== generation,
+        "a fresh generation after the partial loss",
+        30_000,
+      );
+      expect(losses.filter((k) => k === "partial").length).toBe(partialBefore + 1);
+      await caughtUp();
+      await expectModelsEqualFold();
+      const audit = await auditCustomerOrders(redis, env.namespace);
+      expect(audit.problem).toBeUndefined();
+      expect(audit.found.orders).toBe(orders.length);
+    });
+  }
+
+  it("tells each kind of partial loss from a whole generation, by its index and counts alone", async () => {
+    // A generation of its own (under this run's namespace) that no projector checks or heals meanwhile.
+    const namespace = `${env.namespace}:audit`;
+    const projection = new CustomerOrdersProjection(redis, {
+      namespace,
+      checkIntervalMs: 3_600_000,
+      auditIntervalMs: 0,
+    });
+    expect(await projection.checkpoint()).toBe(0);
+    const events = await eventLog.readAll(0, 2000);
+    await projection.apply(events, 0);
+    const orders = [...(await foldEventLog(store, events.length)).values()];
+    const customers = [...new Set(orders.map((o) => o.customerId))].sort();
+    const g = customerOrdersKeys(namespace).generation(projection.generation as string);
+    const whole = await auditCustomerOrders(redis, namespace);
+    expect(whole).toMatchObject({ problem: undefined, exact: true, missingLists: 0, missingOrders: 0 });
+    expect(whole.counts).toEqual({ orders: orders.length, customers: customers.length });
+    expect(whole.found).toEqual({ orders: orders.length, customers: customers.length });
+    expect(await checkGeneration(redis, g, 100_000)).toBeUndefined();
+
+    // Each loss is undone from a copy of every key of the generation, taken by the names we know (COPY per key).
+    const copy = `${env.namespace}:audit-copy`;
+    const names = [
+      `${g}:checkpoint`,
+      `${g}:customers`,
+      `${g}:counts`,
+      ...orders.map((o) => `${g}:o:${o.orderId}`),
+      ...customers.map((c) => `${g}:c:${c}`),
+    ];
+    for (const name of names) await redis.copy(name, `${copy}${name.slice(g.length)}`, "REPLACE");
+    const restore = async () => {
+      for (const name of names) await redis.copy(`${copy}${name.slice(g.length)}`, name, "REPLACE");
+    };
+
+    const losses: [string, string[], RegExp][] = [
+      ["a quarter of the customers", customers.filter((_, i) => i % 4 === 0).map((c) => `${g}:c:${c}`), /list/],
+      ["one order hash", [`${g}:o:${orders[5]?.orderId}`], /order/],
+      ["the customer index", [`${g}:customers`], /index/],
+      ["the counts", [`${g}:counts`], /counts/],
+    ];
+    for (const [what, keys, cheap] of losses) {
+      await redis.unlink(...keys);
+      const audit = await auditCustomerOrders(redis, namespace);
+      expect(audit.problem, what).toBeDefined();
+      if (what !== "one order hash") expect(await checkGeneration(redis, g, 100_000), what).toMatch(cheap);
+      await restore();
+      expect((await auditCustomerOrders(redis, namespace)).problem, `${what} restored`).toBeUndefined();
+    }
   });
 
   it("heals when Postgres loses its last commits (asynchronous commit, then a crash)", async () => {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { type EventMetadata, type EventStore, seededRandom } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
+import type { Redis } from "ioredis";
+import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 
 /** One order's events, in stream order (test and benchmark data). */
 export interface OrderHistory {
@@ -100,4 +102,46 @@ export async function appendHistories(
     }
   }
   return store.headPosition();
+}
+
+/**
+ * Makes Redis lose `customer_orders` keys the way a test needs, deterministically: the names come from the caller's
+ * own knowledge of the read model (a fold of the event store), never from a SCAN of a keyspace that other tenants
+ * share (a SCAN-driven delete takes many round trips, and the projector sees and repairs a half-deleted state
+ * meanwhile). Everything goes in one UNLINK, so the loss is atomic.
+ * - `all`: the pointer, the live generation's checkpoint, mark, index, counts, and the lists and hashes of `orders`;
+ * - `customers`: only those customers' lists and their orders' hashes (the checkpoint stays: a partial loss);
+ * - `orders`: only those orders' hashes;
+ * - `lists`: only those customers' lists (their orders' hashes stay).
+ * Returns how many keys were removed.
+ */
+export async function loseCustomerOrderKeys(
+  redis: Redis,
+  namespace: string,
+  orders: readonly { readonly orderId: string; readonly customerId: string }[],
+  what:
+    | { readonly all: true }
+    | { readonly customers: readonly string[] }
+    | { readonly orders: readonly string[] }
+    | { readonly lists: readonly string[] },
+): Promise<number> {
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen === null) throw new Error(`${keys.current} is not set: nothing to lose`);
+  const g = generationKeys(keys.generation(gen));
+  const names: string[] = [];
+  if ("all" in what) {
+    names.push(keys.current, keys.swapLock, g.checkpoint, g.mark, g.customers, g.counts);
+    for (const o of orders) names.push(g.order(o.orderId), g.customer(o.customerId));
+  } else if ("customers" in what) {
+    const chosen = new Set(what.customers);
+    for (const customerId of chosen) names.push(g.customer(customerId));
+    for (const o of orders) if (chosen.has(o.customerId)) names.push(g.order(o.orderId));
+  } else if ("orders" in what) {
+    for (const orderId of what.orders) names.push(g.order(orderId));
+  } else {
+    for (const customerId of what.lists) names.push(g.customer(customerId));
+  }
+  const unique = [...new Set(names)];
+  return unique.length === 0 ? 0 : redis.unlink(...unique);
 }

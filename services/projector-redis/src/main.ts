@@ -21,17 +21,18 @@ runProjectorProcess({
     const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;
     const dataLost = new Counter({
       name: "projection_data_lost_total",
-      help: "Times the read model store lost data and the projection started over from the event store",
-      labelNames: ["projection"],
+      help: "Times the read model store lost data (kind: total, or partial = some keys gone) and the projection started over from the event store",
+      labelNames: ["projection", "kind"],
       registers: [registry],
     });
+    for (const kind of ["total", "partial"]) dataLost.inc({ projection: CUSTOMER_ORDERS, kind }, 0);
     return {
       projection: new CustomerOrdersProjection(redis, {
         namespace: stack.namespace,
         pool,
         logger,
         storeId,
-        onDataLost: () => dataLost.inc({ projection: CUSTOMER_ORDERS }),
+        onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
       }),
       rebuild: () =>
         rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId }), eventLog, {

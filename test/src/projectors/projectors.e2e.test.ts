@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { deleteByPattern, PostgresOrderSummaryReader, RedisCustomerOrdersReader } from "@orderly/order-read-models";
-import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import {
+  customerOrdersKeys,
+  foldEventLog,
+  PostgresOrderSummaryReader,
+  RedisCustomerOrdersReader,
+} from "@orderly/order-read-models";
+import { appendHistories, generateOrderHistories, loseCustomerOrderKeys } from "@orderly/order-read-models/testing";
 import { eventually, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHarness, type Harness, metricValue, projectorEntries } from "./harness.js";
@@ -155,14 +160,32 @@ describe("projectors (processes, real Postgres, NATS and Redis)", () => {
   }, 300_000);
 
   it("notices Redis lost its data under it and rebuilds from the event store", async () => {
-    const head = await h.store.headPosition();
-    await deleteByPattern(h.redis, `${h.env.namespace}:customer_orders:*`);
+    const head = await h.caughtUp();
+    const orders = [...(await foldEventLog(h.store, head)).values()];
+    // All of it in one UNLINK of the names we know (never a SCAN-driven delete in a keyspace others share).
+    await loseCustomerOrderKeys(h.redis, h.env.namespace, orders, { all: true });
     // What the query side sees meanwhile: a checkpoint far behind the head, i.e. lag.
     expect(await h.checkpoints.redis.checkpoint()).toBeLessThan(head);
     await h.caughtUp();
     await h.expectModelsEqualFold(expect);
     const text = await h.metrics(running.redis?.port ?? 0);
-    expect(metricValue(text, 'projection_data_lost_total{projection="customer_orders"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(text, 'projection_data_lost_total{projection="customer_orders",kind="total"}'),
+    ).toBeGreaterThanOrEqual(1);
+  }, 240_000);
+
+  it("notices Redis lost part of its keys (the checkpoint still there) and rebuilds from the event store", async () => {
+    const head = await h.caughtUp();
+    const current = customerOrdersKeys(h.env.namespace).current;
+    const generation = await h.redis.get(current);
+    const orders = [...(await foldEventLog(h.store, head)).values()];
+    const customers = [...new Set(orders.map((o) => o.customerId))].filter((_, i) => i % 4 === 0);
+    await loseCustomerOrderKeys(h.redis, h.env.namespace, orders, { customers });
+    await eventually(async () => (await h.redis.get(current)) !== generation, "a fresh generation", 60_000);
+    await h.caughtUp();
+    await h.expectModelsEqualFold(expect);
+    const text = await h.metrics(running.redis?.port ?? 0);
+    expect(metricValue(text, 'projection_data_lost_total{projection="customer_orders",kind="partial"}')).toBe(1);
   }, 240_000);
 
   it("stops at a poison event (unready, exposed in metrics) and resumes after the event is repaired", async () => {
