@@ -1,7 +1,6 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { customerOrdersKeys } from "./customer-orders.js";
-import { readGeneration, readLists } from "./customer-orders-rebuild.js";
+import { customerOrdersKeys, hashToSummary } from "./customer-orders.js";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { CUSTOMER_ORDERS, ORDER_SUMMARIES } from "./versions.js";
@@ -72,9 +71,8 @@ export async function readCustomerOrdersSnapshot(
   const g = keys.generation(gen);
   const [checkpoint, mark] = await Promise.all([redis.get(`${g}:checkpoint`), redis.hgetall(`${g}:mark`)]);
   const before = Number(checkpoint ?? 0);
-  const summaries = await readGeneration(redis, g);
+  const { summaries, listed } = await readWholeGeneration(redis, g);
   onProgress?.(summaries.size);
-  const listed = await readLists(redis, g);
   const [genAfter, checkpointAfter] = await Promise.all([redis.get(keys.current), redis.get(`${g}:checkpoint`)]);
   const after = Number(checkpointAfter ?? 0);
   const listProblems: { orderId: string; problem: string }[] = [];
@@ -173,4 +171,51 @@ export async function setCustomerOrdersCheckpoint(
     .set(`${g}:checkpoint`, String(mark.position))
     .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
     .exec();
+}
+
+/**
+ * Every order hash and every customer list of a generation, from one SCAN pass over `<g>:*` with a large COUNT: a
+ * shared Redis may hold hundreds of thousands of other tenants' keys, and SCAN walks all of them whatever the MATCH.
+ */
+async function readWholeGeneration(redis: Redis, g: string) {
+  const orderKeys: string[] = [];
+  const listKeys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${g}:*`, "COUNT", 20_000);
+    cursor = next;
+    for (const key of keys) {
+      if (key.startsWith(`${g}:o:`)) orderKeys.push(key);
+      else if (key.startsWith(`${g}:c:`)) listKeys.push(key);
+    }
+  } while (cursor !== "0");
+  const summaries = new Map<string, OrderSummaryView>();
+  for (let i = 0; i < orderKeys.length; i += 1000) {
+    const chunk = orderKeys.slice(i, i + 1000);
+    const pipeline = redis.pipeline();
+    for (const key of chunk) pipeline.hgetall(key);
+    const results = (await pipeline.exec()) ?? [];
+    chunk.forEach((key, j) => {
+      const orderId = key.slice(`${g}:o:`.length);
+      const summary = hashToSummary(orderId, (results[j]?.[1] ?? {}) as Record<string, string>);
+      if (summary) summaries.set(orderId, summary);
+    });
+  }
+  const listed = new Map<string, { count: number; customerId: string; member: string }>();
+  for (let i = 0; i < listKeys.length; i += 1000) {
+    const chunk = listKeys.slice(i, i + 1000);
+    const pipeline = redis.pipeline();
+    for (const key of chunk) pipeline.zrange(key, "0", "-1");
+    const results = (await pipeline.exec()) ?? [];
+    chunk.forEach((key, j) => {
+      const customerId = key.slice(`${g}:c:`.length);
+      for (const member of (results[j]?.[1] ?? []) as string[]) {
+        const orderId = member.slice(31);
+        const seen = listed.get(orderId);
+        if (seen) seen.count++;
+        else listed.set(orderId, { count: 1, customerId, member });
+      }
+    });
+  }
+  return { summaries, listed };
 }

@@ -99,6 +99,8 @@ export interface ConsistencyReport {
   readonly readModels: readonly (ReadModelComparison | { readonly name: string; readonly error: string })[];
   readonly findings: readonly string[];
   readonly seconds: number;
+  /** Seconds per part: reading the stream, each read model, folding the store (the first three overlap). */
+  readonly timings: Readonly<Record<string, number>>;
 }
 
 export interface CheckOptions {
@@ -125,18 +127,25 @@ export async function checkConsistency(context: CliContext, options: CheckOption
   const { namespace } = context.stack;
   const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-  const streamScan = scanStream(context).catch((error: unknown) => ({ error: message(error) }));
+  const timings: Record<string, number> = {};
+  const timed = <T>(name: string, work: Promise<T>): Promise<T> => {
+    const begun = performance.now();
+    return work.finally(() => {
+      timings[name] = Math.round(performance.now() - begun) / 1000;
+    });
+  };
+  const streamScan = timed("stream", scanStream(context)).catch((error: unknown) => ({ error: message(error) }));
   const snapshots =
     options.readModels === false
       ? []
       : await Promise.all([
-          readOrderSummariesSnapshot(pool).catch((error: unknown) => ({
+          timed("order_summaries", readOrderSummariesSnapshot(pool)).catch((error: unknown) => ({
             name: "order_summaries",
             error: message(error),
           })),
           context
             .redis()
-            .then((redis) => readCustomerOrdersSnapshot(redis, namespace))
+            .then((redis) => timed("customer_orders", readCustomerOrdersSnapshot(redis, namespace)))
             .catch((error: unknown) => ({ name: "customer_orders", error: message(error) })),
         ]);
   const scanned = await streamScan;
@@ -150,6 +159,7 @@ export async function checkConsistency(context: CliContext, options: CheckOption
   const storeProblems: string[] = [];
   const summaries = new Map<string, OrderSummaryView>();
   const eventLog = new PostgresEventLog(pool);
+  const foldStarted = performance.now();
   const progress = context.progress("folding the event store", store.lastEventPosition);
   let events = 0;
   let stop = 0;
@@ -180,6 +190,7 @@ export async function checkConsistency(context: CliContext, options: CheckOption
   await next.catch(() => undefined);
   compareDue(Number.MAX_SAFE_INTEGER);
   progress.stop();
+  timings.fold = Math.round(performance.now() - foldStarted) / 1000;
 
   const stream = walker ? walker.finish(store.lastEventPosition) : (scanned as { error: string });
   const readModels = comparers.map((c) => (c instanceof ReadModelComparer ? c.result() : c));
@@ -197,6 +208,7 @@ export async function checkConsistency(context: CliContext, options: CheckOption
     readModels,
     findings,
     seconds: (performance.now() - started) / 1000,
+    timings,
   };
 }
 

@@ -49,6 +49,7 @@ describe("pnpm orderly verify", () => {
   it("exits 0 when the stream and both read models equal the store", async () => {
     const result = await orderlyIn(env.env, "verify", "--json");
     const report = result.json() as ConsistencyReport;
+    if (process.env.ORDERLY_TEST_VERBOSE) process.stderr.write(`verify: ${JSON.stringify(report.timings)}\n`);
     expect(report.findings).toEqual([]);
     expect(result.code).toBe(EXIT_OK);
     expect(report.events).toBe(head);
