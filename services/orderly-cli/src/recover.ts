@@ -18,7 +18,7 @@ import {
   setOrderSummariesCheckpoint,
 } from "@orderly/order-read-models";
 import { OutboxRelay, RelayFence } from "@orderly/outbox-relay";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { type CliCommand, CommandFailedError, type CommandResult, EXIT_FINDING, EXIT_OK } from "./command.js";
 import { type ConsistencyReport, checkConsistency, type StreamComparison, type StreamEntry } from "./consistency.js";
 import type { CliContext } from "./context.js";
@@ -68,6 +68,15 @@ export const recoverCommand: CliCommand = {
       )
       .option("--report <file>", "report file of the lost events (default orderly-recovery-<namespace>.json)")
       .option("--reappend", "append the lost events whose orders nobody touched since again, as new events")
+      .option(
+        "--retire-to <position>",
+        "retire positions up to this one too (the highest position acknowledged to a client, if known)",
+        (text: string) => {
+          const n = Number(text);
+          if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("expected a position");
+          return n;
+        },
+      )
       .option("--dry-run", "say what would be done, change nothing"),
   async run(context, _args, options) {
     const reportFile = (options.report as string | undefined) ?? `orderly-recovery-${context.stack.namespace}.json`;
@@ -76,6 +85,7 @@ export const recoverCommand: CliCommand = {
       reportFile,
       reappend: options.reappend === true,
       dryRun: options.dryRun === true,
+      retireTo: (options.retireTo as number | undefined) ?? 0,
     });
   },
 };
@@ -85,6 +95,7 @@ interface RecoverOptions {
   readonly reportFile: string;
   readonly reappend: boolean;
   readonly dryRun: boolean;
+  readonly retireTo: number;
 }
 
 async function recover(context: CliContext, options: RecoverOptions): Promise<CommandResult> {
@@ -105,7 +116,7 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
     status: "in-progress",
     startedAt: new Date().toISOString(),
     mode: plan.mode === "none" ? (previous?.mode ?? "none") : plan.mode,
-    maxSeen: Math.max(plan.maxSeen, previous?.maxSeen ?? 0),
+    maxSeen: Math.max(plan.maxSeen, previous?.maxSeen ?? 0, options.retireTo),
     lost: previous?.lost ?? [],
     refilled: previous?.refilled,
     retired: previous?.retired,

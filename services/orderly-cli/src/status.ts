@@ -3,8 +3,9 @@ import { eventIdsAt, readStoreStatus, type StoreStatus } from "@orderly/event-st
 import {
   CUSTOMER_ORDERS,
   ORDER_SUMMARIES,
-  PostgresCheckpointReader,
-  RedisCheckpointReader,
+  type ReadModelMark,
+  readCustomerOrdersMark,
+  readOrderSummariesMark,
 } from "@orderly/order-read-models";
 import { type CliCommand, EXIT_FINDING, EXIT_OK } from "./command.js";
 import type { CliContext } from "./context.js";
@@ -77,10 +78,10 @@ export async function readStatus(context: CliContext): Promise<StatusReport> {
       .jsm()
       .then((jsm) => readOrdersStreamStatus(jsm, namespace))
       .catch((error: unknown) => error as Error),
-    new PostgresCheckpointReader(pool, ORDER_SUMMARIES).checkpoint().catch((error: unknown) => error as Error),
+    readOrderSummariesMark(pool).catch((error: unknown) => error as Error),
     context
       .redis()
-      .then((redis) => new RedisCheckpointReader(redis, namespace).checkpoint())
+      .then((redis) => readCustomerOrdersMark(redis, namespace))
       .catch((error: unknown) => error as Error),
   ]);
 
@@ -101,16 +102,20 @@ export async function readStatus(context: CliContext): Promise<StatusReport> {
       });
     }
   }
-  marks.push(
-    summaries instanceof Error
-      ? down(`read model ${ORDER_SUMMARIES} (Postgres)`, summaries)
-      : { component: `read model ${ORDER_SUMMARIES} (Postgres)`, position: summaries },
-  );
-  marks.push(
-    customerOrders instanceof Error
-      ? down(`read model ${CUSTOMER_ORDERS} (Redis)`, customerOrders)
-      : { component: `read model ${CUSTOMER_ORDERS} (Redis)`, position: customerOrders },
-  );
+  const readModel = (component: string, mark: ReadModelMark | Error): Mark | ComponentStatus => {
+    if (mark instanceof Error) return down(component, mark);
+    if (mark.storeId !== undefined && store.storeId !== undefined && mark.storeId !== store.storeId) {
+      return {
+        component,
+        state: "mismatch",
+        position: mark.position,
+        detail: `checkpoint taken from store ${mark.storeId}, this store is ${store.storeId} (pnpm orderly recover)`,
+      };
+    }
+    return { component, position: mark.position, eventId: mark.eventId };
+  };
+  marks.push(readModel(`read model ${ORDER_SUMMARIES} (Postgres)`, summaries));
+  marks.push(readModel(`read model ${CUSTOMER_ORDERS} (Redis)`, customerOrders));
 
   const positions = marks.flatMap((m) => ("position" in m && m.position !== undefined ? [m.position] : []));
   const storeIds = await eventIdsAt(pool, positions);
@@ -126,7 +131,7 @@ function checkMark(mark: Mark, store: StoreStatus, storeIds: ReadonlyMap<number,
     component: mark.component,
     position: mark.position,
     ...(mark.eventId ? { eventId: mark.eventId } : {}),
-    lag: Math.max(0, store.head - mark.position),
+    lag: Math.max(0, store.lastEventPosition - mark.position),
   };
   if (mark.position > store.head) {
     return {

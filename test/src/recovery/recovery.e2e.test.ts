@@ -34,7 +34,8 @@ let pool: pg.Pool;
 let services: RunningService[] = [];
 let workdir: string;
 
-async function startServices(): Promise<void> {
+/** Ready on `/readyz`; after the store went back they are NOT_SERVING there (by design), so then only alive. */
+async function startServices(probe: "readyz" | "healthz" = "readyz"): Promise<void> {
   services = [];
   for (const [name, service] of [
     ["relay", "outbox-relay"],
@@ -47,7 +48,7 @@ async function startServices(): Promise<void> {
         name,
         entry: entry(service),
         env: { ...env.env, METRICS_PORT: String(port), RELAY_LOCK_RETRY_MS: "100", LOG_LEVEL: "warn" },
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
+        readyUrl: `http://127.0.0.1:${port}/${probe}`,
         readyTimeoutMs: 60_000,
       }),
     );
@@ -140,7 +141,7 @@ describe("pnpm orderly recover", () => {
     await replaceDatabase(env.databaseUrl, dump);
     await dump.remove();
     pool = createPool(env.databaseUrl, { max: 4 });
-    await startServices();
+    await startServices("healthz");
     const restoredHead = await appendOrders(300, 3);
     expect(restoredHead).toBeLessThan(headBefore);
 
@@ -184,7 +185,7 @@ describe("pnpm orderly recover", () => {
     pool = createPool(env.databaseUrl, { max: 4 });
     await migrateEventStore(pool);
     await migrateReadModels(pool);
-    await startServices();
+    await startServices("healthz");
 
     expect((await orderly("verify")).code).toBe(1);
     const recovered = await orderly("recover", "--json");
@@ -208,7 +209,7 @@ describe("pnpm orderly recover", () => {
     await replaceDatabase(env.databaseUrl, dump);
     await dump.remove();
     pool = createPool(env.databaseUrl, { max: 4 });
-    await startServices();
+    await startServices("healthz");
     await appendOrders(200, 9);
 
     // Kill it at two points: after the report is written, and after the stream was recreated.
