@@ -174,7 +174,7 @@ describe("pnpm orderly recover", () => {
     const again = await orderly("recover", "--json");
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).plan.mode).toBe("none");
-  });
+  }, 420_000);
 
   it("a fresh database under an old namespace: the store is refilled from the stream", async () => {
     const head = await appendOrders(1000, 5);
@@ -196,13 +196,13 @@ describe("pnpm orderly recover", () => {
     await appendOrders(100, 6);
     await caughtUp();
     expect((await orderly("verify")).code).toBe(0);
-  });
+  }, 420_000);
 
   it("is safe to interrupt: killed mid-way, run again, it finishes the job", async () => {
-    await appendOrders(3000, 7);
+    await appendOrders(1500, 7);
     await caughtUp();
     const dump = await dumpDatabase(env.databaseUrl);
-    await appendOrders(3000, 8);
+    await appendOrders(1500, 8);
     await caughtUp();
     await stopServices();
     await pool.end();
@@ -240,5 +240,5 @@ describe("pnpm orderly recover", () => {
     await appendOrders(100, 10);
     await caughtUp();
     expect((await orderly("verify")).code).toBe(0);
-  });
+  }, 420_000);
 });
