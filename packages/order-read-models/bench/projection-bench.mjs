@@ -5,12 +5,14 @@
 //    Projector: decode, checkpoint filter, fold, atomic batch + checkpoint + announcement, ack). Baseline in the same
 //    run: the same rows, in the same batches, written with no bus and no fold — a plain multi-row
 //    INSERT ... ON CONFLICT DO UPDATE per batch (Postgres) / a pipeline of HSET + ZADD + SET per batch (Redis).
+//    Each live drain runs twice, without and with the continuity check (one look-up of the batch's last event in the
+//    store per batch, as the projector processes run it): `*_checked_ratio` = checked rate / unchecked rate.
 // The rebuild has its own benchmark on a larger log (rebuild-bench.mjs); `bench/run.mjs` runs both.
 // Prints one JSON object.
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { encodeEnvelope, ensureOrdersStream, headers, streamName, subjectFor } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
@@ -87,10 +89,11 @@ try {
     }
 
     const batchStats = {};
-    async function drain(projection, consumer) {
+    async function drain(projection, consumer, checked = false) {
       const projector = new Projector({
         projection,
         eventLog,
+        ...(checked ? { continuity: new StoreContinuity(pool) } : {}),
         batchSize: batchSize,
         source: { js, jsm, stream, consumer, decode: (d, h) => decode(d, h), maxAckPending: 4 * batchSize + 1000 },
       });
@@ -185,6 +188,9 @@ try {
     await resetPostgres();
     const pgLive = await drain(new OrderSummariesProjection(pool), `${env.namespace}_bench_pg_${batchSize}`);
     await resetPostgres();
+    log("postgres: live drain, checked");
+    const pgChecked = await drain(new OrderSummariesProjection(pool), `${env.namespace}_bench_pgc_${batchSize}`, true);
+    await resetPostgres();
     log("postgres: baseline");
     const pgBase = await baselinePostgres();
 
@@ -193,6 +199,13 @@ try {
     const redisLive = await drain(
       new CustomerOrdersProjection(redis, { namespace: env.namespace }),
       `${env.namespace}_bench_redis_${batchSize}`,
+    );
+    await resetRedis();
+    log("redis: live drain, checked");
+    const redisChecked = await drain(
+      new CustomerOrdersProjection(redis, { namespace: env.namespace }),
+      `${env.namespace}_bench_redisc_${batchSize}`,
+      true,
     );
     await resetRedis();
     log("redis: baseline");
@@ -204,9 +217,13 @@ try {
       postgres_live_events_per_s: rate(pgLive),
       postgres_baseline_events_per_s: rate(pgBase),
       postgres_live_ratio: Number((pgBase / pgLive).toFixed(3)),
+      postgres_checked_events_per_s: rate(pgChecked),
+      postgres_checked_ratio: Number((pgLive / pgChecked).toFixed(3)),
       redis_live_events_per_s: rate(redisLive),
       redis_baseline_events_per_s: rate(redisBase),
       redis_live_ratio: Number((redisBase / redisLive).toFixed(3)),
+      redis_checked_events_per_s: rate(redisChecked),
+      redis_checked_ratio: Number((redisLive / redisChecked).toFixed(3)),
       batches: { ...batchStats },
     };
   }
