@@ -448,7 +448,9 @@ class Run {
     const intervals = Math.max(1, Math.ceil(spanMs / 1000 - 1e-9));
     const { peak: _commandPeak, ...commands } = this.commandSeries.finish(intervals);
     const { peak, ...ryw } = this.rywSeries.finish(intervals);
-    const endS = Array.from({ length: intervals }, (_, i) => (i + 1 < intervals ? i + 1 : round(spanMs / 1000, 3)));
+    // The last interval ends at the last reply; at least 1 ms after the one before (a span of 2.0004 s rounds to 2).
+    const last = Math.max(round(spanMs / 1000, 3), intervals - 1 + 0.001);
+    const endS = Array.from({ length: intervals }, (_, i) => (i + 1 < intervals ? i + 1 : last));
     let target: number[] | null = null;
     const schedule = this.schedule;
     if (schedule) {
