@@ -11,7 +11,9 @@ export type ErrorCode =
   | "aborted"
   | "failed_precondition"
   | "unavailable"
-  | "resource_exhausted";
+  | "resource_exhausted"
+  | "unauthenticated"
+  | "permission_denied";
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -92,6 +94,24 @@ export class ResourceExhaustedError extends DomainError {
   constructor(message: string) {
     super(message);
     this.name = "ResourceExhaustedError";
+  }
+}
+
+/** No valid credentials came with the call (missing, malformed, forged or expired token): UNAUTHENTICATED. */
+export class UnauthenticatedError extends DomainError {
+  readonly code = "unauthenticated" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "UnauthenticatedError";
+  }
+}
+
+/** The caller is known but not allowed this call (a scope is missing): PERMISSION_DENIED. */
+export class PermissionDeniedError extends DomainError {
+  readonly code = "permission_denied" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "PermissionDeniedError";
   }
 }
 

@@ -1,3 +1,4 @@
+export { JwtAuthenticator, type JwtAuthOptions, type Principal, readPublicKey, Scopes } from "./auth.js";
 export { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
 export {
   type CertificateFiles,
@@ -7,9 +8,10 @@ export {
 } from "./dev-pki.js";
 export { HealthState, healthProtoPath, healthService, type ServingStatus } from "./health.js";
 export { type GrpcMetrics, grpcMetrics, handlingBuckets } from "./metrics.js";
-export { addReflection, findProtoDir, loadPackageDefinition } from "./reflection.js";
+export { addReflection, findProtoDir, loadPackageDefinition, type ReflectionGuard } from "./reflection.js";
 export { readServerSecurityConfig, type ServerSecurityConfig } from "./security-config.js";
 export {
+  type AddServiceOptions,
   CallAbortedError,
   type CallContext,
   GrpcServer,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Server } from "@grpc/grpc-js";
+import type { Metadata, Server, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { healthProtoPath } from "./health.js";
@@ -65,12 +65,49 @@ export function loadPackageDefinition(protoDir?: string): PackageDefinition {
   return definition;
 }
 
-/** grpc.reflection.v1 and v1alpha, listing only the given services. */
-export function addReflection(server: Server, services: readonly string[], protoDir?: string): void {
+/** Admits a reflection stream (resolves) or refuses it (throws or rejects with the error to send). */
+export type ReflectionGuard = (metadata: Metadata) => unknown;
+
+/**
+ * grpc.reflection.v1 and v1alpha, listing only the given services. With a guard, each reflection stream is admitted
+ * only once the guard accepts its metadata (a valid token when auth is on); a refusal ends it with `refuse(error)`.
+ */
+export function addReflection(
+  server: Server,
+  services: readonly string[],
+  protoDir?: string,
+  guard?: { admit: ReflectionGuard; refuse: (error: unknown) => { code: number; details: string } },
+): void {
   const definition = loadPackageDefinition(protoDir);
   const missing = services.filter((s) => !(s in definition));
   if (missing.length > 0) {
     throw new Error(`reflection: ${missing.join(", ")} not found in the .proto files under ${findProtoDir(protoDir)}`);
   }
-  new ReflectionService(definition, { services: [...services] }).addToServer(server);
+  const reflection = new ReflectionService(definition, { services: [...services] });
+  if (guard === undefined) {
+    reflection.addToServer(server);
+    return;
+  }
+  type Handler = (call: ServerDuplexStream<unknown, unknown>) => void;
+  const guarded = {
+    addService(service: ServiceDefinition, implementation: Record<string, Handler>) {
+      const wrapped: Record<string, Handler> = {};
+      for (const [name, handler] of Object.entries(implementation)) {
+        wrapped[name] = (call) => {
+          const refuse = (error: unknown) => call.emit("error", guard.refuse(error));
+          let admitted: unknown;
+          try {
+            admitted = guard.admit(call.metadata);
+          } catch (error) {
+            refuse(error);
+            return;
+          }
+          // Until the handler listens, the stream holds what the client sent (paused mode).
+          Promise.resolve(admitted).then(() => handler(call), refuse);
+        };
+      }
+      server.addService(service, wrapped);
+    },
+  };
+  reflection.addToServer(guarded as unknown as Server);
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("readServerSecurityConfig", () => {
   it("is plaintext without settings", () => {
-    expect(readServerSecurityConfig({})).toEqual({ config: { tls: undefined }, problems: [] });
+    expect(readServerSecurityConfig({})).toEqual({ config: { tls: undefined, auth: undefined }, problems: [] });
   });
 
   it("reads TLS and mTLS files and checks them", () => {
@@ -29,6 +30,36 @@ describe("readServerSecurityConfig", () => {
       clientCaFile: ca.cert,
       refreshIntervalMs: 1000,
     });
+  });
+
+  it("reads JWT settings and names what is missing", () => {
+    const key = join(dir, "jwt.pem");
+    writeFileSync(
+      key,
+      generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }),
+    );
+    const { config, problems } = readServerSecurityConfig({
+      ORDERLY_JWT_PUBLIC_KEY_FILE: key,
+      ORDERLY_JWT_ISSUER: "https://issuer",
+      ORDERLY_JWT_AUDIENCE: "orderly",
+      ORDERLY_JWT_CLOCK_SKEW_S: "10",
+    });
+    expect(problems).toEqual([]);
+    expect(config.auth).toEqual({
+      publicKeyFile: key,
+      jwksUrl: undefined,
+      issuer: "https://issuer",
+      audience: "orderly",
+      clockToleranceSeconds: 10,
+    });
+    expect(readServerSecurityConfig({ ORDERLY_JWT_JWKS_URL: "http://keys.example.com/jwks" }).problems).toEqual([
+      "ORDERLY_JWT_ISSUER is required with JWT authorization",
+      "ORDERLY_JWT_AUDIENCE is required with JWT authorization",
+      "ORDERLY_JWT_JWKS_URL must be https (http only on loopback): http://keys.example.com/jwks",
+    ]);
+    expect(readServerSecurityConfig({ ORDERLY_JWT_ISSUER: "x" }).problems).toEqual([
+      "ORDERLY_JWT_ISSUER/AUDIENCE need ORDERLY_JWT_PUBLIC_KEY_FILE or ORDERLY_JWT_JWKS_URL",
+    ]);
   });
 
   it("names each problem", () => {

@@ -1,15 +1,22 @@
+import type { JwtAuthOptions } from "./auth.js";
+import { readPublicKey } from "./auth.js";
 import { checkTlsFiles, type ServerTlsOptions } from "./tls.js";
 
 /** How a gRPC server protects itself; read once by a service's composition root and passed to GrpcServer. */
 export interface ServerSecurityConfig {
   /** From ORDERLY_TLS_CERT + ORDERLY_TLS_KEY (+ ORDERLY_TLS_CLIENT_CA for mTLS); undefined = plaintext. */
   readonly tls: ServerTlsOptions | undefined;
+  /**
+   * From ORDERLY_JWT_PUBLIC_KEY_FILE or ORDERLY_JWT_JWKS_URL, with ORDERLY_JWT_ISSUER and ORDERLY_JWT_AUDIENCE
+   * (+ ORDERLY_JWT_CLOCK_SKEW_S, default 30); undefined = no authorization.
+   */
+  readonly auth: JwtAuthOptions | undefined;
 }
 
 type Env = Record<string, string | undefined>;
 
 /**
- * Reads the ORDERLY_TLS_* settings and checks the files they name. Returns the problems instead of throwing, so that
+ * Reads the ORDERLY_TLS_* and ORDERLY_JWT_* settings and checks the files they name. Returns the problems instead of throwing, so that
  * a service reports them together with its own.
  */
 export function readServerSecurityConfig(env: Env): { config: ServerSecurityConfig; problems: string[] } {
@@ -38,7 +45,53 @@ export function readServerSecurityConfig(env: Env): { config: ServerSecurityConf
   } else if (clientCaFile !== undefined) {
     problems.push("ORDERLY_TLS_CLIENT_CA (mTLS) needs ORDERLY_TLS_CERT and ORDERLY_TLS_KEY");
   }
-  return { config: { tls }, problems };
+  const auth = readAuth(env, problems);
+  return { config: { tls, auth }, problems };
+}
+
+function readAuth(env: Env, problems: string[]): JwtAuthOptions | undefined {
+  const publicKeyFile = value(env, "ORDERLY_JWT_PUBLIC_KEY_FILE");
+  const jwksUrl = value(env, "ORDERLY_JWT_JWKS_URL");
+  const issuer = value(env, "ORDERLY_JWT_ISSUER");
+  const audience = value(env, "ORDERLY_JWT_AUDIENCE");
+  const skewRaw = value(env, "ORDERLY_JWT_CLOCK_SKEW_S");
+  if (publicKeyFile === undefined && jwksUrl === undefined) {
+    if (issuer !== undefined || audience !== undefined) {
+      problems.push("ORDERLY_JWT_ISSUER/AUDIENCE need ORDERLY_JWT_PUBLIC_KEY_FILE or ORDERLY_JWT_JWKS_URL");
+    }
+    return undefined;
+  }
+  if (publicKeyFile !== undefined && jwksUrl !== undefined) {
+    problems.push("set one of ORDERLY_JWT_PUBLIC_KEY_FILE and ORDERLY_JWT_JWKS_URL, not both");
+  }
+  if (issuer === undefined) problems.push("ORDERLY_JWT_ISSUER is required with JWT authorization");
+  if (audience === undefined) problems.push("ORDERLY_JWT_AUDIENCE is required with JWT authorization");
+  let clockToleranceSeconds = 30;
+  if (skewRaw !== undefined) {
+    clockToleranceSeconds = Number(skewRaw);
+    if (!/^\d+$/.test(skewRaw) || clockToleranceSeconds > 300) {
+      problems.push(`ORDERLY_JWT_CLOCK_SKEW_S=${JSON.stringify(skewRaw)} is not an integer in 0-300 (default 30)`);
+    }
+  }
+  if (publicKeyFile !== undefined) {
+    try {
+      readPublicKey(publicKeyFile);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (jwksUrl !== undefined) {
+    try {
+      const url = new URL(jwksUrl);
+      const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+      if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+        problems.push(`ORDERLY_JWT_JWKS_URL must be https (http only on loopback): ${jwksUrl}`);
+      }
+    } catch {
+      problems.push(`ORDERLY_JWT_JWKS_URL=${JSON.stringify(jwksUrl)} is not a URL`);
+    }
+  }
+  return { publicKeyFile, jwksUrl, issuer: issuer ?? "", audience: audience ?? "", clockToleranceSeconds };
 }
 
 function value(env: Env, name: string): string | undefined {

@@ -19,6 +19,7 @@ import {
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
+import { JwtAuthenticator, type JwtAuthOptions, type Principal } from "./auth.js";
 import { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
 import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
@@ -42,6 +43,8 @@ export interface CallContext {
   /** `orderly.orders.v1.CommandService/CreateOrder`. */
   readonly method: string;
   readonly peer: string;
+  /** The verified caller when auth is on (set before the handler runs); undefined when it is off. */
+  readonly principal: Principal | undefined;
 }
 
 type Init<O extends DescMessage> = MessageInitShape<O>;
@@ -87,6 +90,16 @@ export interface GrpcServerOptions {
   readonly channelOptions?: ChannelOptions;
   /** Serve TLS (and with a client CA, mTLS) instead of plaintext; plaintext connections are then refused. */
   readonly tls?: ServerTlsOptions | undefined;
+  /**
+   * Require a JWT bearer token on every call of the added services (and reflection); health stays open. The scope
+   * each service needs is given to addService.
+   */
+  readonly auth?: JwtAuthOptions | undefined;
+}
+
+export interface AddServiceOptions {
+  /** The scope every method of the service requires when auth is on (e.g. `orders:write`). */
+  readonly scope?: string | undefined;
 }
 
 /** Why a call's signal aborted; its status is what the call ends with. */
@@ -116,6 +129,7 @@ export class GrpcServer {
   private readonly serviceNames: string[] = [];
   private readonly streams = new Set<GrpcCallContext>();
   private readonly tls: ServerTls | undefined;
+  private readonly auth: JwtAuthenticator | undefined;
   private serving = true;
   private listening = false;
   private stopping: Promise<void> | undefined;
@@ -125,13 +139,18 @@ export class GrpcServer {
     this.metrics = grpcMetrics(options.registry ?? new Registry());
     // Reads the certificate files now: a bad path or a mismatched key fails the start, not the first connection.
     this.tls = options.tls ? new ServerTls(options.tls, this.logger) : undefined;
+    this.auth = options.auth ? new JwtAuthenticator(options.auth) : undefined;
     this.server = new Server({
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? MAX_RECEIVE_MESSAGE_BYTES,
       ...options.channelOptions,
     });
   }
 
-  addService<T extends GenServiceMethods>(service: GenService<T>, implementation: ServiceImplementation<T>): this {
+  addService<T extends GenServiceMethods>(
+    service: GenService<T>,
+    implementation: ServiceImplementation<T>,
+    options: AddServiceOptions = {},
+  ): this {
     if (this.listening) throw new Error(`addService(${service.typeName}) after listen()`);
     const definition = grpcServiceDefinition(service);
     const handlers: Record<string, unknown> = {};
@@ -144,8 +163,8 @@ export class GrpcServer {
       }
       handlers[method.localName] =
         method.methodKind === "unary"
-          ? this.unary(method, handler as UnaryHandler<DescMessage, DescMessage>)
-          : this.serverStreaming(method, handler as ServerStreamingHandler<DescMessage, DescMessage>);
+          ? this.unary(method, handler as UnaryHandler<DescMessage, DescMessage>, options.scope)
+          : this.serverStreaming(method, handler as ServerStreamingHandler<DescMessage, DescMessage>, options.scope);
     }
     this.server.addService(definition, handlers as never);
     this.serviceNames.push(service.typeName);
@@ -158,7 +177,15 @@ export class GrpcServer {
     this.listening = true;
     this.health.addTo(this.server);
     if (this.options.reflection ?? true) {
-      addReflection(this.server, [...this.serviceNames, "grpc.health.v1.Health"], this.options.protoDir);
+      const auth = this.auth;
+      const guard = auth && {
+        admit: (metadata: Metadata) => auth.authorize(metadata.get("authorization"), undefined),
+        refuse: (error: unknown) => {
+          const mapped = toGrpcStatus(error);
+          return { code: mapped.code, details: mapped.details };
+        },
+      };
+      addReflection(this.server, [...this.serviceNames, "grpc.health.v1.Health"], this.options.protoDir, guard);
     }
     this.setServing(this.serving);
     const bound = await new Promise<number>((resolve, reject) => {
@@ -169,8 +196,9 @@ export class GrpcServer {
     });
     await this.tls?.ready();
     const transport = this.tls === undefined ? "plaintext" : this.tls.mutual ? "mtls" : "tls";
+    const auth = this.auth === undefined ? "none" : "jwt";
     this.logger.info(
-      { port: bound, host, transport, services: this.serviceNames },
+      { port: bound, host, transport, auth, services: this.serviceNames },
       `${this.options.name} gRPC listening`,
     );
     return bound;
@@ -216,7 +244,7 @@ export class GrpcServer {
     return this.stopping;
   }
 
-  private unary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>) {
+  private unary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, scope: string | undefined) {
     const path = methodPath(method.parent, method).slice(1);
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const track = this.track(method, "unary");
@@ -225,46 +253,87 @@ export class GrpcServer {
         ctx.release();
         track(code);
       };
-      const request = call.request;
-      if (request instanceof UndecodableRequest) {
-        callback({ code: Status.INVALID_ARGUMENT, details: undecodable(request) });
-        finish(Status.INVALID_ARGUMENT);
-        return;
-      }
       const fail = (error: unknown) => {
         const status = this.failure(error, ctx);
         callback(status);
         finish(status.code);
       };
-      const succeed = (result: Init<DescMessage>) => {
-        const aborted = ctx.abortReason();
-        if (aborted !== undefined) {
-          finish(aborted.status);
+      const start = () => {
+        const request = call.request;
+        if (request instanceof UndecodableRequest) {
+          callback({ code: Status.INVALID_ARGUMENT, details: undecodable(request) });
+          finish(Status.INVALID_ARGUMENT);
           return;
         }
-        let reply: MessageShape<DescMessage>;
+        const succeed = (result: Init<DescMessage>) => {
+          const aborted = ctx.abortReason();
+          if (aborted !== undefined) {
+            finish(aborted.status);
+            return;
+          }
+          let reply: MessageShape<DescMessage>;
+          try {
+            reply = create(method.output, result);
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          callback(null, reply);
+          finish(Status.OK);
+        };
+        let result: Promise<Init<DescMessage>> | Init<DescMessage>;
         try {
-          reply = create(method.output, result);
+          result = handler(request as MessageShape<DescMessage>, ctx);
         } catch (error) {
           fail(error);
           return;
         }
-        callback(null, reply);
-        finish(Status.OK);
+        if (result instanceof Promise) result.then(succeed, fail);
+        else succeed(result);
       };
-      let result: Promise<Init<DescMessage>> | Init<DescMessage>;
-      try {
-        result = handler(request as MessageShape<DescMessage>, ctx);
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      if (result instanceof Promise) result.then(succeed, fail);
-      else succeed(result);
+      this.admit(call, ctx, scope, fail, start);
     };
   }
 
-  private serverStreaming(method: DescMethod, handler: ServerStreamingHandler<DescMessage, DescMessage>) {
+  /**
+   * Runs `next` once the caller holds `scope` (at once when auth is off or the token was verified before), else
+   * `fail`s the call with UNAUTHENTICATED or PERMISSION_DENIED.
+   */
+  private admit(
+    call: ServerCall,
+    ctx: GrpcCallContext,
+    scope: string | undefined,
+    fail: (error: unknown) => void,
+    next: () => void,
+  ): void {
+    const auth = this.auth;
+    if (auth === undefined) {
+      next();
+      return;
+    }
+    let principal: Principal | Promise<Principal>;
+    try {
+      principal = auth.authorize(call.metadata.get("authorization"), scope);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (principal instanceof Promise) {
+      void principal.then((verified) => {
+        ctx.principal = verified;
+        next();
+      }, fail);
+    } else {
+      ctx.principal = principal;
+      next();
+    }
+  }
+
+  private serverStreaming(
+    method: DescMethod,
+    handler: ServerStreamingHandler<DescMessage, DescMessage>,
+    scope: string | undefined,
+  ) {
     const path = methodPath(method.parent, method).slice(1);
     return (call: ServerWritableStream<unknown, unknown>) => {
       const track = this.track(method, "server_stream");
@@ -276,13 +345,18 @@ export class GrpcServer {
         track(code);
       };
       const request = call.request;
-      if (request instanceof UndecodableRequest) {
-        call.emit("error", { code: Status.INVALID_ARGUMENT, details: undecodable(request) });
-        finish(Status.INVALID_ARGUMENT);
-        return;
-      }
+      const refuse = (error: unknown) => {
+        const status = this.failure(error, ctx);
+        call.emit("error", status);
+        finish(status.code);
+      };
       const labels = { grpc_service: method.parent.typeName, grpc_method: method.name, grpc_type: "server_stream" };
       const run = async () => {
+        if (request instanceof UndecodableRequest) {
+          call.emit("error", { code: Status.INVALID_ARGUMENT, details: undecodable(request) });
+          finish(Status.INVALID_ARGUMENT);
+          return;
+        }
         const iterator = handler(request as MessageShape<DescMessage>, ctx)[Symbol.asyncIterator]();
         try {
           for (;;) {
@@ -304,7 +378,7 @@ export class GrpcServer {
           finish(status.code);
         }
       };
-      void run();
+      this.admit(call, ctx, scope, refuse, () => void run());
     };
   }
 
@@ -381,6 +455,7 @@ class GrpcCallContext implements CallContext {
   #headers: Record<string, string> | undefined;
   #onCancel: (() => void) | undefined;
   #released = false;
+  principal: Principal | undefined = undefined;
 
   constructor(call: ServerCall, method: string) {
     this.#call = call;

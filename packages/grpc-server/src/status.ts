@@ -13,6 +13,8 @@ export const statusByErrorCode: Readonly<Record<ErrorCode, Status>> = {
   failed_precondition: Status.FAILED_PRECONDITION,
   unavailable: Status.UNAVAILABLE,
   resource_exhausted: Status.RESOURCE_EXHAUSTED,
+  unauthenticated: Status.UNAUTHENTICATED,
+  permission_denied: Status.PERMISSION_DENIED,
 };
 
 export const INTERNAL_MESSAGE = "internal error";

@@ -7,7 +7,7 @@ import {
   PostgresEventStore,
   StoreContinuity,
 } from "@orderly/event-store-postgres";
-import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES } from "@orderly/grpc-server";
+import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES, Scopes } from "@orderly/grpc-server";
 import {
   ConfigError,
   connectionProblem,
@@ -82,8 +82,9 @@ async function main(): Promise<void> {
     registry,
     maxReceiveMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
     tls: config.security.tls,
+    auth: config.security.auth,
   });
-  server.addService(CommandService, createCommandHandlers(pipeline, metrics));
+  server.addService(CommandService, createCommandHandlers(pipeline, metrics), { scope: Scopes.write });
 
   // Health follows Postgres and the continuity gate: grpc.health.v1 (Check and Watch) and /readyz say NOT_SERVING while
   // Postgres is unreachable or the store is behind the event stream.

@@ -10,6 +10,8 @@ export type CommandOutcomeLabel =
   | "failed_precondition"
   | "unavailable"
   | "resource_exhausted"
+  | "unauthenticated"
+  | "permission_denied"
   | "cancelled"
   | "internal";
 

@@ -1,5 +1,5 @@
 import { QueryService } from "@orderly/contracts";
-import { GrpcServer } from "@orderly/grpc-server";
+import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
   type Logger,
@@ -216,10 +216,17 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       watchers.order_summaries.isHealthy &&
       watchers.customer_orders.isHealthy;
 
-    const server = new GrpcServer({ name: "query-service", logger, registry, tls: config.security.tls });
+    const server = new GrpcServer({
+      name: "query-service",
+      logger,
+      registry,
+      tls: config.security.tls,
+      auth: config.security.auth,
+    });
     server.addService(
       QueryService,
       queryServiceHandlers(queries, (rpc, code, seconds) => queryMetrics.queryDuration.observe({ rpc, code }, seconds)),
+      { scope: Scopes.read },
     );
     let stopping = false;
     server.setServing(healthy());
