@@ -2,12 +2,17 @@ import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { CommandService, QueryService } from "@orderly/contracts";
+import { bearerTokenInterceptor, type OrderlyClientTls, type TokenProvider } from "./auth.js";
 import { type IdempotencyTest, isIdempotent, type RetryPolicy, retryInterceptor } from "./retry.js";
 import { traceparentInterceptor } from "./trace.js";
 
 export interface OrderlyClientOptions {
-  /** The service's address, e.g. `http://127.0.0.1:50051` (gRPC over HTTP/2 without TLS). */
+  /** The service's address: `http://127.0.0.1:50051` (plaintext) or `https://orders.internal:50051` (TLS). */
   readonly baseUrl: string;
+  /** TLS settings (CA, client certificate for mTLS); needs an `https://` baseUrl. */
+  readonly tls?: OrderlyClientTls;
+  /** The bearer token of each call (asked per call, so it may be refreshed). */
+  readonly token?: TokenProvider;
   /** Deadline of a call that sets none (default 5 s). */
   readonly timeoutMs?: number;
   /** Retry of UNAVAILABLE for idempotent calls (default on); `false` turns it off. */
@@ -31,8 +36,15 @@ export function createOrderlyTransport(options: OrderlyClientOptions): Transport
   // The last interceptor runs first: retries wrap the trace header (set once per attempt, harmlessly).
   interceptors.push(traceparentInterceptor(options.traceparent));
   if (options.retry !== false) interceptors.push(retryInterceptor(options.retry, options.isIdempotent ?? isIdempotent));
+  // The first interceptor is the outermost: the token's, last, runs inside the retry, once per attempt.
+  if (options.token) interceptors.push(bearerTokenInterceptor(options.token));
+  const tls = options.tls;
+  if (tls && !options.baseUrl.startsWith("https://")) {
+    throw new Error(`TLS options need an https:// baseUrl (got ${options.baseUrl})`);
+  }
   return createGrpcTransport({
     baseUrl: options.baseUrl,
+    ...(tls ? { nodeOptions: { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.serverName } } : {}),
     defaultTimeoutMs: options.timeoutMs ?? 5_000,
     interceptors,
   });

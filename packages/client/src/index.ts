@@ -1,4 +1,5 @@
 export { Code, ConnectError } from "@connectrpc/connect";
+export { bearerTokenInterceptor, type OrderlyClientTls, type TokenProvider } from "./auth.js";
 export {
   type CommandClient,
   createCommandClient,

@@ -8,8 +8,16 @@ export {
 } from "./dev-pki.js";
 export { HealthState, healthProtoPath, healthService, type ServingStatus } from "./health.js";
 export { type GrpcMetrics, grpcMetrics, handlingBuckets } from "./metrics.js";
+export {
+  type CallerLimitOptions,
+  CallerRateLimiter,
+  callerKey,
+  parseRate,
+  RateLimitedError,
+  StreamCounter,
+} from "./rate-limit.js";
 export { addReflection, findProtoDir, loadPackageDefinition, type ReflectionGuard } from "./reflection.js";
-export { readServerSecurityConfig, type ServerSecurityConfig } from "./security-config.js";
+export { insecureWarning, isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "./security-config.js";
 export {
   type AddServiceOptions,
   CallAbortedError,

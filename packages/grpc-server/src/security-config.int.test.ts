@@ -11,7 +11,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("readServerSecurityConfig", () => {
   it("is plaintext without settings", () => {
-    expect(readServerSecurityConfig({})).toEqual({ config: { tls: undefined, auth: undefined }, problems: [] });
+    expect(readServerSecurityConfig({})).toEqual({
+      config: { tls: undefined, auth: undefined, limits: undefined },
+      problems: [],
+    });
   });
 
   it("reads TLS and mTLS files and checks them", () => {

@@ -1,5 +1,6 @@
 import type { JwtAuthOptions } from "./auth.js";
 import { readPublicKey } from "./auth.js";
+import { type CallerLimitOptions, parseRate } from "./rate-limit.js";
 import { checkTlsFiles, type ServerTlsOptions } from "./tls.js";
 
 /** How a gRPC server protects itself; read once by a service's composition root and passed to GrpcServer. */
@@ -11,6 +12,11 @@ export interface ServerSecurityConfig {
    * (+ ORDERLY_JWT_CLOCK_SKEW_S, default 30); undefined = no authorization.
    */
   readonly auth: JwtAuthOptions | undefined;
+  /**
+   * From ORDERLY_RATE_LIMIT_PER_CALLER (`500/s`, `6000/min`), ORDERLY_RATE_LIMIT_BURST (default one second's worth)
+   * and ORDERLY_MAX_STREAMS_PER_CALLER; undefined = no per-caller limits.
+   */
+  readonly limits: CallerLimitOptions | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -46,7 +52,8 @@ export function readServerSecurityConfig(env: Env): { config: ServerSecurityConf
     problems.push("ORDERLY_TLS_CLIENT_CA (mTLS) needs ORDERLY_TLS_CERT and ORDERLY_TLS_KEY");
   }
   const auth = readAuth(env, problems);
-  return { config: { tls, auth }, problems };
+  const limits = readLimits(env, problems);
+  return { config: { tls, auth, limits }, problems };
 }
 
 function readAuth(env: Env, problems: string[]): JwtAuthOptions | undefined {
@@ -92,6 +99,44 @@ function readAuth(env: Env, problems: string[]): JwtAuthOptions | undefined {
     }
   }
   return { publicKeyFile, jwksUrl, issuer: issuer ?? "", audience: audience ?? "", clockToleranceSeconds };
+}
+
+/** Whether TLS or authorization is on (off = dev mode: bind to loopback and say so). */
+export function isSecured(config: ServerSecurityConfig): boolean {
+  return config.tls !== undefined || config.auth !== undefined;
+}
+
+/** The one warning a service logs when it runs without TLS and without authorization. */
+export function insecureWarning(host: string): string {
+  return `auth and TLS are off: anyone who can reach ${host} may call (dev mode); set ORDERLY_TLS_* and ORDERLY_JWT_* (docs/security.md, \`pnpm orderly dev-certs\`)`;
+}
+
+function readLimits(env: Env, problems: string[]): CallerLimitOptions | undefined {
+  const rateRaw = value(env, "ORDERLY_RATE_LIMIT_PER_CALLER");
+  const burstRaw = value(env, "ORDERLY_RATE_LIMIT_BURST");
+  const streamsRaw = value(env, "ORDERLY_MAX_STREAMS_PER_CALLER");
+  if (rateRaw === undefined && burstRaw === undefined && streamsRaw === undefined) return undefined;
+  let ratePerSecond: number | undefined;
+  if (rateRaw !== undefined) {
+    ratePerSecond = parseRate(rateRaw);
+    if (ratePerSecond === undefined) {
+      problems.push(`ORDERLY_RATE_LIMIT_PER_CALLER=${JSON.stringify(rateRaw)} is not a rate (e.g. 500/s or 6000/min)`);
+    }
+  }
+  const integer = (raw: string | undefined, name: string): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < 1) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a positive integer`);
+      return undefined;
+    }
+    return n;
+  };
+  const burst = integer(burstRaw, "ORDERLY_RATE_LIMIT_BURST");
+  if (burst !== undefined && rateRaw === undefined) {
+    problems.push("ORDERLY_RATE_LIMIT_BURST needs ORDERLY_RATE_LIMIT_PER_CALLER");
+  }
+  return { ratePerSecond, burst, maxStreamsPerCaller: integer(streamsRaw, "ORDERLY_MAX_STREAMS_PER_CALLER") };
 }
 
 function value(env: Env, name: string): string | undefined {

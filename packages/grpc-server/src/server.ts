@@ -17,12 +17,20 @@ import {
   status as Status,
   type sendUnaryData,
 } from "@grpc/grpc-js";
+import { ResourceExhaustedError } from "@orderly/eventsourcing";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { JwtAuthenticator, type JwtAuthOptions, type Principal } from "./auth.js";
 import { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
 import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
+import {
+  type CallerLimitOptions,
+  CallerRateLimiter,
+  callerKey,
+  RateLimitedError,
+  StreamCounter,
+} from "./rate-limit.js";
 import { addReflection } from "./reflection.js";
 import { statusName, toGrpcStatus } from "./status.js";
 import { ServerTls, type ServerTlsOptions } from "./tls.js";
@@ -45,6 +53,8 @@ export interface CallContext {
   readonly peer: string;
   /** The verified caller when auth is on (set before the handler runs); undefined when it is off. */
   readonly principal: Principal | undefined;
+  /** Under mTLS, the subject of the client's certificate (e.g. `CN=svc-checkout`); undefined otherwise. */
+  readonly clientCertificateSubject: string | undefined;
 }
 
 type Init<O extends DescMessage> = MessageInitShape<O>;
@@ -95,6 +105,11 @@ export interface GrpcServerOptions {
    * each service needs is given to addService.
    */
   readonly auth?: JwtAuthOptions | undefined;
+  /**
+   * Per-caller limits (the token's `sub` when auth is on, else the peer's address): calls per second with a burst
+   * (RESOURCE_EXHAUSTED with a `retry-after-ms` trailer past it) and open server streams.
+   */
+  readonly limits?: CallerLimitOptions | undefined;
 }
 
 export interface AddServiceOptions {
@@ -130,6 +145,8 @@ export class GrpcServer {
   private readonly streams = new Set<GrpcCallContext>();
   private readonly tls: ServerTls | undefined;
   private readonly auth: JwtAuthenticator | undefined;
+  private readonly limiter: CallerRateLimiter | undefined;
+  private readonly openStreams: StreamCounter | undefined;
   private serving = true;
   private listening = false;
   private stopping: Promise<void> | undefined;
@@ -140,6 +157,13 @@ export class GrpcServer {
     // Reads the certificate files now: a bad path or a mismatched key fails the start, not the first connection.
     this.tls = options.tls ? new ServerTls(options.tls, this.logger) : undefined;
     this.auth = options.auth ? new JwtAuthenticator(options.auth) : undefined;
+    const limits = options.limits;
+    this.limiter =
+      limits?.ratePerSecond !== undefined
+        ? new CallerRateLimiter({ ...limits, ratePerSecond: limits.ratePerSecond })
+        : undefined;
+    this.openStreams =
+      limits?.maxStreamsPerCaller !== undefined ? new StreamCounter(limits.maxStreamsPerCaller) : undefined;
     this.server = new Server({
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? MAX_RECEIVE_MESSAGE_BYTES,
       ...options.channelOptions,
@@ -259,6 +283,11 @@ export class GrpcServer {
         finish(status.code);
       };
       const start = () => {
+        const limited = this.rateLimited(ctx);
+        if (limited !== undefined) {
+          fail(limited);
+          return;
+        }
         const request = call.request;
         if (request instanceof UndecodableRequest) {
           callback({ code: Status.INVALID_ARGUMENT, details: undecodable(request) });
@@ -293,6 +322,14 @@ export class GrpcServer {
       };
       this.admit(call, ctx, scope, fail, start);
     };
+  }
+
+  /** The refusal when the caller has used up its calls per second, else undefined. */
+  private rateLimited(ctx: GrpcCallContext): RateLimitedError | undefined {
+    if (this.limiter === undefined) return undefined;
+    const waitMs = this.limiter.take(callerKey(ctx.principal?.subject, ctx.peer));
+    if (waitMs === 0) return undefined;
+    return new RateLimitedError(`rate limit for this caller exceeded; retry in ${waitMs} ms`, waitMs);
   }
 
   /**
@@ -339,8 +376,10 @@ export class GrpcServer {
       const track = this.track(method, "server_stream");
       const ctx = new GrpcCallContext(call, path);
       this.streams.add(ctx);
+      let counted: string | undefined;
       const finish = (code: Status) => {
         this.streams.delete(ctx);
+        if (counted !== undefined) this.openStreams?.close(counted);
         ctx.release();
         track(code);
       };
@@ -352,6 +391,23 @@ export class GrpcServer {
       };
       const labels = { grpc_service: method.parent.typeName, grpc_method: method.name, grpc_type: "server_stream" };
       const run = async () => {
+        const limited = this.rateLimited(ctx);
+        if (limited !== undefined) {
+          refuse(limited);
+          return;
+        }
+        if (this.openStreams !== undefined) {
+          const key = callerKey(ctx.principal?.subject, ctx.peer);
+          if (!this.openStreams.open(key)) {
+            refuse(
+              new ResourceExhaustedError(
+                `too many open streams for this caller (at most ${this.openStreams.max}); close one first`,
+              ),
+            );
+            return;
+          }
+          counted = key;
+        }
         if (request instanceof UndecodableRequest) {
           call.emit("error", { code: Status.INVALID_ARGUMENT, details: undecodable(request) });
           finish(Status.INVALID_ARGUMENT);
@@ -391,9 +447,13 @@ export class GrpcServer {
       this.logger.error({ err: error, method: ctx.method }, "handler failed");
       return { code: mapped.code, details: mapped.details };
     }
-    this.logger.debug({ method: ctx.method, code: statusName(mapped.code), msg: mapped.details }, "call rejected");
+    this.logger.debug(
+      { method: ctx.method, caller: ctx.principal?.subject, code: statusName(mapped.code), msg: mapped.details },
+      "call rejected",
+    );
     const metadata = new Metadata();
     if (mapped.errorCode) metadata.set("orderly-error-code", mapped.errorCode);
+    if (error instanceof RateLimitedError) metadata.set("retry-after-ms", String(error.retryAfterMs));
     return { code: mapped.code, details: mapped.details, metadata };
   }
 
@@ -497,6 +557,15 @@ class GrpcCallContext implements CallContext {
 
   get peer(): string {
     return this.#call.getPeer();
+  }
+
+  get clientCertificateSubject(): string | undefined {
+    const subject = this.#call.getAuthContext()?.sslPeerCertificate?.subject;
+    if (subject === undefined || subject === null) return undefined;
+    const parts = Object.entries(subject).map(
+      ([key, value]) => `${key}=${Array.isArray(value) ? value.join("+") : value}`,
+    );
+    return parts.length > 0 ? parts.join(",") : undefined;
   }
 
   /** Why the call is over for its client, if it is: cancelled, past its deadline, or the server shutting down. */

@@ -36,7 +36,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function queryServer(tls: ServerTlsOptions): GrpcServer {
   const server = new GrpcServer({ name: "tls-test", logger, tls, reflection: false });
   server.addService(QueryService, {
-    getOrderSummary: (request) => ({ summary: { orderId: request.orderId, customerId: "c-1" } }),
+    getOrderSummary: (request, ctx) => ({
+      summary: { orderId: request.orderId, customerId: ctx.clientCertificateSubject ?? "c-1" },
+    }),
     listCustomerOrders: () => ({}),
     async *waitForPosition(_request, ctx) {
       for (let i = 1n; ; i++) {
@@ -61,7 +63,7 @@ function tlsCredentials(caFile: string, identity?: CertificateFiles): grpc.Chann
   );
 }
 
-function getSummary(c: Client, orderId = "o-1"): Promise<{ summary?: { orderId: string } }> {
+function getSummary(c: Client, orderId = "o-1"): Promise<{ summary?: { orderId: string; customerId: string } }> {
   return new Promise((resolve, reject) => {
     const fn = c.getOrderSummary as (...a: unknown[]) => unknown;
     fn.call(c, { orderId }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (e: unknown, v: never) =>
@@ -130,9 +132,9 @@ describe("GrpcServer with mTLS", () => {
   });
   afterAll(() => server.shutdown({ graceMs: 100 }));
 
-  it("serves a client with a certificate from the client CA", async () => {
+  it("serves a client with a certificate from the client CA, and tells the handler its subject", async () => {
     const c = queryClient(port, tlsCredentials(ca.cert, client));
-    expect((await getSummary(c)).summary?.orderId).toBe("o-1");
+    expect((await getSummary(c)).summary).toMatchObject({ orderId: "o-1", customerId: "CN=svc-checkout" });
     c.close();
   });
 

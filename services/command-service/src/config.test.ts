@@ -10,14 +10,14 @@ describe("readConfig", () => {
       natsUrl: "nats://127.0.0.1:4222",
       namespace: "orderly",
       commandPort: 50051,
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       metricsPort: 9401,
       poolMax: 10,
       cacheSize: 10_000,
       shutdownGraceMs: 10_000,
       statementTimeoutMs: 7_000,
       appendConcurrentBatches: 1,
-      security: { tls: undefined, auth: undefined },
+      security: { tls: undefined, auth: undefined, limits: undefined },
     });
   });
 

@@ -1,4 +1,4 @@
-import { readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
+import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
 
 export interface CommandServiceConfig {
@@ -9,7 +9,7 @@ export interface CommandServiceConfig {
   readonly namespace: string;
   /** gRPC port (COMMAND_PORT, default 50051). */
   readonly commandPort: number;
-  /** Interface to bind (COMMAND_HOST, default 0.0.0.0). */
+  /** Interface to bind (COMMAND_HOST; default 0.0.0.0 with TLS or auth on, else 127.0.0.1). */
   readonly host: string;
   /** /metrics, /healthz, /readyz (METRICS_PORT, default 9401). */
   readonly metricsPort: number;
@@ -52,7 +52,8 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     natsUrl: stack?.natsUrl ?? "",
     namespace: stack?.namespace ?? "",
     commandPort: stack?.commandPort ?? 0,
-    host: env.COMMAND_HOST?.trim() || "0.0.0.0",
+    // Without TLS and auth (dev mode) only this machine can call; set COMMAND_HOST=0.0.0.0 to open it anyway.
+    host: env.COMMAND_HOST?.trim() || (isSecured(security.config) ? "0.0.0.0" : "127.0.0.1"),
     metricsPort: collect(() => readPort(env, "METRICS_PORT", 9401), 0),
     poolMax: readInteger(env, "PG_POOL_MAX", 10, 1, 1000, problems),
     cacheSize: readInteger(env, "COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000, problems),

@@ -7,7 +7,7 @@ import {
   PostgresEventStore,
   StoreContinuity,
 } from "@orderly/event-store-postgres";
-import { GrpcServer, MAX_RECEIVE_MESSAGE_BYTES, Scopes } from "@orderly/grpc-server";
+import { GrpcServer, insecureWarning, isSecured, MAX_RECEIVE_MESSAGE_BYTES, Scopes } from "@orderly/grpc-server";
 import {
   ConfigError,
   connectionProblem,
@@ -35,6 +35,7 @@ const logger = createLogger("command-service");
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
+  if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.commandPort}`));
   const databaseLabel = redact(config.databaseUrl);
   try {
     await ensureDatabase(config.databaseUrl);
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     maxReceiveMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
     tls: config.security.tls,
     auth: config.security.auth,
+    limits: config.security.limits,
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics), { scope: Scopes.write });
 

@@ -1,4 +1,5 @@
 import type { CliCommand } from "./command.js";
+import { devCertsCommand } from "./dev-certs.js";
 import { rebuildCommand } from "./rebuild.js";
 import { recoverCommand } from "./recover.js";
 import { serversCommand } from "./servers.js";
@@ -12,4 +13,5 @@ export const commands: readonly CliCommand[] = [
   rebuildCommand,
   recoverCommand,
   serversCommand,
+  devCertsCommand,
 ];

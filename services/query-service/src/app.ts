@@ -222,6 +222,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       registry,
       tls: config.security.tls,
       auth: config.security.auth,
+      limits: config.security.limits,
     });
     server.addService(
       QueryService,

@@ -1,4 +1,4 @@
-import { readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
+import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import { ConfigError, readPort, readStackConfig, type StackConfig } from "@orderly/observability";
 
 export interface QueryServiceConfig {
@@ -15,7 +15,7 @@ export interface QueryServiceConfig {
   readonly maxWaiters: number;
   /** HMAC key of page tokens (QUERY_PAGE_TOKEN_SECRET, >= 16 bytes); random per process when unset. */
   readonly pageTokenSecret: string | undefined;
-  /** Host to bind (QUERY_HOST, default 0.0.0.0). */
+  /** Host to bind (QUERY_HOST; default 0.0.0.0 with TLS or auth on, else 127.0.0.1). */
   readonly host: string;
   /** Coalesce concurrent GetOrderSummary reads into one query (QUERY_BATCH_READS, default true). */
   readonly batchReads: boolean;
@@ -53,7 +53,8 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
   if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
   }
-  const host = env.QUERY_HOST?.trim() || "0.0.0.0";
+  // Without TLS and auth (dev mode) only this machine can call; set QUERY_HOST=0.0.0.0 to open it anyway.
+  const host = env.QUERY_HOST?.trim() || (isSecured(security.config) ? "0.0.0.0" : "127.0.0.1");
   const batchRaw = env.QUERY_BATCH_READS?.trim() || "true";
   if (batchRaw !== "true" && batchRaw !== "false") {
     problems.push(`QUERY_BATCH_READS=${JSON.stringify(batchRaw)} must be true or false (default true)`);

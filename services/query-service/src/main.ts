@@ -1,3 +1,4 @@
+import { insecureWarning, isSecured } from "@orderly/grpc-server";
 import { ConfigError, createLogger, shutdownOnSignals } from "@orderly/observability";
 import {
   migrateReadModels,
@@ -17,6 +18,7 @@ const logger = createLogger("query-service");
 
 async function main(): Promise<void> {
   const config = readQueryServiceConfig(process.env);
+  if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.grpcPort}`));
   const service = await startQueryService({
     config,
     logger,
