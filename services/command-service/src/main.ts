@@ -63,7 +63,8 @@ async function main(): Promise<void> {
     namespace: config.namespace,
     name: "command-service",
   });
-  const continuityPool = createPool(config.databaseUrl, { max: 1 });
+  // Bounded like the store's statements: a silent network must not hold an append at the gate.
+  const continuityPool = createPool(config.databaseUrl, { max: 1, connectionTimeoutMillis: 2_000 });
   const continuity = new ContinuityGate({
     stream: streamTail,
     store: new StoreContinuity(continuityPool),

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   let stopping = false;
   // Checks that the store still holds what the stream and the checkpoint say was published (a restore, a new
   // database under an old namespace): its own small pool, connected on first use.
-  const continuityPool = createPool(config.stack.databaseUrl, { max: 1 });
+  const continuityPool = createPool(config.stack.databaseUrl, { max: 1, connectionTimeoutMillis: 2_000 });
   const relay = new OutboxRelay({
     databaseUrl: config.stack.databaseUrl,
     natsUrl: config.stack.natsUrl,
