@@ -274,3 +274,6 @@ export function maskPassword(url: string): string {
     return url;
   }
 }
+
+// One probe per server and one way to say why it failed, shared with the start-up wait (startup.ts).
+export { describe as describeError, probeNats, probePostgres, probeRedis };

@@ -29,3 +29,16 @@ export {
 export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
+export {
+  backoffDelay,
+  defaultStartupTimeoutMs,
+  natsServer,
+  postgresDatabase,
+  postgresServer,
+  readStartupTimeoutMs,
+  redisServer,
+  type StartupDependency,
+  StartupTimeoutError,
+  type WaitForDependenciesOptions,
+  waitForDependencies,
+} from "./startup.js";

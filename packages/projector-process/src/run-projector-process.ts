@@ -6,11 +6,17 @@ import {
   ConfigError,
   createLogger,
   type Logger,
+  natsServer,
+  postgresServer,
   readPort,
   readStackConfig,
+  readStartupTimeoutMs,
+  redisServer,
   type StackConfig,
+  StartupTimeoutError,
   shutdownOnSignals,
   startOpsServer,
+  waitForDependencies,
 } from "@orderly/observability";
 import { migrateReadModels, PostgresEventLog } from "@orderly/order-read-models";
 import { type Projection, Projector, type RebuildResult } from "@orderly/projector";
@@ -55,6 +61,8 @@ export interface ProjectorProcessSpec {
   readonly defaultMetricsPort: number;
   /** Postgres connections of the process. */
   readonly poolMax: number;
+  /** The read model lives in Redis: wait for it at start too (besides Postgres and NATS). */
+  readonly usesRedis?: boolean;
   /** Builds the projection over the process's connections. */
   setup(context: ProjectorProcessContext): Promise<ProjectionModule> | ProjectionModule;
 }
@@ -65,7 +73,9 @@ export interface ProjectorProcessSpec {
 export function runProjectorProcess(spec: ProjectorProcessSpec): void {
   const logger = createLogger(spec.name);
   main(spec, logger).catch((error: unknown) => {
-    logger.fatal({ err: error }, error instanceof ConfigError ? error.message : `${spec.name} failed to start`);
+    if (error instanceof ConfigError) logger.fatal(error.message);
+    else if (error instanceof StartupTimeoutError) logger.fatal(`${spec.name} did not start: ${error.message}`);
+    else logger.fatal({ err: error }, `${spec.name} failed to start`);
     process.exit(1);
   });
 }
@@ -78,7 +88,23 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   const stack = readStackConfig(process.env);
   const config = readProjectorConfig(process.env);
   const metricsPort = readPort(process.env, "METRICS_PORT", spec.defaultMetricsPort);
+  const startupTimeoutMs = readStartupTimeoutMs(process.env);
+  const registry = new Registry();
 
+  // Started side by side with everything else: /readyz says not ready while it waits for its dependencies.
+  let projector: Projector | undefined;
+  const ops =
+    command === "run"
+      ? await startOpsServer({ port: metricsPort, registry, ready: () => projector?.ready() ?? false })
+      : undefined;
+  await waitForDependencies(
+    [
+      postgresServer(stack.databaseUrl),
+      ...(command === "run" ? [natsServer(stack.natsUrl)] : []),
+      ...(spec.usesRedis ? [redisServer(stack.redisUrl)] : []),
+    ],
+    { timeoutMs: startupTimeoutMs, logger },
+  );
   await ensureDatabase(stack.databaseUrl);
   const pool = createPool(stack.databaseUrl, { max: spec.poolMax });
   await migrateEventStore(pool);
@@ -86,7 +112,6 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   const eventLog = new PostgresEventLog(pool);
   const continuity = new StoreContinuity(pool);
   await continuity.storeId();
-  const registry = new Registry();
   const module = await spec.setup({
     stack,
     config,
@@ -110,7 +135,7 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   const nc = await connect({ servers: stack.natsUrl, name: spec.name, maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   await ensureOrdersStream(jsm, stack.namespace);
-  const projector = new Projector({
+  projector = new Projector({
     projection: module.projection,
     eventLog,
     registry,
@@ -130,7 +155,6 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
       ackWaitMs: config.ackWaitMs,
     },
   });
-  const ops = await startOpsServer({ port: metricsPort, registry, ready: () => projector.ready() });
   await projector.start();
 
   let rebuilding: Promise<unknown> | undefined;
@@ -146,13 +170,13 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   } else if (before === undefined) {
     await module.markVersion?.();
   }
-  logger.info({ metricsPort: ops.port, namespace: stack.namespace }, `${spec.name} ready`);
+  logger.info({ metricsPort: ops?.port, namespace: stack.namespace }, `${spec.name} ready`);
 
   shutdownOnSignals(
     async () => {
-      await projector.stop();
+      await projector?.stop();
       await rebuilding;
-      await ops.close();
+      await ops?.close();
       await nc.close();
       await module.close?.();
       await pool.end();

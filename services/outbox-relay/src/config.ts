@@ -1,4 +1,4 @@
-import { ConfigError, readPort, readStackConfig, type StackConfig } from "@orderly/observability";
+import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs, type StackConfig } from "@orderly/observability";
 
 export interface RelayServiceConfig {
   readonly stack: StackConfig;
@@ -9,6 +9,8 @@ export interface RelayServiceConfig {
   readonly ackTimeoutMs: number;
   readonly lockRetryMs: number;
   readonly shutdownGraceMs: number;
+  /** How long the start waits for Postgres and NATS (ORDERLY_STARTUP_TIMEOUT_MS, default 60,000). */
+  readonly startupTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +36,7 @@ export function readConfig(env: Env): RelayServiceConfig {
     ackTimeoutMs: readInt(env, "RELAY_ACK_TIMEOUT_MS", 10_000, 100, 600_000, problems),
     lockRetryMs: readInt(env, "RELAY_LOCK_RETRY_MS", 500, 10, 60_000, problems),
     shutdownGraceMs: readInt(env, "RELAY_SHUTDOWN_GRACE_MS", 15_000, 0, 600_000, problems),
+    startupTimeoutMs: collect(() => readStartupTimeoutMs(env), 0),
   };
   if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
   return { stack, ...config };

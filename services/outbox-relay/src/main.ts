@@ -1,6 +1,15 @@
 import { ordersBus } from "@orderly/event-bus";
 import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
-import { ConfigError, createLogger, shutdownOnSignals, startOpsServer } from "@orderly/observability";
+import {
+  ConfigError,
+  createLogger,
+  natsServer,
+  postgresServer,
+  StartupTimeoutError,
+  shutdownOnSignals,
+  startOpsServer,
+  waitForDependencies,
+} from "@orderly/observability";
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { Registry } from "prom-client";
 import { readConfig } from "./config.js";
@@ -17,6 +26,7 @@ async function main(): Promise<void> {
   // Checks that the store still holds what the stream and the checkpoint say was published (a restore, a new
   // database under an old namespace): its own small pool, connected on first use.
   const continuityPool = createPool(config.stack.databaseUrl, { max: 1, connectionTimeoutMillis: 2_000 });
+  const starting = new AbortController();
   const relay = new OutboxRelay({
     databaseUrl: config.stack.databaseUrl,
     natsUrl: config.stack.natsUrl,
@@ -39,6 +49,7 @@ async function main(): Promise<void> {
   shutdownOnSignals(
     async () => {
       stopping = true;
+      starting.abort(new Error("stopping"));
       // Finishes the acks in flight, writes the checkpoint and releases the lock: a standby takes over at once.
       await relay.stop();
       await continuityPool.end();
@@ -48,21 +59,24 @@ async function main(): Promise<void> {
     { logger, timeoutMs: config.shutdownGraceMs },
   );
 
-  // The relay reads the event store's tables: make sure they exist (idempotent), waiting for Postgres if need be.
-  for (let attempt = 1; !stopping; attempt++) {
-    try {
-      await ensureDatabase(config.stack.databaseUrl);
-      const pool = createPool(config.stack.databaseUrl, { max: 1 });
-      try {
-        await migrateEventStore(pool);
-      } finally {
-        await pool.end();
-      }
-      break;
-    } catch (error) {
-      logger.warn({ err: error, attempt }, "cannot prepare the event store schema yet; retrying");
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * attempt)));
-    }
+  // Started side by side with everything else: wait for Postgres and NATS (NOT_SERVING meanwhile), then make sure the
+  // event store's tables exist (idempotent; the relay reads them).
+  try {
+    await waitForDependencies([postgresServer(config.stack.databaseUrl), natsServer(config.stack.natsUrl)], {
+      timeoutMs: config.startupTimeoutMs,
+      logger,
+      signal: starting.signal,
+    });
+  } catch (error) {
+    if (stopping) return;
+    throw error;
+  }
+  await ensureDatabase(config.stack.databaseUrl);
+  const pool = createPool(config.stack.databaseUrl, { max: 1 });
+  try {
+    await migrateEventStore(pool);
+  } finally {
+    await pool.end();
   }
   if (stopping) return;
   relay.start();
@@ -74,6 +88,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) logger.fatal(error.message);
+  else if (error instanceof StartupTimeoutError) logger.fatal(`outbox-relay did not start: ${error.message}`);
   else logger.fatal({ err: error }, `outbox-relay failed to start: ${(error as Error).message}`);
   process.exitCode = 1;
   setTimeout(() => process.exit(1), 100).unref();

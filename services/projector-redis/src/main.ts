@@ -16,6 +16,7 @@ runProjectorProcess({
   projection: CUSTOMER_ORDERS,
   defaultMetricsPort: 9405,
   poolMax: 4,
+  usesRedis: true,
   setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
     const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: false });
     const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;

@@ -5,7 +5,10 @@ import {
   type Logger,
   type OpsServer,
   PostgresProbe,
+  postgresDatabase,
+  redisServer,
   startOpsServer,
+  waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
 import { Redis } from "ioredis";
@@ -17,7 +20,7 @@ import {
   RedisCheckpointNotifications,
 } from "./checkpoint-notifications.js";
 import type { QueryServiceConfig } from "./config.js";
-import { queryServiceHandlers } from "./grpc-handlers.js";
+import { type QueryServiceHandlers, queryServiceHandlers, whenStarted } from "./grpc-handlers.js";
 import { LagClock } from "./lag.js";
 import { QueryMetrics } from "./metrics.js";
 import { PageTokens } from "./page-token.js";
@@ -71,6 +74,44 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
   };
 
   try {
+    // Health first: while the service waits for its dependencies, grpc.health.v1 and /readyz say NOT_SERVING and calls
+    // are UNAVAILABLE (started side by side with the command service, the database may not exist yet).
+    let handlers: QueryServiceHandlers | undefined;
+    let healthy: () => boolean = () => false;
+    let stopping = false;
+    const server = new GrpcServer({
+      name: "query-service",
+      logger,
+      registry,
+      tls: config.security.tls,
+      auth: config.security.auth,
+      limits: config.security.limits,
+    });
+    server.addService(
+      QueryService,
+      whenStarted(() => handlers),
+      { scope: Scopes.read },
+    );
+    server.setServing(false);
+    const grpcPort = await server.listen(config.grpcPort, config.host);
+    cleanups.push(() => server.shutdown({ graceMs: 5_000 }));
+    const ops: OpsServer = await startOpsServer({
+      port: config.metricsPort,
+      registry,
+      ready: () => !stopping && healthy(),
+    });
+    cleanups.push(() => ops.close());
+    await waitForDependencies(
+      [
+        postgresDatabase(
+          config.stack.databaseUrl,
+          "the command service creates it with its schema: start it, or point DATABASE_URL at the right database",
+        ),
+        redisServer(config.stack.redisUrl),
+      ],
+      { timeoutMs: config.startupTimeoutMs, logger },
+    );
+
     const pool = new pg.Pool({
       connectionString: config.stack.databaseUrl,
       max: 10,
@@ -207,7 +248,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     const redisAnswers = watchHealth({ check: async () => (await redis.ping()) === "PONG", onChange: () => {} });
     cleanups.push(() => redisAnswers.stop());
 
-    const healthy = () =>
+    healthy = () =>
       postgres.healthy &&
       pgNotifications.connected &&
       redisNotifications.connected &&
@@ -216,23 +257,10 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       watchers.order_summaries.isHealthy &&
       watchers.customer_orders.isHealthy;
 
-    const server = new GrpcServer({
-      name: "query-service",
-      logger,
-      registry,
-      tls: config.security.tls,
-      auth: config.security.auth,
-      limits: config.security.limits,
-    });
-    server.addService(
-      QueryService,
-      queryServiceHandlers(queries, (rpc, code, seconds) => queryMetrics.queryDuration.observe({ rpc, code }, seconds)),
-      { scope: Scopes.read },
+    handlers = queryServiceHandlers(queries, (rpc, code, seconds) =>
+      queryMetrics.queryDuration.observe({ rpc, code }, seconds),
     );
-    let stopping = false;
     server.setServing(healthy());
-    const grpcPort = await server.listen(config.grpcPort, config.host);
-    cleanups.push(() => server.shutdown({ graceMs: 5_000 }));
     let lastHealthy = healthy();
     const healthTimer = setInterval(() => {
       const now = healthy();
@@ -246,12 +274,6 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     healthTimer.unref();
     cleanups.push(() => clearInterval(healthTimer));
 
-    const ops: OpsServer = await startOpsServer({
-      port: config.metricsPort,
-      registry,
-      ready: () => !stopping && healthy(),
-    });
-    cleanups.push(() => ops.close());
     logger.info(
       {
         grpcPort,

@@ -14,6 +14,7 @@ describe("readQueryServiceConfig", () => {
     expect(config.stack.namespace).toBe("orderly");
     expect(config.batchReads).toBe(true);
     expect(config.readTimeoutMs).toBe(2_000);
+    expect(config.startupTimeoutMs).toBe(60_000);
   });
 
   it("reads overrides", () => {
@@ -23,8 +24,10 @@ describe("readQueryServiceConfig", () => {
       QUERY_MAX_WAIT_MS: "250",
       QUERY_READ_TIMEOUT_MS: "300",
       QUERY_PAGE_TOKEN_SECRET: "0123456789abcdef",
+      ORDERLY_STARTUP_TIMEOUT_MS: "5000",
     });
     expect(config).toMatchObject({
+      startupTimeoutMs: 5_000,
       grpcPort: 0,
       metricsPort: 9999,
       maxWaitMs: 250,

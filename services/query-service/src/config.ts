@@ -1,5 +1,5 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import { ConfigError, readPort, readStackConfig, type StackConfig } from "@orderly/observability";
+import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs, type StackConfig } from "@orderly/observability";
 
 export interface QueryServiceConfig {
   readonly stack: StackConfig;
@@ -26,6 +26,8 @@ export interface QueryServiceConfig {
   readonly readTimeoutMs: number;
   /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
   readonly security: ServerSecurityConfig;
+  /** How long the start waits for the database and Redis (ORDERLY_STARTUP_TIMEOUT_MS, default 60,000). */
+  readonly startupTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -45,6 +47,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
   const security = readServerSecurityConfig(env);
   problems.push(...security.problems);
   const metricsPort = collect(() => readPort(env, "METRICS_PORT", 9402), 9402);
+  const startupTimeoutMs = collect(() => readStartupTimeoutMs(env), 0);
   const maxWaitMs = readInteger(env, "QUERY_MAX_WAIT_MS", 500, 0, 60_000, problems);
   const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
   const maxWaiters = readInteger(env, "QUERY_MAX_WAITERS", 10_000, 1, 1_000_000, problems);
@@ -72,6 +75,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     batchReads: batchRaw !== "false",
     readTimeoutMs,
     security: security.config,
+    startupTimeoutMs,
   };
 }
 

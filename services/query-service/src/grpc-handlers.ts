@@ -10,7 +10,7 @@ import {
   type WaitForPositionResponse,
   WaitForPositionResponseSchema,
 } from "@orderly/contracts";
-import { isDomainError } from "@orderly/eventsourcing";
+import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
 import type { Queries } from "./queries.js";
 import { positionFromProto, toReadModelPosition, toSummary } from "./to-summary.js";
 
@@ -27,6 +27,25 @@ export interface QueryServiceHandlers {
 }
 
 type Observe = (rpc: string, code: string, seconds: number) => void;
+
+/**
+ * The handlers once the service has started; until then (waiting for its dependencies, health NOT_SERVING) every call
+ * is UNAVAILABLE, which clients retry.
+ */
+export function whenStarted(get: () => QueryServiceHandlers | undefined): QueryServiceHandlers {
+  const started = (): QueryServiceHandlers => {
+    const handlers = get();
+    if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
+    return handlers;
+  };
+  return {
+    getOrderSummary: async (request, ctx) => started().getOrderSummary(request, ctx),
+    listCustomerOrders: async (request, ctx) => started().listCustomerOrders(request, ctx),
+    async *waitForPosition(request, ctx) {
+      yield* started().waitForPosition(request, ctx);
+    },
+  };
+}
 
 /** The QueryService RPCs: protobuf in, use case, protobuf out (mapping in to-summary.ts). */
 export function queryServiceHandlers(queries: Queries, observe: Observe = () => {}): QueryServiceHandlers {
