@@ -136,7 +136,9 @@ const checkTimeoutMs = 3_000;
 export function postgresServer(url: string): StartupDependency {
   return {
     name: `Postgres at ${maskPassword(url)} (DATABASE_URL)`,
-    check: () => probePostgres(url, checkTimeoutMs),
+    check: async () => {
+      await probePostgres(url, checkTimeoutMs);
+    },
   };
 }
 
@@ -168,9 +170,19 @@ export function postgresDatabase(url: string, hint?: string): StartupDependency 
 }
 
 export function natsServer(url: string): StartupDependency {
-  return { name: `NATS at ${maskPassword(url)} (NATS_URL)`, check: () => probeNats(url, checkTimeoutMs) };
+  return {
+    name: `NATS at ${maskPassword(url)} (NATS_URL)`,
+    check: async () => {
+      await probeNats(url, checkTimeoutMs);
+    },
+  };
 }
 
 export function redisServer(url: string): StartupDependency {
-  return { name: `Redis at ${maskPassword(url)} (REDIS_URL)`, check: () => probeRedis(url, checkTimeoutMs) };
+  return {
+    name: `Redis at ${maskPassword(url)} (REDIS_URL)`,
+    check: async () => {
+      await probeRedis(url, checkTimeoutMs);
+    },
+  };
 }
