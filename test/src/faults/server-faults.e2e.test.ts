@@ -98,8 +98,10 @@ describe(`server faults under load (${profile.name} profile)`, () => {
     timeout,
   );
 
-  // Pending: today customer_orders does not notice a partial loss (measured: ~1/3 of the rows missing, never
-  // repaired, no signal). Issue 13 "Also fix" asks the product to handle it; enable this once it does.
+  // Pending (issue 13 open): customer_orders now notices a partial loss through its per-generation index and counts
+  // and heals by replaying, and this scenario passes alone; run after the other scenarios of this file (05:43 UTC) it
+  // left 20 customer-list entries without their order hash ("listed without a hash"): the cheap check samples 64
+  // customers, and the full audit runs only at start and every 10 minutes. Enable once a loss of hashes alone is caught.
   it.skip(
     "part of the namespace's Redis keys gone (order hashes, customer lists, the checkpoint stays): repaired",
     async () => {
