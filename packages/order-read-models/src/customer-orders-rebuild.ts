@@ -18,6 +18,7 @@ import {
   initGeneration,
   listMember,
   packRows,
+  WRITE_ROWS_LUA,
   withScripts,
   writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
@@ -57,19 +58,7 @@ export async function rebuildCustomerOrders(
 const WRITE_SCRIPT = `
 local g = ARGV[1]
 local d = cjson.decode(ARGV[2])
-local orders, customers = 0, 0
-for i = 1, #d, 14 do
-  local oid, cid = d[i], d[i + 2]
-  local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
-    't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
-    'lp', d[i + 12], 'pp', d[i + 13])
-  if added > 0 then orders = orders + 1 end
-  redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
-  customers = customers + redis.call('SADD', g .. ':customers', cid)
-end
-if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
-if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
-return #d / 14
+${WRITE_ROWS_LUA}return #d / 14
 `;
 
 /**

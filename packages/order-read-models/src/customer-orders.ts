@@ -110,18 +110,12 @@ export function hashToSummary(orderId: string, h: Record<string, string>): Order
   };
 }
 
-const APPLY_SCRIPT = `
-local prefix, gen = ARGV[1], ARGV[2]
-if ARGV[6] == 'live' then
-  local cur = redis.call('GET', prefix .. ':current')
-  if cur ~= gen then return {'moved', cur or ''} end
-  if redis.call('EXISTS', prefix .. ':swap-lock') == 1 then return {'paused', ''} end
-end
-local g = prefix .. ':g' .. gen
-local cp = redis.call('GET', g .. ':checkpoint')
-if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
-local d = cjson.decode(ARGV[7])
-local orders, customers = 0, 0
+/**
+ * The Lua that writes packed rows (`d`, from `packRows`) into generation `g`: each order's hash, its customer-list
+ * entry, and the generation's index and counts that the partial-loss checks compare (customer-orders-integrity.ts).
+ * Shared by the live apply script and the rebuild's write script, so the layout is written in one place.
+ */
+export const WRITE_ROWS_LUA = `local orders, customers = 0, 0
 for i = 1, #d, 14 do
   local oid, cid = d[i], d[i + 2]
   local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
@@ -133,7 +127,20 @@ for i = 1, #d, 14 do
 end
 if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
 if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
-redis.call('SET', g .. ':checkpoint', ARGV[4])
+`;
+
+const APPLY_SCRIPT = `
+local prefix, gen = ARGV[1], ARGV[2]
+if ARGV[6] == 'live' then
+  local cur = redis.call('GET', prefix .. ':current')
+  if cur ~= gen then return {'moved', cur or ''} end
+  if redis.call('EXISTS', prefix .. ':swap-lock') == 1 then return {'paused', ''} end
+end
+local g = prefix .. ':g' .. gen
+local cp = redis.call('GET', g .. ':checkpoint')
+if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
+local d = cjson.decode(ARGV[7])
+${WRITE_ROWS_LUA}redis.call('SET', g .. ':checkpoint', ARGV[4])
 redis.call('HSET', g .. ':mark', 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
 if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 return {'ok', ARGV[4]}
