@@ -198,11 +198,15 @@ describe("the query service's health", () => {
     for (const { name, proxy, readModel, read } of silent) {
       expect(await read()).toBeUndefined();
       proxy.freeze();
-      const started = Date.now();
-      const failure = await read();
-      expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(failure?.details).toMatch(readModel);
-      expect(Date.now() - started).toBeLessThan(3_000);
+      // Twice: the first read times out on a pooled connection (which is dropped), the second needs a new one, whose
+      // connect the silent server accepts but never answers; both are bounded by the read timeout.
+      for (const attempt of ["pooled connection", "new connection"]) {
+        const started = Date.now();
+        const failure = await read();
+        expect(failure?.code, attempt).toBe(grpc.status.UNAVAILABLE);
+        expect(failure?.details, attempt).toMatch(readModel);
+        expect(Date.now() - started, attempt).toBeLessThan(3_000);
+      }
       await eventually(async () => (await serving(health)) === "NOT_SERVING", `NOT_SERVING with a silent ${name}`);
       expect(await ready()).toBe(false);
       await proxy.up();

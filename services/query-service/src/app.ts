@@ -58,17 +58,30 @@ export interface RunningQueryService {
   close(graceMs?: number): Promise<void>;
 }
 
+const CLEANUP_TIMEOUT_MS = 2_000;
+
 /** The composition root: connections, watchers, use cases, gRPC server, ops server, health. */
 export async function startQueryService(options: StartQueryServiceOptions): Promise<RunningQueryService> {
   const { config, logger } = options;
   const registry = options.registry ?? new Registry();
   const cleanups: (() => Promise<void> | void)[] = [];
+  // Each step is bounded: ending a pool whose server went silent waits for a goodbye that never comes, and a close
+  // must not hang on it.
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        await cleanup();
+        const outcome = await Promise.race([
+          Promise.resolve(cleanup()).then(() => "closed" as const),
+          new Promise<"timed out">((resolve) => {
+            timer = setTimeout(() => resolve("timed out"), CLEANUP_TIMEOUT_MS);
+          }),
+        ]);
+        if (outcome === "timed out") logger.warn(`a connection did not close within ${CLEANUP_TIMEOUT_MS} ms; left it`);
       } catch (error) {
         logger.warn({ err: error }, "error while closing");
+      } finally {
+        clearTimeout(timer);
       }
     }
   };
@@ -116,7 +129,9 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       connectionString: config.stack.databaseUrl,
       max: 10,
       application_name: "query-service",
-      connectionTimeoutMillis: 5_000,
+      // A read that needs a new connection is bounded by the read timeout too: a server that accepts the connection
+      // but never answers would otherwise hold the call for the whole connection timeout.
+      connectionTimeoutMillis: config.readTimeoutMs,
       // pg's client-side timer (a silent server never answers a server-side timeout); pool.query drops the client.
       query_timeout: config.readTimeoutMs,
     });
