@@ -10,7 +10,12 @@ export {
 export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
 export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
-export { ensureOrdersStream, ordersStreamConfig, ordersStreamConfigUrl } from "./stream-config.js";
+export {
+  ensureOrdersStream,
+  type OrdersStreamOptions,
+  ordersStreamConfig,
+  ordersStreamConfigUrl,
+} from "./stream-config.js";
 export {
   type ReadStreamOptions,
   readStreamEvents,

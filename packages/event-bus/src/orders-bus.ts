@@ -4,7 +4,7 @@ import type { OrderEvent } from "@orderly/orders-domain";
 import { encodeEnvelope } from "./codec.js";
 import { headers, streamName, subjectFor } from "./names.js";
 import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
-import { ensureOrdersStream } from "./stream-config.js";
+import { ensureOrdersStream, type OrdersStreamOptions } from "./stream-config.js";
 
 /** Everything a publisher of order events needs for one namespace (the outbox relay's `RelayBus`). */
 export interface OrdersBus {
@@ -18,12 +18,13 @@ export interface OrdersBus {
   readonly headers: typeof headers;
 }
 
-export function ordersBus(namespace: string): OrdersBus {
-  const stream = streamName(namespace);
+/** `stream`: what the deployment decides about the stream (ORDERLY_STREAM_REPLICAS), applied by `ensureStream`. */
+export function ordersBus(namespace: string, stream: OrdersStreamOptions = {}): OrdersBus {
+  const name = streamName(namespace);
   const subjects = new Map<string, string>();
   return {
     namespace,
-    stream,
+    stream: name,
     subject(eventType) {
       let subject = subjects.get(eventType);
       if (subject === undefined) {
@@ -35,7 +36,7 @@ export function ordersBus(namespace: string): OrdersBus {
     // The event log holds only order events (its rows come from the order decider).
     encode: (event) => encodeEnvelope(event as RecordedEvent<OrderEvent>),
     encodeStored: encodeStoredEnvelope,
-    ensureStream: (jsm) => ensureOrdersStream(jsm, namespace),
+    ensureStream: (jsm) => ensureOrdersStream(jsm, namespace, stream),
     headers,
   };
 }

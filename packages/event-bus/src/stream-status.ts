@@ -1,6 +1,6 @@
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { headers, streamName } from "./names.js";
-import { ensureOrdersStream } from "./stream-config.js";
+import { ensureOrdersStream, type OrdersStreamOptions } from "./stream-config.js";
 
 /** Where a message of the orders stream stands: its stream sequence and the event it carries. */
 export interface StreamMark {
@@ -90,12 +90,16 @@ export async function readStreamMark(
  * from the configuration: recovery's reset, before the stream is republished from the store. Consumers recreate their
  * durable consumer and drop what their checkpoint covers. Never call it while a relay may publish (RelayFence).
  */
-export async function recreateOrdersStream(jsm: JetStreamManager, namespace: string): Promise<void> {
+export async function recreateOrdersStream(
+  jsm: JetStreamManager,
+  namespace: string,
+  options: OrdersStreamOptions = {},
+): Promise<void> {
   const stream = streamName(namespace);
   try {
     await jsm.streams.delete(stream);
   } catch (error) {
     if (!(error instanceof JetStreamApiError && error.code === streamNotFound)) throw error;
   }
-  await ensureOrdersStream(jsm, namespace);
+  await ensureOrdersStream(jsm, namespace, options);
 }

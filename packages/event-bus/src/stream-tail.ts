@@ -4,7 +4,7 @@ import { streamName } from "./names.js";
 import { readStreamMark, type StreamMark } from "./stream-status.js";
 
 export interface NatsStreamTailOptions {
-  readonly servers: string;
+  readonly servers: string | string[];
   readonly namespace: string;
   /** Bound on connecting and on each JetStream request (default 2 s). */
   readonly timeoutMs?: number;

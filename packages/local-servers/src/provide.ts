@@ -36,7 +36,9 @@ export async function provideServers(report: DependencyReport, options: ProvideO
     return (
       options.fallback &&
       r.kind === "not-listening" &&
-      isLoopback(new URL(options.urls[r.name]).hostname) &&
+      // One server of our own, never a cluster: a NATS_URL listing several servers is the operator's to run.
+      !options.urls[r.name].includes(",") &&
+      onLoopback(options.urls[r.name]) &&
       installed !== undefined &&
       (kind !== "postgres" || (options.installed.postgres?.major ?? 0) >= oldestPostgresMajor)
     );
@@ -47,7 +49,7 @@ export async function provideServers(report: DependencyReport, options: ProvideO
       adviceFor(r, {
         installed: options.installed,
         fallback: options.fallback,
-        loopback: isLoopback(new URL(options.urls[r.name]).hostname),
+        loopback: onLoopback(options.urls[r.name]),
         dataDir: options.dataDirLabel,
       }),
     );
@@ -69,4 +71,9 @@ export async function provideServers(report: DependencyReport, options: ProvideO
     }
   });
   return { started, problems };
+}
+
+/** True when every server the URL names is on this machine (NATS_URL may list a cluster's, comma-separated). */
+function onLoopback(url: string): boolean {
+  return url.split(",").every((entry) => isLoopback(new URL(entry.trim()).hostname));
 }

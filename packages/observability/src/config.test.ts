@@ -7,10 +7,12 @@ describe("readStackConfig", () => {
     expect(readStackConfig({})).toEqual({
       databaseUrl: `postgres://${userInfo().username}@127.0.0.1:5432/orderly`,
       natsUrl: "nats://127.0.0.1:4222",
+      natsServers: ["nats://127.0.0.1:4222"],
       redisUrl: "redis://127.0.0.1:6379",
       namespace: "orderly",
       commandPort: 50051,
       queryPort: 50052,
+      streamReplicas: 1,
     });
   });
 
@@ -36,15 +38,36 @@ describe("readStackConfig", () => {
       ORDERLY_NAMESPACE: "t_1a2b",
       COMMAND_PORT: "0",
       QUERY_PORT: "6000",
+      ORDERLY_STREAM_REPLICAS: "3",
     });
     expect(config).toEqual({
       databaseUrl: "postgresql://u:p@db:5433/x",
       natsUrl: "nats://n:4223",
+      natsServers: ["nats://n:4223"],
       redisUrl: "rediss://r:6380",
       namespace: "t_1a2b",
       commandPort: 0,
       queryPort: 6000,
+      streamReplicas: 3,
     });
+  });
+
+  it("takes a NATS cluster as a comma-separated NATS_URL, and checks every entry", () => {
+    const config = readStackConfig({ NATS_URL: "nats://a:4222, nats://b:4222,tls://c:4222" });
+    expect(config.natsServers).toEqual(["nats://a:4222", "nats://b:4222", "tls://c:4222"]);
+    expect(config.natsUrl).toBe("nats://a:4222,nats://b:4222,tls://c:4222");
+    expect(() => readStackConfig({ NATS_URL: "nats://a:4222,http://b:4222" })).toThrow(
+      'NATS_URL="nats://a:4222,http://b:4222": "http://b:4222" has scheme "http", expected nats or tls',
+    );
+    expect(() => readStackConfig({ NATS_URL: ",," })).toThrow('NATS_URL=",," lists no server');
+  });
+
+  it("wants ORDERLY_STREAM_REPLICAS between 1 and 5", () => {
+    for (const bad of ["0", "6", "three", "1.5"]) {
+      expect(() => readStackConfig({ ORDERLY_STREAM_REPLICAS: bad })).toThrow(
+        `ORDERLY_STREAM_REPLICAS=${JSON.stringify(bad)} is not a replica count`,
+      );
+    }
   });
 
   it("names each bad variable and its value, all at once", () => {

@@ -3,12 +3,17 @@ import { userInfo } from "node:os";
 /** Where the shared servers are and how this stack is named; the same for every process. */
 export interface StackConfig {
   readonly databaseUrl: string;
+  /** NATS_URL as given: one server, or several of a cluster comma-separated (the NATS convention). */
   readonly natsUrl: string;
+  /** NATS_URL's servers, one per entry: what a client connects to (it tries each, and learns the rest). */
+  readonly natsServers: string[];
   readonly redisUrl: string;
   /** JetStream names and Redis key prefixes start with it. */
   readonly namespace: string;
   readonly commandPort: number;
   readonly queryPort: number;
+  /** ORDERLY_STREAM_REPLICAS: the orders stream's replica count (1; 3 on a NATS cluster), applied at start-up. */
+  readonly streamReplicas: number;
 }
 
 export const stackDefaults = {
@@ -18,6 +23,7 @@ export const stackDefaults = {
   ORDERLY_NAMESPACE: "orderly",
   COMMAND_PORT: "50051",
   QUERY_PORT: "50052",
+  ORDERLY_STREAM_REPLICAS: "1",
 } as const;
 
 /** A configuration problem found at start-up; the message names every bad variable and its value. */
@@ -33,13 +39,17 @@ type Env = Record<string, string | undefined>;
 /** Reads and validates the stack configuration; throws one ConfigError listing every problem. */
 export function readStackConfig(env: Env = process.env): StackConfig {
   const problems: string[] = [];
+  const databaseUrl = withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env);
+  const natsUrl = readUrlList(env, "NATS_URL", ["nats:", "tls:"], problems);
   const config: StackConfig = {
-    databaseUrl: withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env),
-    natsUrl: readUrl(env, "NATS_URL", ["nats:", "tls:"], problems, false),
+    databaseUrl,
+    natsUrl,
+    natsServers: natsServers(natsUrl),
     redisUrl: readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false),
     namespace: readNamespace(env, problems),
     commandPort: readPortInto(env, "COMMAND_PORT", Number(stackDefaults.COMMAND_PORT), problems),
     queryPort: readPortInto(env, "QUERY_PORT", Number(stackDefaults.QUERY_PORT), problems),
+    streamReplicas: readReplicas(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -71,32 +81,69 @@ function readPortInto(env: Env, name: string, fallback: number, problems: string
   return port;
 }
 
+/**
+ * NATS_URL's servers: the NATS convention lists a cluster's servers comma-separated (`nats://a:4222,nats://b:4222`),
+ * which the client does not split itself. Each entry is a URL; empty entries are dropped.
+ */
+export function natsServers(natsUrl: string): string[] {
+  return natsUrl
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+function readUrlList(env: Env, name: "NATS_URL", protocols: readonly string[], problems: string[]): string {
+  const raw = value(env, name) ?? stackDefaults[name];
+  const servers = natsServers(raw);
+  if (servers.length === 0)
+    problems.push(`${name}=${JSON.stringify(raw)} lists no server (expected e.g. ${stackDefaults[name]})`);
+  for (const server of servers)
+    readUrl({ [name]: server }, name, protocols, problems, false, servers.length > 1 ? raw : undefined);
+  return servers.join(",");
+}
+
+function readReplicas(env: Env, problems: string[]): number {
+  const raw = value(env, "ORDERLY_STREAM_REPLICAS") ?? stackDefaults.ORDERLY_STREAM_REPLICAS;
+  const replicas = Number(raw);
+  // JetStream allows 1 to 5 replicas of a stream (and no more than the cluster has servers).
+  if (!/^\d+$/.test(raw) || replicas < 1 || replicas > 5) {
+    problems.push(
+      `ORDERLY_STREAM_REPLICAS=${JSON.stringify(raw)} is not a replica count (expected 1-5: 1 on one NATS server, 3 on a cluster)`,
+    );
+    return 1;
+  }
+  return replicas;
+}
+
 function readUrl(
   env: Env,
   name: keyof typeof stackDefaults,
   protocols: readonly string[],
   problems: string[],
   needsDatabase: boolean,
+  /** The whole variable, when `env[name]` is one entry of a list. */
+  whole?: string,
 ): string {
   const raw = value(env, name) ?? stackDefaults[name];
+  const shown = whole === undefined ? JSON.stringify(raw) : `${JSON.stringify(whole)}: ${JSON.stringify(raw)}`;
   const example = stackDefaults[name];
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    problems.push(`${name}=${JSON.stringify(raw)} is not a URL (expected e.g. ${example})`);
+    problems.push(`${name}=${shown} is not a URL (expected e.g. ${example})`);
     return raw;
   }
   if (!protocols.includes(url.protocol)) {
     problems.push(
-      `${name}=${JSON.stringify(raw)} has scheme ${JSON.stringify(url.protocol.replace(/:$/, ""))}, expected ${protocols
+      `${name}=${shown} has scheme ${JSON.stringify(url.protocol.replace(/:$/, ""))}, expected ${protocols
         .map((p) => p.replace(/:$/, ""))
         .join(" or ")} (e.g. ${example})`,
     );
   } else if (url.hostname === "") {
-    problems.push(`${name}=${JSON.stringify(raw)} has no host (expected e.g. ${example})`);
+    problems.push(`${name}=${shown} has no host (expected e.g. ${example})`);
   } else if (needsDatabase && url.pathname.replace(/^\//, "") === "") {
-    problems.push(`${name}=${JSON.stringify(raw)} names no database (expected e.g. ${example})`);
+    problems.push(`${name}=${shown} names no database (expected e.g. ${example})`);
   }
   return raw;
 }

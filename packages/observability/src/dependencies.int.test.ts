@@ -101,6 +101,8 @@ describe("maskPassword", () => {
   it("hides only the password", () => {
     expect(maskPassword("postgres://u:pw@h:1/d")).toBe("postgres://u:***@h:1/d");
     expect(maskPassword("redis://h:1")).toBe("redis://h:1");
+    // NATS_URL may list a cluster's servers, each with its credentials.
+    expect(maskPassword("nats://u:pw@a:1,nats://u:pw2@b:2")).toBe("nats://u:***@a:1,nats://u:***@b:2");
   });
 
   it("tells refused credentials from a server that is not running (a service's first connection)", () => {

@@ -1,7 +1,7 @@
 import { connect as connectNats } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import pg from "pg";
-import type { StackConfig } from "./config.js";
+import { natsServers, type StackConfig } from "./config.js";
 
 export type DependencyName = "Postgres" | "NATS" | "Redis";
 
@@ -206,7 +206,7 @@ async function probePostgres(url: string, timeoutMs: number, admin = false): Pro
 
 async function probeNats(url: string, timeoutMs: number): Promise<string | undefined> {
   const nc = await connectNats({
-    servers: url,
+    servers: natsServers(url),
     timeout: timeoutMs,
     reconnect: false,
     name: "orderly-dependency-check",
@@ -265,6 +265,8 @@ function describe(error: unknown): string {
 
 /** The URL with its password replaced by `***`, safe to log. */
 export function maskPassword(url: string): string {
+  // NATS_URL may list a cluster's servers, each with its credentials.
+  if (url.includes(",")) return url.split(",").map(maskPassword).join(",");
   try {
     const parsed = new URL(url);
     if (parsed.password === "") return url;

@@ -1,5 +1,6 @@
 export {
   ConfigError,
+  natsServers,
   readPort,
   readStackConfig,
   type StackConfig,

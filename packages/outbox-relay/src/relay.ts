@@ -77,7 +77,8 @@ export interface AckedBatch {
 
 export interface OutboxRelayOptions {
   readonly databaseUrl: string;
-  readonly natsUrl: string;
+  /** One server, or a cluster's servers (the client tries each and follows the cluster's topology). */
+  readonly natsUrl: string | string[];
   readonly bus: RelayBus;
   readonly logger: RelayLogger;
   /** Metrics are registered here (default: a private registry). */

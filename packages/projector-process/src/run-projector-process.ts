@@ -132,9 +132,9 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   }
 
   const before = await module.storedVersion();
-  const nc = await connect({ servers: stack.natsUrl, name: spec.name, maxReconnectAttempts: -1 });
+  const nc = await connect({ servers: stack.natsServers, name: spec.name, maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
-  await ensureOrdersStream(jsm, stack.namespace);
+  await ensureOrdersStream(jsm, stack.namespace, { replicas: stack.streamReplicas });
   projector = new Projector({
     projection: module.projection,
     eventLog,

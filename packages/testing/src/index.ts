@@ -1,12 +1,14 @@
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
 export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
 export {
+  type NatsCluster,
   type NatsServer,
   type PostgresServer,
   type PostgresServerOptions,
   type PostgresStopMode,
   type RedisServer,
   type StopMode,
+  startNatsCluster,
   startNatsServer,
   startPostgresServer,
   startRedisServer,

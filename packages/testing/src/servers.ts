@@ -3,6 +3,8 @@ import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { freePort } from "./process.js";
 
 // Servers a test owns: its own Postgres, NATS or Redis in a temp folder on a free loopback port, for tests that
@@ -294,13 +296,28 @@ export interface NatsServer {
 
 export async function startNatsServer(options: { readyTimeoutMs?: number } = {}): Promise<NatsServer> {
   const root = await ownedTempDir("orderly-nats-", undefined);
+  const server = await startNatsNode(root, await freePort(), [], options.readyTimeoutMs);
+  return { ...server, close: () => closeWithFolder(server, root) };
+}
+
+async function closeWithFolder(server: NatsServer, root: string): Promise<void> {
+  await server.stop("kill");
+  await rm(root, { recursive: true, force: true });
+}
+
+/** One nats-server with JetStream, its store in `<root>/jetstream`; `close` stops it (the caller removes `root`). */
+async function startNatsNode(
+  root: string,
+  port: number,
+  extraArgs: readonly string[],
+  readyTimeoutMs = 30_000,
+): Promise<NatsServer> {
   const storeDir = join(root, "jetstream");
-  const port = await freePort();
   let proc: OwnedProcess | undefined;
   const start = async () => {
     if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
-    proc = spawnOwned(natsServerBin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {});
-    await waitForLine(proc, /Server is ready/, "nats-server", options.readyTimeoutMs ?? 30_000);
+    proc = spawnOwned(natsServerBin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {});
+    await waitForLine(proc, /Server is ready/, "nats-server", readyTimeoutMs);
   };
   const stop = (mode: StopMode = "graceful") => signalAndWait(proc, mode === "kill" ? "SIGKILL" : "SIGTERM");
   await start();
@@ -318,11 +335,98 @@ export async function startNatsServer(options: { readyTimeoutMs?: number } = {})
       await stop(mode);
       await start();
     },
+    close: () => stop("kill"),
+  };
+}
+
+export interface NatsCluster {
+  /** The nodes, each a server of its own that can be stopped, killed and started again (same port and store). */
+  readonly nodes: readonly NatsServer[];
+  /** Every node's client URL, comma-separated: the cluster's NATS_URL. */
+  readonly url: string;
+  /** Resolves once JetStream answers through every running node (a meta leader is elected and known to each). */
+  waitForJetStream(timeoutMs?: number): Promise<void>;
+  /** Kills every node and removes their folders. */
+  close(): Promise<void>;
+}
+
+/**
+ * A NATS cluster on loopback: `nodes` nats-servers (default 3) with JetStream, full-mesh routes and a store folder
+ * each, for tests that take a stream's replicas to a node loss. Resolves once JetStream answers through every node.
+ */
+export async function startNatsCluster(
+  options: { nodes?: number; readyTimeoutMs?: number } = {},
+): Promise<NatsCluster> {
+  const count = options.nodes ?? 3;
+  const root = await ownedTempDir("orderly-nats-cluster-", undefined);
+  const ports: { client: number; route: number }[] = [];
+  for (let i = 0; i < count; i++) ports.push({ client: await freePort(), route: await freePort() });
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(",");
+  const nodes: NatsServer[] = [];
+  const cluster: NatsCluster = {
+    nodes,
+    url: ports.map((p) => `nats://127.0.0.1:${p.client}`).join(","),
+    async waitForJetStream(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (const node of nodes) {
+        if (!node.running) continue;
+        while (!(await jetStreamAnswers(node.url))) {
+          if (Date.now() > deadline) {
+            throw new Error(`JetStream of the NATS cluster did not answer at ${node.url} within ${timeoutMs} ms`);
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    },
     async close() {
-      await stop("kill");
+      await Promise.allSettled(nodes.map((node) => node.stop("kill")));
       await rm(root, { recursive: true, force: true });
     },
   };
+  try {
+    const started = await Promise.all(
+      ports.map(async (p, i) => {
+        const dir = join(root, `n${i + 1}`);
+        await mkdir(dir);
+        return startNatsNode(
+          dir,
+          p.client,
+          [
+            "-n",
+            `orderly-test-n${i + 1}`,
+            "--cluster_name",
+            "orderly-test",
+            "--cluster",
+            `nats://127.0.0.1:${p.route}`,
+            "--routes",
+            routes,
+          ],
+          options.readyTimeoutMs,
+        );
+      }),
+    );
+    nodes.push(...started);
+    await cluster.waitForJetStream(options.readyTimeoutMs ?? 60_000);
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  return cluster;
+}
+
+async function jetStreamAnswers(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, timeout: 1_000, reconnect: false });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await jsm.getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 // ---- Redis ---------------------------------------------------------------------------------------------------------

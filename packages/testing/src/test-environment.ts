@@ -82,7 +82,8 @@ async function withAdmin<T>(url: URL, fn: (client: pg.Client) => Promise<T>): Pr
 }
 
 async function deleteJetStreamNamespace(natsUrl: string, namespace: string): Promise<void> {
-  const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+  // NATS_URL may list a cluster's servers, comma-separated.
+  const nc = await connect({ servers: natsUrl.split(","), timeout: 2_000 });
   try {
     const jsm = await jetstreamManager(nc);
     const prefix = namespace.toUpperCase();

@@ -12,6 +12,7 @@ import {
   ConfigError,
   connectionProblem,
   createLogger,
+  natsServers,
   PostgresProbe,
   shutdownOnSignals,
   startOpsServer,
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   });
   // Positions are never reused: no append while the store is behind the stream (ADR 0010). Fail-open without NATS.
   const streamTail = new NatsStreamTail({
-    servers: config.natsUrl,
+    servers: natsServers(config.natsUrl),
     namespace: config.namespace,
     name: "command-service",
   });

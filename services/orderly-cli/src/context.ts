@@ -69,7 +69,7 @@ export function openContext(options: OpenContextOptions): OpenedContext {
       return pool;
     },
     nats() {
-      nats ??= connect({ servers: stack.natsUrl, timeout, name: "orderly-cli", maxReconnectAttempts: 0 }).catch(
+      nats ??= connect({ servers: stack.natsServers, timeout, name: "orderly-cli", maxReconnectAttempts: 0 }).catch(
         (error: unknown) => {
           throw new CommandFailedError(`NATS at ${maskPassword(stack.natsUrl)}: ${(error as Error).message}`, {
             cause: error,

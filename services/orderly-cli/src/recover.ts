@@ -378,7 +378,7 @@ async function republish(context: CliContext, step: (line: string) => void): Pro
   });
   try {
     await new StoreRecovery(pool).setRelayCheckpoint(RELAY, { position: 0, eventId: undefined });
-    await recreateOrdersStream(jsm, stack.namespace);
+    await recreateOrdersStream(jsm, stack.namespace, { replicas: stack.streamReplicas });
   } finally {
     await fence.release();
   }
@@ -387,8 +387,8 @@ async function republish(context: CliContext, step: (line: string) => void): Pro
   // Whichever relay takes the lock (this one, or a running service's) republishes from the empty stream's start.
   const relay = new OutboxRelay({
     databaseUrl: stack.databaseUrl,
-    natsUrl: stack.natsUrl,
-    bus: ordersBus(stack.namespace),
+    natsUrl: stack.natsServers,
+    bus: ordersBus(stack.namespace, { replicas: stack.streamReplicas }),
     name: RELAY,
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     pollIntervalMs: 200,

@@ -29,8 +29,8 @@ async function main(): Promise<void> {
   const starting = new AbortController();
   const relay = new OutboxRelay({
     databaseUrl: config.stack.databaseUrl,
-    natsUrl: config.stack.natsUrl,
-    bus: ordersBus(config.stack.namespace),
+    natsUrl: config.stack.natsServers,
+    bus: ordersBus(config.stack.namespace, { replicas: config.stack.streamReplicas }),
     logger,
     registry,
     batchSize: config.batchSize,

@@ -16,9 +16,11 @@ export async function prepare(config: StackConfig, logger: Logger): Promise<void
     await pool.end();
   }
   logger.info("database ready (event store and read model migrations applied)");
-  const nc = await connect({ servers: config.natsUrl, name: "orderly-stack" });
+  const nc = await connect({ servers: config.natsServers, name: "orderly-stack" });
   try {
-    const info = await ensureOrdersStream(await jetstreamManager(nc), config.namespace);
+    const info = await ensureOrdersStream(await jetstreamManager(nc), config.namespace, {
+      replicas: config.streamReplicas,
+    });
     logger.info({ stream: info.config.name, subjects: info.config.subjects }, "JetStream stream ready");
   } finally {
     await nc.close();

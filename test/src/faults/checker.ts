@@ -343,7 +343,7 @@ export interface StreamReport {
 export async function checkStream(databaseUrl: string, natsUrl: string, namespace: string): Promise<StreamReport> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl.split(",") });
   try {
     const store = new Map<number, string>();
     for (const row of (
