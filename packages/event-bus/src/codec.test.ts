@@ -31,7 +31,12 @@ const samples: Record<OrderEvent["type"], OrderEvent> = {
   OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
 };
 
-function recorded(event: OrderEvent, position: number, traceparent?: string): RecordedEvent<OrderEvent> {
+function recorded(
+  event: OrderEvent,
+  position: number,
+  traceparent?: string,
+  actor?: string,
+): RecordedEvent<OrderEvent> {
   const commandId = randomUUID();
   return {
     type: event.type,
@@ -46,6 +51,7 @@ function recorded(event: OrderEvent, position: number, traceparent?: string): Re
       causationId: commandId,
       occurredAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
       ...(traceparent ? { traceparent } : {}),
+      ...(actor ? { actor } : {}),
     },
     committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
   };
@@ -62,7 +68,12 @@ describe("EventEnvelope codec", () => {
 
   for (const [i, type] of orderEventTypes.entries()) {
     it(`round-trips ${type}`, () => {
-      const event = recorded(samples[type], i + 1, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+      const event = recorded(
+        samples[type],
+        i + 1,
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "svc-checkout",
+      );
       const bytes = encodeEnvelope(event);
       expect(decodeEnvelope(bytes, headersOf(event.committedAt))).toEqual(event);
     });
@@ -72,6 +83,7 @@ describe("EventEnvelope codec", () => {
         samples[type],
         i + 1,
         i % 2 === 0 ? "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" : undefined,
+        i % 3 === 0 ? "x509:CN=svc-checkout,O=Orderly Ünïcode" : undefined,
       );
       expect(Buffer.from(encodeEnvelope(event)).toString("hex")).toBe(
         Buffer.from(encodeEnvelopeReflective(event)).toString("hex"),
@@ -92,11 +104,19 @@ describe("EventEnvelope codec", () => {
     expect(envelope.event.value).toMatchObject({ amountMinor: 3750n, paymentReference: "pay-1" });
   });
 
-  it("leaves traceparent out of the metadata when none came in", () => {
+  it("leaves traceparent and actor out of the metadata when none came in", () => {
     const event = recorded(samples.OrderCancelled, 2);
     const decoded = decodeEnvelope(encodeEnvelope(event), headersOf(event.committedAt));
     expect(decoded).toEqual(event);
     expect("traceparent" in decoded.metadata).toBe(false);
+    expect("actor" in decoded.metadata).toBe(false);
+  });
+
+  it("carries the audit identity in EventEnvelope.actor (field 13)", () => {
+    const event = recorded(samples.OrderPlaced, 1, undefined, "svc-checkout");
+    const envelope = fromBinary(EventEnvelopeSchema, encodeEnvelope(event));
+    expect(envelope.actor).toBe("svc-checkout");
+    expect(decodeEnvelope(encodeEnvelope(event), headersOf(event.committedAt)).metadata.actor).toBe("svc-checkout");
   });
 
   it("falls back to occurredAt for committedAt without headers", () => {

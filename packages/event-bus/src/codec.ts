@@ -111,6 +111,7 @@ export function toEnvelope(event: RecordedEvent<OrderEvent>): EventEnvelope {
     causationId: m.causationId,
     traceparent: m.traceparent ?? "",
     orderId: orderIdOfStream(event.streamId),
+    actor: m.actor ?? "",
     event: toProtoEvent(event),
   });
 }
@@ -200,6 +201,7 @@ export function fromEnvelope(envelope: EventEnvelope, committedAt?: Date): Recor
       causationId: envelope.causationId,
       occurredAt,
       ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
+      ...(envelope.actor ? { actor: envelope.actor } : {}),
     },
     committedAt: committedAt ?? occurredAt,
   };

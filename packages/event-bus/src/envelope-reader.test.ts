@@ -114,7 +114,7 @@ const samples: Record<OrderEventType, OrderEvent> = {
 
 function recorded(
   event: OrderEvent,
-  options: { position?: number; streamVersion?: number; traceparent?: string; occurredAt?: Date } = {},
+  options: { position?: number; streamVersion?: number; traceparent?: string; actor?: string; occurredAt?: Date } = {},
 ): RecordedEvent<OrderEvent> {
   const occurredAt = options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123));
   return {
@@ -130,6 +130,7 @@ function recorded(
       causationId: randomUUID(),
       occurredAt,
       ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
+      ...(options.actor !== undefined ? { actor: options.actor } : {}),
     },
     committedAt: occurredAt,
   };
@@ -168,9 +169,9 @@ const bytesOf = (parts: number[][]) => new Uint8Array(parts.flat());
 
 describe("hand-written EventEnvelope reader vs protobuf-es", () => {
   for (const type of orderEventTypes) {
-    it(`decodes ${type} as the reflective path does, with and without traceparent and headers`, () => {
+    it(`decodes ${type} as the reflective path does, with and without traceparent, actor and headers`, () => {
       for (const tp of [traceparent, undefined]) {
-        const event = recorded(samples[type], { traceparent: tp });
+        const event = recorded(samples[type], { traceparent: tp, ...(tp ? { actor: "svc-checkout" } : {}) });
         const bytes = encodeEnvelope(event);
         const withHeaders = expectSame(bytes, committedHeader);
         const without = expectSame(bytes);
@@ -178,6 +179,7 @@ describe("hand-written EventEnvelope reader vs protobuf-es", () => {
         const decoded = decodeEnvelope(bytes);
         expect(decoded).toEqual(event);
         expect("traceparent" in decoded.metadata).toBe(tp !== undefined);
+        expect(decoded.metadata.actor).toBe(tp ? "svc-checkout" : undefined);
         expect(decodeEnvelope(bytes, committedHeader).committedAt).toEqual(new Date(1764136801456));
       }
     });
@@ -495,8 +497,10 @@ function randomEvent(random: () => number): RecordedEvent<OrderEvent> {
       event = { type, data: { amountMinor: randomInt(random), paymentReference: randomString(random) } };
   }
   const tp = random() < 0.5 ? traceparent : random() < 0.5 ? undefined : randomString(random, 80);
+  const actor = random() < 0.5 ? undefined : randomString(random, 60);
   const ms = Math.floor((random() - 0.3) * 4e12);
   const base = recorded(event, {
+    ...(actor ? { actor } : {}),
     position: randomInt(random),
     streamVersion: randomInt(random),
     occurredAt: new Date(ms),

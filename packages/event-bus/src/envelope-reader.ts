@@ -210,7 +210,7 @@ function skip(wireType: number, fieldNo: number, end: number, budget: number): v
 
 // Field numbers of each message as bit sets (for telling a wrong wire type from an unknown field).
 const bits = (...numbers: number[]): number => numbers.reduce((set, n) => set | (1 << n), 0);
-const ENVELOPE_FIELDS = bits(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23, 24, 25, 26);
+const ENVELOPE_FIELDS = bits(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 20, 21, 22, 23, 24, 25, 26);
 const TIMESTAMP_FIELDS = bits(1, 2);
 const ORDER_PLACED_FIELDS = bits(1, 2, 3, 4, 5);
 const LINE_ITEM_FIELDS = bits(1, 2, 3);
@@ -252,6 +252,7 @@ class RawEnvelope {
   causationId = "";
   traceparent = "";
   orderId = "";
+  actor = "";
   /** Field number of the oneof case that is set (20–26), 0 for none. */
   eventField = 0;
   event = new RawEvent();
@@ -298,6 +299,9 @@ function parse(bytes: Uint8Array): RawEnvelope {
         break;
       case 90 /* 11:LEN */:
         r.orderId = readString(end);
+        break;
+      case 106 /* 13:LEN */:
+        r.actor = readString(end);
         break;
       case 162 /* 20:LEN */:
       case 170 /* 21:LEN */:
@@ -467,22 +471,24 @@ export function readEnvelope(bytes: Uint8Array, committedMs: string | undefined)
   }
   const streamVersion = safe(r.streamVersion, "stream_version");
   const position = safe(r.position, "position");
-  const metadata = r.traceparent
-    ? {
-        eventId: r.eventId,
-        commandId: r.commandId,
-        correlationId: r.correlationId,
-        causationId: r.causationId,
-        occurredAt,
-        traceparent: r.traceparent,
-      }
-    : {
-        eventId: r.eventId,
-        commandId: r.commandId,
-        correlationId: r.correlationId,
-        causationId: r.causationId,
-        occurredAt,
-      };
+  // Optional fields are left out when empty, as fromEnvelope leaves them out (toEqual-identical results).
+  const metadata: {
+    eventId: string;
+    commandId: string;
+    correlationId: string;
+    causationId: string;
+    occurredAt: Date;
+    traceparent?: string;
+    actor?: string;
+  } = {
+    eventId: r.eventId,
+    commandId: r.commandId,
+    correlationId: r.correlationId,
+    causationId: r.causationId,
+    occurredAt,
+  };
+  if (r.traceparent) metadata.traceparent = r.traceparent;
+  if (r.actor) metadata.actor = r.actor;
   return {
     type,
     data,

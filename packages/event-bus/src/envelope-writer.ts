@@ -172,6 +172,7 @@ export function writeEnvelopeView(
   correlationId: string,
   causationId: string,
   traceparent: string | null | undefined,
+  actor: string | null | undefined,
   data: unknown,
 ): Uint8Array {
   const field = oneofField[type];
@@ -193,6 +194,7 @@ export function writeEnvelopeView(
   w.string(9, causationId);
   w.string(10, traceparent ?? "");
   w.string(11, orderIdOfStream(streamId));
+  w.string(13, actor ?? "");
   w.fork(field);
   switch (type) {
     case "OrderPlaced": {
@@ -253,6 +255,7 @@ export function writeEnvelope(event: RecordedEvent<OrderEvent>): Uint8Array {
       m.correlationId,
       m.causationId,
       m.traceparent,
+      m.actor,
       event.data,
     ),
   );

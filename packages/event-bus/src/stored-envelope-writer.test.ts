@@ -33,7 +33,7 @@ const samples: Record<OrderEventType, OrderEvent> = {
 function recorded(
   event: OrderEvent,
   position: number,
-  options: { traceparent?: string; occurredAt?: Date } = {},
+  options: { traceparent?: string; actor?: string; occurredAt?: Date } = {},
 ): RecordedEvent<OrderEvent> {
   const commandId = randomUUID();
   return {
@@ -49,6 +49,7 @@ function recorded(
       causationId: commandId,
       occurredAt: options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
       ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
+      ...(options.actor !== undefined ? { actor: options.actor } : {}),
     },
     committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
   };
@@ -71,6 +72,7 @@ function storedText(event: RecordedEvent<OrderEvent>, json: (data: unknown) => s
     correlationId: m.correlationId,
     causationId: m.causationId,
     traceparent: m.traceparent ?? null,
+    actor: m.actor ?? null,
     occurredAtMs: String(m.occurredAt.getTime()),
   };
 }
@@ -99,9 +101,12 @@ describe("encodeStoredEnvelope", () => {
   });
 
   for (const [i, type] of orderEventTypes.entries()) {
-    it(`writes ${type} byte for byte as encodeEnvelope does, with and without traceparent`, () => {
+    it(`writes ${type} byte for byte as encodeEnvelope does, with and without traceparent and actor`, () => {
       expectSameBytes(
-        recorded(samples[type], i + 1, { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }),
+        recorded(samples[type], i + 1, {
+          traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+          actor: "svc-checkout",
+        }),
       );
       expectSameBytes(recorded(samples[type], i + 1));
     });

@@ -20,6 +20,8 @@ export interface StoredEventText {
   readonly causationId: string;
   /** Null or empty when none came in. */
   readonly traceparent: string | null;
+  /** The audit identity; null or empty when auth was off. */
+  readonly actor: string | null;
   /** occurred_at as whole epoch milliseconds (rounded down, as `pg` reads a timestamptz into a Date), decimal. */
   readonly occurredAtMs: string;
 }
@@ -41,6 +43,7 @@ export function encodeStoredEnvelope(stored: StoredEventText): Uint8Array {
     stored.correlationId,
     stored.causationId,
     stored.traceparent,
+    stored.actor,
     JSON.parse(stored.data),
   );
 }

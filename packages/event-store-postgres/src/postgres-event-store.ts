@@ -85,13 +85,14 @@ interface EventRow {
   correlation_id: string;
   causation_id: string;
   traceparent: string | null;
+  actor: string | null;
   occurred_at: Date;
   committed_at: Date;
 }
 
-const APPEND_SQL = "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const APPEND_SQL = "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 const EVENT_COLUMNS =
-  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, occurred_at, committed_at";
+  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, actor, occurred_at, committed_at";
 
 /** What pg's client-side `query_timeout` rejects with. */
 const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
@@ -365,7 +366,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * One call of `orderly_append` for the batch: its 13 arrays (per command, then per event) as array literals built
+   * One call of `orderly_append` for the batch: its 14 arrays (per command, then per event) as array literals built
    * in one pass (see array-literals.ts).
    */
   async #execute(batch: PendingAppend[]): Promise<AppendRow[]> {
@@ -382,6 +383,7 @@ export class PostgresEventStore implements EventStore {
     let causationIds = "";
     let traceparents = "";
     let occurredAt = "";
+    let actors = "";
     let eventSep = "";
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i] as PendingAppend;
@@ -405,6 +407,8 @@ export class PostgresEventStore implements EventStore {
         const traceparent = metadata.traceparent;
         traceparents += eventSep + (typeof traceparent === "string" ? quotedElement(traceparent) : NULL_ELEMENT);
         occurredAt += eventSep + pending.occurredAt[e];
+        const actor = metadata.actor;
+        actors += eventSep + (typeof actor === "string" && actor !== "" ? quotedElement(actor) : NULL_ELEMENT);
         eventSep = ",";
       }
     }
@@ -422,6 +426,7 @@ export class PostgresEventStore implements EventStore {
       causationIds,
       traceparents,
       occurredAt,
+      actors,
     ];
     const started = performance.now();
     let result: pg.QueryResult<AppendRow>;
@@ -480,6 +485,7 @@ function toRecordedEvent<E extends Event>(row: EventRow): RecordedEvent<E> {
       causationId: row.causation_id,
       occurredAt: row.occurred_at,
       traceparent: row.traceparent ?? undefined,
+      actor: row.actor ?? undefined,
     },
     committedAt: row.committed_at,
   };

@@ -6,6 +6,11 @@ export interface CommandMetadata {
   /** The time the command is handled, taken once at the edge. */
   readonly now: Date;
   readonly traceparent?: string | undefined;
+  /**
+   * The authenticated principal that issued the command (a token's `sub`, or `x509:<subject>` of a client certificate
+   * when no token came); undefined when auth is off.
+   */
+  readonly actor?: string | undefined;
 }
 
 export interface Command<Type extends string = string, Data = unknown> {

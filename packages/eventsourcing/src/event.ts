@@ -13,6 +13,8 @@ export interface EventMetadata {
   readonly occurredAt: Date;
   /** W3C trace context of the request that raised the event, when one came in. */
   readonly traceparent?: string | undefined;
+  /** The authenticated principal that issued the command (audit identity); undefined when auth is off. */
+  readonly actor?: string | undefined;
 }
 
 /** An event as stored: its place in its stream and in the global, gapless, commit-ordered log. */

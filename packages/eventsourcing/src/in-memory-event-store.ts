@@ -62,6 +62,7 @@ export class InMemoryEventStore implements EventStore {
           causationId: metadata.causationId,
           occurredAt: new Date(metadata.occurredAt.getTime()),
           traceparent: metadata.traceparent ?? undefined,
+          actor: metadata.actor || undefined,
         },
         committedAt,
       }),

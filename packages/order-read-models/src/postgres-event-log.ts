@@ -17,7 +17,7 @@ export class PostgresEventLog implements EventLog {
       name: "projection_read_all",
       text: `select position::text, stream_id, stream_version::text, event_type, data::text, event_id::text,
           command_id::text, correlation_id::text, causation_id::text, traceparent,
-          (extract(epoch from occurred_at) * 1000)::float8, (extract(epoch from committed_at) * 1000)::float8
+          (extract(epoch from occurred_at) * 1000)::float8, (extract(epoch from committed_at) * 1000)::float8, actor
         from events where events.position > $1 order by events.position limit $2`,
       values: [after, limit],
       rowMode: "array",
@@ -37,6 +37,7 @@ export class PostgresEventLog implements EventLog {
         string | null,
         number,
         number,
+        string | null,
       ];
       events[i] = {
         position: Number(r[0]),
@@ -51,6 +52,7 @@ export class PostgresEventLog implements EventLog {
           causationId: r[8],
           occurredAt: new Date(Math.round(Number(r[10]))),
           ...(r[9] ? { traceparent: r[9] } : {}),
+          ...(r[12] ? { actor: r[12] } : {}),
         },
         committedAt: new Date(Math.round(Number(r[11]))),
       };

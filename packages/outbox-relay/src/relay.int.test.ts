@@ -96,6 +96,7 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     expect(new Set(messages.map((m) => m.msgId)).size).toBe(head);
     // The envelope is the stored event, field for field.
     const stored = await store.readAll(head - 100, 100);
+    expect(stored.some((e) => e.metadata.actor === "svc-checkout")).toBe(true);
     for (const event of stored) {
       const message = messages[event.position - 1];
       expect(message?.msgId).toBe(event.metadata.eventId);

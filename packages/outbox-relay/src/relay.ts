@@ -32,6 +32,8 @@ export interface StoredEventText {
   readonly causationId: string;
   /** Null or empty when none came in. */
   readonly traceparent: string | null;
+  /** The audit identity; null when auth was off. */
+  readonly actor: string | null;
   /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
   readonly occurredAtMs: string;
 }
@@ -160,11 +162,11 @@ const rawTypes = {
 // the microseconds), so the envelope is the one `encodeEnvelope` writes for the event the store reads.
 // The first part returns the event at the cursor (position and id only): every read also checks that the store still
 // holds the event published last, for one more index probe and no payload.
-const readEventsSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null
+const readEventsSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null, null
 from events where position = $1 and $1 > 0
 union all (select position, event_id, stream_id, stream_version, event_type, data, command_id,
   correlation_id, causation_id, traceparent,
-  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8
+  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8, actor
 from events where position > $1 order by position limit $2)`;
 const POSITION = 0;
 const EVENT_ID = 1;
@@ -178,6 +180,7 @@ const CAUSATION_ID = 8;
 const TRACEPARENT = 9;
 const OCCURRED_AT_MS = 10;
 const COMMITTED_AT_MS = 11;
+const ACTOR = 12;
 
 const checkpointIntervalMs = 100;
 
@@ -244,6 +247,7 @@ export class OutboxRelay {
     correlationId: "",
     causationId: "",
     traceparent: null,
+    actor: null,
     occurredAtMs: "",
   };
 
@@ -757,6 +761,7 @@ export class OutboxRelay {
       stored.correlationId = r[CORRELATION_ID] as string;
       stored.causationId = r[CAUSATION_ID] as string;
       stored.traceparent = traceparent;
+      stored.actor = r[ACTOR] ?? null;
       stored.occurredAtMs = r[OCCURRED_AT_MS] as string;
       committedMs[i] = Number(committed);
       const text = headers.render(eventId, position, streamId, type, committed, traceparent, this.#expectedSeq + i);

@@ -46,6 +46,8 @@ export function orderPlacedRequest(orderId: string = randomUUID()) {
           causationId: commandId,
           occurredAt: new Date(),
           traceparent: `00-${randomUUID().replaceAll("-", "")}-${randomUUID().replaceAll("-", "").slice(0, 16)}-01`,
+          // Half the orders with an audit identity (auth on), half without (auth off).
+          actor: Number.parseInt(commandId.slice(0, 1), 16) % 2 === 0 ? "svc-checkout" : undefined,
         },
       },
     ],

@@ -166,7 +166,7 @@ export class CommandPipeline {
     expectedVersion: ExpectedVersion,
     events: readonly OrderEvent[],
   ): Promise<CommandOutcome> {
-    const { commandId, correlationId, causationId, now, traceparent } = request.command.metadata;
+    const { commandId, correlationId, causationId, now, traceparent, actor } = request.command.metadata;
     return this.#store.append({
       streamId,
       expectedVersion,
@@ -178,6 +178,7 @@ export class CommandPipeline {
           causationId,
           occurredAt: now,
           traceparent,
+          actor,
         };
         return { event, metadata };
       }),

@@ -45,7 +45,10 @@ export function describeCommandPipeline(name: string, open: () => Promise<StoreF
 
     it("accepts CreateOrder: version 1, the event stored with the command's metadata", async () => {
       const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-      const request = toCreateOrder(createOrderRequest(), { headers: { traceparent } });
+      const request = toCreateOrder(createOrderRequest(), {
+        headers: { traceparent },
+        principal: { subject: "svc-checkout" },
+      });
       const outcome = await pipeline.execute(request);
       expect(outcome).toMatchObject({
         streamVersion: 1,
@@ -63,6 +66,7 @@ export function describeCommandPipeline(name: string, open: () => Promise<StoreF
         correlationId: outcome.commandId,
         causationId: outcome.commandId,
         traceparent,
+        actor: "svc-checkout",
       });
       expect(event?.metadata.occurredAt.getTime()).toBe(request.command.metadata.now.getTime());
     });

@@ -128,6 +128,16 @@ describe("metadata", () => {
     expect(a.command.metadata.correlationId).toBe(a.command.metadata.commandId);
     expect(a.command.metadata.commandId).not.toBe(b.command.metadata.commandId);
   });
+
+  it("records the caller as the actor: the token's sub, else the client certificate's subject, else none", () => {
+    const withToken = { headers: {}, principal: { subject: "svc-checkout" }, clientCertificateSubject: "CN=edge" };
+    expect(toCancelOrder(cancelRequest(orderId), withToken).command.metadata.actor).toBe("svc-checkout");
+    const certOnly = { headers: {}, clientCertificateSubject: "CN=svc-checkout,O=Orderly" };
+    expect(toCancelOrder(cancelRequest(orderId), certOnly).command.metadata.actor).toBe(
+      "x509:CN=svc-checkout,O=Orderly",
+    );
+    expect(toCancelOrder(cancelRequest(orderId), call).command.metadata.actor).toBeUndefined();
+  });
 });
 
 describe("toCommandAccepted", () => {

@@ -52,6 +52,21 @@ export interface CallContext {
   readonly headers: Readonly<Record<string, string>>;
   /** True once the client has cancelled or the deadline has passed. */
   readonly aborted?: boolean;
+  /** The verified token's principal when auth is on. */
+  readonly principal?: { readonly subject: string } | undefined;
+  /** Under mTLS, the subject of the client's certificate. */
+  readonly clientCertificateSubject?: string | undefined;
+}
+
+/**
+ * The audit identity recorded in every event the command raises: the token's `sub`; without a token, the client
+ * certificate's subject as `x509:<subject>`; undefined when neither authenticates the caller (auth off).
+ */
+export function actorOf(call: CallContext): string | undefined {
+  const subject = call.principal?.subject;
+  if (subject) return subject;
+  const certificate = call.clientCertificateSubject;
+  return certificate ? `x509:${certificate}` : undefined;
 }
 
 export const rpcNames = {
@@ -216,5 +231,6 @@ function metadataOf(call: CallContext): CommandMetadata {
     causationId: causation !== undefined && uuid.test(causation) ? causation.toLowerCase() : commandId,
     now: new Date(),
     traceparent: traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined,
+    actor: actorOf(call),
   };
 }

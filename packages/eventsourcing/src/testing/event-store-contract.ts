@@ -35,6 +35,7 @@ export interface TestAppendOptions {
   /** Label of the request for `testRequestHash` (default: the key, so the same key means the same request). */
   readonly request?: string;
   readonly traceparent?: string;
+  readonly actor?: string;
 }
 
 /** An append request with fresh ids and metadata. */
@@ -58,6 +59,7 @@ export function testAppendRequest(streamId: string, options: TestAppendOptions =
         causationId: commandId,
         occurredAt,
         traceparent: options.traceparent,
+        actor: options.actor,
       };
       return { event, metadata };
     }),
@@ -107,6 +109,7 @@ export function eventStoreContract(name: string, makeStore: EventStoreFactory): 
           expectedVersion: "no_stream",
           events: [{ type: "OrderPlaced", data }],
           traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          actor: "svc-checkout",
         });
         const outcome = await store.append(request);
         const metadata = request.events[0]?.metadata as EventMetadata;
@@ -123,16 +126,18 @@ export function eventStoreContract(name: string, makeStore: EventStoreFactory): 
         const event = read.events[0];
         expect(event).toMatchObject({ type: "OrderPlaced", data, streamId: id, streamVersion: 1, position: 1 });
         expect(event?.metadata).toEqual({ ...metadata, occurredAt: metadata.occurredAt });
+        expect(event?.metadata.actor).toBe("svc-checkout");
         expect(event?.metadata.occurredAt.getTime()).toBe(metadata.occurredAt.getTime());
         expect(event?.committedAt).toBeInstanceOf(Date);
         expect(await store.readAll(0, 10)).toEqual(read.events);
       });
 
-      it("leaves traceparent undefined when none came in", async () => {
+      it("leaves traceparent and actor undefined when none came in", async () => {
         const id = streamName();
         await store.append(testAppendRequest(id));
         const [event] = (await store.readStream(id)).events;
         expect(event?.metadata.traceparent).toBeUndefined();
+        expect(event?.metadata.actor).toBeUndefined();
       });
 
       it("numbers the events of one append consecutively, without holes", async () => {
