@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { backoffDelay } from "@orderly/retry";
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (default 4). */
@@ -44,23 +46,11 @@ export function retryInterceptor(policy: RetryPolicy = {}, idempotent: Idempoten
       } catch (error) {
         const code = ConnectError.from(error).code;
         if (code !== Code.Unavailable || attempt >= maxAttempts || request.signal.aborted) throw error;
-        const ceiling = Math.min(max, initial * 2 ** (attempt - 1));
-        await sleep(Math.random() * ceiling, request.signal);
+        const wait = backoffDelay(attempt - 1, { baseMs: initial, maxMs: max, jitter: "full" });
+        await sleep(wait, undefined, { signal: request.signal }).catch(() => {
+          throw ConnectError.from(request.signal.reason ?? new Error("aborted"));
+        });
       }
     }
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(ConnectError.from(signal.reason ?? new Error("aborted")));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

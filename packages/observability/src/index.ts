@@ -31,7 +31,6 @@ export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
 export {
-  backoffDelay,
   defaultStartupTimeoutMs,
   natsServer,
   postgresDatabase,

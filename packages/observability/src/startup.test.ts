@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "./config.js";
-import {
-  backoffDelay,
-  readStartupTimeoutMs,
-  type StartupDependency,
-  StartupTimeoutError,
-  waitForDependencies,
-} from "./startup.js";
+import { readStartupTimeoutMs, type StartupDependency, StartupTimeoutError, waitForDependencies } from "./startup.js";
 
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
@@ -115,21 +109,12 @@ describe("waitForDependencies", () => {
   });
 });
 
-describe("readStartupTimeoutMs and backoffDelay", () => {
+describe("readStartupTimeoutMs", () => {
   it("reads ORDERLY_STARTUP_TIMEOUT_MS with a generous default and names it when it is wrong", () => {
     expect(readStartupTimeoutMs({})).toBe(60_000);
     expect(readStartupTimeoutMs({ ORDERLY_STARTUP_TIMEOUT_MS: " 5000 " })).toBe(5_000);
     expect(readStartupTimeoutMs({ ORDERLY_STARTUP_TIMEOUT_MS: "0" })).toBe(0);
     expect(() => readStartupTimeoutMs({ ORDERLY_STARTUP_TIMEOUT_MS: "1m" })).toThrow(ConfigError);
     expect(() => readStartupTimeoutMs({ ORDERLY_STARTUP_TIMEOUT_MS: "1m" })).toThrow(/ORDERLY_STARTUP_TIMEOUT_MS="1m"/);
-  });
-
-  it("doubles up to the ceiling, with jitter down to half", () => {
-    for (let attempt = 0; attempt < 40; attempt++) {
-      const ms = backoffDelay(attempt, 100, 5_000);
-      const full = Math.min(5_000, 100 * 2 ** attempt);
-      expect(ms).toBeGreaterThanOrEqual(full / 2);
-      expect(ms).toBeLessThanOrEqual(full);
-    }
   });
 });

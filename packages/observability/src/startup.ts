@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
 import { ConfigError } from "./config.js";
 import { describeError, maskPassword, probeNats, probePostgres, probeRedis } from "./dependencies.js";
@@ -61,12 +62,6 @@ export function readStartupTimeoutMs(env: Record<string, string | undefined> = p
   return value;
 }
 
-/** Exponential backoff with jitter: between half and all of min(max, base · 2^attempt). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
-  const ms = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return ms / 2 + Math.random() * (ms / 2);
-}
-
 /**
  * Resolves once every dependency's check passed (each waits on its own, so the log names all that are missing);
  * rejects with a StartupTimeoutError naming the first that did not come in time. Logs what it waits for once, then at
@@ -115,8 +110,8 @@ export async function waitForDependencies(
           lastReason = reason;
         }
         // An aborted sleep rejects with a generic AbortError: rethrow the signal's own reason instead.
-        await sleep(Math.min(backoffDelay(attempt, baseMs, maxMs), deadline - now), undefined, { signal }).catch(() =>
-          signal.throwIfAborted(),
+        await sleep(Math.min(backoffDelay(attempt, { baseMs, maxMs }), deadline - now), undefined, { signal }).catch(
+          () => signal.throwIfAborted(),
         );
       }
     }

@@ -1,5 +1,6 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Backoff } from "@orderly/retry";
 import pg from "pg";
 import { Registry } from "prom-client";
 import { EventHeaderRenderer } from "./event-headers.js";
@@ -11,7 +12,7 @@ import {
   PublishFailedError,
 } from "./jetstream-publisher.js";
 import { type RelayMetrics, registerRelayMetrics } from "./metrics.js";
-import { Backoff, Wakeup } from "./wakeup.js";
+import { Wakeup } from "./wakeup.js";
 
 /**
  * A stored event in Postgres's text form, as the relay reads it: the bus encodes straight from it (no RecordedEvent,
@@ -503,7 +504,7 @@ export class OutboxRelay {
   }
 
   async #publishLoop(client: pg.Client): Promise<void> {
-    const backoff = new Backoff(200, 5_000);
+    const backoff = new Backoff({ baseMs: 200, maxMs: 5_000 });
     await this.#reconcileUntilDone(client, backoff);
     while (true) {
       try {

@@ -46,22 +46,3 @@ export class Wakeup {
     });
   }
 }
-
-/** Exponential backoff with jitter, for reconnecting to a server that is down. */
-export class Backoff {
-  #attempt = 0;
-  constructor(
-    readonly initialMs = 100,
-    readonly maxMs = 5_000,
-  ) {}
-
-  next(): number {
-    const base = Math.min(this.maxMs, this.initialMs * 2 ** this.#attempt);
-    this.#attempt = Math.min(this.#attempt + 1, 30);
-    return base / 2 + Math.random() * (base / 2);
-  }
-
-  reset(): void {
-    this.#attempt = 0;
-  }
-}

@@ -1,4 +1,6 @@
-export { MessageQueue, sleep } from "./message-queue.js";
+// \`sleep\` kept under its old name for the read models: it is @orderly/retry's \`pause\`.
+export { pause as sleep } from "@orderly/retry";
+export { MessageQueue } from "./message-queue.js";
 export { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 export {
   type CheckpointMark,

@@ -8,9 +8,10 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { backoffDelay, pause } from "@orderly/retry";
 import { Registry } from "prom-client";
 import { headersOf } from "./message-headers.js";
-import { MessageQueue, sleep } from "./message-queue.js";
+import { MessageQueue } from "./message-queue.js";
 import { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 import {
   type CheckpointMark,
@@ -304,7 +305,7 @@ export class Projector {
         } catch (error) {
           if (this.stopping) return;
           this.log.warn({ err: error }, "could not recreate the consumer, retrying");
-          await sleep(this.retryMaxMs, this.abort.signal);
+          await pause(this.retryMaxMs, this.abort.signal);
         }
       }
     }
@@ -337,7 +338,7 @@ export class Projector {
         this.failing = true;
         this.log.error({ err: error, projection: this.projection.name }, "projector batch failed, retrying");
         for (const d of batch) d.msg.nak(this.retryBaseMs);
-        await sleep(this.retryMaxMs, this.abort.signal);
+        await pause(this.retryMaxMs, this.abort.signal);
       }
     }
   }
@@ -413,7 +414,7 @@ export class Projector {
     const divergence = this.divergence;
     if (!divergence) return;
     for (const d of this.queue.clear()) d.msg.nak(this.continuityRetryMs);
-    await sleep(this.continuityRetryMs, this.abort.signal);
+    await pause(this.continuityRetryMs, this.abort.signal);
     if (this.stopping) return;
     try {
       const continuity = this.continuity as ContinuityCheck;
@@ -536,7 +537,7 @@ export class Projector {
         if (this.projection.isTransient?.(error)) {
           this.failing = true;
           this.log.warn({ err: error, projection: this.projection.name }, "projection store unavailable, retrying");
-          await sleep(this.backoff(attempt++), this.abort.signal);
+          await pause(this.backoff(attempt++), this.abort.signal);
           continue;
         }
         if (events.length > 1) {
@@ -551,7 +552,7 @@ export class Projector {
         attempt++;
         if (attempt < this.maxAttempts) {
           this.log.warn({ err: error, projection: this.projection.name, attempt }, "event failed, retrying");
-          await sleep(this.backoff(attempt), this.abort.signal);
+          await pause(this.backoff(attempt), this.abort.signal);
           continue;
         }
         await this.stuckAt(events[0] as RecordedEvent, error);
@@ -579,7 +580,7 @@ export class Projector {
     );
     try {
       for (;;) {
-        await sleep(this.poisonRetryMs, this.abort.signal);
+        await pause(this.poisonRetryMs, this.abort.signal);
         if (this.stopping) throw new Stopped();
         const started = performance.now();
         try {
@@ -649,8 +650,7 @@ export class Projector {
   }
 
   private backoff(attempt: number): number {
-    const ms = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
-    return ms / 2 + Math.random() * (ms / 2);
+    return backoffDelay(attempt, { baseMs: this.retryBaseMs, maxMs: this.retryMaxMs });
   }
 
   /** lag_events = head − checkpoint; lag_seconds = age of event checkpoint+1 (grows while stopped or stuck). */

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   AlreadyExistsError,
   type CommandOutcome,
@@ -20,6 +21,7 @@ import {
   orderStreamId,
   validateCommand,
 } from "@orderly/orders-domain";
+import { backoffDelay } from "@orderly/retry";
 import { KeyedSerializer } from "./keyed-serializer.js";
 import { OrderCache } from "./order-cache.js";
 import type { CommandRequest } from "./to-command.js";
@@ -143,7 +145,9 @@ export class CommandPipeline {
         if (expected !== undefined || appends >= this.#maxAttempts) return this.#storedOr(request.idempotency, error);
         this.retries++;
         fresh = true;
-        await sleep(this.#retryBaseMs * 2 ** (appends - 1) * Math.random());
+        await sleep(
+          backoffDelay(appends - 1, { baseMs: this.#retryBaseMs, maxMs: Number.POSITIVE_INFINITY, jitter: "full" }),
+        );
       }
     }
   }
@@ -210,5 +214,3 @@ export class CommandPipeline {
     };
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

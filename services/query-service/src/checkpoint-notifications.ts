@@ -1,4 +1,5 @@
 import type { Logger } from "@orderly/observability";
+import { backoffDelay } from "@orderly/retry";
 import type { Redis } from "ioredis";
 import pg from "pg";
 import type { PositionWatcher } from "./position-watcher.js";
@@ -107,7 +108,7 @@ export class PostgresCheckpointNotifications {
 
   private scheduleReconnect(): void {
     if (this.closed || this.retryTimer) return;
-    const delay = Math.min(2_000, 100 * 2 ** this.attempt++);
+    const delay = backoffDelay(this.attempt++, { baseMs: 100, maxMs: 2_000, jitter: "none" });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect().catch((error: unknown) => {
