@@ -27,10 +27,13 @@ export const serviceNames = [
 ] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
-/** The suite's own servers: one of each per test file, every scenario in its own database and namespace on them. */
-export interface OwnServers {
+/**
+ * The suite's own servers: one of each per test file, every scenario in its own database and namespace on them. NATS
+ * may be a cluster (`url` lists its nodes).
+ */
+export interface OwnServers<Nats extends { readonly url: string } = NatsServer> {
   readonly postgres: PostgresServer;
-  readonly nats: NatsServer;
+  readonly nats: Nats;
   readonly redis: RedisServer;
   close(): Promise<void>;
 }
@@ -49,7 +52,7 @@ export async function startOwnServers(): Promise<OwnServers> {
 
 export interface FaultStack {
   readonly env: TestEnvironment;
-  readonly servers: OwnServers;
+  readonly servers: OwnServers<{ readonly url: string }>;
   readonly ports: { command: number; query: number; metrics: Record<ServiceName, number> };
   /** The database the services use now (`restartAll` may move them to another one). */
   databaseUrl(): string;
@@ -79,7 +82,12 @@ export interface FaultStack {
   stop(): Promise<void>;
 }
 
-export async function startFaultStack(servers: OwnServers, profile: FaultProfile): Promise<FaultStack> {
+/** `serviceEnv`: added to every service's environment (e.g. ORDERLY_STREAM_REPLICAS on a NATS cluster). */
+export async function startFaultStack(
+  servers: OwnServers<{ readonly url: string }>,
+  profile: FaultProfile,
+  serviceEnv: Record<string, string> = {},
+): Promise<FaultStack> {
   const env = await createTestEnvironment({
     adminDatabaseUrl: servers.postgres.adminUrl,
     natsUrl: servers.nats.url,
@@ -92,7 +100,7 @@ export async function startFaultStack(servers: OwnServers, profile: FaultProfile
   const pastOutput = new Map<ServiceName, string>();
   const expectedExit = new Set<RunningService>();
   const restarts: FaultStack["restarts"] = [];
-  let overrides: Record<string, string> = {};
+  let overrides: Record<string, string> = { ...serviceEnv };
   let stopping = false;
 
   /**

@@ -1,0 +1,205 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { streamName } from "@orderly/event-bus";
+import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, runLoad } from "@orderly/loadtest";
+import {
+  eventually,
+  freePort,
+  type NatsCluster,
+  type RunningService,
+  startNatsCluster,
+  startPostgresServer,
+  startRedisServer,
+  startService,
+} from "@orderly/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serviceEntry } from "../query-service/stack.js";
+import { CommandLog, checkCommands, checkReadModels, checkStream, positions } from "./checker.js";
+import { type FaultStack, type OwnServers, type ServiceName, startFaultStack } from "./fault-stack.js";
+import { faultProfile } from "./profile.js";
+
+// The stream on a 3-node NATS cluster at 3 replicas (ORDERLY_STREAM_REPLICAS=3, NATS_URL listing the three nodes),
+// two instances of the command service, the relay and each projector (the query service is not in this test: no
+// reads), open-loop load on both command instances; each NATS node is SIGKILLed and restarted in turn, each time
+// together with one relay or projector process. Every accepted command must end up in both read models and on the
+// stream exactly once, in order. CI runs the short profile (~60 s); the long one:
+//   ORDERLY_FAULTS_PROFILE=long pnpm --filter @orderly/e2e exec vitest run src/faults/nats-cluster-faults.e2e.test.ts
+
+const profile = faultProfile();
+let cluster: NatsCluster;
+let servers: OwnServers<NatsCluster>;
+let stack: FaultStack;
+const second = new Map<ServiceName, RunningService>();
+let secondCommandPort: number;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const log = new CommandLog();
+
+beforeAll(async () => {
+  const [natsCluster, postgres, redis] = await Promise.all([
+    startNatsCluster(),
+    startPostgresServer(),
+    startRedisServer(),
+  ]);
+  cluster = natsCluster;
+  servers = {
+    postgres,
+    nats: cluster,
+    redis,
+    async close() {
+      await Promise.allSettled([postgres.close(), cluster.close(), redis.close()]);
+    },
+  };
+  stack = await startFaultStack(servers, profile, { ORDERLY_STREAM_REPLICAS: "3" });
+  // The second instance of each (the first ones are restarted by the fault stack when killed).
+  secondCommandPort = await freePort();
+  for (const name of ["command-service", "outbox-relay", "projector-postgres", "projector-redis"] as const) {
+    const metricsPort = await freePort();
+    second.set(
+      name,
+      await startService({
+        name: `${name}-2`,
+        entry: serviceEntry(name),
+        env: {
+          ...stack.serviceEnv(),
+          COMMAND_PORT: String(secondCommandPort),
+          METRICS_PORT: String(metricsPort),
+          LOG_FORMAT: "json",
+          PROJECTOR_ACK_WAIT_MS: String(profile.ackWaitMs),
+        },
+        readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
+        readyTimeoutMs: 90_000,
+      }),
+    );
+  }
+  nc = await connect({ servers: cluster.url.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  jsm = await jetstreamManager(nc);
+}, 240_000);
+
+afterAll(async () => {
+  await nc?.close().catch(() => undefined);
+  await Promise.allSettled([...second.values()].map((s) => s.stop("SIGTERM", 10_000)));
+  await stack?.stop();
+  await servers?.close();
+}, 120_000);
+
+async function streamInfo() {
+  return jsm.streams.info(streamName(stack.env.namespace));
+}
+
+/** The stream's leader and both followers are current (a node that came back caught up). */
+async function replicasCurrent(): Promise<boolean> {
+  try {
+    const info = await streamInfo();
+    const replicas = info.cluster?.replicas ?? [];
+    return (
+      info.cluster?.leader !== undefined && replicas.length === 2 && replicas.every((r) => r.current && !r.offline)
+    );
+  } catch {
+    return false;
+  }
+}
+
+describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profile.name} profile)`, () => {
+  it(
+    "rides through every node loss: each accepted command in both read models and on the stream exactly once, in order",
+    async () => {
+      const info = await streamInfo();
+      expect(info.config.num_replicas).toBe(3);
+      await eventually(replicasCurrent, "the stream's three replicas to be current", 60_000, 250);
+
+      const stopLoad = new AbortController();
+      const load = (port: number, seed: number) =>
+        runLoad({
+          address: `127.0.0.1:${port}`,
+          mode: "open",
+          rate: profile.rate / 2,
+          durationMs: 3_600_000,
+          signal: stopLoad.signal,
+          timeoutMs: profile.callTimeoutMs,
+          maxInFlight: 1000,
+          connections: 1,
+          mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.02, 0.01),
+          rywRate: 0,
+          seed,
+          customers: 200,
+          lateThresholdMs: 50,
+          slo: [],
+          onReply: log.record,
+        });
+      const loads = [load(stack.ports.command, 11), load(secondCommandPort, 12)];
+      // One relay or projector process dies with each node (the fault stack restarts it; its twin carries on).
+      const alsoKilled: ServiceName[] = ["outbox-relay", "projector-postgres", "projector-redis"];
+      const outages: { node: number; leader: string | undefined; published: number; downMs: number }[] = [];
+      try {
+        await sleep(profile.faultAtMs);
+        for (const [i, node] of cluster.nodes.entries()) {
+          const before = (await streamInfo()).state.last_seq;
+          const leader = (await streamInfo()).cluster?.leader;
+          const downAt = Date.now();
+          await node.stop("kill");
+          const victim = alsoKilled[i];
+          if (victim) await stack.kill(victim);
+          // The relay goes on publishing with one node of three gone (a new stream leader if it was the leader's).
+          await eventually(
+            async () => {
+              try {
+                return (await streamInfo()).state.last_seq > before + 10;
+              } catch {
+                return false;
+              }
+            },
+            `the stream to grow while node ${i + 1} is down`,
+            30_000,
+            200,
+          );
+          const published = (await streamInfo()).state.last_seq - before;
+          const rest = profile.downMs - (Date.now() - downAt);
+          if (rest > 0) await sleep(rest);
+          await node.start();
+          outages.push({ node: i + 1, leader, published, downMs: Date.now() - downAt });
+          if (victim) await stack.restarted(victim);
+          // The next node goes only once this one caught up: two nodes down at once is a quorum loss, not this test.
+          await eventually(replicasCurrent, `node ${i + 1}'s replica to catch up`, 60_000, 250);
+        }
+        await sleep(profile.tailMs);
+      } finally {
+        stopLoad.abort();
+        await Promise.allSettled(loads);
+      }
+      const reports = await Promise.all(loads);
+      console.log(
+        `NATS cluster outages: ${outages.map((o) => `node ${o.node} (leader was ${o.leader}) down ${(o.downMs / 1000).toFixed(1)} s, ${o.published} published meanwhile`).join("; ")}; ${reports.map((r) => `${r.ok}/${r.total} ok at ${r.rps.toFixed(0)}/s`).join(" and ")}`,
+      );
+
+      const { env } = stack;
+      const databaseUrl = stack.databaseUrl();
+      await eventually(
+        async () => {
+          const p = await positions(databaseUrl, servers.redis.url, env.namespace);
+          return p.postgres >= p.head && p.redis >= p.head;
+        },
+        "both read models to reach the store head",
+        120_000,
+        250,
+      ).catch(() => undefined); // the checks below say what is missing
+
+      const commands = await checkCommands(databaseUrl, log.records);
+      const lost = commands.verdicts.filter((v) => v.verdict === "lost");
+      expect(lost.map((v) => `${v.record.method} ${v.record.key}: ${v.reason}`)).toEqual([]);
+      expect(commands.accepted).toBeGreaterThan(0);
+      const readModels = await checkReadModels(databaseUrl, servers.redis.url, env.namespace);
+      expect(readModels.differences.slice(0, 20)).toEqual([]);
+      expect(readModels.postgres.right).toBe(readModels.orders);
+      expect(readModels.redis.right).toBe(readModels.orders);
+      const stream = await checkStream(databaseUrl, cluster.url, env.namespace);
+      expect(stream.examples).toEqual([]);
+      expect(stream.missing).toBe(0);
+      expect(stream.duplicatedOrUnordered).toBe(0);
+      expect(stream.messages).toBe(stream.storeHead);
+      expect(outages).toHaveLength(3);
+    },
+    profile.faultAtMs + 3 * (profile.downMs + 120_000) + profile.tailMs + 180_000,
+  );
+});
