@@ -134,3 +134,61 @@ describe("GrpcServer per-caller limits", () => {
     }
   });
 });
+
+describe("GrpcServer deadline cap", () => {
+  /** A server whose GetOrderSummary waits until its signal aborts (a handler stuck on a slow dependency). */
+  async function startStuck(maxDeadlineMs: number) {
+    const aborted: string[] = [];
+    const server = new GrpcServer({ name: "deadline-test", logger, maxDeadlineMs });
+    server.addService(QueryService, {
+      getOrderSummary: async (_request, ctx) => {
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+        aborted.push((ctx.signal.reason as Error).message);
+        return {};
+      },
+      listCustomerOrders: () => ({}),
+      async *waitForPosition() {},
+    });
+    const port = await server.listen(0, "127.0.0.1");
+    const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(QueryService), "QueryService");
+    const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Client;
+    return { server, client, aborted };
+  }
+
+  function call(client: Client, deadlineMs?: number): Promise<{ code: grpc.status; details: string; ms: number }> {
+    const started = Date.now();
+    const options = deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + deadlineMs) };
+    return new Promise((resolve) => {
+      (client.getOrderSummary as (...a: unknown[]) => unknown).call(
+        client,
+        { orderId: "o" },
+        new grpc.Metadata(),
+        options,
+        (error: grpc.ServiceError | null) =>
+          resolve({ code: error?.code ?? grpc.status.OK, details: error?.details ?? "", ms: Date.now() - started }),
+      );
+    });
+  }
+
+  it("ends a call without a deadline, or with a longer one, at the server's cap with DEADLINE_EXCEEDED", async () => {
+    const { server, client, aborted } = await startStuck(400);
+    try {
+      const [none, long, short] = await Promise.all([call(client), call(client, 60_000), call(client, 150)]);
+      for (const capped of [none, long]) {
+        expect(capped.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        expect(capped.details).toMatch(/caps a call at 400 ms/);
+        expect(capped.ms).toBeGreaterThanOrEqual(350);
+        expect(capped.ms).toBeLessThan(5_000);
+      }
+      // A deadline inside the cap is the client's own.
+      expect(short.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(short.ms).toBeLessThan(400);
+      // The handlers were told (their signal aborted), so a stuck dependency is released too.
+      await expect.poll(() => aborted.length).toBeGreaterThanOrEqual(2);
+      expect(aborted.filter((m) => /caps a call at 400 ms/.test(m))).toHaveLength(2);
+    } finally {
+      client.close();
+      await server.shutdown({ graceMs: 1000 });
+    }
+  });
+});

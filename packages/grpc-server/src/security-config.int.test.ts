@@ -12,9 +12,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe("readServerSecurityConfig", () => {
   it("is plaintext without settings", () => {
     expect(readServerSecurityConfig({})).toEqual({
-      config: { tls: undefined, auth: undefined, limits: undefined },
+      config: { tls: undefined, auth: undefined, limits: undefined, maxDeadlineMs: 30_000 },
       problems: [],
     });
+  });
+
+  it("reads the deadline cap and refuses a malformed one", () => {
+    expect(readServerSecurityConfig({ ORDERLY_MAX_DEADLINE_MS: "5000" }).config.maxDeadlineMs).toBe(5000);
+    expect(readServerSecurityConfig({ ORDERLY_MAX_DEADLINE_MS: "5s" }).problems).toEqual([
+      'ORDERLY_MAX_DEADLINE_MS="5s" is not an integer in 100-3600000',
+    ]);
   });
 
   it("reads TLS and mTLS files and checks them", () => {

@@ -1,6 +1,7 @@
 import type { JwtAuthOptions } from "./auth.js";
 import { readPublicKey } from "./auth.js";
 import { type CallerLimitOptions, parseRate } from "./rate-limit.js";
+import { DEFAULT_MAX_DEADLINE_MS } from "./server.js";
 import { checkTlsFiles, type ServerTlsOptions } from "./tls.js";
 
 /** How a gRPC server protects itself; read once by a service's composition root and passed to GrpcServer. */
@@ -17,6 +18,8 @@ export interface ServerSecurityConfig {
    * and ORDERLY_MAX_STREAMS_PER_CALLER; undefined = no per-caller limits.
    */
   readonly limits: CallerLimitOptions | undefined;
+  /** From ORDERLY_MAX_DEADLINE_MS (default 30,000): the longest a unary call may run, whatever its deadline. */
+  readonly maxDeadlineMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -53,7 +56,15 @@ export function readServerSecurityConfig(env: Env): { config: ServerSecurityConf
   }
   const auth = readAuth(env, problems);
   const limits = readLimits(env, problems);
-  return { config: { tls, auth, limits }, problems };
+  let maxDeadlineMs = DEFAULT_MAX_DEADLINE_MS;
+  const deadlineRaw = value(env, "ORDERLY_MAX_DEADLINE_MS");
+  if (deadlineRaw !== undefined) {
+    maxDeadlineMs = Number(deadlineRaw);
+    if (!/^\d+$/.test(deadlineRaw) || maxDeadlineMs < 100 || maxDeadlineMs > 3_600_000) {
+      problems.push(`ORDERLY_MAX_DEADLINE_MS=${JSON.stringify(deadlineRaw)} is not an integer in 100-3600000`);
+    }
+  }
+  return { config: { tls, auth, limits, maxDeadlineMs }, problems };
 }
 
 function readAuth(env: Env, problems: string[]): JwtAuthOptions | undefined {

@@ -228,7 +228,7 @@ describe("GrpcServer", () => {
     await server?.shutdown({ graceMs: 1_000 });
   });
 
-  it("serves a unary call with protobuf-es messages, passing metadata, method and no deadline", async () => {
+  it("serves a unary call with protobuf-es messages, passing metadata, method and the server's deadline cap when the client set none", async () => {
     seen.contexts.length = 0;
     const metadata = new grpc.Metadata();
     metadata.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
@@ -243,7 +243,9 @@ describe("GrpcServer", () => {
     const ctx = seen.contexts[0];
     expect(ctx?.headers.traceparent).toBe("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     expect(ctx?.method).toBe("orderly.orders.v1.CommandService/CreateOrder");
-    expect(ctx?.deadline).toBeUndefined();
+    // No client deadline: the server's cap (30 s by default) is the call's deadline.
+    expect(ctx?.deadline).toBeGreaterThan(Date.now() + 20_000);
+    expect(ctx?.deadline).toBeLessThanOrEqual(Date.now() + 30_000);
     expect(ctx?.signal.aborted).toBe(false);
 
     const cancelled = await unary<{ accepted?: { duplicate: boolean } }>(commands, "cancelOrder", { orderId: "o-2" });

@@ -44,7 +44,10 @@ export interface CallContext {
    * for a handler that only needs to ask (the signal and its listener are made on first use).
    */
   readonly aborted: boolean;
-  /** Epoch ms from the client's grpc-timeout; undefined when the client set none. */
+  /**
+   * Epoch ms: the client's grpc-timeout, or the server's cap (`maxDeadlineMs`) when that is earlier or the client set
+   * none; undefined only on server streams without a client deadline.
+   */
   readonly deadline: number | undefined;
   /** Request metadata (text values only; keys lower-case), e.g. `traceparent`. */
   readonly headers: Record<string, string>;
@@ -110,7 +113,16 @@ export interface GrpcServerOptions {
    * (RESOURCE_EXHAUSTED with a `retry-after-ms` trailer past it) and open server streams.
    */
   readonly limits?: CallerLimitOptions | undefined;
+  /**
+   * The longest a unary call may run, whatever deadline the client sent (default 30 s): a call without a deadline, or
+   * with a longer one, ends with DEADLINE_EXCEEDED at this cap and its handler's signal aborts. Server streams are
+   * bounded by their own timeouts and the per-caller stream cap instead (a subscription is meant to stay open).
+   */
+  readonly maxDeadlineMs?: number | undefined;
 }
+
+/** The default server-side cap on a unary call's deadline. */
+export const DEFAULT_MAX_DEADLINE_MS = 30_000;
 
 export interface AddServiceOptions {
   /** The scope every method of the service requires when auth is on (e.g. `orders:write`). */
@@ -145,6 +157,7 @@ export class GrpcServer {
   private readonly streams = new Set<GrpcCallContext>();
   private readonly tls: ServerTls | undefined;
   private readonly auth: JwtAuthenticator | undefined;
+  private readonly maxDeadlineMs: number;
   private readonly limiter: CallerRateLimiter | undefined;
   private readonly openStreams: StreamCounter | undefined;
   private serving = true;
@@ -157,6 +170,8 @@ export class GrpcServer {
     // Reads the certificate files now: a bad path or a mismatched key fails the start, not the first connection.
     this.tls = options.tls ? new ServerTls(options.tls, this.logger) : undefined;
     this.auth = options.auth ? new JwtAuthenticator(options.auth) : undefined;
+    this.maxDeadlineMs = options.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS;
+    if (!(this.maxDeadlineMs >= 1)) throw new Error(`maxDeadlineMs must be >= 1, got ${this.maxDeadlineMs}`);
     const limits = options.limits;
     this.limiter =
       limits?.ratePerSecond !== undefined
@@ -272,16 +287,21 @@ export class GrpcServer {
     const path = methodPath(method.parent, method).slice(1);
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const track = this.track(method, "unary");
-      const ctx = new GrpcCallContext(call, path);
+      const ctx = new GrpcCallContext(call, path, this.maxDeadlineMs);
+      // The capped deadline may answer before the handler does: whichever comes second is dropped.
+      let answered = false;
       const finish = (code: Status) => {
         ctx.release();
         track(code);
       };
       const fail = (error: unknown) => {
+        if (answered) return;
+        answered = true;
         const status = this.failure(error, ctx);
         callback(status);
         finish(status.code);
       };
+      ctx.onCappedDeadline(fail);
       const start = () => {
         const limited = this.rateLimited(ctx);
         if (limited !== undefined) {
@@ -290,11 +310,15 @@ export class GrpcServer {
         }
         const request = call.request;
         if (request instanceof UndecodableRequest) {
+          if (answered) return;
+          answered = true;
           callback({ code: Status.INVALID_ARGUMENT, details: undecodable(request) });
           finish(Status.INVALID_ARGUMENT);
           return;
         }
         const succeed = (result: Init<DescMessage>) => {
+          if (answered) return;
+          answered = true;
           const aborted = ctx.abortReason();
           if (aborted !== undefined) {
             finish(aborted.status);
@@ -515,14 +539,44 @@ class GrpcCallContext implements CallContext {
   #headers: Record<string, string> | undefined;
   #onCancel: (() => void) | undefined;
   #released = false;
+  /** Set when the server's cap is earlier than the client's deadline (or the client set none). */
+  readonly #capMs: number | undefined;
+  #capTimer: NodeJS.Timeout | undefined;
   principal: Principal | undefined = undefined;
 
-  constructor(call: ServerCall, method: string) {
+  /** `maxDeadlineMs`: the server's cap (unary calls); undefined for none (streams). */
+  constructor(call: ServerCall, method: string, maxDeadlineMs?: number) {
     this.#call = call;
     this.method = method;
     const rawDeadline = call.getDeadline();
     const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
-    this.deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
+    const client = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
+    const cap = maxDeadlineMs === undefined ? undefined : Date.now() + maxDeadlineMs;
+    if (cap !== undefined && (client === undefined || cap < client)) {
+      this.deadline = cap;
+      this.#capMs = maxDeadlineMs;
+    } else {
+      this.deadline = client;
+    }
+  }
+
+  /**
+   * When the server's cap (not the client's deadline, which grpc-js enforces) is this call's deadline: `expire` is
+   * called with DEADLINE_EXCEEDED once it passes, and the signal aborts.
+   */
+  onCappedDeadline(expire: (error: CallAbortedError) => void): void {
+    const capMs = this.#capMs;
+    if (capMs === undefined) return;
+    this.#capTimer = setTimeout(() => {
+      this.#capTimer = undefined;
+      const reason = new CallAbortedError(
+        Status.DEADLINE_EXCEEDED,
+        `deadline exceeded: the server caps a call at ${capMs} ms`,
+      );
+      this.abort(reason);
+      expire(reason);
+    }, capMs);
+    this.#capTimer.unref();
   }
 
   get signal(): AbortSignal {
@@ -588,6 +642,7 @@ class GrpcCallContext implements CallContext {
   /** The call is finished: stop listening for its cancellation. */
   release(): void {
     this.#released = true;
+    if (this.#capTimer !== undefined) clearTimeout(this.#capTimer);
     if (this.#onCancel !== undefined) this.#call.off("cancelled", this.#onCancel);
   }
 

@@ -17,7 +17,7 @@ describe("readConfig", () => {
       shutdownGraceMs: 10_000,
       statementTimeoutMs: 7_000,
       appendConcurrentBatches: 1,
-      security: { tls: undefined, auth: undefined, limits: undefined },
+      security: { tls: undefined, auth: undefined, limits: undefined, maxDeadlineMs: 30_000 },
     });
   });
 

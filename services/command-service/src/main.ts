@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     tls: config.security.tls,
     auth: config.security.auth,
     limits: config.security.limits,
+    maxDeadlineMs: config.security.maxDeadlineMs,
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics), { scope: Scopes.write });
 

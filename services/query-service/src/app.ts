@@ -99,6 +99,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       tls: config.security.tls,
       auth: config.security.auth,
       limits: config.security.limits,
+      maxDeadlineMs: config.security.maxDeadlineMs,
     });
     server.addService(
       QueryService,
