@@ -147,6 +147,11 @@ export interface PostgresServerOptions {
   /** Extra `-c name=value` settings. */
   readonly settings?: Record<string, string>;
   readonly readyTimeoutMs?: number;
+  /**
+   * A streaming replica of this server instead of a new cluster: its data folder is a `pg_basebackup -R` of the
+   * primary (standby.signal and primary_conninfo written), so it replays the primary's WAL and answers reads only.
+   */
+  readonly replicaOf?: PostgresServer;
 }
 
 export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
@@ -157,18 +162,25 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
   await mkdir(socketDir);
   if (user) await chown(socketDir, user.uid, user.gid);
   const port = await freePort();
-  await runAs(user, join(postgresBin, "initdb"), [
-    "-D",
-    dataDir,
-    "-A",
-    "trust",
-    "-U",
-    "postgres",
-    "-E",
-    "UTF8",
-    "--no-sync",
-    "--locale=C",
-  ]);
+  if (options.replicaOf) {
+    await runAs(user, join(postgresBin, "pg_basebackup"), [
+      ...["-h", "127.0.0.1", "-p", String(options.replicaOf.port), "-U", "postgres", "-D", dataDir],
+      ...["-X", "stream", "-c", "fast", "-R", "--no-sync"],
+    ]);
+  } else {
+    await runAs(user, join(postgresBin, "initdb"), [
+      "-D",
+      dataDir,
+      "-A",
+      "trust",
+      "-U",
+      "postgres",
+      "-E",
+      "UTF8",
+      "--no-sync",
+      "--locale=C",
+    ]);
+  }
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
     unix_socket_directories: socketDir,

@@ -40,7 +40,10 @@ export interface QueryReaders {
 export interface StartQueryServiceOptions {
   readonly config: QueryServiceConfig;
   readonly logger: Logger;
-  /** Builds the read-model readers over the service's own connections. */
+  /**
+   * Builds the read-model readers over the service's own connections. `pool` serves `order_summaries` and its
+   * checkpoint: the streaming replica of QUERY_DATABASE_URL when set, else DATABASE_URL.
+   */
   readonly readers: (connections: { pool: pg.Pool; redis: Redis; namespace: string }) => QueryReaders;
   /**
    * Runs once the connections are up, before anything reads (e.g. create the read models' tables), over a pool of its
@@ -141,6 +144,36 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     await pool.query("select 1").catch((error: unknown) => {
       throw new Error(connectionProblem("Postgres", config.stack.databaseUrl, error));
     });
+    // order_summaries from a streaming replica (QUERY_DATABASE_URL): its rows and its checkpoint replay together, in
+    // commit order, so a read after the replica's checkpoint reached a position sees that position's rows.
+    let readPool = pool;
+    let replicaProbe: PostgresProbe | undefined;
+    if (config.queryDatabaseUrl !== undefined) {
+      const replicaUrl = config.queryDatabaseUrl;
+      readPool = new pg.Pool({
+        connectionString: replicaUrl,
+        max: 10,
+        application_name: "query-service replica reads",
+        connectionTimeoutMillis: config.readTimeoutMs,
+        query_timeout: config.readTimeoutMs,
+      });
+      const replicaPool = readPool;
+      replicaPool.on("error", (error) => logger.warn({ err: error }, "idle replica connection failed"));
+      cleanups.push(() => replicaPool.end());
+      const { rows } = await replicaPool
+        .query<{ standby: boolean }>("select pg_is_in_recovery() as standby")
+        .catch((error: unknown) => {
+          throw new Error(connectionProblem("Postgres", replicaUrl, error).replace("DATABASE_URL", "QUERY_DATABASE_URL"));
+        });
+      if (rows[0]?.standby !== true) {
+        logger.warn(
+          `QUERY_DATABASE_URL (${mask(replicaUrl)}) is not a standby: reads go to a primary of its own, which is right ` +
+            "only when it is DATABASE_URL's server",
+        );
+      }
+      replicaProbe = new PostgresProbe(replicaUrl, { applicationName: "query-service replica health" });
+      logger.info({ replica: mask(replicaUrl) }, "order_summaries reads from the streaming replica (QUERY_DATABASE_URL)");
+    }
 
     const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
     // Auto-pipelining: the reads of concurrent calls leave in one write.
@@ -176,7 +209,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
         await setupPool.end();
       }
     }
-    const readers = options.readers({ pool, redis, namespace: config.stack.namespace });
+    const readers = options.readers({ pool: readPool, redis, namespace: config.stack.namespace });
     const onWatcherError = (name: string) => (error: unknown) =>
       logger.warn({ err: error, readModel: name }, "cannot read the read model's checkpoint");
     const watchers = {
@@ -201,6 +234,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       connectionString: config.stack.databaseUrl,
       watchers: [watchers.order_summaries],
       logger,
+      readsElsewhere: config.queryDatabaseUrl !== undefined,
     });
     cleanups.push(() => pgNotifications.close());
     await pgNotifications.start();
@@ -258,6 +292,14 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       postgres.stop();
       return postgresProbe.close();
     });
+    const probe = replicaProbe;
+    const replica = probe && watchHealth({ check: () => probe.check(), onChange: () => {} });
+    if (replica && probe) {
+      cleanups.push(() => {
+        replica.stop();
+        return probe.close();
+      });
+    }
 
     // Likewise a Redis that keeps the connection open and stops answering: PING over the read connection, bounded by
     // its command timeout.
@@ -266,6 +308,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
 
     healthy = () =>
       postgres.healthy &&
+      (replica?.healthy ?? true) &&
       pgNotifications.connected &&
       redisNotifications.connected &&
       redis.status === "ready" &&

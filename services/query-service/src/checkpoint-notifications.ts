@@ -26,6 +26,11 @@ export interface PostgresNotificationsOptions {
   readonly watchers: readonly PositionWatcher[];
   readonly logger: Logger;
   readonly channel?: string;
+  /**
+   * The notices come from the primary while the watchers read their checkpoints elsewhere (QUERY_DATABASE_URL, a
+   * streaming replica): a notice only says where to look, and the watcher re-reads until its own source got there.
+   */
+  readonly readsElsewhere?: boolean;
 }
 
 /**
@@ -73,7 +78,10 @@ export class PostgresCheckpointNotifications {
     client.on("notification", (message) => {
       if (message.channel !== this.channel || message.payload === undefined) return;
       const notice = parseProjectionNotice(message.payload);
-      if (notice) this.byName.get(notice.name)?.advance(notice.position);
+      if (!notice) return;
+      const watcher = this.byName.get(notice.name);
+      if (this.options.readsElsewhere) watcher?.announce(notice.position);
+      else watcher?.advance(notice.position);
     });
     client.on("error", (error) => this.lost(client, error));
     client.on("end", () => this.lost(client, new Error("connection ended")));

@@ -15,6 +15,19 @@ describe("readQueryServiceConfig", () => {
     expect(config.batchReads).toBe(true);
     expect(config.readTimeoutMs).toBe(2_000);
     expect(config.startupTimeoutMs).toBe(60_000);
+    expect(config.queryDatabaseUrl).toBeUndefined();
+  });
+
+  it("reads order_summaries from QUERY_DATABASE_URL when set, and checks it", () => {
+    expect(readQueryServiceConfig({ QUERY_DATABASE_URL: "postgres://u@replica:5433/orderly" }).queryDatabaseUrl).toBe(
+      "postgres://u@replica:5433/orderly",
+    );
+    expect(() => readQueryServiceConfig({ QUERY_DATABASE_URL: "mysql://replica/orderly" })).toThrow(
+      'QUERY_DATABASE_URL="mysql://replica/orderly" is not a postgres:// URL',
+    );
+    expect(() => readQueryServiceConfig({ QUERY_DATABASE_URL: "postgres://replica:5433" })).toThrow(
+      "names no database",
+    );
   });
 
   it("reads overrides", () => {

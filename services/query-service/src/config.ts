@@ -1,8 +1,22 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs, type StackConfig } from "@orderly/observability";
+import {
+  ConfigError,
+  readPort,
+  readStackConfig,
+  readStartupTimeoutMs,
+  type StackConfig,
+  withDefaultUser,
+} from "@orderly/observability";
 
 export interface QueryServiceConfig {
   readonly stack: StackConfig;
+  /**
+   * QUERY_DATABASE_URL: a Postgres streaming replica of DATABASE_URL's server that serves `order_summaries` reads and
+   * their checkpoint (min_position waits for the replica's own applied checkpoint). One server, not a balancer over
+   * several replicas: a read must not land on a replica behind the one whose checkpoint it waited for. Unset: reads go
+   * to DATABASE_URL.
+   */
+  readonly queryDatabaseUrl: string | undefined;
   /** gRPC port (QUERY_PORT, default 50052; 0 = any free port). */
   readonly grpcPort: number;
   /** /metrics, /healthz, /readyz (METRICS_PORT, default 9402). */
@@ -62,9 +76,11 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
   if (batchRaw !== "true" && batchRaw !== "false") {
     problems.push(`QUERY_BATCH_READS=${JSON.stringify(batchRaw)} must be true or false (default true)`);
   }
+  const queryDatabaseUrl = readQueryDatabaseUrl(env, problems);
   if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
   return {
     stack,
+    queryDatabaseUrl,
     grpcPort: stack.queryPort,
     metricsPort,
     maxWaitMs,
@@ -88,4 +104,23 @@ function readInteger(env: Env, name: string, fallback: number, min: number, max:
     return fallback;
   }
   return value;
+}
+
+function readQueryDatabaseUrl(env: Env, problems: string[]): string | undefined {
+  const raw = env.QUERY_DATABASE_URL?.trim();
+  if (!raw) return undefined;
+  const example = "postgres://replica:5432/orderly";
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`QUERY_DATABASE_URL=${JSON.stringify(raw)} is not a URL (expected e.g. ${example})`);
+    return undefined;
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    problems.push(`QUERY_DATABASE_URL=${JSON.stringify(raw)} is not a postgres:// URL (e.g. ${example})`);
+  } else if (url.pathname.replace(/^\//, "") === "") {
+    problems.push(`QUERY_DATABASE_URL=${JSON.stringify(raw)} names no database (expected e.g. ${example})`);
+  }
+  return withDefaultUser(raw, env);
 }

@@ -163,6 +163,46 @@ describe("PositionWatcher", () => {
     expect(w.position).toBe(9);
   });
 
+  it("an announcement from the primary is not taken as the replica's position: it re-reads until the replica got there", async () => {
+    const replica = new MutableCheckpoint();
+    const w = new PositionWatcher({ name: "order_summaries", checkpoints: replica, pollIntervalMs: 0, chaseIntervalMs: 1 });
+    await w.start();
+    let outcome: string | undefined;
+    const pending = w.waitFor(5, { timeoutMs: 5_000 }).then((o) => {
+      outcome = o;
+      return o;
+    });
+    w.announce(5); // the primary committed 5; the replica has not replayed it yet
+    await new Promise((r) => setTimeout(r, 30));
+    expect(w.position).toBe(0);
+    expect(outcome).toBeUndefined();
+    replica.value = 5; // replayed
+    await expect(pending).resolves.toBe("reached");
+    expect(w.position).toBe(5);
+    w.stop();
+  });
+
+  it("stops re-reading after chaseTimeoutMs when the replica never reaches the announcement", async () => {
+    const replica = new MutableCheckpoint();
+    let reads = 0;
+    const counting = { checkpoint: () => (reads++, replica.checkpoint()) };
+    const w = new PositionWatcher({
+      name: "order_summaries",
+      checkpoints: counting,
+      pollIntervalMs: 0,
+      chaseIntervalMs: 1,
+      chaseTimeoutMs: 30,
+    });
+    await w.start();
+    w.announce(9);
+    await new Promise((r) => setTimeout(r, 100));
+    const after = reads;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reads).toBe(after);
+    expect(w.position).toBe(0);
+    w.stop();
+  });
+
   it("the safety poll finds a position whose announcement was lost", async () => {
     vi.useFakeTimers();
     const checkpoints = new MutableCheckpoint();

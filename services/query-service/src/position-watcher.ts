@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { CheckpointReader, ReadModelName } from "./read-models.js";
 import { type HeapEntry, WaiterHeap } from "./waiter-heap.js";
 
@@ -16,6 +17,10 @@ export interface PositionWatcherOptions {
   readonly checkpoints: CheckpointReader;
   /** Safety poll of the checkpoint, so a lost notification cannot strand a waiter (default 250 ms; 0 = off). */
   readonly pollIntervalMs?: number;
+  /** After `announce`: how often the checkpoint is re-read until it reaches the announced position (default 5 ms). */
+  readonly chaseIntervalMs?: number;
+  /** ...and for how long at most, before the safety poll takes over (default 5,000 ms). */
+  readonly chaseTimeoutMs?: number;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -46,6 +51,9 @@ export class PositionWatcher {
   private readonly listeners = new Set<(position: number) => void>();
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private inflightRefresh: Promise<void> | undefined;
+  private announced = 0;
+  private chaseUntil = 0;
+  private chasing = false;
 
   constructor(private readonly options: PositionWatcherOptions) {
     this.name = options.name;
@@ -93,6 +101,30 @@ export class PositionWatcher {
     this.advances++;
     if (position <= this.current) return;
     this.set(position);
+  }
+
+  /**
+   * A checkpoint announced by a source ahead of the one this watcher reads (the primary's notice, while the checkpoint
+   * is read from its streaming replica). Never taken as the position: the replica has not necessarily replayed that
+   * far, and a read that waited for it must see the rows. The checkpoint is re-read every `chaseIntervalMs` until it
+   * reaches the announced position (or `chaseTimeoutMs` passed: a rebuilt read model may never get there).
+   */
+  announce(position: number): void {
+    if (!Number.isSafeInteger(position) || position <= this.current || this.stopped) return;
+    this.announced = Math.max(this.announced, position);
+    this.chaseUntil = Date.now() + (this.options.chaseTimeoutMs ?? 5_000);
+    if (this.chasing) return;
+    this.chasing = true;
+    void (async () => {
+      try {
+        while (!this.stopped && this.current < this.announced && Date.now() < this.chaseUntil) {
+          await this.refresh();
+          if (this.current < this.announced) await sleep(this.options.chaseIntervalMs ?? 5);
+        }
+      } finally {
+        this.chasing = false;
+      }
+    })();
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   type RunningService,
   startService,
   type TestEnvironment,
+  type TestServers,
 } from "@orderly/testing";
 
 // The whole pipeline as processes (command-service → outbox-relay → projectors → query-service) in one test
@@ -60,8 +61,16 @@ const order: ServiceName[] = [
   "query-service",
 ];
 
-export async function startStack(options: { queryEnv?: Record<string, string> } = {}): Promise<Stack> {
-  const env = await createTestEnvironment();
+export interface StackOptions {
+  /** The query service's extra environment (a function: from the test environment, e.g. its database's name). */
+  readonly queryEnv?: Record<string, string> | ((env: TestEnvironment) => Record<string, string>);
+  /** Servers of the test's own instead of the shared ones. */
+  readonly servers?: TestServers;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const env = await createTestEnvironment(options.servers);
+  const queryEnv = typeof options.queryEnv === "function" ? options.queryEnv(env) : (options.queryEnv ?? {});
   const services = new Map<ServiceName, RunningService>();
   const metrics = {} as Record<ServiceName, number>;
   for (const name of order) metrics[name] = await freePort();
@@ -77,7 +86,7 @@ export async function startStack(options: { queryEnv?: Record<string, string> } 
         QUERY_PORT: String(ports.query),
         METRICS_PORT: String(metrics[name]),
         LOG_FORMAT: "json",
-        ...(name === "query-service" ? (options.queryEnv ?? {}) : {}),
+        ...(name === "query-service" ? queryEnv : {}),
         ...extraEnv,
       },
       readyUrl: `http://127.0.0.1:${metrics[name]}/readyz`,
