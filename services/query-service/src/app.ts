@@ -163,7 +163,9 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       const { rows } = await replicaPool
         .query<{ standby: boolean }>("select pg_is_in_recovery() as standby")
         .catch((error: unknown) => {
-          throw new Error(connectionProblem("Postgres", replicaUrl, error).replace("DATABASE_URL", "QUERY_DATABASE_URL"));
+          throw new Error(
+            connectionProblem("Postgres", replicaUrl, error).replace("DATABASE_URL", "QUERY_DATABASE_URL"),
+          );
         });
       if (rows[0]?.standby !== true) {
         logger.warn(
@@ -172,7 +174,10 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
         );
       }
       replicaProbe = new PostgresProbe(replicaUrl, { applicationName: "query-service replica health" });
-      logger.info({ replica: mask(replicaUrl) }, "order_summaries reads from the streaming replica (QUERY_DATABASE_URL)");
+      logger.info(
+        { replica: mask(replicaUrl) },
+        "order_summaries reads from the streaming replica (QUERY_DATABASE_URL)",
+      );
     }
 
     const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;

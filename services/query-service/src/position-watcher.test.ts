@@ -165,7 +165,12 @@ describe("PositionWatcher", () => {
 
   it("an announcement from the primary is not taken as the replica's position: it re-reads until the replica got there", async () => {
     const replica = new MutableCheckpoint();
-    const w = new PositionWatcher({ name: "order_summaries", checkpoints: replica, pollIntervalMs: 0, chaseIntervalMs: 1 });
+    const w = new PositionWatcher({
+      name: "order_summaries",
+      checkpoints: replica,
+      pollIntervalMs: 0,
+      chaseIntervalMs: 1,
+    });
     await w.start();
     let outcome: string | undefined;
     const pending = w.waitFor(5, { timeoutMs: 5_000 }).then((o) => {
