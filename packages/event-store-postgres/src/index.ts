@@ -16,6 +16,15 @@ export {
 } from "./continuity.js";
 export { type CreatePoolOptions, createPool, ensureDatabase, orderlyTypes, quoteIdentifier } from "./database.js";
 export {
+  COMMITS_CHANNEL,
+  CommitNotifications,
+  type CommitNotificationsOptions,
+  type EventLogPage,
+  PostgresEventLog,
+  type PostgresEventLogOptions,
+  type StoredEventRow,
+} from "./event-log.js";
+export {
   type AppliedMigration,
   eventStoreMigrations,
   MIGRATION_LOCK_KEY,

@@ -21,7 +21,7 @@ import { ResourceExhaustedError } from "@orderly/eventsourcing";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { JwtAuthenticator, type JwtAuthOptions, type Principal } from "./auth.js";
-import { grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+import { EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
 import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
 import {
@@ -64,11 +64,11 @@ type Init<O extends DescMessage> = MessageInitShape<O>;
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   ctx: CallContext,
-) => Promise<Init<O>> | Init<O>;
+) => Promise<Init<O> | EncodedMessage> | Init<O> | EncodedMessage;
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   ctx: CallContext,
-) => AsyncIterable<Init<O>>;
+) => AsyncIterable<Init<O> | EncodedMessage>;
 
 /** One handler per method of a protobuf-es service, typed from its generated descriptor. */
 export type ServiceImplementation<T extends GenServiceMethods> = {
@@ -127,6 +127,11 @@ export const DEFAULT_MAX_DEADLINE_MS = 30_000;
 export interface AddServiceOptions {
   /** The scope every method of the service requires when auth is on (e.g. `orders:write`). */
   readonly scope?: string | undefined;
+  /**
+   * Server streams only: how long the server waits for a client that does not read (HTTP/2 flow control: the server
+   * stops producing while it waits) before it ends the stream with RESOURCE_EXHAUSTED. Default: no limit.
+   */
+  readonly stallTimeoutMs?: number | undefined;
 }
 
 /** Why a call's signal aborted; its status is what the call ends with. */
@@ -203,7 +208,12 @@ export class GrpcServer {
       handlers[method.localName] =
         method.methodKind === "unary"
           ? this.unary(method, handler as UnaryHandler<DescMessage, DescMessage>, options.scope)
-          : this.serverStreaming(method, handler as ServerStreamingHandler<DescMessage, DescMessage>, options.scope);
+          : this.serverStreaming(
+              method,
+              handler as ServerStreamingHandler<DescMessage, DescMessage>,
+              options.scope,
+              options.stallTimeoutMs,
+            );
     }
     this.server.addService(definition, handlers as never);
     this.serviceNames.push(service.typeName);
@@ -316,7 +326,7 @@ export class GrpcServer {
           finish(Status.INVALID_ARGUMENT);
           return;
         }
-        const succeed = (result: Init<DescMessage>) => {
+        const succeed = (result: Init<DescMessage> | EncodedMessage) => {
           if (answered) return;
           answered = true;
           const aborted = ctx.abortReason();
@@ -324,9 +334,9 @@ export class GrpcServer {
             finish(aborted.status);
             return;
           }
-          let reply: MessageShape<DescMessage>;
+          let reply: MessageShape<DescMessage> | EncodedMessage;
           try {
-            reply = create(method.output, result);
+            reply = result instanceof EncodedMessage ? result : create(method.output, result);
           } catch (error) {
             fail(error);
             return;
@@ -334,7 +344,7 @@ export class GrpcServer {
           callback(null, reply);
           finish(Status.OK);
         };
-        let result: Promise<Init<DescMessage>> | Init<DescMessage>;
+        let result: Promise<Init<DescMessage> | EncodedMessage> | Init<DescMessage> | EncodedMessage;
         try {
           result = handler(request as MessageShape<DescMessage>, ctx);
         } catch (error) {
@@ -394,6 +404,7 @@ export class GrpcServer {
     method: DescMethod,
     handler: ServerStreamingHandler<DescMessage, DescMessage>,
     scope: string | undefined,
+    stallTimeoutMs: number | undefined,
   ) {
     const path = methodPath(method.parent, method).slice(1);
     return (call: ServerWritableStream<unknown, unknown>) => {
@@ -442,8 +453,9 @@ export class GrpcServer {
           for (;;) {
             const next = await untilAborted(iterator.next(), ctx.signal);
             if (next.done) break;
-            if (!call.write(create(method.output, next.value))) {
-              await untilAborted(once(call, "drain"), ctx.signal);
+            const message = next.value instanceof EncodedMessage ? next.value : create(method.output, next.value);
+            if (!call.write(message)) {
+              await untilAborted(drained(call, stallTimeoutMs), ctx.signal);
             }
             this.metrics.messagesSent.inc(labels);
           }
@@ -656,4 +668,28 @@ class GrpcCallContext implements CallContext {
       ? new CallAbortedError(Status.DEADLINE_EXCEEDED, "deadline exceeded")
       : new CallAbortedError(Status.CANCELLED, "cancelled by the client");
   }
+}
+
+/**
+ * Resolves once the stream has room again; rejects with ResourceExhaustedError when the client has not read for
+ * `stallTimeoutMs` (the server has stopped producing meanwhile: memory stays bounded, and the client is told why).
+ */
+function drained(call: ServerWritableStream<unknown, unknown>, stallTimeoutMs: number | undefined): Promise<unknown> {
+  if (stallTimeoutMs === undefined) return once(call, "drain");
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    const timer = setTimeout(() => {
+      call.off("drain", onDrain);
+      reject(
+        new ResourceExhaustedError(
+          `the client read nothing for ${stallTimeoutMs} ms while the server had more to send: consumer too far ` +
+            "behind, stream ended; call again from the last message received",
+        ),
+      );
+    }, stallTimeoutMs);
+    call.once("drain", onDrain);
+  });
 }

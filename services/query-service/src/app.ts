@@ -1,4 +1,5 @@
-import { QueryService } from "@orderly/contracts";
+import { EventService, QueryService } from "@orderly/contracts";
+import { CommitNotifications, PostgresEventLog } from "@orderly/event-store-postgres";
 import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
@@ -11,6 +12,7 @@ import {
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
+import { orderEventTypes } from "@orderly/orders-domain";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -19,7 +21,11 @@ import {
   PostgresCheckpointNotifications,
   RedisCheckpointNotifications,
 } from "./checkpoint-notifications.js";
+import { CommitWatch } from "./commit-watch.js";
 import type { QueryServiceConfig } from "./config.js";
+import { type EventServiceHandlers, eventServiceHandlers, eventsWhenStarted } from "./event-handlers.js";
+import { EventMetrics } from "./event-metrics.js";
+import { Events } from "./events.js";
 import { type QueryServiceHandlers, queryServiceHandlers, whenStarted } from "./grpc-handlers.js";
 import { LagClock } from "./lag.js";
 import { QueryMetrics } from "./metrics.js";
@@ -57,6 +63,7 @@ export interface RunningQueryService {
   readonly grpcPort: number;
   readonly metricsPort: number;
   readonly queries: Queries;
+  readonly events: Events;
   /** Graceful: health NOT_SERVING, calls finish (or are cancelled after `graceMs`), connections close. */
   close(graceMs?: number): Promise<void>;
 }
@@ -93,6 +100,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     // Health first: while the service waits for its dependencies, grpc.health.v1 and /readyz say NOT_SERVING and calls
     // are UNAVAILABLE (started side by side with the command service, the database may not exist yet).
     let handlers: QueryServiceHandlers | undefined;
+    let eventHandlers: EventServiceHandlers | undefined;
     let healthy: () => boolean = () => false;
     let stopping = false;
     const server = new GrpcServer({
@@ -108,6 +116,11 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       QueryService,
       whenStarted(() => handlers),
       { scope: Scopes.read },
+    );
+    server.addService(
+      EventService,
+      eventsWhenStarted(() => eventHandlers),
+      { scope: Scopes.read, stallTimeoutMs: config.eventsStallTimeoutMs },
     );
     server.setServing(false);
     const grpcPort = await server.listen(config.grpcPort, config.host);
@@ -290,6 +303,29 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     });
     const queryMetrics = metrics;
 
+    // EventService: pages of the event log over the read pool, woken at the head by the store's commit notifications.
+    const commits = new CommitWatch();
+    const commitNotifications = new CommitNotifications({
+      connectionString: config.stack.databaseUrl,
+      applicationName: "query-service commits",
+      onCommit: (head) => commits.advance(head),
+      onError: (error) =>
+        logger.warn({ err: error }, "lost the store's commit notifications; subscriptions poll every second meanwhile"),
+    });
+    cleanups.push(() => commitNotifications.close());
+    await commitNotifications.start();
+    const events = new Events({
+      log: new PostgresEventLog(pool, { statementTimeoutMs: config.readTimeoutMs }),
+      commits,
+      knownTypes: orderEventTypes,
+      maxSubscribers: config.eventsMaxSubscribers,
+      observer: { sent: (count) => eventMetrics.sent(count) },
+    });
+    const eventMetrics = new EventMetrics(registry, {
+      subscribers: () => events.subscribers,
+      head: () => commits.head,
+    });
+
     // The LISTEN connection notices a server that goes away, not one that stops answering: probe it as well.
     const postgresProbe = new PostgresProbe(config.stack.databaseUrl, { applicationName: "query-service health" });
     const postgres = watchHealth({ check: () => postgresProbe.check(), onChange: () => {} });
@@ -324,6 +360,9 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     handlers = queryServiceHandlers(queries, (rpc, code, seconds) =>
       queryMetrics.queryDuration.observe({ rpc, code }, seconds),
     );
+    eventHandlers = eventServiceHandlers(events, (rpc, code, seconds) =>
+      queryMetrics.queryDuration.observe({ rpc, code }, seconds),
+    );
     server.setServing(healthy());
     let lastHealthy = healthy();
     const healthTimer = setInterval(() => {
@@ -355,6 +394,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       grpcPort,
       metricsPort: ops.port,
       queries,
+      events,
       close(graceMs = 5_000) {
         stopping = true;
         closing ??= (async () => {

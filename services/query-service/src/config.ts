@@ -40,6 +40,13 @@ export interface QueryServiceConfig {
   readonly readTimeoutMs: number;
   /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
   readonly security: ServerSecurityConfig;
+  /**
+   * SubscribeEvents: how long a consumer may read nothing while the server has more for it before its stream ends with
+   * RESOURCE_EXHAUSTED (QUERY_EVENTS_STALL_TIMEOUT_MS, default 30,000).
+   */
+  readonly eventsStallTimeoutMs: number;
+  /** Open SubscribeEvents streams at most (QUERY_EVENTS_MAX_SUBSCRIBERS, default 1,000). */
+  readonly eventsMaxSubscribers: number;
   /** How long the start waits for the database and Redis (ORDERLY_STARTUP_TIMEOUT_MS, default 60,000). */
   readonly startupTimeoutMs: number;
 }
@@ -66,6 +73,8 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
   const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
   const maxWaiters = readInteger(env, "QUERY_MAX_WAITERS", 10_000, 1, 1_000_000, problems);
   const readTimeoutMs = readInteger(env, "QUERY_READ_TIMEOUT_MS", 2_000, 1, 60_000, problems);
+  const eventsStallTimeoutMs = readInteger(env, "QUERY_EVENTS_STALL_TIMEOUT_MS", 30_000, 100, 3_600_000, problems);
+  const eventsMaxSubscribers = readInteger(env, "QUERY_EVENTS_MAX_SUBSCRIBERS", 1_000, 1, 100_000, problems);
   const pageTokenSecret = env.QUERY_PAGE_TOKEN_SECRET?.trim() || undefined;
   if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
@@ -92,6 +101,8 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     readTimeoutMs,
     security: security.config,
     startupTimeoutMs,
+    eventsStallTimeoutMs,
+    eventsMaxSubscribers,
   };
 }
 

@@ -1,0 +1,236 @@
+import { UnavailableError } from "@orderly/eventsourcing";
+import pg from "pg";
+import { mapDatabaseError } from "./postgres-event-store.js";
+
+/**
+ * Reading the whole event log in position order, for consumers outside the pipeline (the query service's
+ * EventService). Positions are gapless and commit-ordered (ADR 0003: the global_position row lock is held until
+ * commit), so "position > cursor" read again and again never skips a late commit and never repeats one.
+ */
+
+/** One stored event in its text form, as Postgres returns it (no Date, no parsed JSON): what the envelope writer takes. */
+export interface StoredEventRow {
+  /** Decimal. */
+  readonly position: string;
+  readonly eventId: string;
+  readonly streamId: string;
+  /** Decimal. */
+  readonly streamVersion: string;
+  readonly type: string;
+  /** The payload as JSON text. */
+  readonly data: string;
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly traceparent: string | null;
+  /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
+  readonly occurredAtMs: string;
+  /** committed_at as whole epoch milliseconds, decimal. */
+  readonly committedAtMs: string;
+}
+
+export interface EventLogPage {
+  /** The events after the cursor, in position order. */
+  readonly events: readonly StoredEventRow[];
+  /**
+   * How far the log was read: the last event's position when the page is full, else the head position in the same
+   * snapshot (every event up to it was read, or did not match the type filter). Never less than the cursor.
+   */
+  readonly readTo: number;
+  /** The head position in the same snapshot: less than the cursor only when the store went back (a restore). */
+  readonly head: number;
+}
+
+// Every column as text: pg's row parsing is the read limit (MEASURED.md), and the envelope writer wants text anyway.
+const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+// One statement, one snapshot: the head row and the page agree. The head row is told apart by its null event id.
+const COLUMNS = `position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
+  causation_id, traceparent, floor(extract(epoch from occurred_at) * 1000)::int8,
+  floor(extract(epoch from committed_at) * 1000)::int8`;
+const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null
+  from global_position where id = 1`;
+const READ_ALL_SQL = `${HEAD_ROW} union all
+  (select ${COLUMNS} from events where position > $1 order by position limit $2)`;
+const READ_TYPES_SQL = `${HEAD_ROW} union all
+  (select ${COLUMNS} from events where position > $1 and event_type = any($3::text[]) order by position limit $2)`;
+
+type Row = readonly (string | null)[];
+
+export interface PostgresEventLogOptions {
+  /** Bound of one read, from asking for a connection to the last row (default 5000 ms); past it UnavailableError. */
+  readonly statementTimeoutMs?: number;
+}
+
+/** Pages of the event log, over a pool the caller owns. */
+export class PostgresEventLog {
+  readonly #pool: pg.Pool;
+  readonly #timeoutMs: number;
+
+  constructor(pool: pg.Pool, options: PostgresEventLogOptions = {}) {
+    this.#pool = pool;
+    this.#timeoutMs = options.statementTimeoutMs ?? 5_000;
+  }
+
+  /**
+   * At most `limit` events with position > `after`, in position order; only `types` when given (non-empty).
+   * Throws UnavailableError when the store cannot be read in time.
+   */
+  async read(after: number, limit: number, types?: readonly string[]): Promise<EventLogPage> {
+    if (!Number.isSafeInteger(after) || after < 0) throw new RangeError(`after must be >= 0, got ${after}`);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be >= 1, got ${limit}`);
+    const filtered = types !== undefined && types.length > 0;
+    let result: pg.QueryResult;
+    try {
+      result = await this.#pool.query({
+        name: filtered ? "orderly_event_log_read_types" : "orderly_event_log_read",
+        text: filtered ? READ_TYPES_SQL : READ_ALL_SQL,
+        values: filtered ? [after, limit, types] : [after, limit],
+        rowMode: "array",
+        types: rawTypes,
+        query_timeout: this.#timeoutMs,
+      } as pg.QueryConfig);
+    } catch (error) {
+      throw mapDatabaseError(error);
+    }
+    const rows = result.rows as Row[];
+    let head = 0;
+    const events: StoredEventRow[] = [];
+    for (const r of rows) {
+      if (r[1] === null) {
+        head = Number(r[0]);
+        continue;
+      }
+      events.push({
+        position: r[0] as string,
+        eventId: r[1] as string,
+        streamId: r[2] as string,
+        streamVersion: r[3] as string,
+        type: r[4] as string,
+        data: r[5] as string,
+        commandId: r[6] as string,
+        correlationId: r[7] as string,
+        causationId: r[8] as string,
+        traceparent: r[9] ?? null,
+        occurredAtMs: r[10] as string,
+        committedAtMs: r[11] as string,
+      });
+    }
+    const last = events.at(-1);
+    const readTo = events.length === limit && last !== undefined ? Number(last.position) : Math.max(after, head);
+    return { events, readTo, head };
+  }
+
+  /** The position of the last committed event (0 when none). */
+  async head(): Promise<number> {
+    try {
+      const result = await this.#pool.query<{ last: string }>({
+        text: "select last::text from global_position where id = 1",
+        query_timeout: this.#timeoutMs,
+      } as pg.QueryConfig);
+      return Number(result.rows[0]?.last ?? 0);
+    } catch (error) {
+      throw mapDatabaseError(error);
+    }
+  }
+}
+
+/** The channel on which every append transaction announces its last position (migrations 0002/0003). */
+export const COMMITS_CHANNEL = "orderly_events";
+
+export interface CommitNotificationsOptions {
+  readonly connectionString: string;
+  /** Called with the last committed position each commit announces, and after every (re)connect with the head. */
+  readonly onCommit: (head: number) => void;
+  /** Called when the connection is lost (it reconnects by itself) or a reconnect fails. */
+  readonly onError?: (error: unknown) => void;
+  readonly applicationName?: string;
+}
+
+/**
+ * One connection that LISTENs for the store's commits. Notifications are only a wake-up: while the connection is
+ * down (it reconnects with backoff) they are lost, so after each connect it reads the head once, and readers should
+ * also poll now and then.
+ */
+export class CommitNotifications {
+  #client: pg.Client | undefined;
+  #connected = false;
+  #closed = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #attempt = 0;
+
+  constructor(private readonly options: CommitNotificationsOptions) {}
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Connects and LISTENs; throws when the first attempt fails. */
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    this.#connected = false;
+    if (client) await client.end().catch(() => {});
+  }
+
+  async #connect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      application_name: this.options.applicationName ?? "orderly commits listener",
+      keepAlive: true,
+    });
+    client.on("notification", (message) => {
+      if (message.channel !== COMMITS_CHANNEL || message.payload === undefined) return;
+      const head = Number(message.payload);
+      if (Number.isSafeInteger(head)) this.options.onCommit(head);
+    });
+    client.on("error", (error) => this.#lost(client, error));
+    client.on("end", () => this.#lost(client, new UnavailableError("commit notification connection ended")));
+    let head: number;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${COMMITS_CHANNEL}`);
+      const result = await client.query<{ last: string }>("select last::text from global_position where id = 1");
+      head = Number(result.rows[0]?.last ?? 0);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.#client = client;
+    this.#connected = true;
+    this.#attempt = 0;
+    this.options.onCommit(head);
+  }
+
+  #lost(client: pg.Client, error: unknown): void {
+    if (this.#client !== client || this.#closed) return;
+    this.#client = undefined;
+    this.#connected = false;
+    this.options.onError?.(error);
+    client.removeAllListeners("notification");
+    void client.end().catch(() => {});
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#retryTimer) return;
+    const delay = Math.min(2_000, 100 * 2 ** this.#attempt++);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#connect().catch((error: unknown) => {
+        this.options.onError?.(error);
+        this.#scheduleReconnect();
+      });
+    }, delay);
+  }
+}

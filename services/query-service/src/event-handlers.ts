@@ -1,0 +1,131 @@
+import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contracts";
+import { encodeStoredEnvelope } from "@orderly/event-bus";
+import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
+import { EncodedMessage } from "@orderly/grpc-server";
+import type { LoggedEvent } from "./event-log.js";
+import type { Events } from "./events.js";
+import type { CallContext } from "./grpc-handlers.js";
+import { positionFromProto } from "./to-summary.js";
+
+// The EventService RPCs. Responses leave as bytes written by the event bus's hand-written envelope writer (the same
+// bytes the relay publishes to JetStream), wrapped in the response message by hand: protobuf-es's reflective
+// toBinary would cost more than the whole read (docs/benchmarks.md).
+
+export interface EventServiceHandlers {
+  readEvents(request: ReadEventsRequest, ctx: CallContext): Promise<EncodedMessage>;
+  subscribeEvents(request: SubscribeEventsRequest, ctx: CallContext): AsyncGenerator<EncodedMessage>;
+}
+
+type Observe = (rpc: string, code: string, seconds: number) => void;
+
+/** Every call is UNAVAILABLE until the service has started (clients retry). */
+export function eventsWhenStarted(get: () => EventServiceHandlers | undefined): EventServiceHandlers {
+  const started = (): EventServiceHandlers => {
+    const handlers = get();
+    if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
+    return handlers;
+  };
+  return {
+    readEvents: async (request, ctx) => started().readEvents(request, ctx),
+    async *subscribeEvents(request, ctx) {
+      yield* started().subscribeEvents(request, ctx);
+    },
+  };
+}
+
+export function eventServiceHandlers(events: Events, observe: Observe = () => {}): EventServiceHandlers {
+  return {
+    async readEvents(request, ctx) {
+      const started = performance.now();
+      let code = "ok";
+      try {
+        const page = await events.readEvents(
+          {
+            fromPosition: positionFromProto(request.fromPosition, "from_position"),
+            maxCount: request.maxCount,
+            eventTypes: request.eventTypes,
+          },
+          ctx,
+        );
+        return new EncodedMessage(readEventsResponse(page.events, page.nextPosition));
+      } catch (error) {
+        code = isDomainError(error) ? error.code : "internal";
+        throw error;
+      } finally {
+        observe("ReadEvents", code, (performance.now() - started) / 1000);
+      }
+    },
+
+    async *subscribeEvents(request, ctx) {
+      const started = performance.now();
+      let code = "ok";
+      try {
+        const stream = events.subscribe(
+          {
+            fromPosition: positionFromProto(request.fromPosition, "from_position"),
+            eventTypes: request.eventTypes,
+          },
+          ctx,
+        );
+        for await (const event of stream) yield new EncodedMessage(subscribeEventsResponse(event));
+        if (ctx.signal.aborted) code = "cancelled";
+      } catch (error) {
+        code = isDomainError(error) ? error.code : ctx.signal.aborted ? "cancelled" : "internal";
+        throw error;
+      } finally {
+        observe("SubscribeEvents", code, (performance.now() - started) / 1000);
+      }
+    },
+  };
+}
+
+/** SubscribeEventsResponse { EventEnvelope event = 1; } */
+export function subscribeEventsResponse(event: LoggedEvent): Uint8Array {
+  const envelope = encodeStoredEnvelope(event);
+  const out = Buffer.allocUnsafe(1 + varintSize(envelope.length) + envelope.length);
+  out[0] = 0x0a;
+  const at = writeVarint(out, 1, envelope.length);
+  out.set(envelope, at);
+  return out;
+}
+
+/** ReadEventsResponse { repeated EventEnvelope events = 1; int64 next_position = 2; } */
+export function readEventsResponse(events: readonly LoggedEvent[], nextPosition: number): Uint8Array {
+  const envelopes = events.map((event) => encodeStoredEnvelope(event));
+  let size = 1 + varintSize(nextPosition);
+  for (const envelope of envelopes) size += 1 + varintSize(envelope.length) + envelope.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const envelope of envelopes) {
+    out[at++] = 0x0a;
+    at = writeVarint(out, at, envelope.length);
+    out.set(envelope, at);
+    at += envelope.length;
+  }
+  if (nextPosition !== 0) {
+    out[at++] = 0x10;
+    at = writeVarint(out, at, nextPosition);
+  }
+  return out.subarray(0, at);
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  let v = value;
+  while (v > 0x7f) {
+    size++;
+    v = Math.floor(v / 128);
+  }
+  return size;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  let pos = at;
+  let v = value;
+  while (v > 0x7f) {
+    out[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[pos++] = v;
+  return pos;
+}
