@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fromBinary } from "@bufbuild/protobuf";
+import type { fromBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   EventService,
-  ReadEventsResponseSchema,
+  type ReadEventsResponseSchema,
   type SubscribeEventsResponse,
   SubscribeEventsResponseSchema,
 } from "@orderly/contracts";
@@ -288,7 +288,11 @@ describe("SubscribeEvents", () => {
   it("filters by event type across catch-up and live", async () => {
     const start = await head();
     const c = newClient();
-    const received = follow(c, { fromPosition: BigInt(start), eventTypes: ["PaymentAuthorized"] }, (p) => p.length === 6);
+    const received = follow(
+      c,
+      { fromPosition: BigInt(start), eventTypes: ["PaymentAuthorized"] },
+      (p) => p.length === 6,
+    );
     for (let i = 0; i < 3; i++) await placeOrder(2);
     const positions = await received;
     // Each command: OrderPlaced at P, PaymentAuthorized at P+1 and P+2.
