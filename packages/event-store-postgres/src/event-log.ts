@@ -27,6 +27,8 @@ export interface StoredEventRow {
   readonly occurredAtMs: string;
   /** committed_at as whole epoch milliseconds, decimal. */
   readonly committedAtMs: string;
+  /** The authenticated principal that issued the command; null when auth was off. */
+  readonly actor: string | null;
 }
 
 export interface EventLogPage {
@@ -47,8 +49,8 @@ const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as
 // One statement, one snapshot: the head row and the page agree. The head row is told apart by its null event id.
 const COLUMNS = `position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
   causation_id, traceparent, floor(extract(epoch from occurred_at) * 1000)::int8,
-  floor(extract(epoch from committed_at) * 1000)::int8`;
-const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null
+  floor(extract(epoch from committed_at) * 1000)::int8, actor`;
+const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null, null
   from global_position where id = 1`;
 const READ_ALL_SQL = `${HEAD_ROW} union all
   (select ${COLUMNS} from events where position > $1 order by position limit $2)`;
@@ -114,6 +116,7 @@ export class PostgresEventLog {
         traceparent: r[9] ?? null,
         occurredAtMs: r[10] as string,
         committedAtMs: r[11] as string,
+        actor: r[12] ?? null,
       });
     }
     const last = events.at(-1);

@@ -15,6 +15,7 @@ export interface LoggedEvent {
   readonly traceparent: string | null;
   readonly occurredAtMs: string;
   readonly committedAtMs: string;
+  readonly actor: string | null;
 }
 
 export interface EventLogPage {
