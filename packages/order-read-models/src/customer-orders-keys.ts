@@ -19,6 +19,7 @@ export function generationKeys(g: string) {
     mark: `${g}:mark`,
     customers: `${g}:customers`,
     counts: `${g}:counts`,
+    listed: `${g}:listed`,
     order: (orderId: string) => `${g}:o:${orderId}`,
     customer: (customerId: string) => `${g}:c:${customerId}`,
   };

@@ -10,7 +10,7 @@ import {
 } from "@orderly/projector";
 import type { ChainableCommander, Redis } from "ioredis";
 import type pg from "pg";
-import { auditGeneration, checkGeneration } from "./customer-orders-integrity.js";
+import { checkGenerationCounts, GENERATION_LAYOUT, RollingAudit } from "./customer-orders-integrity.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import {
   foldBatch,
@@ -33,6 +33,8 @@ import { CUSTOMER_ORDERS } from "./versions.js";
  *   key of the generation from it, never by SCAN of a keyspace shared with other tenants);
  * - `:g<N>:counts` → hash `orders`, `customers`: how many order hashes and customer lists the writers created, kept by
  *   the same scripts, so a partial loss of keys (some customers gone, the checkpoint still there) shows as a mismatch;
+ *   `layout` (2), and `lost` once a writer found an order's hash or list entry gone;
+ * - `:g<N>:listed` → hash customer id → entries ever added to its list (a lost list entry shows against it);
  * - `:g<N>:o:<orderId>` → hash of the summary;
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
@@ -112,8 +114,10 @@ export function hashToSummary(orderId: string, h: Record<string, string>): Order
 
 /**
  * The Lua that writes packed rows (`d`, from `packRows`) into generation `g`: each order's hash, its customer-list
- * entry, and the generation's index and counts that the partial-loss checks compare (customer-orders-integrity.ts).
- * Shared by the live apply script and the rebuild's write script, so the layout is written in one place.
+ * entry, and what the partial-loss checks compare (customer-orders-integrity.ts): the index, the per-customer entry
+ * counts and the counts. An order's hash and its list entry are created together and updated together; a write that
+ * creates one of them while the other exists found a key gone, and says so in the counts (`lost`). Shared by the
+ * live apply script and the rebuild's write script, so the layout is written in one place.
  */
 export const WRITE_ROWS_LUA = `local orders, customers = 0, 0
 for i = 1, #d, 14 do
@@ -121,9 +125,16 @@ for i = 1, #d, 14 do
   local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
     't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
     'lp', d[i + 12], 'pp', d[i + 13])
+  local entered = redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
   if added > 0 then orders = orders + 1 end
-  redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
-  customers = customers + redis.call('SADD', g .. ':customers', cid)
+  if entered > 0 then
+    redis.call('HINCRBY', g .. ':listed', cid, 1)
+    customers = customers + redis.call('SADD', g .. ':customers', cid)
+  end
+  if (added > 0) ~= (entered > 0) then
+    if added > 0 then redis.call('HSETNX', g .. ':counts', 'lost', 'order ' .. oid .. "'s hash")
+    else redis.call('HSETNX', g .. ':counts', 'lost', 'order ' .. oid .. "'s list entry") end
+  end
 end
 if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
 if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
@@ -296,12 +307,16 @@ export interface CustomerOrdersProjectionOptions {
   readonly logger?: Logger;
   /** Called when lost data was noticed (metrics): all of it (pointer or checkpoint gone) or part of the keys. */
   readonly onDataLost?: (reason: string, kind: "total" | "partial") => void;
-  /** How often the cheap partial-loss check runs, idle or busy (default 5,000 ms). */
+  /**
+   * How often the partial-loss check runs, idle or busy (default 5,000 ms): the O(1) part, and this run's share of the
+   * rolling audit.
+   */
   readonly checkIntervalMs?: number;
-  /** How often an idle projector audits every key of its generation (default 600,000 ms, and at start; 0: never). */
-  readonly auditIntervalMs?: number;
-  /** Customers sampled by the cheap check (default 64). */
-  readonly checkSample?: number;
+  /**
+   * Every key of the generation is audited once per pass, spread over the checks (default 60,000 ms; 0: only the O(1)
+   * part, no audit). A whole pass runs at start. Bound on detecting any partial loss: `auditPassMs + checkIntervalMs`.
+   */
+  readonly auditPassMs?: number;
   /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched hash back). */
   readonly cacheSize?: number;
   /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
@@ -325,7 +340,8 @@ export class CustomerOrdersProjection implements Projection {
   private highWaterWritten = -1;
   private highWaterAt = 0;
   private checkedAt = 0;
-  private auditedAt = 0;
+  private startAudited = false;
+  private readonly audit: RollingAudit;
   private readonly cache: SummaryCache;
 
   constructor(
@@ -336,6 +352,7 @@ export class CustomerOrdersProjection implements Projection {
     this.redis = withScripts(redis);
     this.keys = customerOrdersKeys(options.namespace);
     this.log = options.logger ?? silentLogger;
+    this.audit = new RollingAudit(options.auditPassMs ?? 60_000, options.checkIntervalMs ?? 5_000);
   }
 
   get generation(): string | undefined {
@@ -354,7 +371,7 @@ export class CustomerOrdersProjection implements Projection {
     if (gen !== this.gen || cp !== this.written) this.cache.clear();
     this.gen = gen;
     this.written = cp;
-    const missing = await this.missingKeys(gen, true);
+    const missing = await this.missingKeys(gen);
     if (missing !== undefined) return this.lost(missing, gen, "partial");
     this.recordHighWater(cp);
     return cp;
@@ -367,26 +384,26 @@ export class CustomerOrdersProjection implements Projection {
   }
 
   /**
-   * Part of the generation's keys gone (see customer-orders-integrity.ts): the cheap check when due, and when `idle`
-   * the full audit when due (at start, then every `auditIntervalMs`).
+   * Part of the generation's keys gone (see customer-orders-integrity.ts), when the check is due: the O(1) part, then
+   * this run's share of the rolling audit (the whole generation on the first run after start).
    */
-  private async missingKeys(gen: string, idle: boolean): Promise<string | undefined> {
+  private async missingKeys(gen: string): Promise<string | undefined> {
     const now = Date.now();
-    const g = this.keys.generation(gen);
-    const auditEvery = this.options.auditIntervalMs ?? 600_000;
-    if (idle && auditEvery > 0 && (this.auditedAt === 0 || now - this.auditedAt >= auditEvery)) {
-      this.auditedAt = now;
-      this.checkedAt = now;
-      return (await auditGeneration(this.redis, g)).problem;
-    }
-    if (now - this.checkedAt < (this.options.checkIntervalMs ?? 5_000)) return undefined;
+    const interval = this.options.checkIntervalMs ?? 5_000;
+    if (this.startAudited && now - this.checkedAt < interval) return undefined;
     this.checkedAt = now;
-    return checkGeneration(this.redis, g, this.options.checkSample ?? 64);
+    const g = this.keys.generation(gen);
+    const cheap = await checkGenerationCounts(this.redis, g);
+    const whole = !this.startAudited;
+    this.startAudited = true;
+    if (cheap.problem !== undefined) return cheap.problem;
+    if ((this.options.auditPassMs ?? 60_000) <= 0) return undefined;
+    return this.audit.run(this.redis, g, cheap.customers, whole);
   }
 
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     if (this.gen === undefined) await this.checkpoint();
-    const missing = await this.missingKeys(this.gen as string, false);
+    const missing = await this.missingKeys(this.gen as string);
     if (missing !== undefined) {
       const actual = await this.lost(missing, this.gen, "partial");
       throw new CheckpointMovedError(this.name, after, actual, "redis lost part of its keys");
@@ -509,10 +526,10 @@ export class CustomerOrdersProjection implements Projection {
   }
 }
 
-/** Queues an empty generation on `tx`: checkpoint 0, its key counts at 0. */
+/** Queues an empty generation on `tx`: checkpoint 0, its key counts at 0, the layout that has `:listed`. */
 export function initGeneration(tx: ChainableCommander, g: string): ChainableCommander {
   const k = generationKeys(g);
-  return tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0");
+  return tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0", "layout", GENERATION_LAYOUT);
 }
 
 export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {

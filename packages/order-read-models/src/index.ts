@@ -16,6 +16,9 @@ export {
   auditGeneration,
   type CustomerOrdersAudit,
   checkGeneration,
+  checkGenerationCounts,
+  type GenerationCheck,
+  RollingAudit,
 } from "./customer-orders-integrity.js";
 export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export { migrateReadModels } from "./migrate.js";

@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { type EventMetadata, type EventStore, seededRandom } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
+import { listMember } from "./customer-orders.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
+import type { OrderSummaryView } from "./order-summary.js";
 
 /** One order's events, in stream order (test and benchmark data). */
 export interface OrderHistory {
@@ -112,18 +114,20 @@ export async function appendHistories(
  * - `all`: the pointer, the live generation's checkpoint, mark, index, counts, and the lists and hashes of `orders`;
  * - `customers`: only those customers' lists and their orders' hashes (the checkpoint stays: a partial loss);
  * - `orders`: only those orders' hashes;
- * - `lists`: only those customers' lists (their orders' hashes stay).
+ * - `lists`: only those customers' lists (their orders' hashes stay);
+ * - `listEntries`: only those orders' entries in their customers' lists (one ZREM each, in one MULTI).
  * Returns how many keys were removed.
  */
 export async function loseCustomerOrderKeys(
   redis: Redis,
   namespace: string,
-  orders: readonly { readonly orderId: string; readonly customerId: string }[],
+  orders: readonly OrderSummaryView[],
   what:
     | { readonly all: true }
     | { readonly customers: readonly string[] }
     | { readonly orders: readonly string[] }
-    | { readonly lists: readonly string[] },
+    | { readonly lists: readonly string[] }
+    | { readonly listEntries: readonly string[] },
 ): Promise<number> {
   const keys = customerOrdersKeys(namespace);
   const gen = await redis.get(keys.current);
@@ -131,7 +135,7 @@ export async function loseCustomerOrderKeys(
   const g = generationKeys(keys.generation(gen));
   const names: string[] = [];
   if ("all" in what) {
-    names.push(keys.current, keys.swapLock, g.checkpoint, g.mark, g.customers, g.counts);
+    names.push(keys.current, keys.swapLock, g.checkpoint, g.mark, g.customers, g.counts, g.listed);
     for (const o of orders) names.push(g.order(o.orderId), g.customer(o.customerId));
   } else if ("customers" in what) {
     const chosen = new Set(what.customers);
@@ -139,6 +143,12 @@ export async function loseCustomerOrderKeys(
     for (const o of orders) if (chosen.has(o.customerId)) names.push(g.order(o.orderId));
   } else if ("orders" in what) {
     for (const orderId of what.orders) names.push(g.order(orderId));
+  } else if ("listEntries" in what) {
+    const chosen = new Set(what.listEntries);
+    const tx = redis.multi();
+    for (const o of orders) if (chosen.has(o.orderId)) tx.zrem(g.customer(o.customerId), listMember(o));
+    const results = (await tx.exec()) ?? [];
+    return results.reduce((sum, [, removed]) => sum + Number(removed), 0);
   } else {
     for (const customerId of what.lists) names.push(g.customer(customerId));
   }

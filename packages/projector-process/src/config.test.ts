@@ -10,7 +10,18 @@ describe("readProjectorConfig", () => {
       rebuildBatchSize: 5000,
       poisonRetryMs: 5000,
       ackWaitMs: 60_000,
+      redisCheckIntervalMs: 5000,
+      redisAuditPassMs: 60_000,
     });
+  });
+
+  it("reads the Redis partial-loss check's interval and audit pass (0: no audit)", () => {
+    const config = readProjectorConfig({
+      PROJECTOR_REDIS_CHECK_INTERVAL_MS: "250",
+      PROJECTOR_REDIS_AUDIT_PASS_MS: "0",
+    });
+    expect(config).toMatchObject({ redisCheckIntervalMs: 250, redisAuditPassMs: 0 });
+    expect(() => readProjectorConfig({ PROJECTOR_REDIS_CHECK_INTERVAL_MS: "0" })).toThrow(ConfigError);
   });
 
   it("names every bad variable at once", () => {

@@ -14,6 +14,13 @@ export interface ProjectorConfig {
    * durable consumer is created (a fresh namespace); fault tests shorten it to stop a projector past it.
    */
   readonly ackWaitMs: number;
+  /**
+   * `customer_orders` (Redis) partial-loss detection (ADR 0007): how often the O(1) check and a share of the rolling
+   * audit run, PROJECTOR_REDIS_CHECK_INTERVAL_MS, default 5000; and how long one audit pass over every key takes,
+   * PROJECTOR_REDIS_AUDIT_PASS_MS, default 60000 (0: no audit). Any partial loss is found within pass + interval.
+   */
+  readonly redisCheckIntervalMs: number;
+  readonly redisAuditPassMs: number;
 }
 
 export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
@@ -34,6 +41,8 @@ export function readProjectorConfig(env: Record<string, string | undefined>): Pr
     rebuildBatchSize: int("PROJECTOR_REBUILD_BATCH_SIZE", 5000, 1, 50_000),
     poisonRetryMs: int("PROJECTOR_POISON_RETRY_MS", 5000, 10, 3_600_000),
     ackWaitMs: int("PROJECTOR_ACK_WAIT_MS", 60_000, 1000, 3_600_000),
+    redisCheckIntervalMs: int("PROJECTOR_REDIS_CHECK_INTERVAL_MS", 5000, 10, 3_600_000),
+    redisAuditPassMs: int("PROJECTOR_REDIS_AUDIT_PASS_MS", 60_000, 0, 86_400_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -33,6 +33,8 @@ runProjectorProcess({
         pool,
         logger,
         storeId,
+        checkIntervalMs: config.redisCheckIntervalMs,
+        auditPassMs: config.redisAuditPassMs,
         onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
       }),
       rebuild: () =>

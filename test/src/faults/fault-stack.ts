@@ -18,6 +18,9 @@ import type { FaultProfile } from "./profile.js";
 // of the suite's own, so that a scenario may restart, wipe or restore a server. Like a platform with a restart
 // policy, the stack restarts a service that exits, and counts it.
 
+/** How often projector-redis checks for partial loss in the fault stack (its detection bound is the sum). */
+export const partialLoss = { checkIntervalMs: 1_000, auditPassMs: 5_000 } as const;
+
 export const serviceNames = [
   "command-service",
   "outbox-relay",
@@ -121,6 +124,9 @@ export async function startFaultStack(
             METRICS_PORT: String(metrics[name]),
             LOG_FORMAT: "json",
             PROJECTOR_ACK_WAIT_MS: String(profile.ackWaitMs),
+            // customer_orders' partial-loss detection, bound interval + pass (ADR 0007): 6 s here instead of 65 s.
+            PROJECTOR_REDIS_CHECK_INTERVAL_MS: String(partialLoss.checkIntervalMs),
+            PROJECTOR_REDIS_AUDIT_PASS_MS: String(partialLoss.auditPassMs),
             QUERY_MAX_WAIT_MS: "30000",
             ...overrides,
           },
