@@ -16,14 +16,13 @@ import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } fr
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
-  deleteByPattern,
   foldBatch,
   listMember,
   migrateReadModels,
   OrderSummariesProjection,
   PostgresEventLog,
 } from "@orderly/order-read-models";
-import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import { appendHistories, deleteByPattern, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { Projector } from "@orderly/projector";
 import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";

@@ -13,7 +13,6 @@ import { BulkFold, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk
 import {
   applyToGeneration,
   customerOrdersKeys,
-  deleteByPattern,
   hashToSummary,
   initGeneration,
   listMember,
@@ -22,6 +21,7 @@ import {
   withScripts,
   writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
+import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresEventLog } from "./postgres-event-log.js";
@@ -135,7 +135,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   }
 
   async dropShadow(): Promise<void> {
-    if (this.shadowGen !== undefined) await deleteByPattern(this.redis, `${this.keys.generation(this.shadowGen)}:*`);
+    if (this.shadowGen !== undefined) await dropGenerationKeys(this.redis, this.keys.generation(this.shadowGen));
   }
 
   async createShadow(): Promise<void> {
@@ -175,10 +175,9 @@ export class CustomerOrdersRebuild implements RebuildTarget {
   async verify(position: Position): Promise<Verification> {
     const g = this.keys.generation(this.shadowGen as string);
     // The fold reads Postgres while Redis answers the read-back.
-    const [summaries, folded, listed] = await Promise.all([
-      readGeneration(this.redis, g),
+    const [{ summaries, listed }, folded] = await Promise.all([
+      readGenerationContents(this.redis, g),
       foldEventLog(this.eventLog, position),
-      readLists(this.redis, g),
     ]);
     const expected = checksumSummaries(folded.values());
     const actual = checksumSummaries(summaries.values());
@@ -226,70 +225,17 @@ export class CustomerOrdersRebuild implements RebuildTarget {
 
   async dropOld(): Promise<void> {
     // Readers and writers go through :current in atomic scripts, so nothing can still be reading the old generation.
-    if (this.oldGen !== undefined) await deleteByPattern(this.redis, `${this.keys.generation(this.oldGen)}:*`);
+    if (this.oldGen !== undefined) await dropGenerationKeys(this.redis, this.keys.generation(this.oldGen));
     this.oldGen = undefined;
   }
 }
 
-/**
- * Runs `read` on every batch of keys matching `pattern`, the reads overlapping the scan. SCAN visits the whole keyspace
- * (other tenants' keys too), so it asks for 10,000 keys a call: a tenth of the round trips of the default-sized ones
- * that made reading back a 1,000,000-event rebuild slower than the rebuild itself.
- */
-async function forEachKeyBatch(redis: Redis, pattern: string, read: (keys: string[]) => Promise<void>): Promise<void> {
-  const reads: Promise<void>[] = [];
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 10_000);
-    cursor = next;
-    if (keys.length > 0) {
-      const reading = read(keys);
-      reading.catch(() => undefined); // awaited below
-      reads.push(reading);
-    }
-  } while (cursor !== "0");
-  await Promise.all(reads);
-}
-
-/** Every order hash of a generation (`<prefix>:g<N>`). */
+/** Every listed order hash of a generation (`<prefix>:g<N>`), through its index (customer-orders-walk.ts). */
 export async function readGeneration(redis: Redis, g: string): Promise<Map<string, OrderSummaryView>> {
-  const summaries = new Map<string, OrderSummaryView>();
-  await forEachKeyBatch(redis, `${g}:o:*`, async (keys) => {
-    const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.hgetall(key);
-    const results = (await pipeline.exec()) ?? [];
-    keys.forEach((key, i) => {
-      const [error, h] = results[i] ?? [];
-      if (error) throw error;
-      const orderId = key.slice(`${g}:o:`.length);
-      const summary = hashToSummary(orderId, (h ?? {}) as Record<string, string>);
-      if (summary) summaries.set(orderId, summary);
-    });
-  });
-  return summaries;
+  return (await readGenerationContents(redis, g)).summaries;
 }
 
-/** For each order listed in any customer's sorted set: how often, under which customer, with which member. */
-export async function readLists(
-  redis: Redis,
-  g: string,
-): Promise<Map<string, { count: number; customerId: string; member: string }>> {
-  const listed = new Map<string, { count: number; customerId: string; member: string }>();
-  await forEachKeyBatch(redis, `${g}:c:*`, async (keys) => {
-    const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.zrange(key, "0", "-1");
-    const results = (await pipeline.exec()) ?? [];
-    keys.forEach((key, i) => {
-      const [error, members] = results[i] ?? [];
-      if (error) throw error;
-      const customerId = key.slice(`${g}:c:`.length);
-      for (const member of (members ?? []) as string[]) {
-        const orderId = member.slice(31);
-        const seen = listed.get(orderId);
-        if (seen) seen.count++;
-        else listed.set(orderId, { count: 1, customerId, member });
-      }
-    });
-  });
-  return listed;
+/** For each order listed in an indexed customer's sorted set: how often, under which customer, with which member. */
+export async function readLists(redis: Redis, g: string): Promise<Map<string, ListedEntry>> {
+  return (await readGenerationContents(redis, g)).listed;
 }

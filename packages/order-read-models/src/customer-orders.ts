@@ -10,15 +10,11 @@ import {
 } from "@orderly/projector";
 import type { ChainableCommander, Redis } from "ioredis";
 import type pg from "pg";
+import { hashToSummary } from "./customer-orders-hash.js";
 import { checkGenerationCounts, GENERATION_LAYOUT, RollingAudit } from "./customer-orders-integrity.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
-import {
-  foldBatch,
-  isOrderStatus,
-  isPaymentStatus,
-  type OrderSummaryView,
-  ordersNeedingState,
-} from "./order-summary.js";
+import { dropGenerationKeys } from "./customer-orders-walk.js";
+import { foldBatch, type OrderSummaryView, ordersNeedingState } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
@@ -40,6 +36,7 @@ import { CUSTOMER_ORDERS } from "./versions.js";
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
  * - `:swap-lock` → set by a rebuild while it swaps; live writes wait.
  */
+export { hashToSummary } from "./customer-orders-hash.js";
 export { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 
 const MAX_MS = 9_999_999_999_999;
@@ -91,26 +88,6 @@ export function packRows(summaries: Iterable<OrderSummaryView>): string {
 }
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-export function hashToSummary(orderId: string, h: Record<string, string>): OrderSummaryView | undefined {
-  if (h.c === undefined || h.s === undefined || h.p === undefined) return undefined;
-  if (!isOrderStatus(h.s) || !isPaymentStatus(h.p)) return undefined;
-  return {
-    orderId,
-    customerId: h.c,
-    status: h.s,
-    paymentStatus: h.p,
-    currency: h.cur ?? "",
-    totalMinor: Number(h.t),
-    paidMinor: Number(h.pd),
-    itemCount: Number(h.n),
-    version: Number(h.v),
-    createdAt: new Date(Number(h.ca)),
-    updatedAt: new Date(Number(h.ua)),
-    lastPosition: Number(h.lp),
-    placedPosition: Number(h.pp),
-  };
-}
 
 /**
  * The Lua that writes packed rows (`d`, from `packRows`) into generation `g`: each order's hash, its customer-list
@@ -491,7 +468,7 @@ export class CustomerOrdersProjection implements Projection {
 
   async dropGeneration(gen: string): Promise<void> {
     try {
-      await deleteByPattern(this.redis, `${this.keys.generation(gen)}:*`);
+      await dropGenerationKeys(this.redis, this.keys.generation(gen));
     } catch (error) {
       this.log.warn({ err: error, generation: gen }, "could not drop a generation");
     }
@@ -530,17 +507,6 @@ export class CustomerOrdersProjection implements Projection {
 export function initGeneration(tx: ChainableCommander, g: string): ChainableCommander {
   const k = generationKeys(g);
   return tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0", "layout", GENERATION_LAYOUT);
-}
-
-export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {
-  let cursor = "0";
-  let deleted = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (found.length > 0) deleted += await redis.unlink(...found);
-  } while (cursor !== "0");
-  return deleted;
 }
 
 /** ListCustomerOrders' reader: one Lua script reads the pointer, a page of the sorted set and the hashes atomically. */

@@ -3,7 +3,6 @@ export {
   CustomerOrdersProjection,
   type CustomerOrdersProjectionOptions,
   customerOrdersKeys,
-  deleteByPattern,
   generationKeys,
   hashToSummary,
   listMember,
@@ -21,6 +20,12 @@ export {
   RollingAudit,
 } from "./customer-orders-integrity.js";
 export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
+export {
+  dropGenerationKeys,
+  type GenerationContents,
+  type ListedEntry,
+  readGenerationContents,
+} from "./customer-orders-walk.js";
 export { migrateReadModels } from "./migrate.js";
 export {
   isTransientPgError,

@@ -1,6 +1,8 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { customerOrdersKeys, hashToSummary } from "./customer-orders.js";
+import { customerOrdersKeys } from "./customer-orders.js";
+import { checkGeneration } from "./customer-orders-integrity.js";
+import { readGenerationContents } from "./customer-orders-walk.js";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { CUSTOMER_ORDERS, ORDER_SUMMARIES } from "./versions.js";
@@ -24,6 +26,11 @@ export interface ReadModelSnapshot {
   readonly movedTo?: number;
   /** Redis only: orders not listed exactly once, under their own customer, with their own list member. */
   readonly listProblems?: readonly { readonly orderId: string; readonly problem: string }[];
+  /**
+   * Redis only: what the O(1) partial-loss check found amiss in the generation's own bookkeeping (its counts, index,
+   * per-customer entry counts, mark, or a writer's `lost` flag: customer-orders-integrity.ts); undefined when whole.
+   */
+  readonly keyProblem?: string;
 }
 
 /** `order_summaries` and its checkpoint row read in one repeatable-read snapshot (exact, even while the projector runs). */
@@ -57,8 +64,9 @@ function markOf(row: Record<string, unknown> | undefined): ReadModelMark {
 }
 
 /**
- * The live generation of `customer_orders`: every order hash, every customer list, the checkpoint before and after
- * (Redis has no snapshot; `movedTo` tells when the projector wrote meanwhile).
+ * The live generation of `customer_orders`: every indexed customer's list and every listed order's hash, read through
+ * the generation's index, never by SCAN (customer-orders-walk.ts), and the checkpoint before and after (Redis has no
+ * snapshot; `movedTo` tells when the projector wrote meanwhile).
  */
 export async function readCustomerOrdersSnapshot(
   redis: Redis,
@@ -71,7 +79,10 @@ export async function readCustomerOrdersSnapshot(
   const g = keys.generation(gen);
   const [checkpoint, mark] = await Promise.all([redis.get(`${g}:checkpoint`), redis.hgetall(`${g}:mark`)]);
   const before = Number(checkpoint ?? 0);
-  const { summaries, listed } = await readWholeGeneration(redis, g);
+  const [{ summaries, listed }, keyProblem] = await Promise.all([
+    readGenerationContents(redis, g),
+    checkGeneration(redis, g),
+  ]);
   onProgress?.(summaries.size);
   const [genAfter, checkpointAfter] = await Promise.all([redis.get(keys.current), redis.get(`${g}:checkpoint`)]);
   const after = Number(checkpointAfter ?? 0);
@@ -97,6 +108,7 @@ export async function readCustomerOrdersSnapshot(
     },
     summaries,
     listProblems,
+    ...(keyProblem !== undefined ? { keyProblem } : {}),
     ...(genAfter !== gen || after !== before ? { movedTo: genAfter !== gen ? Number.MAX_SAFE_INTEGER : after } : {}),
   };
 }
@@ -171,51 +183,4 @@ export async function setCustomerOrdersCheckpoint(
     .set(`${g}:checkpoint`, String(mark.position))
     .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
     .exec();
-}
-
-/**
- * Every order hash and every customer list of a generation, from one SCAN pass over `<g>:*` with a large COUNT: a
- * shared Redis may hold hundreds of thousands of other tenants' keys, and SCAN walks all of them whatever the MATCH.
- */
-async function readWholeGeneration(redis: Redis, g: string) {
-  const orderKeys: string[] = [];
-  const listKeys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${g}:*`, "COUNT", 20_000);
-    cursor = next;
-    for (const key of keys) {
-      if (key.startsWith(`${g}:o:`)) orderKeys.push(key);
-      else if (key.startsWith(`${g}:c:`)) listKeys.push(key);
-    }
-  } while (cursor !== "0");
-  const summaries = new Map<string, OrderSummaryView>();
-  for (let i = 0; i < orderKeys.length; i += 1000) {
-    const chunk = orderKeys.slice(i, i + 1000);
-    const pipeline = redis.pipeline();
-    for (const key of chunk) pipeline.hgetall(key);
-    const results = (await pipeline.exec()) ?? [];
-    chunk.forEach((key, j) => {
-      const orderId = key.slice(`${g}:o:`.length);
-      const summary = hashToSummary(orderId, (results[j]?.[1] ?? {}) as Record<string, string>);
-      if (summary) summaries.set(orderId, summary);
-    });
-  }
-  const listed = new Map<string, { count: number; customerId: string; member: string }>();
-  for (let i = 0; i < listKeys.length; i += 1000) {
-    const chunk = listKeys.slice(i, i + 1000);
-    const pipeline = redis.pipeline();
-    for (const key of chunk) pipeline.zrange(key, "0", "-1");
-    const results = (await pipeline.exec()) ?? [];
-    chunk.forEach((key, j) => {
-      const customerId = key.slice(`${g}:c:`.length);
-      for (const member of (results[j]?.[1] ?? []) as string[]) {
-        const orderId = member.slice(31);
-        const seen = listed.get(orderId);
-        if (seen) seen.count++;
-        else listed.set(orderId, { count: 1, customerId, member });
-      }
-    });
-  }
-  return { summaries, listed };
 }

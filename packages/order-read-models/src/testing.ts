@@ -155,3 +155,18 @@ export async function loseCustomerOrderKeys(
   const unique = [...new Set(names)];
   return unique.length === 0 ? 0 : redis.unlink(...unique);
 }
+
+/**
+ * Deletes every key matching `pattern` by SCAN (benchmarks and tests, on a pattern under their own namespace only; the
+ * product never SCANs: customer-orders-walk.ts).
+ */
+export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (found.length > 0) deleted += await redis.unlink(...found);
+  } while (cursor !== "0");
+  return deleted;
+}

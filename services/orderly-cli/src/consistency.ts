@@ -85,6 +85,8 @@ export interface ReadModelComparison {
   readonly counts: Readonly<Record<ReadModelDifferenceKind, number>>;
   /** What is wrong with the checkpoint itself (ahead of the store, on another event, from another store). */
   readonly checkpointProblem: string | undefined;
+  /** Redis: what is amiss in the generation's own bookkeeping (counts, index, entry counts, mark, a writer's flag). */
+  readonly keyProblem?: string;
   readonly examples: readonly { kind: ReadModelDifferenceKind; orderId: string; detail: string }[];
 }
 
@@ -422,6 +424,7 @@ class ReadModelComparer {
       movedWhileReading: this.#moved,
       counts: this.#counts,
       checkpointProblem: this.#checkpointProblem,
+      ...(this.snapshot.keyProblem !== undefined ? { keyProblem: this.snapshot.keyProblem } : {}),
       examples: this.#examples,
     };
   }
@@ -464,6 +467,7 @@ function readModelFindings(model: ReadModelComparison | { name: string; error: s
   if ("error" in model) return [`${model.name}: could not be read (${model.error})`];
   const findings: string[] = [];
   if (model.checkpointProblem) findings.push(`${model.name}: ${model.checkpointProblem}`);
+  if (model.keyProblem) findings.push(`${model.name}: ${model.keyProblem}`);
   for (const [kind, count] of Object.entries(model.counts)) {
     if (count > 0) findings.push(`${model.name}: ${count} ${kind} order(s)`);
   }

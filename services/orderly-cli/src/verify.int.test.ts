@@ -1,9 +1,22 @@
 import { ordersBus } from "@orderly/event-bus";
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
-import { migrateReadModels, ORDER_SUMMARIES, OrderSummariesProjection } from "@orderly/order-read-models";
+import {
+  customerOrdersKeys,
+  generationKeys,
+  migrateReadModels,
+  ORDER_SUMMARIES,
+  OrderSummariesProjection,
+} from "@orderly/order-read-models";
 import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { OutboxRelay } from "@orderly/outbox-relay";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import {
+  createTestEnvironment,
+  eventually,
+  type RedisServer,
+  startRedisServer,
+  type TestEnvironment,
+} from "@orderly/testing";
+import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_FINDING, EXIT_OK } from "./command.js";
@@ -78,5 +91,52 @@ describe("pnpm orderly verify", () => {
         row.rows[0]?.order_id,
       ]);
     }
+  });
+});
+
+// verify reads customer_orders through its own index: on a Redis that holds 100,000 other tenants' keys (a server of
+// the test's own, so that its command statistics are ours alone) it runs no SCAN, and still finds a lost order hash
+// and a damaged index.
+describe("pnpm orderly verify on a Redis full of other tenants' keys", () => {
+  let own: RedisServer | undefined;
+  let redis: Redis | undefined;
+  afterAll(async () => {
+    redis?.disconnect();
+    await own?.close();
+  });
+
+  it("never SCANs, exits 0 when whole and 1 when an order hash or the index lost an entry", async () => {
+    own = await startRedisServer();
+    redis = new Redis(own.url);
+    for (let i = 0; i < 100_000; i += 1000) {
+      const pairs: string[] = [];
+      for (let n = i; n < i + 1000; n++) pairs.push(`someone-else:${n % 13}:${n}`, "x");
+      await redis.mset(...pairs);
+    }
+    const ownEnv = { ...env.env, REDIS_URL: own.url };
+    expect((await orderlyIn(ownEnv, "rebuild", "customer_orders", "--json")).code).toBe(EXIT_OK);
+    await redis.config("RESETSTAT");
+    const whole = await orderlyIn(ownEnv, "verify", "--json");
+    expect((whole.json() as ConsistencyReport).findings).toEqual([]);
+    expect(whole.code).toBe(EXIT_OK);
+
+    const keys = customerOrdersKeys(env.namespace);
+    const g = generationKeys(keys.generation((await redis.get(keys.current)) as string));
+    const customer = (await redis.srandmember(g.customers)) as string;
+    const member = (await redis.zrange(g.customer(customer), "0", "0"))[0] as string;
+    await redis.unlink(g.order(member.slice(31)));
+    const lostHash = await orderlyIn(ownEnv, "verify", "--json");
+    expect(lostHash.code).toBe(EXIT_FINDING);
+    expect((lostHash.json() as ConsistencyReport).findings).toContain("customer_orders: 1 listing order(s)");
+
+    await redis.srem(g.customers, customer);
+    const lostIndex = await orderlyIn(ownEnv, "verify", "--json");
+    expect(lostIndex.code).toBe(EXIT_FINDING);
+    expect((lostIndex.json() as ConsistencyReport).findings.join("\n")).toMatch(/customer index lost entries/);
+
+    const stats = (await redis.info("commandstats")) as string;
+    expect(stats).not.toMatch(/^cmdstat_scan:/m);
+    expect(stats).not.toMatch(/^cmdstat_keys:/m);
+    expect(stats).toMatch(/^cmdstat_sscan:/m);
   });
 });
