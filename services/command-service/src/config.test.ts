@@ -18,6 +18,7 @@ describe("readConfig", () => {
       statementTimeoutMs: 7_000,
       appendConcurrentBatches: 1,
       security: { tls: undefined, auth: undefined, limits: undefined, maxDeadlineMs: 30_000 },
+      startupTimeoutMs: 60_000,
     });
   });
 
@@ -28,8 +29,10 @@ describe("readConfig", () => {
       METRICS_PORT: "0",
       COMMAND_CACHE_SIZE: "0",
       PG_STATEMENT_TIMEOUT_MS: "1500",
+      ORDERLY_STARTUP_TIMEOUT_MS: "2500",
     });
     expect(config).toMatchObject({
+      startupTimeoutMs: 2500,
       databaseUrl: "postgres://app@db:5432/x",
       commandPort: 6000,
       metricsPort: 0,
@@ -47,13 +50,21 @@ describe("readConfig", () => {
         PG_POOL_MAX: "0",
         DATABASE_URL: "mysql://x/y",
         PG_STATEMENT_TIMEOUT_MS: "5s",
+        ORDERLY_STARTUP_TIMEOUT_MS: "soon",
       });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    for (const name of ["COMMAND_PORT", "METRICS_PORT", "PG_POOL_MAX", "DATABASE_URL", "PG_STATEMENT_TIMEOUT_MS"])
+    for (const name of [
+      "COMMAND_PORT",
+      "METRICS_PORT",
+      "PG_POOL_MAX",
+      "DATABASE_URL",
+      "PG_STATEMENT_TIMEOUT_MS",
+      "ORDERLY_STARTUP_TIMEOUT_MS",
+    ])
       expect(message).toContain(name);
   });
 });

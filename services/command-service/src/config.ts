@@ -1,5 +1,5 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
+import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs } from "@orderly/observability";
 
 export interface CommandServiceConfig {
   readonly databaseUrl: string;
@@ -28,6 +28,11 @@ export interface CommandServiceConfig {
   readonly appendConcurrentBatches: number;
   /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
   readonly security: ServerSecurityConfig;
+  /**
+   * How long to wait at start for Postgres (ORDERLY_STARTUP_TIMEOUT_MS, default 60000; 0 = one try), NOT_SERVING
+   * meanwhile. NATS is not waited for: appends never depend on it (the continuity gate is fail-open, ADR 0010).
+   */
+  readonly startupTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -61,6 +66,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     statementTimeoutMs: readInteger(env, "PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000, problems),
     appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 1, 1, 16, problems),
     security: security.config,
+    startupTimeoutMs: collect(() => readStartupTimeoutMs(env), 0),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

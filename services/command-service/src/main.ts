@@ -14,8 +14,11 @@ import {
   createLogger,
   natsServers,
   PostgresProbe,
+  postgresServer,
+  StartupTimeoutError,
   shutdownOnSignals,
   startOpsServer,
+  waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
 import { Registry } from "prom-client";
@@ -38,6 +41,32 @@ async function main(): Promise<void> {
   const config = readConfig(process.env);
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.commandPort}`));
   const databaseLabel = redact(config.databaseUrl);
+  const registry = new Registry();
+  // Up first, NOT_SERVING (/readyz 503) until everything below is: started side by side with Postgres (as a container
+  // platform does), it waits for it with backoff for ORDERLY_STARTUP_TIMEOUT_MS, like the other services.
+  let ready = (): boolean => false;
+  const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => ready() });
+  const starting = new AbortController();
+  const stopWaiting = shutdownOnSignals(
+    async () => {
+      starting.abort(new Error("stopping"));
+      await ops.close();
+    },
+    { logger },
+  );
+  try {
+    await waitForDependencies([postgresServer(config.databaseUrl)], {
+      timeoutMs: config.startupTimeoutMs,
+      logger,
+      signal: starting.signal,
+    });
+  } catch (error) {
+    if (starting.signal.aborted) return;
+    await ops.close();
+    throw error;
+  } finally {
+    stopWaiting();
+  }
   try {
     await ensureDatabase(config.databaseUrl);
   } catch (error) {
@@ -52,7 +81,6 @@ async function main(): Promise<void> {
   });
   await migrateEventStore(pool);
 
-  const registry = new Registry();
   const store = new PostgresEventStore(pool, {
     statementTimeoutMs: config.statementTimeoutMs,
     maxConcurrentBatches: config.appendConcurrentBatches,
@@ -110,20 +138,15 @@ async function main(): Promise<void> {
   }
   continuity.start();
 
-  let ready = false;
-  const ops = await startOpsServer({
-    port: config.metricsPort,
-    registry,
-    ready: () => ready && postgres.healthy && !continuity.diverged,
-  });
   const port = await server.listen(config.commandPort, config.host);
-  ready = true;
+  let listening = true;
+  ready = () => listening && postgres.healthy && !continuity.diverged;
   logger.info({ port, metricsPort: ops.port, database: databaseLabel }, "command-service ready");
 
   shutdownOnSignals(
     async (signal) => {
       logger.info({ signal }, "command-service stopping: no new calls, finishing the ones in flight");
-      ready = false;
+      listening = false;
       postgres.stop();
       // In-flight calls finish (their appends commit) before the store and the pool go away: nothing accepted is lost.
       await server.shutdown({ graceMs: config.shutdownGraceMs });
@@ -152,6 +175,7 @@ function redact(url: string): string {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) logger.fatal(error.message);
+  else if (error instanceof StartupTimeoutError) logger.fatal(`command-service did not start: ${error.message}`);
   else logger.fatal({ err: error }, `command-service failed to start: ${(error as Error).message}`);
   process.exitCode = 1;
   // Let the logger flush, then leave even if something keeps the event loop alive.

@@ -142,6 +142,49 @@ describe("services started side by side", () => {
     expect(waitingLines.length).toBeLessThanOrEqual(3);
   }, 180_000);
 
+  it("the command service waits NOT_SERVING for Postgres (never for NATS), then creates the database and serves", async () => {
+    const postgres = new URL(env.databaseUrl);
+    const pgProxy = await startTcpProxy({ port: Number(postgres.port || 5432) });
+    proxies.push(pgProxy);
+    await pgProxy.down();
+    const url = new URL(env.databaseUrl);
+    const database = `${url.pathname.slice(1)}_cmd`;
+    url.pathname = `/${database}`;
+    const ports = { command: await freePort(), metrics: await freePort(), nats: await freePort() };
+    const command = await startService({
+      name: "command-service-waits",
+      entry: entry("command-service"),
+      env: {
+        ...env.env,
+        DATABASE_URL: pgProxy.url(url.toString()),
+        // Nobody listens there: appends never depend on NATS (ADR 0010), so neither does the start.
+        NATS_URL: `nats://127.0.0.1:${ports.nats}`,
+        COMMAND_PORT: String(ports.command),
+        METRICS_PORT: String(ports.metrics),
+        LOG_FORMAT: "json",
+      },
+      readyLine: /waiting for/,
+    });
+    started.push(command);
+    try {
+      await sleep(2_000);
+      expect(await readyz(ports.metrics)).toBe(503);
+      expect(command.output()).toMatch(/waiting for Postgres at .*\(DATABASE_URL\)/);
+      expect(alive(command)).toBe(true);
+
+      await pgProxy.up();
+      await eventually(async () => (await readyz(ports.metrics)) === 200, "command-service ready", 60_000);
+      expect(command.output()).toMatch(/Postgres at .* is ready \(after \d+\.\d s\)/);
+      await eventually(() => command.output().includes("command-service ready"), "the ready line", 5_000);
+    } finally {
+      await command.kill().catch(() => undefined);
+      const admin = new pg.Client({ connectionString: env.databaseUrl });
+      await admin.connect();
+      await admin.query(`drop database if exists ${database} with (force)`);
+      await admin.end();
+    }
+  }, 120_000);
+
   it("give up after ORDERLY_STARTUP_TIMEOUT_MS, exit non-zero and name the dependency", async () => {
     const closed = await freePort();
     const missing = new URL(env.databaseUrl);
@@ -169,7 +212,26 @@ describe("services started side by side", () => {
         LOG_FORMAT: "json",
       },
     });
-    started.push(query, relay);
+    const command = await startService({
+      name: "command-service-timeout",
+      entry: entry("command-service"),
+      env: {
+        ...env.env,
+        DATABASE_URL: `postgres://127.0.0.1:${closed}/orderly`,
+        COMMAND_PORT: "0",
+        METRICS_PORT: "0",
+        ORDERLY_STARTUP_TIMEOUT_MS: "2000",
+        LOG_FORMAT: "json",
+      },
+    });
+    started.push(query, relay, command);
+    expect(await command.exited).toBe(1);
+    // The default user is filled in (as libpq does), so the URL names it.
+    expect(command.output()).toMatch(
+      new RegExp(
+        `command-service did not start: gave up after 2 s waiting for Postgres at postgres://(\\w+@)?127\\.0\\.0\\.1:${closed}/orderly`,
+      ),
+    );
     expect(await query.exited).toBe(1);
     expect(query.output()).toContain(
       `query-service did not start: gave up after 2 s waiting for Postgres database \\"${lateDatabase}_never\\"`,
