@@ -23,6 +23,18 @@ export type ContinuityResult =
       readonly position: number;
       readonly eventId?: string;
     }
+  /**
+   * The mark names an event at a position that a recovery retired (ADR 0011): the event was lost when the store went
+   * back and no event will ever stand there. Never applied or published; a reader whose checkpoint is past the
+   * position, or who will never be handed the event again (the stream was recreated), is not held up by it.
+   */
+  | {
+      readonly kind: "lost";
+      readonly head: number;
+      readonly storeId: string;
+      readonly position: number;
+      readonly expectedEventId: string;
+    }
   /** The store holds another event at the mark's position ("" when it holds none there). */
   | {
       readonly kind: "mismatch";
@@ -80,7 +92,9 @@ export class StoreContinuity {
 
   /**
    * ok: position 0; the store holds the mark's event at its position (or holds an event there and the mark has no id
-   * to compare); or the position is retired (a recovery skipped it) and the mark's event is not in the store.
+   * to compare); or the position is retired (a recovery skipped it) and the mark names no event (a checkpoint that
+   * recovery moved past the retired positions). lost: the position is retired and the mark names an event, which is
+   * not in the store: an event of the timeline the store lost (a stream not yet recreated still delivers them).
    * behind: the store's head is below the position. mismatch: the store holds another event there, or none.
    */
   async check(mark: { position: number; eventId: string | undefined }): Promise<ContinuityResult> {
@@ -117,7 +131,11 @@ export class StoreContinuity {
       values: [mark.position, mark.eventId ?? null],
     });
     const found = retired.rows[0];
-    if (found?.retired === true && found.stored_at === null) return { kind: "ok", head, storeId };
+    if (found?.retired === true && found.stored_at === null) {
+      // Only a mark without an event may stand on a retired position: an event there is one the store lost.
+      if (mark.eventId === undefined) return { kind: "ok", head, storeId };
+      return { kind: "lost", head, storeId, position: mark.position, expectedEventId: mark.eventId };
+    }
     if (mark.position > head)
       return mark.eventId === undefined
         ? { kind: "behind", head, storeId, position: mark.position }
@@ -139,6 +157,20 @@ export class StoreContinuity {
   async diverges(mark: { position: number; eventId: string | undefined }, what: string): Promise<string | undefined> {
     const result = await this.check(mark);
     return result.kind === "ok" ? undefined : describeDivergence(what, result);
+  }
+
+  /**
+   * Is the position inside a range a recovery retired? A reader that stopped on a `lost` event resumes once its
+   * checkpoint is moved past it or the stream no longer hands it out; it never applies it.
+   */
+  async isRetired(position: number): Promise<boolean> {
+    const result = await this.#query<{ retired: boolean }>({
+      name: "orderly_continuity_is_retired",
+      text: `select exists (select 1 from (select last from retired_positions where first <= $1
+                                          order by first desc limit 1) r where r.last >= $1) as retired`,
+      values: [position],
+    });
+    return result.rows[0]?.retired === true;
   }
 
   /** The id last read from the store, if any (for logs and status without a round trip). */
@@ -167,6 +199,13 @@ export function describeDivergence(what: string, divergence: Divergence): string
       `${divergence.eventId === undefined ? "" : ` (event ${divergence.eventId})`}, the store's head is ` +
       `${divergence.head} (store ${divergence.storeId}); it was restored or replaced. Nothing is applied or ` +
       `published until it agrees again: run \`${RECOVER_COMMAND}\``
+    );
+  if (divergence.kind === "lost")
+    return (
+      `${what} has event ${divergence.expectedEventId} at position ${divergence.position}, which a recovery retired: ` +
+      `the event was lost when the store went back (head ${divergence.head}, store ${divergence.storeId}) and is ` +
+      `never applied or published. Nothing is applied or published until the stream no longer holds it: finish ` +
+      `\`${RECOVER_COMMAND}\``
     );
   const held = divergence.storeEventId === "" ? "no event" : `event ${divergence.storeEventId}`;
   return (

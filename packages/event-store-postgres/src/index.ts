@@ -43,6 +43,7 @@ export {
   eventIdsAt,
   type RelayCheckpointRow,
   type RetiredRange,
+  readRetiredRanges,
   readStoreStatus,
   type StoreStatus,
 } from "./store-status.js";

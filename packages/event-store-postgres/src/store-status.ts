@@ -29,6 +29,23 @@ export interface StoreStatus {
   readonly retired: readonly RetiredRange[];
 }
 
+/**
+ * The ranges a recovery retired that overlap the positions after `after` up to `upTo`, in order: positions known to hold
+ * no event, which readers of the log step over (a gap anywhere else is not explained and stops them).
+ */
+export async function readRetiredRanges(
+  pool: pg.Pool,
+  after: number,
+  upTo: number,
+): Promise<{ readonly first: number; readonly last: number }[]> {
+  const result = await pool.query<{ first: string; last: string }>({
+    name: "orderly_retired_between",
+    text: "select first::text, last::text from retired_positions where last > $1 and first <= $2 order by first",
+    values: [after, upTo],
+  });
+  return result.rows.map((r) => ({ first: Number(r.first), last: Number(r.last) }));
+}
+
 /** Reads the store's head, identity, relay checkpoints and retired ranges (read-only; tolerates a schema before 0006). */
 export async function readStoreStatus(pool: pg.Pool): Promise<StoreStatus> {
   const tables = await pool.query<{ identity: boolean; retired: boolean; event_id: boolean; events: boolean }>(
