@@ -152,6 +152,31 @@ describe("BulkFold", () => {
     await expect(fold.replay(0, events.length)).rejects.toThrow(/non-consecutive/);
   });
 
+  it("steps over positions a recovery retired, and still refuses a hole no recovery explains", async () => {
+    // The log after a recovery: positions 1201..1300 retired (never hold an event), the rest as before.
+    const retired = [{ first: 1201, last: 1300 }];
+    const holed = events.map((e) => (e.position > 1200 ? { ...e, position: e.position + 100 } : e));
+    const head = events.length + 100;
+    const gapped = (list: readonly FoldableEvent[]) => ({
+      async readForFold(after: Position, limit: number): Promise<readonly FoldableEvent[]> {
+        return list.filter((e) => e.position > after).slice(0, limit);
+      },
+      async retiredBetween(after: Position, upTo: Position) {
+        return retired.filter((r) => r.last > after && r.first <= upTo);
+      },
+    });
+    const shadow = new MemoryShadow();
+    const fold = new BulkFold(gapped(holed), shadow, { pageSize: 500, writeBatch: 100 });
+    expect(await fold.replay(0, head)).toBe(head);
+    expect(shadow.checkpoint).toBe(head);
+    expect(canonical(shadow.rows)).toEqual(canonical(freshFold(holed, head)));
+
+    // The same log with one more hole, at 1500, that no recovery recorded: refused, as before.
+    const unexplained = holed.map((e) => (e.position >= 1500 ? { ...e, position: e.position + 1 } : e));
+    const refused = new BulkFold(gapped(unexplained), new MemoryShadow(), { pageSize: 500 });
+    await expect(refused.replay(0, head + 1)).rejects.toThrow(/non-consecutive page .*position 1501 after 1499/);
+  });
+
   it("reports a failed write", async () => {
     const shadow = new MemoryShadow();
     let n = 0;

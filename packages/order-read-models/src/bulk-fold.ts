@@ -1,9 +1,12 @@
 import type { Position } from "@orderly/eventsourcing";
+import { EventLogGapError, followOn, type RetiredRange } from "@orderly/projector";
 import { evolveSummary, type FoldableEvent, type OrderSummaryView, orderIdOf } from "./order-summary.js";
 
 /** Pages of the event log as the fold reads them (`PostgresEventLog.readForFold`; any `EventLog.readAll` works too). */
 export interface FoldSource {
   readForFold(after: Position, limit: number): Promise<readonly FoldableEvent[]>;
+  /** Ranges a recovery retired (ADR 0011): holes the fold steps over. Without it every hole stops the fold. */
+  retiredBetween?(after: Position, upTo: Position): Promise<readonly RetiredRange[]>;
 }
 
 /** A rebuild's shadow as the bulk fold writes it. */
@@ -100,16 +103,26 @@ export class BulkFold {
   async replay(from: Position, to: Position, onProgress?: (progress: FoldProgress) => void): Promise<Position> {
     let at = from;
     let eventId: string | undefined;
-    let next = at < to ? this.read(at, to) : undefined;
+    // `read`: where the reading got (past a retired range at the end of a page); `at`: the last event folded.
+    let read = from;
+    let next = read < to ? this.read(read, to) : undefined;
+    const source = this.source;
+    const retired = source.retiredBetween
+      ? (after: Position, upTo: Position) => source.retiredBetween?.(after, upTo) ?? Promise.resolve([])
+      : undefined;
     while (next !== undefined) {
-      const page = await next;
-      const first = page[0];
+      const { page: raw, limit } = await next;
+      const { events: page, reached } = await followOn(raw, read, to, raw.length < limit, retired).catch(
+        (error: unknown) => {
+          throw error instanceof EventLogGapError
+            ? new Error(`event log returned a non-consecutive page after ${read}: ${error.message}`)
+            : error;
+        },
+      );
+      read = reached;
+      next = read < to ? this.read(read, to) : undefined;
       const last = page[page.length - 1];
-      if (!first || !last) throw new Error(`event log has nothing after ${at} (head ${to})`);
-      if (first.position !== at + 1 || last.position !== at + page.length) {
-        throw new Error(`event log returned a non-consecutive page after ${at}`);
-      }
-      next = last.position < to ? this.read(last.position, to) : undefined;
+      if (!last) continue;
       await this.restoreLetGo(page);
       this.fold(page);
       at = last.position;
@@ -123,8 +136,9 @@ export class BulkFold {
     return at;
   }
 
-  private read(after: Position, to: Position): Promise<readonly FoldableEvent[]> {
-    const page = this.source.readForFold(after, Math.min(this.pageSize, to - after));
+  private read(after: Position, to: Position): Promise<{ page: readonly FoldableEvent[]; limit: number }> {
+    const limit = Math.min(this.pageSize, to - after);
+    const page = this.source.readForFold(after, limit).then((events) => ({ page: events, limit }));
     page.catch(() => undefined); // awaited later; a fold error in between must not leave it unhandled
     return page;
   }
@@ -229,8 +243,12 @@ export class BulkFold {
 export function foldSourceOf(log: {
   readAll(after: Position, limit: number): Promise<readonly FoldableEvent[]>;
   readForFold?: (after: Position, limit: number) => Promise<readonly FoldableEvent[]>;
+  retiredBetween?: (after: Position, upTo: Position) => Promise<readonly RetiredRange[]>;
 }): FoldSource {
   const fast = log.readForFold;
-  if (fast) return { readForFold: (after, limit) => fast.call(log, after, limit) };
-  return { readForFold: (after, limit) => log.readAll(after, limit) };
+  const retired = log.retiredBetween;
+  return {
+    readForFold: fast ? (after, limit) => fast.call(log, after, limit) : (after, limit) => log.readAll(after, limit),
+    ...(retired ? { retiredBetween: (after: Position, upTo: Position) => retired.call(log, after, upTo) } : {}),
+  };
 }

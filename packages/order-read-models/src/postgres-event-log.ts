@@ -1,5 +1,6 @@
+import { readRetiredRanges } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import type { EventLog } from "@orderly/projector";
+import type { EventLog, RetiredRange } from "@orderly/projector";
 import type pg from "pg";
 import type { FoldableEvent } from "./order-summary.js";
 
@@ -83,6 +84,11 @@ export class PostgresEventLog implements EventLog {
     const [text, lastEventId] = result.rows[0] ?? [];
     if (!text) return [];
     return parseFoldPage(text, lastEventId ?? undefined);
+  }
+
+  /** Ranges a recovery retired (ADR 0011) overlapping (after, upTo]: catch-up and rebuilds step over them. */
+  retiredBetween(after: Position, upTo: Position): Promise<readonly RetiredRange[]> {
+    return readRetiredRanges(this.pool, after, upTo);
   }
 
   /**

@@ -22,3 +22,4 @@ export {
   rebuildProjection,
   type Verification,
 } from "./rebuild.js";
+export { covered, EventLogGapError, followOn, type RetiredLookup, type RetiredRange } from "./retired-gaps.js";

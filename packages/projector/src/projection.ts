@@ -1,4 +1,5 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import type { RetiredRange } from "./retired-gaps.js";
 
 /**
  * A read model fed by the projector runtime. The runtime hands it strictly consecutive events (positions
@@ -43,6 +44,12 @@ export interface ContinuityCheck {
     mark: { readonly position: Position; readonly eventId: string | undefined },
     what: string,
   ): Promise<string | undefined>;
+  /**
+   * Is the position one a recovery retired (ADR 0011)? A projector stopped on an event there (one the store lost, from
+   * a stream not yet recreated) resumes once it is; it never applies it. Without it, only a checkpoint moved past the
+   * event releases the projector.
+   */
+  isRetired?(position: Position): Promise<boolean>;
 }
 
 /** Source of truth for gap fetches, catch-up, lag and rebuilds: the event store's global log. */
@@ -51,6 +58,11 @@ export interface EventLog {
   readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]>;
   /** Position of the last committed event (0 when empty). */
   headPosition(): Promise<Position>;
+  /**
+   * The ranges a recovery retired (ADR 0011) overlapping the positions after `after` up to `upTo`: recorded holes that
+   * catch-up and rebuilds step over. Without it every hole stops them.
+   */
+  retiredBetween?(after: Position, upTo: Position): Promise<readonly RetiredRange[]>;
 }
 
 /** The durable checkpoint is not where the writer thought: continue from `actual`. */

@@ -46,6 +46,26 @@ class MemoryLog implements EventLog {
   }
 }
 
+/** A log after a recovery: positions may be missing, and `retired` says which holes a recovery recorded. */
+class GappedLog implements EventLog {
+  events: RecordedEvent[] = [];
+  retired: { first: number; last: number }[] = [];
+  retiredReads = 0;
+  add(first: number, last: number): void {
+    for (let p = first; p <= last; p++) this.events.push(event(p));
+  }
+  async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
+    return this.events.filter((e) => e.position > after).slice(0, limit);
+  }
+  async headPosition(): Promise<Position> {
+    return this.events[this.events.length - 1]?.position ?? 0;
+  }
+  async retiredBetween(after: Position, upTo: Position) {
+    this.retiredReads++;
+    return this.retired.filter((r) => r.last > after && r.first <= upTo);
+  }
+}
+
 /** Records applied positions; fails (as a handler would) on positions in `poison`, transiently `transient` times. */
 class RecordingProjection implements Projection {
   readonly name = "recording";
@@ -101,7 +121,7 @@ class MemoryContinuity implements ContinuityCheck {
 }
 
 function start(
-  log: MemoryLog,
+  log: EventLog,
   projection: RecordingProjection,
   registry = new Registry(),
   logger?: Logger,
@@ -208,6 +228,46 @@ describe("Projector (event log only)", () => {
     expect(projector.ready()).toBe(true);
     expect(await diverged()).toBe(0);
     expect(lines.filter((l) => l.level === "error")).toHaveLength(1);
+  });
+
+  it("catches up across positions a recovery retired, and stops at a hole no recovery explains", async () => {
+    const log = new GappedLog();
+    log.add(1, 20);
+    log.retired.push({ first: 21, last: 40 }); // the store went back to 20 while downstream had seen up to 40
+    log.add(41, 60);
+    const projection = new RecordingProjection();
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 60, "caught up across the retired range");
+    expect(projection.applied).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => i + 1),
+      ...Array.from({ length: 20 }, (_, i) => i + 41),
+    ]);
+    expect(projector.ready()).toBe(true);
+
+    // A hole nobody recorded (61..64 hold nothing, not retired): the projector stops at 60 and says so.
+    log.add(65, 70);
+    await until(() => projector.status().failing, "failing at the hole");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(projection.cp).toBe(60);
+    expect(projector.ready()).toBe(false);
+    // Once a recovery records the hole (it retires 61..64), it goes on.
+    log.retired.push({ first: 61, last: 64 });
+    await until(() => projection.cp === 70, "resumed past the recorded hole");
+    expect(projection.applied.slice(-6)).toEqual([65, 66, 67, 68, 69, 70]);
+  });
+
+  it("stands on the last event below a retired range that reaches the head, and goes on after it", async () => {
+    const log = new GappedLog();
+    log.add(1, 10);
+    log.retired.push({ first: 11, last: 30 });
+    const projection = new RecordingProjection();
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 10, "caught up");
+    log.add(31, 35);
+    await until(() => projection.cp === 35, "past the range");
+    expect(projection.applied).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), 31, 32, 33, 34, 35]);
   });
 
   it("logs one info line per committed batch holding traced events, with the positions and traceparents", async () => {

@@ -23,6 +23,7 @@ import {
   ProjectionHandlerError,
   silentLogger,
 } from "./projection.js";
+import { followOn, type RetiredLookup } from "./retired-gaps.js";
 
 /** Where live events come from: a durable pull consumer on the orders stream. */
 export interface JetStreamSource {
@@ -419,8 +420,15 @@ export class Projector {
     try {
       const continuity = this.continuity as ContinuityCheck;
       const checkpoint = await this.checkpointMark();
-      for (const mark of [checkpoint, ...divergence.marks]) {
-        if ((await continuity.diverges(mark, "the projector")) !== undefined) return;
+      if ((await continuity.diverges(checkpoint, "the projector")) !== undefined) return;
+      for (const mark of divergence.marks) {
+        // A mark the (recovered) checkpoint is past is dropped when it comes again, never applied.
+        if (mark.position <= checkpoint.position) continue;
+        if ((await continuity.diverges(mark, "the projector")) === undefined) continue;
+        // An event at a position a recovery retired was lost with the store's old timeline: it is never applied (the
+        // check refuses it again, should the old stream still hand it out), so it does not hold the projector up.
+        if (mark.eventId !== undefined && (await continuity.isRetired?.(mark.position)) === true) continue;
+        return;
       }
       this.divergence = undefined;
       this.metrics.storeDiverged.set(0);
@@ -447,7 +455,7 @@ export class Projector {
   }
 
   /** Runs `work`; when the checkpoint moved underneath (swap, lost data), adopts the new one and runs it again. */
-  private async withMoves(work: () => Promise<void>): Promise<void> {
+  private async withMoves<T>(work: () => Promise<T>): Promise<T> {
     for (;;) {
       try {
         return await work();
@@ -490,8 +498,9 @@ export class Projector {
           { projection: this.projection.name, from: this.cp + 1, to: event.position - 1 },
           "gap in delivered positions, fetching from the event store",
         );
-        await this.catchUpTo(event.position - 1);
-        if (this.cp !== event.position - 1) throw new Error(`gap fetch stopped at ${this.cp}`);
+        // Up to the event before it, or to the last event before a range a recovery retired right below it.
+        const reached = await this.catchUpTo(event.position - 1);
+        if (reached !== event.position - 1) throw new Error(`gap fetch stopped at ${reached}`);
       }
       run.push(event);
       expected = event.position + 1;
@@ -499,24 +508,41 @@ export class Projector {
     await this.applyBatch(run);
   }
 
-  /** Reads from the event log and applies in large batches until the checkpoint reaches `target`. */
-  private async catchUpTo(target: Position): Promise<void> {
-    let next = this.eventLog.readAll(this.cp, Math.min(this.catchUpBatchSize, target - this.cp));
-    while (this.cp < target && !this.stopping) {
-      const page = await next;
-      if (page.length === 0) throw new Error(`event log has nothing after ${this.cp} (expected up to ${target})`);
-      const first = page[0] as RecordedEvent;
-      const last = page[page.length - 1] as RecordedEvent;
-      if (first.position !== this.cp + 1 || last.position !== this.cp + page.length) {
-        throw new Error(`event log returned positions ${first.position}..${last.position} after ${this.cp}`);
-      }
+  /**
+   * Reads from the event log and applies in large batches until the checkpoint reaches `target`. Positions must follow
+   * on one by one, except across ranges a recovery retired (recorded: they never hold an event); any other hole stops
+   * it (EventLogGapError). Returns how far it got: `target`, also when the checkpoint stays on the last event below a
+   * retired range that reaches `target`.
+   */
+  private async catchUpTo(target: Position): Promise<Position> {
+    const read = (after: Position) => {
+      const limit = Math.min(this.catchUpBatchSize, target - after);
+      return { limit, page: this.eventLog.readAll(after, limit) };
+    };
+    let reached = this.cp;
+    let next = read(reached);
+    while (reached < target && !this.stopping) {
+      const page = await next.page;
+      const { events, reached: to } = await followOn(
+        page,
+        reached,
+        target,
+        page.length < next.limit,
+        this.retiredLookup,
+      );
+      reached = to;
       // Read the next page while this one is applied.
-      const after = last.position;
-      next = after < target ? this.eventLog.readAll(after, Math.min(this.catchUpBatchSize, target - after)) : next;
-      this.metrics.gapEvents.inc(this.labels, page.length);
-      await this.applyBatch(page);
+      if (reached < target) next = read(reached);
+      this.metrics.gapEvents.inc(this.labels, events.length);
+      await this.applyBatch(events);
     }
     if (this.stopping) throw new Stopped();
+    return reached;
+  }
+
+  private get retiredLookup(): RetiredLookup {
+    const log = this.eventLog;
+    return log.retiredBetween ? (after, upTo) => log.retiredBetween?.(after, upTo) ?? Promise.resolve([]) : undefined;
   }
 
   /** One atomic apply with retries; isolates and stops at a poison event. */

@@ -1,5 +1,6 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { type EventLog, type Logger, silentLogger } from "./projection.js";
+import { followOn } from "./retired-gaps.js";
 
 /** What a rebuild found when it compared the shadow with a fresh fold of the events. */
 export interface Verification {
@@ -94,19 +95,28 @@ export async function rebuildProjection(
   log.info({ projection: target.name }, "rebuild: shadow created, replaying");
 
   let position: Position = 0;
+  // Consecutive positions, except across ranges a recovery retired (ADR 0011): those are stepped over, any other hole
+  // stops the rebuild. Returns `to` (also when the shadow's last event is below a retired range reaching `to`).
+  const retired = eventLog.retiredBetween
+    ? (after: Position, upTo: Position) => eventLog.retiredBetween?.(after, upTo) ?? Promise.resolve([])
+    : undefined;
   const copy = async (from: Position, to: Position): Promise<Position> => {
     let at = from;
-    let next = eventLog.readAll(at, Math.min(batchSize, to - at));
+    let applied = from;
+    const read = (after: Position) => {
+      const limit = Math.min(batchSize, to - after);
+      return { limit, page: eventLog.readAll(after, limit) };
+    };
+    let next = read(at);
     while (at < to) {
-      const page = await next;
-      if (page.length === 0) throw new Error(`${target.name}: event log has nothing after ${at} (head ${to})`);
-      const last = (page[page.length - 1] as RecordedEvent).position;
-      if ((page[0] as RecordedEvent).position !== at + 1 || last !== at + page.length) {
-        throw new Error(`${target.name}: event log returned a non-consecutive page after ${at}`);
+      const page = await next.page;
+      const { events, reached } = await followOn(page, at, to, page.length < next.limit, retired);
+      at = reached;
+      if (at < to) next = read(at);
+      if (events.length > 0) {
+        await target.applyToShadow(events, applied);
+        applied = (events[events.length - 1] as RecordedEvent).position;
       }
-      if (last < to) next = eventLog.readAll(last, Math.min(batchSize, to - last));
-      await target.applyToShadow(page, at);
-      at = last;
     }
     return at;
   };
