@@ -87,16 +87,21 @@ export async function readCustomerOrdersSnapshot(
   const [genAfter, checkpointAfter] = await Promise.all([redis.get(keys.current), redis.get(`${g}:checkpoint`)]);
   const after = Number(checkpointAfter ?? 0);
   const listProblems: { orderId: string; problem: string }[] = [];
+  // Hashes are read before lists: an order the projector placed meanwhile (after the checkpoint read first, up to the
+  // one read last) may be listed without its hash in this read. Like rows written while reading, it is not a problem.
+  const placedWhileReading = (placed: number) => genAfter === gen && placed > before && placed <= after;
   for (const [orderId, entry] of listed) {
     const s = summaries.get(orderId);
+    if (!s && placedWhileReading(placedPositionOf(entry.member))) continue;
     if (!s) listProblems.push({ orderId, problem: `listed under ${entry.customerId} but has no hash` });
     else if (entry.count !== 1) listProblems.push({ orderId, problem: `listed ${entry.count} times` });
     else if (entry.customerId !== s.customerId) {
       listProblems.push({ orderId, problem: `listed under ${entry.customerId}, belongs to ${s.customerId}` });
     }
   }
-  for (const orderId of summaries.keys()) {
-    if (!listed.has(orderId)) listProblems.push({ orderId, problem: "in no customer's list" });
+  for (const [orderId, summary] of summaries) {
+    if (listed.has(orderId) || placedWhileReading(summary.placedPosition)) continue;
+    listProblems.push({ orderId, problem: "in no customer's list" });
   }
   const markMatches = mark.p === String(before);
   return {
@@ -111,6 +116,11 @@ export async function readCustomerOrdersSnapshot(
     ...(keyProblem !== undefined ? { keyProblem } : {}),
     ...(genAfter !== gen || after !== before ? { movedTo: genAfter !== gen ? Number.MAX_SAFE_INTEGER : after } : {}),
   };
+}
+
+/** The placed position a list member encodes (`listMember` of customer-orders.ts: `<time>:<MAX − position>:<id>`). */
+function placedPositionOf(member: string): number {
+  return Number.MAX_SAFE_INTEGER - Number(member.slice(14, 30));
 }
 
 const HIGH_WATER = `${CUSTOMER_ORDERS}.high_water`;
@@ -143,9 +153,14 @@ export async function readCustomerOrdersMark(redis: Redis, namespace: string): P
 /**
  * Moves `order_summaries`' checkpoint to `mark`, backwards too (recovery: a checkpoint past what the store holds is
  * put back on the store before the rebuild, and moved past retired positions after it). The epoch moves with it, so
- * a live writer drops what it cached. Nothing when the model has no checkpoint row yet.
+ * a live writer drops what it cached. Nothing when the model has no checkpoint row yet. With `expected`, only when the
+ * checkpoint still stands there (compare-and-set: a projector that moved it meanwhile keeps its own); true when set.
  */
-export async function setOrderSummariesCheckpoint(pool: pg.Pool, mark: ReadModelMark): Promise<void> {
+export async function setOrderSummariesCheckpoint(
+  pool: pg.Pool,
+  mark: ReadModelMark,
+  expected?: number,
+): Promise<boolean> {
   const columns = await pool.query<{ column_name: string }>(
     `select column_name from information_schema.columns
       where table_schema = current_schema() and table_name = 'projection_checkpoints'
@@ -156,31 +171,53 @@ export async function setOrderSummariesCheckpoint(pool: pg.Pool, mark: ReadModel
   const values: unknown[] = [ORDER_SUMMARIES, mark.position];
   if (has.has("event_id")) sets.push(`event_id = $${values.push(mark.eventId ?? null)}`);
   if (has.has("store_id")) sets.push(`store_id = $${values.push(mark.storeId ?? null)}`);
-  await pool.query(`update projection_checkpoints set ${sets.join(", ")} where name = $1`, values);
+  const guard = expected === undefined ? "" : ` and position = $${values.push(expected)}`;
+  const result = await pool.query(
+    `update projection_checkpoints set ${sets.join(", ")} where name = $1${guard}`,
+    values,
+  );
+  return (result.rowCount ?? 0) > 0;
 }
 
 /**
  * Moves the live generation's checkpoint of `customer_orders` (and its mark) to `mark`, and its high-water mark in
- * Postgres with it (else the projector would take the lower checkpoint for lost data and start over from 0).
+ * Postgres with it (else the projector would take the lower checkpoint for lost data and start over from 0). With
+ * `expected`, only when the checkpoint still stands there (compare-and-set); true when set.
  */
 export async function setCustomerOrdersCheckpoint(
   redis: Redis,
   pool: pg.Pool,
   namespace: string,
   mark: ReadModelMark,
-): Promise<void> {
+  expected?: number,
+): Promise<boolean> {
   const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen !== null) {
+    const g = keys.generation(gen);
+    // Compare-and-set on the live generation's checkpoint (and its pointer): WATCH, check, MULTI/EXEC.
+    const watcher = redis.duplicate();
+    try {
+      await watcher.watch(keys.current, `${g}:checkpoint`);
+      const [now, checkpoint] = await Promise.all([watcher.get(keys.current), watcher.get(`${g}:checkpoint`)]);
+      if (now !== gen || (expected !== undefined && Number(checkpoint ?? 0) !== expected)) {
+        await watcher.unwatch();
+        return false;
+      }
+      const done = await watcher
+        .multi()
+        .set(`${g}:checkpoint`, String(mark.position))
+        .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
+        .exec();
+      if (done === null) return false;
+    } finally {
+      watcher.disconnect();
+    }
+  }
   await pool.query(
     `insert into projection_checkpoints (name, position) values ($1, $2)
      on conflict (name) do update set position = excluded.position, updated_at = now()`,
     [HIGH_WATER, mark.position],
   );
-  const gen = await redis.get(keys.current);
-  if (gen === null) return;
-  const g = keys.generation(gen);
-  await redis
-    .multi()
-    .set(`${g}:checkpoint`, String(mark.position))
-    .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
-    .exec();
+  return true;
 }
