@@ -14,11 +14,19 @@ export class StoreRecovery {
    * Copies events back at their own positions, with their ids, stream versions and metadata (refill: the store lost
    * the tail the stream still holds). `events` must continue the store exactly: the first at `after + 1`, consecutive,
    * and the store's last event must be at `after` when the transaction runs; otherwise nothing is written and a
-   * `RecoveryConflictError` says what changed. Moves `global_position.last` to the last event (never backwards).
+   * `RecoveryConflictError` says what changed. Moves `global_position.last` to the last event (never backwards), or
+   * with `retire` past it to `retire.upTo`, recording the retired range in the same transaction.
    * Idempotency rows of the commands cannot be restored (the request hashes are not on the stream).
    */
-  async refill(after: number, events: readonly RecordedEvent[]): Promise<{ inserted: number; head: number }> {
-    if (events.length === 0) return { inserted: 0, head: await this.lastEventPosition() };
+  async refill(
+    after: number,
+    events: readonly RecordedEvent[],
+    retire?: { readonly upTo: number; readonly reason: string },
+  ): Promise<{ inserted: number; head: number; retired?: { first: number; last: number } }> {
+    if (events.length === 0) {
+      const retired = retire ? await this.retire(retire.upTo, retire.reason) : undefined;
+      return { inserted: 0, head: await this.lastEventPosition(), ...(retired ? { retired } : {}) };
+    }
     events.forEach((e, i) => {
       if (e.position !== after + 1 + i) {
         throw new Error(`refill: event ${i} is at position ${e.position}, expected ${after + 1 + i}`);
@@ -63,11 +71,22 @@ export class StoreRecovery {
         );
       }
       const head = after + events.length;
-      const counterLast = Number(counter.rows[0]?.last ?? 0);
-      if (counterLast < head) await client.query("update global_position set last = $1 where id = 1", [head]);
+      const counterLast = Math.max(Number(counter.rows[0]?.last ?? 0), head);
+      let retired: { first: number; last: number } | undefined;
+      if (retire !== undefined && retire.upTo > counterLast) {
+        // In the same transaction: the first append after it must not take a position downstream saw.
+        retired = { first: counterLast + 1, last: retire.upTo };
+        await client.query("insert into retired_positions (first, last, reason) values ($1, $2, $3)", [
+          retired.first,
+          retired.last,
+          retire.reason,
+        ]);
+      }
+      const counterTo = retired?.last ?? counterLast;
+      await client.query("update global_position set last = $1 where id = 1 and last < $1", [counterTo]);
       await client.query("select pg_notify('orderly_events', $1)", [String(head)]);
       await client.query("commit");
-      return { inserted: events.length, head };
+      return { inserted: events.length, head, ...(retired ? { retired } : {}) };
     } catch (error) {
       await client.query("rollback").catch(() => undefined);
       throw error;
@@ -118,10 +137,16 @@ export class StoreRecovery {
     );
   }
 
-  /** The position of the store's last event (0 when empty); below `global_position.last` after a retirement. */
-  async lastEventPosition(): Promise<number> {
+  /**
+   * The position of the store's last event (0 when empty), or of the last at or below `upTo`; below
+   * `global_position.last` after a retirement.
+   */
+  async lastEventPosition(upTo?: number): Promise<number> {
     const result = await this.pool.query<{ position: string | null }>(
-      "select max(position)::text as position from events",
+      upTo === undefined
+        ? "select max(position)::text as position from events"
+        : "select max(position)::text as position from events where position <= $1",
+      upTo === undefined ? [] : [upTo],
     );
     return Number(result.rows[0]?.position ?? 0);
   }

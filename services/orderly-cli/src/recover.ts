@@ -5,6 +5,7 @@ import {
   eventIdsAt,
   PostgresEventStore,
   readStoreStatus,
+  StoreContinuity,
   StoreRecovery,
   type StoreStatus,
 } from "@orderly/event-store-postgres";
@@ -31,12 +32,13 @@ import { formatVerify, jsonOf } from "./verify.js";
 //   1. the lost events (stream messages the store does not hold) go to the report file, bodies included, before
 //      anything can delete them;
 //   2. refill: a store that is a prefix of the stream gets the stream's tail back at its own positions;
-//   3. a read model standing on anything the store does not hold is put back on the store's last event and rebuilt;
-//   4. its checkpoint is moved to the highest position anything downstream saw, then those positions are retired
-//      (in this order: a projector never waits on a position that will never come);
-//   5. reset: with the relays fenced off, the stream is recreated and republished from the store;
-//   6. optionally, lost events whose orders nobody touched since are appended again (new ids, new positions);
-//   7. a final verify decides the exit code.
+//   3. the positions past the store's last event that anything downstream saw are retired (with the refill, in its
+//      transaction), before anything downstream is touched: from then on the old timeline's events are `lost`;
+//   4. checkpoints standing on what the store does not hold move onto it (past the retired positions), compare-and-set;
+//   5. read models that hold what the store does not are rebuilt;
+//   6. reset: with the relays fenced off, the stream is recreated and republished from the store;
+//   7. optionally, lost events whose orders nobody touched since are appended again (new ids, new positions);
+//   8. a final verify decides the exit code.
 
 const RELAY = "outbox-relay";
 
@@ -143,8 +145,16 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
 
   const recovery = new StoreRecovery(pool);
   let storeLast = plan.storeLast;
+  const maxSeen = report.maxSeen;
+  const retireReason = `pnpm orderly recover: the store went back to ${plan.storeLast}`;
+  const noteRetired = (retired: { first: number; last: number } | undefined) => {
+    if (!retired) return;
+    report.retired = retired;
+    step(`retired positions ${retired.first}-${retired.last}: new events start at ${retired.last + 1}`);
+  };
 
-  // 2. Refill.
+  // 2. Refill, and retire what lies past it in the same transaction: once the store holds the stream's tail the
+  //    command service appends again, and must not get a position a read model saw for another event.
   if (plan.refill) {
     const events = [];
     const js = jetstream(await context.nats());
@@ -154,55 +164,62 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
       progress.increment();
     }
     progress.stop();
-    const result = await recovery.refill(storeLast, events);
+    const result = await recovery.refill(storeLast, events, { upTo: maxSeen, reason: retireReason });
     storeLast = result.head;
     report.refilled = { from: plan.refill.fromSeq, to: result.head, count: result.inserted };
     report.notes.push(
       `refilled positions ${plan.storeLast + 1}-${result.head} from the stream; the idempotency keys of their commands cannot be restored (a client retrying one of those commands with its key gets it applied again)`,
     );
     step(`refilled ${result.inserted} event(s) from the stream: the store's last event is now ${storeLast}`);
+    noteRetired(result.retired);
   }
 
-  // 3. Read models standing on what the store does not hold go back onto the store, then get rebuilt.
+  // 3. Retire the positions past the store's last event that anything downstream saw. Before any read model is touched:
+  //    from here on an event of the old timeline at those positions is `lost` for every component (never applied or
+  //    published, the command service refuses appends while the stream's tail is one), and a checkpoint can stand on
+  //    a retired position.
+  if (maxSeen > storeLast) noteRetired(await recovery.retire(maxSeen, retireReason));
+
+  // 4. Checkpoints. One the store does not hold (ahead of it, on another event) moves onto the store: past the retired
+  //    positions when there are some (forward, a mark without an event), else onto its last event. One that stands on
+  //    the last event below the retired positions moves past them too, so the old stream's events there are dropped
+  //    as covered. Each is a compare-and-set on what was read: a projector that applied a newer event keeps its own,
+  //    and a sound checkpoint left below the range steps over it by itself (catch-up skips retired ranges).
   const storeId = store.storeId;
-  const storeMark = async (position: number): Promise<ReadModelMark> => ({
-    position,
-    eventId: position === 0 ? undefined : (await eventIdsAt(pool, [position])).get(position),
-    storeId,
-  });
+  const continuity = new StoreContinuity(pool);
+  const settle = async (name: ReadModelName): Promise<void> => {
+    const current = await readReadModelMark(context, name);
+    const sound = (await continuity.check(current)).kind === "ok";
+    const top = await recovery.lastEventPosition();
+    // The positions past the store's last event are retired (up to the counter) when a recovery retired some.
+    const tail = (await readStoreStatus(pool)).retired.reduce((end, r) => Math.max(end, r.last), 0);
+    let mark: ReadModelMark | undefined;
+    if (tail > top && (!sound || current.position === top) && current.position !== tail) {
+      mark = { position: tail, eventId: undefined, storeId };
+    } else if (!sound) {
+      mark = { position: top, eventId: top === 0 ? undefined : (await eventIdsAt(pool, [top])).get(top), storeId };
+    }
+    if (mark && (await setReadModelCheckpoint(context, name, mark, (now) => sameMark(now, current)))) {
+      step(`${name}: checkpoint moved from ${current.position} to ${mark.position}`);
+    }
+  };
+  for (const name of [ORDER_SUMMARIES, CUSTOMER_ORDERS] as const) await settle(name);
+
+  // 5. Read models that hold what the store does not are rebuilt (the swap catches the shadow up to the live
+  //    checkpoint, stepping over retired positions).
   const rebuilt: string[] = [];
   const rebuildOne = async (name: ReadModelName, why: string) => {
-    const mark = await storeMark(storeLast);
-    // Onto the store first: the rebuild's swap catches the shadow up to the live checkpoint, which must exist.
-    await setReadModelCheckpoint(context, name, mark, () => true);
+    await settle(name);
     step(`rebuilding ${name} (${why})`);
     const result = await rebuildReadModel(context, name);
     rebuilt.push(name);
     step(`${name}: rebuilt at ${result.position} in ${result.totalSeconds.toFixed(1)} s`);
+    // The swap may leave it on the store's last event below the retired positions: past them, as above.
+    await settle(name);
   };
   for (const { name, why } of plan.rebuild) await rebuildOne(name, why);
 
-  // 4. Move every read model past the positions about to be retired, then retire them.
-  const maxSeen = report.maxSeen;
-  if (maxSeen > storeLast) {
-    const counter = (await readStoreStatus(pool)).head;
-    const target = Math.max(maxSeen, counter);
-    for (const name of [ORDER_SUMMARIES, CUSTOMER_ORDERS] as const) {
-      await setReadModelCheckpoint(
-        context,
-        name,
-        { position: target, eventId: undefined, storeId },
-        (current) => current.position === storeLast,
-      );
-    }
-    const retired = await recovery.retire(maxSeen, `pnpm orderly recover: the store went back to ${storeLast}`);
-    if (retired) {
-      report.retired = retired;
-      step(`retired positions ${retired.first}-${retired.last}: new events start at ${retired.last + 1}`);
-    }
-  }
-
-  // 5. Reset: recreate the stream and republish it from the store, with the relays fenced off meanwhile.
+  // 6. Reset: recreate the stream and republish it from the store, with the relays fenced off meanwhile.
   if (plan.mode === "reset") await republish(context, step);
   else if (!plan.relayCheckpoint.sound) {
     await recovery.setRelayCheckpoint(RELAY, { position: before.stream.tailPosition, eventId: undefined });
@@ -211,7 +228,7 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
   report.status = "done";
   await saveReport(options.reportFile, report);
 
-  // 6. Lost events of untouched orders, appended again.
+  // 7. Lost events of untouched orders, appended again.
   if (options.reappend) {
     report.reappended = await reappend(context, report.lost, report.reappended);
     await saveReport(options.reportFile, report);
@@ -219,7 +236,7 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
     step(`re-appended ${done} of ${report.lost.length} lost event(s); see ${options.reportFile}`);
   }
 
-  // 7. What does the store say now?
+  // 8. What does the store say now?
   let after = await checkConsistency(context);
   const differing = after.readModels.filter(
     (m): m is Extract<typeof m, { counts: unknown }> =>
@@ -349,21 +366,36 @@ async function readMarks(context: CliContext) {
   return [entry(ORDER_SUMMARIES, summaries), entry(CUSTOMER_ORDERS, customerOrders, highWater)];
 }
 
+/**
+ * Sets a read model's checkpoint when `when` approves of where it stands, compare-and-set against that reading: a
+ * projector that moved it in between keeps its own.
+ */
 async function setReadModelCheckpoint(
   context: CliContext,
   name: ReadModelName,
   mark: ReadModelMark,
   when: (current: ReadModelMark) => boolean,
-): Promise<void> {
+): Promise<boolean> {
   const pool = await context.pool();
   if (name === ORDER_SUMMARIES) {
-    if (when(await readOrderSummariesMark(pool))) await setOrderSummariesCheckpoint(pool, mark);
-    return;
+    const current = await readOrderSummariesMark(pool);
+    return when(current) && (await setOrderSummariesCheckpoint(pool, mark, current.position));
   }
   const redis = await context.redis();
-  if (when(await readCustomerOrdersMark(redis, context.stack.namespace))) {
-    await setCustomerOrdersCheckpoint(redis, pool, context.stack.namespace, mark);
-  }
+  const current = await readCustomerOrdersMark(redis, context.stack.namespace);
+  return (
+    when(current) && (await setCustomerOrdersCheckpoint(redis, pool, context.stack.namespace, mark, current.position))
+  );
+}
+
+async function readReadModelMark(context: CliContext, name: ReadModelName): Promise<ReadModelMark> {
+  const pool = await context.pool();
+  if (name === ORDER_SUMMARIES) return readOrderSummariesMark(pool);
+  return readCustomerOrdersMark(await context.redis(), context.stack.namespace);
+}
+
+function sameMark(a: ReadModelMark, b: ReadModelMark): boolean {
+  return a.position === b.position && a.eventId === b.eventId;
 }
 
 /** Fences the relays, recreates the stream, lets a relay republish the store into it and waits until it has. */
