@@ -77,7 +77,12 @@ class RecordingProjection implements Projection {
   async checkpoint(): Promise<Position> {
     return this.cp;
   }
+  /** Folds before it writes, as the real read models do: a stale base fails as a handler error, not as a move. */
+  foldsFirst = false;
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
+    if (after !== this.cp && this.foldsFirst) {
+      throw new ProjectionHandlerError((events[0] as RecordedEvent).position, "stream version does not follow");
+    }
     if (after !== this.cp) throw new CheckpointMovedError(this.name, after, this.cp, "test");
     if (this.transient > 0) {
       this.transient--;
@@ -228,6 +233,33 @@ describe("Projector (event log only)", () => {
     expect(projector.ready()).toBe(true);
     expect(await diverged()).toBe(0);
     expect(lines.filter((l) => l.level === "error")).toHaveLength(1);
+  });
+
+  it("asks the durable checkpoint before a failing event counts as poison: a read model restored under it is a move", async () => {
+    const log = new MemoryLog();
+    log.append(30);
+    const projection = new RecordingProjection();
+    projection.foldsFirst = true;
+    const projector = start(log, projection);
+    await projector.start();
+    await until(() => projection.cp === 30, "caught up");
+    // The read model's database goes back to 10 right after the projector last read its checkpoint: the next batch
+    // folds onto the restored rows and fails. (Before: poison at 31, for good.)
+    let armed = true;
+    const read = projection.checkpoint.bind(projection);
+    projection.checkpoint = async () => {
+      const position = await read();
+      if (armed) {
+        armed = false;
+        projection.cp = 10;
+        projection.applied = [];
+      }
+      return position;
+    };
+    log.append(5);
+    await until(() => projection.cp === 35, "replayed from the restored checkpoint");
+    expect(projection.applied).toEqual(Array.from({ length: 25 }, (_, i) => i + 11));
+    expect(projector.status().poisoned).toBeUndefined();
   });
 
   it("catches up across positions a recovery retired, and stops at a hole no recovery explains", async () => {

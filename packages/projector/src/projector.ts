@@ -560,6 +560,7 @@ export class Projector {
         if (error instanceof CheckpointMovedError) throw error;
         if (this.stopping) throw new Stopped();
         this.metrics.retries.inc(this.labels);
+        if (!this.projection.isTransient?.(error)) await this.throwIfMoved();
         if (this.projection.isTransient?.(error)) {
           this.failing = true;
           this.log.warn({ err: error, projection: this.projection.name }, "projection store unavailable, retrying");
@@ -621,12 +622,36 @@ export class Projector {
           return;
         } catch (retryError) {
           if (retryError instanceof CheckpointMovedError) throw retryError;
+          await this.throwIfMoved();
           this.log.warn({ err: retryError, position: event.position }, "poison event still fails");
         }
       }
     } finally {
       this.poison = undefined;
       this.metrics.poisoned.set(this.labels, 0);
+    }
+  }
+
+  /**
+   * An event that fails may fail only because the read model is not where this process thinks (its database was
+   * restored under it, a recovery moved the checkpoint): the handler folds onto rows of another position before the
+   * atomic write could notice. So before a failure counts towards poison, the durable checkpoint is asked; if it
+   * moved, the runtime adopts it instead (CheckpointMovedError).
+   */
+  private async throwIfMoved(): Promise<void> {
+    let durable: Position;
+    try {
+      durable = await this.projection.checkpoint();
+    } catch {
+      return;
+    }
+    if (durable !== this.cp) {
+      throw new CheckpointMovedError(
+        this.projection.name,
+        this.cp,
+        durable,
+        "the checkpoint moved under a failing event",
+      );
     }
   }
 
