@@ -309,7 +309,11 @@ export async function positions(
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await client.connect();
   try {
-    const head = Number((await client.query("select last from global_position where id = 1")).rows[0]?.last ?? 0);
+    // The last event, not the counter: after a recovery retired positions past it, the counter points at positions
+    // that never hold an event (ADR 0011).
+    const head = Number(
+      (await client.query("select coalesce(max(position), 0) as last from events")).rows[0]?.last ?? 0,
+    );
     const postgres = Number(
       (await client.query("select position from projection_checkpoints where name = 'order_summaries'")).rows[0]
         ?.position ?? 0,

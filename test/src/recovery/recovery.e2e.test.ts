@@ -198,55 +198,121 @@ describe("pnpm orderly recover", () => {
     expect((await orderly("verify")).code).toBe(0);
   }, 420_000);
 
-  // Known failure, issue 13 still open: in CI (05:17 UTC run) the final `recover` after two interrupted runs exited 0,
-  // but the components never caught up with the store afterwards (timed out at caughtUp below). The fault suite's
-  // restore scenarios show a related failure under live load. Runs with ORDERLY_FAULTS_RESTORE=1, like those
-  // scenarios, until it is fixed; it must not be deleted or loosened.
-  it.skipIf(process.env.ORDERLY_FAULTS_RESTORE !== "1")(
-    "is safe to interrupt: killed mid-way, run again, it finishes the job",
-    async () => {
-      await appendOrders(1500, 7);
-      await caughtUp();
-      const dump = await dumpDatabase(env.databaseUrl);
-      await appendOrders(1500, 8);
-      await caughtUp();
-      await stopServices();
-      await pool.end();
-      await replaceDatabase(env.databaseUrl, dump);
-      await dump.remove();
-      pool = createPool(env.databaseUrl, { max: 4 });
-      await startServices("healthz");
-      await appendOrders(200, 9);
+  it("--dry-run changes nothing; --reappend brings back the lost events of untouched orders, once", async () => {
+    await appendOrders(1000, 11);
+    await caughtUp();
+    const dump = await dumpDatabase(env.databaseUrl);
+    await appendOrders(600, 12);
+    await caughtUp();
+    await stopServices();
+    await pool.end();
+    await replaceDatabase(env.databaseUrl, dump);
+    await dump.remove();
+    pool = createPool(env.databaseUrl, { max: 4 });
+    await startServices("healthz");
+    // Other orders after the restore: the store now holds other events than the stream at those positions (reset).
+    await appendOrders(100, 13);
+    const reportFile = join(workdir, `orderly-recovery-${env.namespace}.json`);
+    const eventCount = async () => Number((await pool.query("select count(*)::int as n from events")).rows[0].n);
 
-      // Kill it at two points: after the report is written, and after the stream was recreated.
-      for (const line of [/lost event\(s\) listed/, /stream recreated/]) {
-        const child = spawn(process.execPath, [cli, "recover"], {
-          env: { ...process.env, ...env.env },
-          cwd: workdir,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let output = "";
-        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-        await new Promise<void>((resolve) => {
-          const onData = (chunk: Buffer) => {
-            output += chunk.toString();
-            if (line.test(output)) {
-              child.kill("SIGKILL");
-              resolve();
-            }
-          };
-          child.stdout.on("data", onData);
-          child.stderr.on("data", onData);
-          void exited.then(() => resolve());
-        });
-        await exited;
-      }
-      const finished = await orderly("recover");
-      expect(finished.code, finished.stdout + finished.stderr).toBe(0);
-      await appendOrders(100, 10);
-      await caughtUp();
-      expect((await orderly("verify")).code).toBe(0);
-    },
-    420_000,
-  );
+    // --dry-run: the plan, and nothing else.
+    const countBefore = await eventCount();
+    const dry = await orderly("recover", "--dry-run", "--json");
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.stdout) as { plan: { mode: string; lost: number; maxSeen: number } };
+    expect(planned.plan.mode).toBe("reset");
+    expect(planned.plan.lost).toBeGreaterThan(0);
+    expect(await eventCount()).toBe(countBefore);
+    await expect(readFile(reportFile, "utf8")).rejects.toThrow(/ENOENT/);
+    expect((await pool.query("select count(*)::int as n from retired_positions")).rows[0].n).toBe(0);
+    expect((await orderly("verify")).code).toBe(1);
+
+    const recovered = await orderly("recover", "--reappend", "--json");
+    expect(recovered.code, recovered.stdout + recovered.stderr).toBe(0);
+    const report = JSON.parse(await readFile(reportFile, "utf8")) as {
+      lost: { orderId: string; streamVersion: number; eventId: string }[];
+      reappended: { orderId: string; events: number; outcome: string; position?: number }[];
+      retired: { first: number; last: number };
+    };
+    expect(report.lost.length).toBe(planned.plan.lost);
+    const lostOrders = new Map<string, number>();
+    for (const e of report.lost) lostOrders.set(e.orderId, Math.max(lostOrders.get(e.orderId) ?? 0, e.streamVersion));
+    // Nobody touched those orders after the restore: every one comes back, as new events past the retired positions.
+    expect(report.reappended.filter((r) => r.outcome !== "appended")).toEqual([]);
+    expect(new Set(report.reappended.map((r) => r.orderId))).toEqual(new Set(lostOrders.keys()));
+    expect(Math.min(...report.reappended.map((r) => r.position ?? 0))).toBeGreaterThan(report.retired.last);
+    expect(await eventCount()).toBe(countBefore + report.lost.length);
+    const caused = await pool.query<{ n: number }>(
+      "select count(*)::int as n from events where causation_id = any($1::uuid[])",
+      [report.lost.map((e) => e.eventId)],
+    );
+    expect(caused.rows[0]?.n).toBe(report.lost.length);
+
+    // Both read models show them at the version the lost events had reached.
+    await caughtUp();
+    expect((await orderly("verify")).code).toBe(0);
+    const { rows } = await pool.query<{ order_id: string; version: string }>(
+      "select order_id::text, version::text from order_summaries where order_id = any($1::uuid[])",
+      [[...lostOrders.keys()]],
+    );
+    expect(new Map(rows.map((r) => [r.order_id, Number(r.version)]))).toEqual(lostOrders);
+
+    // Run again: nothing to do, nothing appended twice.
+    const again = await orderly("recover", "--reappend", "--json");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).plan.mode).toBe("none");
+    expect(await eventCount()).toBe(countBefore + report.lost.length);
+    const second = JSON.parse(await readFile(reportFile, "utf8")) as { reappended: { outcome: string }[] };
+    expect(second.reappended.every((r) => r.outcome === "already re-appended")).toBe(true);
+  }, 420_000);
+
+  // Before the fix (CI, 05:17 UTC): the final `recover` after two interrupted runs exited 0 but the components never
+  // caught up. The path found by reading the code (not reproduced on a quiet host): the rerun "finishing an interrupted reset" put the read models' checkpoints back from the retired
+  // positions onto the store's last event under the running projectors (the Redis one took that for lost data and
+  // started a new generation), the move past the retired positions then found them elsewhere and left them below the
+  // range, and the projectors' catch-up stopped at the first retired position for good.
+  it("is safe to interrupt: killed mid-way, run again, it finishes the job", async () => {
+    await appendOrders(1500, 7);
+    await caughtUp();
+    const dump = await dumpDatabase(env.databaseUrl);
+    await appendOrders(1500, 8);
+    await caughtUp();
+    await stopServices();
+    await pool.end();
+    await replaceDatabase(env.databaseUrl, dump);
+    await dump.remove();
+    pool = createPool(env.databaseUrl, { max: 4 });
+    await startServices("healthz");
+    await appendOrders(200, 9);
+
+    // Kill it at three points: after the report is written, after the positions were retired (before any read model
+    // was touched), and after the stream was recreated.
+    for (const line of [/lost event\(s\) listed/, /retired positions/, /stream recreated/]) {
+      const child = spawn(process.execPath, [cli, "recover"], {
+        env: { ...process.env, ...env.env },
+        cwd: workdir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      await new Promise<void>((resolve) => {
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (line.test(output)) {
+            child.kill("SIGKILL");
+            resolve();
+          }
+        };
+        child.stdout.on("data", onData);
+        child.stderr.on("data", onData);
+        void exited.then(() => resolve());
+      });
+      await exited;
+    }
+    const finished = await orderly("recover");
+    expect(finished.code, finished.stdout + finished.stderr).toBe(0);
+    await appendOrders(100, 10);
+    await caughtUp();
+    expect((await orderly("verify")).code).toBe(0);
+  }, 420_000);
 });
