@@ -1,10 +1,12 @@
 import { JetStreamApiError, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { streamName } from "./names.js";
 import { readStreamMark, type StreamMark } from "./stream-status.js";
 
 export interface NatsStreamTailOptions {
   readonly servers: string | string[];
+  /** More NATS connection options (credentials, TLS: the stack config's `nats`), spread after the servers. */
+  readonly natsOptions?: Partial<NodeConnectionOptions>;
   readonly namespace: string;
   /** Bound on connecting and on each JetStream request (default 2 s). */
   readonly timeoutMs?: number;
@@ -76,6 +78,7 @@ export class NatsStreamTail {
     this.#connecting ??= (async () => {
       const nc = await connect({
         servers: this.#options.servers,
+        ...this.#options.natsOptions,
         name: this.#options.name ?? "orderly-stream-tail",
         timeout: this.#timeoutMs,
         maxReconnectAttempts: -1,

@@ -9,6 +9,8 @@ describe("readStackConfig", () => {
       natsUrl: "nats://127.0.0.1:4222",
       natsServers: ["nats://127.0.0.1:4222"],
       redisUrl: "redis://127.0.0.1:6379",
+      nats: { servers: ["nats://127.0.0.1:4222"] },
+      redis: {},
       namespace: "orderly",
       commandPort: 50051,
       queryPort: 50052,
@@ -45,11 +47,36 @@ describe("readStackConfig", () => {
       natsUrl: "nats://n:4223",
       natsServers: ["nats://n:4223"],
       redisUrl: "rediss://r:6380",
+      nats: { servers: ["nats://n:4223"] },
+      redis: {},
       namespace: "t_1a2b",
       commandPort: 0,
       queryPort: 6000,
       streamReplicas: 3,
     });
+  });
+
+  it("takes NATS credentials out of the URLs (user:password, or a token), and the TLS and creds files", () => {
+    const withUser = readStackConfig({ NATS_URL: "tls://orderly:s%40cret@n1:4222,tls://n2:4222" });
+    expect(withUser.nats).toEqual({
+      servers: ["tls://n1:4222", "tls://n2:4222"],
+      user: "orderly",
+      pass: "s@cret",
+      tls: {},
+    });
+    const withToken = readStackConfig({ NATS_URL: "nats://t0ken@n:4222", NATS_TLS_CA: "/dev/null" });
+    expect(withToken.nats).toEqual({ servers: ["nats://n:4222"], token: "t0ken", tls: { caFile: "/dev/null" } });
+    expect(() => readStackConfig({ NATS_CREDS_FILE: "/nonexistent/x.creds" })).toThrow(
+      'NATS_CREDS_FILE="/nonexistent/x.creds" cannot be read: ENOENT',
+    );
+    expect(() => readStackConfig({ NATS_TLS_CERT: "/dev/null" })).toThrow("NATS_TLS_CERT and NATS_TLS_KEY go together");
+  });
+
+  it("reads Redis TLS files for a rediss:// URL only", () => {
+    expect(readStackConfig({ REDIS_URL: "rediss://u:p@r:6380", REDIS_TLS_CA: "/dev/null" }).redis).toEqual({
+      tls: { ca: "" },
+    });
+    expect(() => readStackConfig({ REDIS_TLS_CA: "/dev/null" })).toThrow("need a rediss:// REDIS_URL");
   });
 
   it("takes a NATS cluster as a comma-separated NATS_URL, and checks every entry", () => {

@@ -1,4 +1,5 @@
 import { userInfo } from "node:os";
+import { type NatsLinkOptions, type RedisLinkOptions, readNatsLink, readRedisLink } from "./links.js";
 
 /** Where the shared servers are and how this stack is named; the same for every process. */
 export interface StackConfig {
@@ -8,6 +9,13 @@ export interface StackConfig {
   /** NATS_URL's servers, one per entry: what a client connects to (it tries each, and learns the rest). */
   readonly natsServers: string[];
   readonly redisUrl: string;
+  /**
+   * Spread into every NATS connect(): NATS_URL's servers without the credentials in them, user/password or token from
+   * the URLs, NATS_CREDS_FILE, NATS_TLS_CA/CERT/KEY (links.ts).
+   */
+  readonly nats: NatsLinkOptions;
+  /** Spread into every `new Redis(redisUrl, …)`: REDIS_TLS_CA/CERT/KEY for a rediss:// URL. */
+  readonly redis: RedisLinkOptions;
   /** JetStream names and Redis key prefixes start with it. */
   readonly namespace: string;
   readonly commandPort: number;
@@ -41,11 +49,14 @@ export function readStackConfig(env: Env = process.env): StackConfig {
   const problems: string[] = [];
   const databaseUrl = withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env);
   const natsUrl = readUrlList(env, "NATS_URL", ["nats:", "tls:"], problems);
+  const redisUrl = readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false);
   const config: StackConfig = {
     databaseUrl,
     natsUrl,
     natsServers: natsServers(natsUrl),
-    redisUrl: readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false),
+    redisUrl,
+    nats: readNatsLink(natsServers(natsUrl), env, problems),
+    redis: readRedisLink(redisUrl, env, problems),
     namespace: readNamespace(env, problems),
     commandPort: readPortInto(env, "COMMAND_PORT", Number(stackDefaults.COMMAND_PORT), problems),
     queryPort: readPortInto(env, "QUERY_PORT", Number(stackDefaults.QUERY_PORT), problems),

@@ -105,6 +105,15 @@ describe("maskPassword", () => {
     expect(maskPassword("nats://u:pw@a:1,nats://u:pw2@b:2")).toBe("nats://u:***@a:1,nats://u:***@b:2");
   });
 
+  it("hides a NATS token, libpq password parameters, and URLs it cannot parse that may hold one", () => {
+    expect(maskPassword("tls://s3cr3t-token@a:4222")).toBe("tls://***@a:4222");
+    expect(maskPassword("rediss://default@r:6380")).toBe("rediss://default@r:6380");
+    expect(maskPassword("postgres://u@h/d?sslmode=verify-full&sslpassword=k3y&password=pw")).toBe(
+      "postgres://u@h/d?sslmode=verify-full&sslpassword=***&password=***",
+    );
+    expect(maskPassword("postgres://u:p w@[bad")).not.toContain("p w");
+  });
+
   it("tells refused credentials from a server that is not running (a service's first connection)", () => {
     const auth = Object.assign(new Error('password authentication failed for user "x"'), { code: "28P01" });
     expect(connectionProblem("Postgres", "postgres://x:pw@127.0.0.1:5/o", auth)).toBe(

@@ -2,6 +2,7 @@ import { connect as connectNats } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { natsServers, type StackConfig } from "./config.js";
+import type { NatsLinkOptions, RedisLinkOptions } from "./links.js";
 
 export type DependencyName = "Postgres" | "NATS" | "Redis";
 
@@ -50,14 +51,14 @@ const envOf: Record<DependencyName, string> = { Postgres: "DATABASE_URL", NATS: 
 
 /** Tries Postgres, NATS and Redis at once (each with a real handshake); never throws. */
 export async function checkDependencies(
-  config: Pick<StackConfig, "databaseUrl" | "natsUrl" | "redisUrl">,
+  config: Pick<StackConfig, "databaseUrl" | "natsUrl" | "redisUrl"> & Partial<Pick<StackConfig, "nats" | "redis">>,
   options: { timeoutMs?: number } = {},
 ): Promise<DependencyReport> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const results = await Promise.all([
     probe("Postgres", config.databaseUrl, () => probePostgres(config.databaseUrl, timeoutMs), timeoutMs),
-    probe("NATS", config.natsUrl, () => probeNats(config.natsUrl, timeoutMs), timeoutMs),
-    probe("Redis", config.redisUrl, () => probeRedis(config.redisUrl, timeoutMs), timeoutMs),
+    probe("NATS", config.natsUrl, () => probeNats(config.natsUrl, timeoutMs, config.nats), timeoutMs),
+    probe("Redis", config.redisUrl, () => probeRedis(config.redisUrl, timeoutMs, config.redis), timeoutMs),
   ]);
   const down = results.filter((r) => !r.up);
   const message = down.map(describeDown).join("\n");
@@ -204,9 +205,10 @@ async function probePostgres(url: string, timeoutMs: number, admin = false): Pro
   }
 }
 
-async function probeNats(url: string, timeoutMs: number): Promise<string | undefined> {
+async function probeNats(url: string, timeoutMs: number, link?: NatsLinkOptions): Promise<string | undefined> {
   const nc = await connectNats({
     servers: natsServers(url),
+    ...link,
     timeout: timeoutMs,
     reconnect: false,
     name: "orderly-dependency-check",
@@ -227,8 +229,9 @@ async function probeNats(url: string, timeoutMs: number): Promise<string | undef
   }
 }
 
-async function probeRedis(url: string, timeoutMs: number): Promise<string | undefined> {
+async function probeRedis(url: string, timeoutMs: number, link?: RedisLinkOptions): Promise<string | undefined> {
   const redis = new Redis(url, {
+    ...link,
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
@@ -263,17 +266,32 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-/** The URL with its password replaced by `***`, safe to log. */
+/**
+ * The URL with its secrets replaced by `***`, safe to log: the password, a NATS token (a user name without a password),
+ * and `password` / `sslpassword` query parameters (libpq's). Unparseable text is not shown at all.
+ */
 export function maskPassword(url: string): string {
   // NATS_URL may list a cluster's servers, each with its credentials.
   if (url.includes(",")) return url.split(",").map(maskPassword).join(",");
   try {
     const parsed = new URL(url);
-    if (parsed.password === "") return url;
-    parsed.password = "***";
-    return parsed.toString();
+    let changed = false;
+    if (parsed.password !== "") {
+      parsed.password = "***";
+      changed = true;
+    } else if (parsed.username !== "" && /^(nats|tls):$/.test(parsed.protocol)) {
+      parsed.username = "***";
+      changed = true;
+    }
+    for (const key of ["password", "sslpassword"]) {
+      if (parsed.searchParams.has(key)) {
+        parsed.searchParams.set(key, "***");
+        changed = true;
+      }
+    }
+    return changed ? parsed.toString() : url;
   } catch {
-    return url;
+    return url.includes("@") ? "(a URL that cannot be parsed; not shown: it may hold a password)" : url;
   }
 }
 

@@ -27,6 +27,7 @@ export {
   type PostgresProbeOptions,
   watchHealth,
 } from "./health-watch.js";
+export { type NatsLinkOptions, type RedisLinkOptions, readNatsLink, readRedisLink } from "./links.js";
 export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";

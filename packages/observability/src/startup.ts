@@ -3,6 +3,7 @@ import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
 import { ConfigError } from "./config.js";
 import { describeError, maskPassword, probeNats, probePostgres, probeRedis } from "./dependencies.js";
+import type { NatsLinkOptions, RedisLinkOptions } from "./links.js";
 
 /**
  * Waiting for dependencies at start (issue 13): started side by side, as a container platform does, a service waits
@@ -164,20 +165,20 @@ export function postgresDatabase(url: string, hint?: string): StartupDependency 
   };
 }
 
-export function natsServer(url: string): StartupDependency {
+export function natsServer(url: string, link?: NatsLinkOptions): StartupDependency {
   return {
     name: `NATS at ${maskPassword(url)} (NATS_URL)`,
     check: async () => {
-      await probeNats(url, checkTimeoutMs);
+      await probeNats(url, checkTimeoutMs, link);
     },
   };
 }
 
-export function redisServer(url: string): StartupDependency {
+export function redisServer(url: string, link?: RedisLinkOptions): StartupDependency {
   return {
     name: `Redis at ${maskPassword(url)} (REDIS_URL)`,
     check: async () => {
-      await probeRedis(url, checkTimeoutMs);
+      await probeRedis(url, checkTimeoutMs, link);
     },
   };
 }

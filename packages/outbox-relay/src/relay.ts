@@ -1,5 +1,5 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Backoff } from "@orderly/retry";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -82,6 +82,8 @@ export interface OutboxRelayOptions {
   readonly databaseUrl: string;
   /** One server, or a cluster's servers (the client tries each and follows the cluster's topology). */
   readonly natsUrl: string | string[];
+  /** More NATS connection options (credentials, TLS: the stack config's `nats`), spread after the servers. */
+  readonly natsOptions?: Partial<NodeConnectionOptions>;
   readonly bus: RelayBus;
   readonly logger: RelayLogger;
   /** Metrics are registered here (default: a private registry). */
@@ -196,9 +198,10 @@ const checkpointIntervalMs = 100;
  * message's position) rather than trusting its memory. See docs/adr/0006-outbox-relay.md.
  */
 export class OutboxRelay {
-  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry" | "continuity">> & {
+  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry" | "continuity" | "natsOptions">> & {
     onAcked: OutboxRelayOptions["onAcked"];
     continuity: OutboxRelayOptions["continuity"];
+    natsOptions: OutboxRelayOptions["natsOptions"];
   };
   readonly #log: RelayLogger;
   readonly #bus: RelayBus;
@@ -264,6 +267,7 @@ export class OutboxRelay {
       ...options,
       onAcked: options.onAcked,
       continuity: options.continuity,
+      natsOptions: options.natsOptions,
     };
     this.#log = options.logger;
     this.#bus = options.bus;
@@ -348,6 +352,7 @@ export class OutboxRelay {
     if (this.#nc) return;
     const nc = await connect({
       servers: this.#options.natsUrl,
+      ...this.#options.natsOptions,
       name: this.#options.name,
       noAsyncTraces: true,
       maxReconnectAttempts: -1,

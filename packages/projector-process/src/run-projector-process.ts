@@ -100,8 +100,8 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   await waitForDependencies(
     [
       postgresServer(stack.databaseUrl),
-      ...(command === "run" ? [natsServer(stack.natsUrl)] : []),
-      ...(spec.usesRedis ? [redisServer(stack.redisUrl)] : []),
+      ...(command === "run" ? [natsServer(stack.natsUrl, stack.nats)] : []),
+      ...(spec.usesRedis ? [redisServer(stack.redisUrl, stack.redis)] : []),
     ],
     { timeoutMs: startupTimeoutMs, logger },
   );
@@ -132,7 +132,7 @@ async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
   }
 
   const before = await module.storedVersion();
-  const nc = await connect({ servers: stack.natsServers, name: spec.name, maxReconnectAttempts: -1 });
+  const nc = await connect({ ...stack.nats, name: spec.name, maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   await ensureOrdersStream(jsm, stack.namespace, { replicas: stack.streamReplicas });
   projector = new Projector({

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -146,6 +146,8 @@ export interface PostgresServer {
 export interface PostgresServerOptions {
   /** Extra `-c name=value` settings. */
   readonly settings?: Record<string, string>;
+  /** Replaces pg_hba.conf (default: initdb's, trust for everyone). */
+  readonly hba?: string;
   readonly readyTimeoutMs?: number;
   /**
    * A streaming replica of this server instead of a new cluster: its data folder is a `pg_basebackup -R` of the
@@ -180,6 +182,10 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
       "--no-sync",
       "--locale=C",
     ]);
+  }
+  if (options.hba !== undefined) {
+    await writeFile(join(dataDir, "pg_hba.conf"), options.hba);
+    if (user) await chown(join(dataDir, "pg_hba.conf"), user.uid, user.gid);
   }
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
@@ -306,9 +312,12 @@ export interface NatsServer {
   close(): Promise<void>;
 }
 
-export async function startNatsServer(options: { readyTimeoutMs?: number } = {}): Promise<NatsServer> {
+/** `args`: more nats-server arguments (e.g. `["-c", configFile]` for TLS and users). */
+export async function startNatsServer(
+  options: { readyTimeoutMs?: number; args?: readonly string[] } = {},
+): Promise<NatsServer> {
   const root = await ownedTempDir("orderly-nats-", undefined);
-  const server = await startNatsNode(root, await freePort(), [], options.readyTimeoutMs);
+  const server = await startNatsNode(root, await freePort(), options.args ?? [], options.readyTimeoutMs);
   return { ...server, close: () => closeWithFolder(server, root) };
 }
 
@@ -457,15 +466,22 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-export async function startRedisServer(options: { readyTimeoutMs?: number } = {}): Promise<RedisServer> {
+/**
+ * `args(port)`: more redis-server arguments; given the free port picked, e.g. to serve TLS on it (`--port 0
+ * --tls-port <port>`; a later `--port` wins).
+ */
+export async function startRedisServer(
+  options: { readyTimeoutMs?: number; args?: (port: number) => readonly string[] } = {},
+): Promise<RedisServer> {
   const root = await ownedTempDir("orderly-redis-", undefined);
   const port = await freePort();
+  const extraArgs = options.args?.(port) ?? [];
   let proc: OwnedProcess | undefined;
   const start = async () => {
     if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
     proc = spawnOwned(
       redisServerBin,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root],
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root, ...extraArgs],
       {},
     );
     await waitForLine(proc, /Ready to accept connections/, "redis-server", options.readyTimeoutMs ?? 30_000);

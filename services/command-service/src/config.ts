@@ -1,10 +1,18 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs } from "@orderly/observability";
+import {
+  ConfigError,
+  type NatsLinkOptions,
+  readPort,
+  readStackConfig,
+  readStartupTimeoutMs,
+} from "@orderly/observability";
 
 export interface CommandServiceConfig {
   readonly databaseUrl: string;
   /** NATS, for the continuity gate's look at the stream's tail (NATS_URL); appends never wait for it. */
   readonly natsUrl: string;
+  /** How to connect to it: servers, credentials, TLS (NATS_URL, NATS_CREDS_FILE, NATS_TLS_*). */
+  readonly nats: NatsLinkOptions;
   /** ORDERLY_NAMESPACE: names the stream `<NS>_ORDERS`. */
   readonly namespace: string;
   /** gRPC port (COMMAND_PORT, default 50051). */
@@ -55,6 +63,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
   const config: CommandServiceConfig = {
     databaseUrl: stack?.databaseUrl ?? "",
     natsUrl: stack?.natsUrl ?? "",
+    nats: stack?.nats ?? { servers: [] },
     namespace: stack?.namespace ?? "",
     commandPort: stack?.commandPort ?? 0,
     // Without TLS and auth (dev mode) only this machine can call; set COMMAND_HOST=0.0.0.0 to open it anyway.

@@ -89,6 +89,7 @@ async function main(): Promise<void> {
   // Positions are never reused: no append while the store is behind the stream (ADR 0010). Fail-open without NATS.
   const streamTail = new NatsStreamTail({
     servers: natsServers(config.natsUrl),
+    natsOptions: config.nats,
     namespace: config.namespace,
     name: "command-service",
   });

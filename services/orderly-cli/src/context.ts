@@ -69,7 +69,7 @@ export function openContext(options: OpenContextOptions): OpenedContext {
       return pool;
     },
     nats() {
-      nats ??= connect({ servers: stack.natsServers, timeout, name: "orderly-cli", maxReconnectAttempts: 0 }).catch(
+      nats ??= connect({ ...stack.nats, timeout, name: "orderly-cli", maxReconnectAttempts: 0 }).catch(
         (error: unknown) => {
           throw new CommandFailedError(`NATS at ${maskPassword(stack.natsUrl)}: ${(error as Error).message}`, {
             cause: error,
@@ -85,6 +85,7 @@ export function openContext(options: OpenContextOptions): OpenedContext {
     redis() {
       redis ??= (async () => {
         const r = new Redis(stack.redisUrl, {
+          ...stack.redis,
           lazyConnect: true,
           connectTimeout: timeout,
           maxRetriesPerRequest: 1,

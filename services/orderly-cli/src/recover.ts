@@ -420,6 +420,7 @@ async function republish(context: CliContext, step: (line: string) => void): Pro
   const relay = new OutboxRelay({
     databaseUrl: stack.databaseUrl,
     natsUrl: stack.natsServers,
+    natsOptions: stack.nats,
     bus: ordersBus(stack.namespace, { replicas: stack.streamReplicas }),
     name: RELAY,
     logger: { debug() {}, info() {}, warn() {}, error() {} },

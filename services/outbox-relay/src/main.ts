@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const relay = new OutboxRelay({
     databaseUrl: config.stack.databaseUrl,
     natsUrl: config.stack.natsServers,
+    natsOptions: config.stack.nats,
     bus: ordersBus(config.stack.namespace, { replicas: config.stack.streamReplicas }),
     logger,
     registry,
@@ -62,11 +63,14 @@ async function main(): Promise<void> {
   // Started side by side with everything else: wait for Postgres and NATS (NOT_SERVING meanwhile), then make sure the
   // event store's tables exist (idempotent; the relay reads them).
   try {
-    await waitForDependencies([postgresServer(config.stack.databaseUrl), natsServer(config.stack.natsUrl)], {
-      timeoutMs: config.startupTimeoutMs,
-      logger,
-      signal: starting.signal,
-    });
+    await waitForDependencies(
+      [postgresServer(config.stack.databaseUrl), natsServer(config.stack.natsUrl, config.stack.nats)],
+      {
+        timeoutMs: config.startupTimeoutMs,
+        logger,
+        signal: starting.signal,
+      },
+    );
   } catch (error) {
     if (stopping) return;
     throw error;

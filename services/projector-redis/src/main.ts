@@ -18,7 +18,11 @@ runProjectorProcess({
   poolMax: 4,
   usesRedis: true,
   setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
-    const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: false });
+    const redis = new Redis(stack.redisUrl, {
+      ...stack.redis,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: false,
+    });
     const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;
     const dataLost = new Counter({
       name: "projection_data_lost_total",

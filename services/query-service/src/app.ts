@@ -137,7 +137,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
           config.stack.databaseUrl,
           "the command service creates it with its schema: start it, or point DATABASE_URL at the right database",
         ),
-        redisServer(config.stack.redisUrl),
+        redisServer(config.stack.redisUrl, config.stack.redis),
       ],
       { timeoutMs: config.startupTimeoutMs, logger },
     );
@@ -196,6 +196,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
     // Auto-pipelining: the reads of concurrent calls leave in one write.
     const redis = new Redis(config.stack.redisUrl, {
+      ...config.stack.redis,
       ...redisOptions,
       connectionName: "query-service",
       enableAutoPipelining: true,
@@ -207,6 +208,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       throw new Error(`Redis is not reachable at REDIS_URL (${mask(config.stack.redisUrl)}): ${String(error)}`);
     });
     const subscriber = new Redis(config.stack.redisUrl, {
+      ...config.stack.redis,
       ...redisOptions,
       connectionName: "query-service-checkpoints",
     });

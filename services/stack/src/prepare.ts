@@ -16,7 +16,7 @@ export async function prepare(config: StackConfig, logger: Logger): Promise<void
     await pool.end();
   }
   logger.info("database ready (event store and read model migrations applied)");
-  const nc = await connect({ servers: config.natsServers, name: "orderly-stack" });
+  const nc = await connect({ ...config.nats, name: "orderly-stack" });
   try {
     const info = await ensureOrdersStream(await jetstreamManager(nc), config.namespace, {
       replicas: config.streamReplicas,
