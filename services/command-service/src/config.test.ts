@@ -8,6 +8,7 @@ describe("readConfig", () => {
     expect(readConfig({ USER: "dev" })).toEqual({
       databaseUrl: "postgres://dev@127.0.0.1:5432/orderly",
       natsUrl: "nats://127.0.0.1:4222",
+      nats: { servers: ["nats://127.0.0.1:4222"] },
       namespace: "orderly",
       commandPort: 50051,
       host: "127.0.0.1",
