@@ -8,7 +8,13 @@ import {
   streamName,
   subjectFor,
 } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  migrateEventStore,
+  PostgresEventStore,
+  StoreContinuity,
+  StoreRecovery,
+} from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { type Logger, type Projection, Projector } from "@orderly/projector";
@@ -193,5 +199,63 @@ describe("projectors: the store went back", () => {
     expect(second.errors[0]).toMatch(new RegExp(`stream.*position \\d+.*head is ${before}`));
     expect(second.errors[0]).toContain("pnpm orderly recover");
     expect(head).toBeGreaterThan(before);
+  });
+
+  it("projector-postgres: the old stream's events at positions a recovery retired are never applied; it goes on once the stream is recreated", async () => {
+    const namespace = `${env.namespace}_r`;
+    await replaceDatabase(env.databaseUrl);
+    let { pool, store, eventLog } = await openStore();
+    const before = await appendHistories(store, generateOrderHistories(24, 6));
+    await publish(eventLog, namespace, 0);
+    const jsm = await jetstreamManager(nc);
+    const first = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });
+    await first.projector.start();
+    await eventually(async () => first.projector.status().checkpoint === before, `at ${before}`, 30_000);
+    await first.projector.stop();
+    projectors.length = 0;
+
+    // Backup; the stream moves on; the store goes back; recovery retires what downstream saw past the store, while the
+    // old stream still holds those events (between recover's retirement and its recreation of the stream) and the
+    // read model's checkpoint is still on the store's last event.
+    const dump = await dumpDatabase(env.databaseUrl);
+    const head = await appendHistories(store, generateOrderHistories(24, 7));
+    await publish(eventLog, namespace, before);
+    for (const p of pools.splice(0)) await p.end();
+    try {
+      await replaceDatabase(env.databaseUrl, dump);
+    } finally {
+      await dump.remove();
+    }
+    ({ pool, store, eventLog } = await openStore());
+    expect(await new StoreRecovery(pool).retire(head, "test")).toEqual({ first: before + 1, last: head });
+
+    const second = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });
+    await second.projector.start();
+    await eventually(async () => (await second.gauge()) === "1", "orderly_store_diverged 1", 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const checkpoint = async () =>
+      Number(
+        (await pool.query("select position from projection_checkpoints where name = 'order_summaries'")).rows[0]
+          ?.position,
+      );
+    // Before: the old events passed the check (retired, not in the store) and were applied as phantom rows.
+    expect(await checkpoint()).toBe(before);
+    expect(second.errors[0]).toMatch(/retired/);
+
+    // Recovery recreates the stream from the store; new commands get positions past the retired range.
+    await jsm.streams.delete(streamName(namespace));
+    const newHead = await appendHistories(store, generateOrderHistories(24, 8));
+    expect(newHead).toBeGreaterThan(head);
+    await publish(eventLog, namespace, 0);
+    await eventually(async () => (await checkpoint()) === newHead, `order_summaries at ${newHead}`, 30_000);
+    expect(second.projector.ready()).toBe(true);
+    expect(await second.gauge()).toBe("0");
+    // Every row is the store's: as many orders as the store's events name, none from the lost timeline.
+    const { rows } = await pool.query<{ rows: number; orders: number }>(
+      `select (select count(*)::int from order_summaries) as rows,
+              (select count(distinct stream_id)::int from events) as orders`,
+    );
+    expect(rows[0]?.rows).toBe(rows[0]?.orders);
+    await jsm.streams.delete(streamName(namespace)).catch(() => undefined);
   });
 });
