@@ -41,7 +41,8 @@ export function createPool(url: string, options: CreatePoolOptions = {}): pg.Poo
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const database = decodeURIComponent(target.pathname.replace(/^\//, ""));
-  if (database === "") throw new Error(`database url ${redact(target)} names no database`);
+  if (database === "")
+    throw new Error(`database url ${target.protocol}//${target.host}${target.pathname} names no database`); // no credentials
   const admin = new URL(target);
   admin.pathname = "/postgres";
   const client = new pg.Client({ connectionString: admin.toString() });
@@ -63,10 +64,4 @@ export async function ensureDatabase(url: string): Promise<void> {
 
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
-}
-
-function redact(url: URL): string {
-  const copy = new URL(url);
-  if (copy.password) copy.password = "***";
-  return copy.toString();
 }

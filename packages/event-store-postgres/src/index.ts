@@ -33,6 +33,12 @@ export {
   runMigrations,
 } from "./migrations.js";
 export {
+  isTransientPostgresError,
+  type PostgresErrorKind,
+  postgresErrorKind,
+  QUERY_TIMEOUT_MESSAGE,
+} from "./postgres-errors.js";
+export {
   type AppendStats,
   mapDatabaseError,
   PostgresEventStore,

@@ -14,6 +14,7 @@ import {
 } from "@orderly/eventsourcing";
 import pg from "pg";
 import { arrayLiteral, integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
+import { postgresErrorKind, QUERY_TIMEOUT_MESSAGE } from "./postgres-errors.js";
 
 export interface PostgresEventStoreOptions {
   /** Most commands flushed in one transaction (default 256). */
@@ -95,7 +96,6 @@ const EVENT_COLUMNS =
   "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, actor, occurred_at, committed_at";
 
 /** What pg's client-side `query_timeout` rejects with. */
-const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
 
 const STATUS_APPENDED = 0;
 const STATUS_DUPLICATE = 1;
@@ -492,8 +492,7 @@ function toRecordedEvent<E extends Event>(row: EventRow): RecordedEvent<E> {
 }
 
 function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+  return postgresErrorKind(error) === "data";
 }
 
 /**
@@ -502,21 +501,13 @@ function isDataError(error: unknown): boolean {
  */
 export function mapDatabaseError(error: unknown): unknown {
   if (error instanceof UnavailableError) return error;
-  const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
-  if (typeof code === "string") {
-    if (code === "55P03") return new UnavailableError(`event store busy: ${message}`);
-    if (code === "57014" || code.startsWith("08") || code.startsWith("57P") || code === "53300")
+  switch (postgresErrorKind(error)) {
+    case "busy":
+      return new UnavailableError(`event store busy: ${message}`);
+    case "unavailable":
       return new UnavailableError(`event store unavailable: ${message}`);
-    if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT")
-      return new UnavailableError(`event store unavailable: ${message}`);
+    default:
+      return error;
   }
-  if (
-    message === QUERY_TIMEOUT_MESSAGE ||
-    /Connection terminated|Cannot use a pool after calling end|connection timeout|timeout exceeded when trying to connect|not queryable/i.test(
-      message,
-    )
-  )
-    return new UnavailableError(`event store unavailable: ${message}`);
-  return error;
 }

@@ -1,6 +1,7 @@
 import { IdempotencyKeyReusedError, ValidationError, VersionConflictError } from "./errors.js";
 import type { Event, Position, RecordedEvent } from "./event.js";
 import type { AppendRequest, CommandOutcome, EventStore, ReadStreamResult } from "./event-store.js";
+import { isUuid } from "./uuid.js";
 
 type StoredCommand = Omit<CommandOutcome, "duplicate"> & { readonly requestHash: string };
 
@@ -119,7 +120,6 @@ function copy<E extends Event>(event: RecordedEvent<E>): RecordedEvent<E> {
 }
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/i;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The checks every EventStore makes before an append (callers' bugs, reported as ValidationError). */
 export function validateAppendRequest(request: AppendRequest): void {
@@ -138,7 +138,7 @@ export function validateAppendRequest(request: AppendRequest): void {
   }
   for (const { metadata } of request.events) {
     for (const field of ["eventId", "commandId", "correlationId", "causationId"] as const) {
-      if (!UUID.test(metadata[field])) throw new ValidationError(field, "must be a UUID");
+      if (!isUuid(metadata[field])) throw new ValidationError(field, "must be a UUID");
     }
     const occurredAt: unknown = metadata.occurredAt;
     if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime()))

@@ -74,6 +74,28 @@ export function readPort(env: Env, name: string, fallback: number): number {
   return port;
 }
 
+/**
+ * A whole number from \`env[name]\` within \`min\`–\`max\`, or \`fallback\` when it is unset or blank. A wrong value is
+ * added to \`problems\` (naming the variable, the range and the default) so a service reports every mistake at once.
+ */
+export function readInteger(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = Number(raw);
+  if (!/^\d+$/.test(raw) || parsed < min || parsed > max) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
+    return fallback;
+  }
+  return parsed;
+}
+
 function value(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();

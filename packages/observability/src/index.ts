@@ -1,6 +1,7 @@
 export {
   ConfigError,
   natsServers,
+  readInteger,
   readPort,
   readStackConfig,
   type StackConfig,
@@ -30,6 +31,7 @@ export {
 export { type NatsLinkOptions, type RedisLinkOptions, readNatsLink, readRedisLink } from "./links.js";
 export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
+export { runMain } from "./run-main.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
 export {
   defaultStartupTimeoutMs,

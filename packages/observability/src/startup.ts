@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
-import { ConfigError } from "./config.js";
+import { ConfigError, readInteger } from "./config.js";
 import { describeError, maskPassword, probeNats, probePostgres, probeRedis } from "./dependencies.js";
 import type { NatsLinkOptions, RedisLinkOptions } from "./links.js";
 
@@ -52,14 +52,9 @@ export const defaultStartupTimeoutMs = 60_000;
 
 /** ORDERLY_STARTUP_TIMEOUT_MS: how long a service waits for its dependencies at start (default 60,000; 0 = one try). */
 export function readStartupTimeoutMs(env: Record<string, string | undefined> = process.env): number {
-  const raw = env.ORDERLY_STARTUP_TIMEOUT_MS?.trim();
-  if (raw === undefined || raw === "") return defaultStartupTimeoutMs;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value > 86_400_000) {
-    throw new ConfigError([
-      `ORDERLY_STARTUP_TIMEOUT_MS=${JSON.stringify(raw)} must be an integer 0-86400000 (milliseconds; default ${defaultStartupTimeoutMs})`,
-    ]);
-  }
+  const problems: string[] = [];
+  const value = readInteger(env, "ORDERLY_STARTUP_TIMEOUT_MS", defaultStartupTimeoutMs, 0, 86_400_000, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
   return value;
 }
 

@@ -1,5 +1,11 @@
-import { arrayLiteral, integerElement, quotedElement, timestampElement } from "@orderly/event-store-postgres";
-import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import {
+  arrayLiteral,
+  integerElement,
+  isTransientPostgresError,
+  quotedElement,
+  timestampElement,
+} from "@orderly/event-store-postgres";
+import { isUuid, type Position, type RecordedEvent } from "@orderly/eventsourcing";
 import { type CheckpointMark, CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
 import type pg from "pg";
 import {
@@ -185,7 +191,7 @@ export class OrderSummariesProjection implements Projection {
     const last = events[events.length - 1];
     if (!last) return;
     const ids = ordersNeedingState(events);
-    const bad = events.find((e) => !uuidPattern.test(orderIdOf(e)));
+    const bad = events.find((e) => !isUuid(orderIdOf(e)));
     if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
     try {
       await this.write(events, after, last.position, ids);
@@ -238,8 +244,6 @@ export class OrderSummariesProjection implements Projection {
     return isTransientPgError(error);
   }
 }
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The 13 column arrays of the upsert ($4..$16) as Postgres array literals, built in one pass. pg would build each from a
@@ -297,11 +301,5 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
 /** Connection trouble, server shutdown, lock/serialization conflicts: worth retrying forever, never poison. */
 export function isTransientPgError(error: unknown): boolean {
   if (error instanceof ProjectionHandlerError) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
-    return /^(08|53|57|40)/.test(code) || code === "55P03";
-  }
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, EPIPE...
-  const message = error instanceof Error ? error.message : String(error);
-  return /connect|terminat|timeout|socket|closed/i.test(message);
+  return isTransientPostgresError(error);
 }

@@ -1,17 +1,15 @@
-import type { Position } from "@orderly/eventsourcing";
+import { isUuid, type Position } from "@orderly/eventsourcing";
 import type pg from "pg";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { ORDER_SUMMARIES } from "./versions.js";
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** GetOrderSummary's reader: one primary-key lookup on `order_summaries`. */
 export class PostgresOrderSummaryReader {
   constructor(private readonly pool: pg.Pool) {}
 
   async getOrderSummary(orderId: string): Promise<OrderSummaryView | undefined> {
-    if (!uuidPattern.test(orderId)) return undefined;
+    if (!isUuid(orderId)) return undefined;
     const result = await this.pool.query({
       name: "os_get_summary",
       text: `select order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count,

@@ -1,4 +1,4 @@
-import { ValidationError } from "@orderly/eventsourcing";
+import { isCanonicalUuid, ValidationError } from "@orderly/eventsourcing";
 import type { CancelOrder, CreateOrder, OrderCommand, ShipOrder, UpdatePaymentStatus } from "./commands.js";
 import { limits } from "./limits.js";
 import { paymentStatuses } from "./status.js";
@@ -6,7 +6,6 @@ import { paymentStatuses } from "./status.js";
 // Every check throws ValidationError (INVALID_ARGUMENT) naming the proto field, e.g. `items[2].quantity`.
 
 const controlCharacter = /\p{Cc}/u;
-const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const currencyCode = /^[A-Z]{3}$/;
 
 /** Length in characters (Unicode code points), not UTF-16 units. */
@@ -48,7 +47,7 @@ export function validateIdempotencyKey(key: string): void {
 
 /** Order ids are UUIDs in their canonical lower-case form (the edge lower-cases them), so one order has one stream. */
 export function validateOrderId(orderId: string): void {
-  if (!canonicalUuid.test(orderId)) throw new ValidationError("order_id", "must be a UUID");
+  if (!isCanonicalUuid(orderId)) throw new ValidationError("order_id", "must be a UUID");
 }
 
 function validateCreateOrder({ data }: CreateOrder): void {

@@ -1,4 +1,4 @@
-import { ConfigError } from "@orderly/observability";
+import { ConfigError, readInteger } from "@orderly/observability";
 
 export interface ProjectorConfig {
   /** Most live events per transaction: PROJECTOR_BATCH_SIZE, default 100. */
@@ -25,16 +25,8 @@ export interface ProjectorConfig {
 
 export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
   const problems: string[] = [];
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === "") return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) {
-      problems.push(`${name}=${JSON.stringify(raw)} must be an integer ${min}-${max} (default ${fallback})`);
-      return fallback;
-    }
-    return value;
-  };
+  const int = (name: string, fallback: number, min: number, max: number): number =>
+    readInteger(env, name, fallback, min, max, problems);
   const config = {
     batchSize: int("PROJECTOR_BATCH_SIZE", 100, 1, 10_000),
     catchUpBatchSize: int("PROJECTOR_CATCH_UP_BATCH_SIZE", 2000, 1, 50_000),

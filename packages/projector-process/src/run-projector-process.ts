@@ -12,8 +12,8 @@ import {
   readStackConfig,
   readStartupTimeoutMs,
   redisServer,
+  runMain,
   type StackConfig,
-  StartupTimeoutError,
   shutdownOnSignals,
   startOpsServer,
   waitForDependencies,
@@ -72,12 +72,7 @@ export interface ProjectorProcessSpec {
  */
 export function runProjectorProcess(spec: ProjectorProcessSpec): void {
   const logger = createLogger(spec.name);
-  main(spec, logger).catch((error: unknown) => {
-    if (error instanceof ConfigError) logger.fatal(error.message);
-    else if (error instanceof StartupTimeoutError) logger.fatal(`${spec.name} did not start: ${error.message}`);
-    else logger.fatal({ err: error }, `${spec.name} failed to start`);
-    process.exit(1);
-  });
+  runMain(spec.name, logger, () => main(spec, logger));
 }
 
 async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {

@@ -2,6 +2,7 @@ import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "
 import {
   ConfigError,
   type NatsLinkOptions,
+  readInteger,
   readPort,
   readStackConfig,
   readStartupTimeoutMs,
@@ -79,15 +80,4 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
-}
-
-function readInteger(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
-    return fallback;
-  }
-  return value;
 }

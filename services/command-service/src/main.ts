@@ -9,13 +9,13 @@ import {
 } from "@orderly/event-store-postgres";
 import { GrpcServer, insecureWarning, isSecured, MAX_RECEIVE_MESSAGE_BYTES, Scopes } from "@orderly/grpc-server";
 import {
-  ConfigError,
   connectionProblem,
   createLogger,
+  maskPassword,
   natsServers,
   PostgresProbe,
   postgresServer,
-  StartupTimeoutError,
+  runMain,
   shutdownOnSignals,
   startOpsServer,
   waitForDependencies,
@@ -40,7 +40,7 @@ const logger = createLogger("command-service");
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.commandPort}`));
-  const databaseLabel = redact(config.databaseUrl);
+  const databaseLabel = maskPassword(config.databaseUrl);
   const registry = new Registry();
   // Up first, NOT_SERVING (/readyz 503) until everything below is: started side by side with Postgres (as a container
   // platform does), it waits for it with backoff for ORDERLY_STARTUP_TIMEOUT_MS, like the other services.
@@ -164,21 +164,4 @@ async function main(): Promise<void> {
   );
 }
 
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
-
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) logger.fatal(error.message);
-  else if (error instanceof StartupTimeoutError) logger.fatal(`command-service did not start: ${error.message}`);
-  else logger.fatal({ err: error }, `command-service failed to start: ${(error as Error).message}`);
-  process.exitCode = 1;
-  // Let the logger flush, then leave even if something keeps the event loop alive.
-  setTimeout(() => process.exit(1), 100).unref();
-});
+runMain("command-service", logger, main);

@@ -1,4 +1,11 @@
-import { ConfigError, readPort, readStackConfig, readStartupTimeoutMs, type StackConfig } from "@orderly/observability";
+import {
+  ConfigError,
+  readInteger,
+  readPort,
+  readStackConfig,
+  readStartupTimeoutMs,
+  type StackConfig,
+} from "@orderly/observability";
 
 export interface RelayServiceConfig {
   readonly stack: StackConfig;
@@ -30,25 +37,14 @@ export function readConfig(env: Env): RelayServiceConfig {
   const stack = collect(() => readStackConfig(env), undefined);
   const config = {
     metricsPort: collect(() => readPort(env, "METRICS_PORT", 9403), 9403),
-    batchSize: readInt(env, "RELAY_BATCH_SIZE", 1000, 1, 100_000, problems),
-    maxInFlight: readInt(env, "RELAY_MAX_IN_FLIGHT", 4096, 1, 1_000_000, problems),
-    pollIntervalMs: readInt(env, "RELAY_POLL_INTERVAL_MS", 1000, 10, 600_000, problems),
-    ackTimeoutMs: readInt(env, "RELAY_ACK_TIMEOUT_MS", 10_000, 100, 600_000, problems),
-    lockRetryMs: readInt(env, "RELAY_LOCK_RETRY_MS", 500, 10, 60_000, problems),
-    shutdownGraceMs: readInt(env, "RELAY_SHUTDOWN_GRACE_MS", 15_000, 0, 600_000, problems),
+    batchSize: readInteger(env, "RELAY_BATCH_SIZE", 1000, 1, 100_000, problems),
+    maxInFlight: readInteger(env, "RELAY_MAX_IN_FLIGHT", 4096, 1, 1_000_000, problems),
+    pollIntervalMs: readInteger(env, "RELAY_POLL_INTERVAL_MS", 1000, 10, 600_000, problems),
+    ackTimeoutMs: readInteger(env, "RELAY_ACK_TIMEOUT_MS", 10_000, 100, 600_000, problems),
+    lockRetryMs: readInteger(env, "RELAY_LOCK_RETRY_MS", 500, 10, 60_000, problems),
+    shutdownGraceMs: readInteger(env, "RELAY_SHUTDOWN_GRACE_MS", 15_000, 0, 600_000, problems),
     startupTimeoutMs: collect(() => readStartupTimeoutMs(env), 0),
   };
   if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
   return { stack, ...config };
-}
-
-function readInt(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
-    return fallback;
-  }
-  return value;
 }

@@ -1,11 +1,10 @@
 import { ordersBus } from "@orderly/event-bus";
 import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import {
-  ConfigError,
   createLogger,
   natsServer,
   postgresServer,
-  StartupTimeoutError,
+  runMain,
   shutdownOnSignals,
   startOpsServer,
   waitForDependencies,
@@ -90,10 +89,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) logger.fatal(error.message);
-  else if (error instanceof StartupTimeoutError) logger.fatal(`outbox-relay did not start: ${error.message}`);
-  else logger.fatal({ err: error }, `outbox-relay failed to start: ${(error as Error).message}`);
-  process.exitCode = 1;
-  setTimeout(() => process.exit(1), 100).unref();
-});
+runMain("outbox-relay", logger, main);

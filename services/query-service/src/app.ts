@@ -4,6 +4,7 @@ import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
   type Logger,
+  maskPassword,
   type OpsServer,
   PostgresProbe,
   postgresDatabase,
@@ -205,7 +206,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
     cleanups.push(() => redis.disconnect());
     await redis.connect().catch((error: unknown) => {
-      throw new Error(`Redis is not reachable at REDIS_URL (${mask(config.stack.redisUrl)}): ${String(error)}`);
+      throw new Error(`Redis is not reachable at REDIS_URL (${maskPassword(config.stack.redisUrl)}): ${String(error)}`);
     });
     const subscriber = new Redis(config.stack.redisUrl, {
       ...config.stack.redis,
@@ -409,15 +410,5 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
   } catch (error) {
     await closeAll();
     throw error;
-  }
-}
-
-function mask(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url;
   }
 }

@@ -1,6 +1,7 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import {
   ConfigError,
+  readInteger,
   readPort,
   readStackConfig,
   readStartupTimeoutMs,
@@ -105,18 +106,6 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     eventsMaxSubscribers,
   };
 }
-
-function readInteger(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    problems.push(`${name}=${JSON.stringify(raw)} is not an integer in ${min}-${max} (default ${fallback})`);
-    return fallback;
-  }
-  return value;
-}
-
 function readQueryDatabaseUrl(env: Env, problems: string[]): string | undefined {
   const raw = env.QUERY_DATABASE_URL?.trim();
   if (!raw) return undefined;

@@ -1,5 +1,5 @@
 import { insecureWarning, isSecured } from "@orderly/grpc-server";
-import { ConfigError, createLogger, StartupTimeoutError, shutdownOnSignals } from "@orderly/observability";
+import { createLogger, runMain, shutdownOnSignals } from "@orderly/observability";
 import {
   migrateReadModels,
   PostgresCheckpointReader,
@@ -44,10 +44,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) logger.fatal(error.message);
-  else if (error instanceof StartupTimeoutError) logger.fatal(`query-service did not start: ${error.message}`);
-  else logger.fatal({ err: error }, `query-service failed to start: ${(error as Error).message}`);
-  process.exitCode = 1;
-  setTimeout(() => process.exit(1), 100).unref();
-});
+runMain("query-service", logger, main);

@@ -1,4 +1,10 @@
-import { NotFoundError, ResourceExhaustedError, UnavailableError, ValidationError } from "@orderly/eventsourcing";
+import {
+  isUuid,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnavailableError,
+  ValidationError,
+} from "@orderly/eventsourcing";
 import type { LagClock } from "./lag.js";
 import type { PageTokens } from "./page-token.js";
 import type { PositionWatcher, WaitOutcome } from "./position-watcher.js";
@@ -59,8 +65,6 @@ export const maxPageSize = 100;
 export const maxCustomerIdLength = 128;
 /** Margin kept before the caller's deadline so an UNAVAILABLE answer still reaches it. */
 const deadlineMarginMs = 5;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface WaitProgress {
   readonly readModels: Consistency[];
@@ -270,7 +274,7 @@ async function readFrom<T>(readModel: ReadModelName, read: () => Promise<T>): Pr
 
 export function validateOrderId(orderId: string): string {
   if (orderId === "") throw new ValidationError("order_id", "is required");
-  if (!uuidPattern.test(orderId)) throw new ValidationError("order_id", "must be a UUID");
+  if (!isUuid(orderId)) throw new ValidationError("order_id", "must be a UUID");
   return orderId.toLowerCase();
 }
 

@@ -1,25 +1,25 @@
 import { fileURLToPath } from "node:url";
 import { resolveDataDir } from "@orderly/local-servers";
-import { ConfigError, createLogger, maskPassword, readStackConfig, shutdownOnSignals } from "@orderly/observability";
+import {
+  ConfigError,
+  createLogger,
+  maskPassword,
+  readInteger,
+  readStackConfig,
+  shutdownOnSignals,
+} from "@orderly/observability";
 import { OwnServers, parseFlags, usage } from "./own-servers.js";
 import { prepare } from "./prepare.js";
 import { discoverServices, type ServiceSpec } from "./services.js";
 import { Supervisor, waitUntilReady } from "./supervisor.js";
 
-function readMs(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value <= 0) {
-    process.stderr.write(
-      `\nOrderly cannot start: ${name}=${JSON.stringify(raw)} is not a positive number of milliseconds\n\n`,
-    );
-    process.exit(2);
-  }
-  return value;
+const timeoutProblems: string[] = [];
+const STOP_TIMEOUT_MS = readInteger(process.env, "STACK_STOP_TIMEOUT_MS", 15_000, 1, 86_400_000, timeoutProblems);
+const READY_TIMEOUT_MS = readInteger(process.env, "STACK_READY_TIMEOUT_MS", 90_000, 1, 86_400_000, timeoutProblems);
+if (timeoutProblems.length > 0) {
+  process.stderr.write(`\nOrderly cannot start: ${new ConfigError(timeoutProblems).message}\n\n`);
+  process.exit(2);
 }
-const STOP_TIMEOUT_MS = readMs("STACK_STOP_TIMEOUT_MS", 15_000);
-const READY_TIMEOUT_MS = readMs("STACK_READY_TIMEOUT_MS", 90_000);
 
 const logger = createLogger("stack");
 const tty = Boolean(process.stdout.isTTY);
