@@ -183,13 +183,13 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
         });
       if (rows[0]?.standby !== true) {
         logger.warn(
-          `QUERY_DATABASE_URL (${mask(replicaUrl)}) is not a standby: reads go to a primary of its own, which is right ` +
+          `QUERY_DATABASE_URL (${maskPassword(replicaUrl)}) is not a standby: reads go to a primary of its own, which is right ` +
             "only when it is DATABASE_URL's server",
         );
       }
       replicaProbe = new PostgresProbe(replicaUrl, { applicationName: "query-service replica health" });
       logger.info(
-        { replica: mask(replicaUrl) },
+        { replica: maskPassword(replicaUrl) },
         "order_summaries reads from the streaming replica (QUERY_DATABASE_URL)",
       );
     }
