@@ -21,7 +21,11 @@ export interface StackPorts {
 }
 
 /** Runs `services/stack` (what `pnpm start` runs) on free ports in the test environment; resolves once it is up. */
-export async function startStack(env: TestEnvironment): Promise<{ stack: RunningService; ports: StackPorts }> {
+export async function startStack(
+  env: TestEnvironment,
+  /** More environment, e.g. the ORDERLY_TLS_* and ORDERLY_JWT_* settings. */
+  extraEnv: Record<string, string> = {},
+): Promise<{ stack: RunningService; ports: StackPorts }> {
   const ports: StackPorts = {
     COMMAND_PORT: await freePort(),
     QUERY_PORT: await freePort(),
@@ -38,6 +42,7 @@ export async function startStack(env: TestEnvironment): Promise<{ stack: Running
       ...env.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
       LOG_FORMAT: "json",
+      ...extraEnv,
     },
     readyLine: /services ready \(Ctrl-C stops them all\)/,
     readyTimeoutMs: 150_000,
