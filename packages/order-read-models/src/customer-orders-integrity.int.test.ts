@@ -1,5 +1,6 @@
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
+import { CheckpointMovedError, ProjectionHandlerError } from "@orderly/projector";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
@@ -151,6 +152,39 @@ describe("customer_orders partial-loss detection", () => {
     expect(await redis.exists(k.order(orderId))).toBe(1);
     expect(await checkGeneration(redis, g)).toMatch(new RegExp(`order ${orderId}'s hash`));
     expect((await auditCustomerOrders(redis, namespace)).problem).toBeDefined();
+  });
+
+  it("an event for an order whose hash vanished (and no cache holds it) starts over instead of stopping as poison", async () => {
+    const later = events.findIndex((e, i) => i > 0 && e.type !== "OrderPlaced");
+    const target = events[later] as RecordedEvent;
+    const { namespace, k } = await generation(later);
+    expect(await redis.unlink(k.order(orderIdOf(target)))).toBe(1);
+    const losses: string[] = [];
+    // A projector just started: nothing cached, the audit at start not run yet (a loss right after it).
+    const projector = new CustomerOrdersProjection(redis, {
+      namespace,
+      checkIntervalMs: 3_600_000,
+      auditPassMs: 0,
+      cacheSize: 0,
+      onDataLost: (reason, kind) => losses.push(`${kind}: ${reason}`),
+    });
+    expect(await projector.checkpoint()).toBe(later);
+    const error = await projector.apply(events.slice(later), later).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CheckpointMovedError);
+    expect((error as CheckpointMovedError).actual).toBe(0);
+    expect(losses).toEqual([expect.stringMatching(new RegExp(`^partial: order ${orderIdOf(target)}'s hash vanished`))]);
+  });
+
+  it("an event for an order the log never placed stays a poison event (the generation is whole)", async () => {
+    const { namespace } = await generation();
+    const projector = new CustomerOrdersProjection(redis, { namespace, auditPassMs: 0, cacheSize: 0 });
+    expect(await projector.checkpoint()).toBe(events.length);
+    const stray = {
+      ...(events.find((e) => e.type === "PaymentReceived") as RecordedEvent),
+      streamId: "order-00000000-0000-4000-8000-000000000000",
+      position: events.length + 1,
+    };
+    await expect(projector.apply([stray], events.length)).rejects.toBeInstanceOf(ProjectionHandlerError);
   });
 
   it("a rolling audit visits every customer within passMs / intervalMs runs, and finds a loss within one pass", async () => {

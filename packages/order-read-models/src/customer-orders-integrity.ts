@@ -34,7 +34,7 @@ if c[4] then
   if listed ~= customers then return {'listed', c[2] .. ' created, ' .. listed .. ' counted', customers} end
 end
 local cp = redis.call('GET', g .. ':checkpoint')
-if cp and cp ~= '0' and redis.call('EXISTS', g .. ':mark') == 0 then return {'mark', cp, customers} end
+if c[4] and cp and cp ~= '0' and redis.call('EXISTS', g .. ':mark') == 0 then return {'mark', cp, customers} end
 return {'ok', '', customers}
 `;
 

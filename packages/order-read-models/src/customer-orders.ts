@@ -11,7 +11,12 @@ import {
 import type { ChainableCommander, Redis } from "ioredis";
 import type pg from "pg";
 import { hashToSummary } from "./customer-orders-hash.js";
-import { checkGenerationCounts, GENERATION_LAYOUT, RollingAudit } from "./customer-orders-integrity.js";
+import {
+  auditGeneration,
+  checkGenerationCounts,
+  GENERATION_LAYOUT,
+  RollingAudit,
+} from "./customer-orders-integrity.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import { dropGenerationKeys } from "./customer-orders-walk.js";
 import { foldBatch, type OrderSummaryView, ordersNeedingState } from "./order-summary.js";
@@ -233,6 +238,7 @@ export async function applyToGeneration(
   mode: "live" | "shadow",
   cache: SummaryCache = new SummaryCache(0),
   storeId = "",
+  onAbsent?: (orderIds: readonly string[]) => Promise<void>,
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
@@ -249,6 +255,9 @@ export async function applyToGeneration(
       const summary = hashToSummary(id, h as Record<string, string>);
       if (summary) current.set(id, summary);
     });
+    // An order placed before this batch has a hash: none means it vanished (or the log is broken: the caller decides).
+    const absent = missing.filter((id) => !current.has(id));
+    if (absent.length > 0 && onAbsent) await onAbsent(absent);
   }
   const changed = foldBatch(current, events);
   let outcome: [string, string];
@@ -395,6 +404,7 @@ export class CustomerOrdersProjection implements Projection {
         "live",
         this.cache,
         this.options.storeId?.() ?? "",
+        (absent) => this.hashesAbsent(absent, after),
       );
       if (outcome === "ok") {
         this.written = Number(value);
@@ -424,6 +434,18 @@ export class CustomerOrdersProjection implements Projection {
       this.written = cp;
       throw new CheckpointMovedError(this.name, after, cp, "another writer moved the checkpoint");
     }
+  }
+
+  /**
+   * Orders of this batch that were placed before it have no hash. When the generation's audit confirms keys vanished,
+   * that is a partial loss: start over (instead of stopping at the event as poison). When the audit finds the
+   * generation whole, the event log itself lacks the OrderPlaced, and the fold reports the event as poison.
+   */
+  private async hashesAbsent(orderIds: readonly string[], after: Position): Promise<void> {
+    const audit = await auditGeneration(this.redis, this.keys.generation(this.gen as string));
+    if (audit.problem === undefined) return;
+    const actual = await this.lost(`order ${orderIds[0]}'s hash vanished (${audit.problem})`, this.gen, "partial");
+    throw new CheckpointMovedError(this.name, after, actual, "redis lost part of its keys");
   }
 
   isTransient(error: unknown): boolean {
