@@ -285,9 +285,16 @@ describe("pnpm orderly recover", () => {
     await startServices("healthz");
     await appendOrders(200, 9);
 
-    // Kill it at three points: after the report is written, after the positions were retired (before any read model
-    // was touched), and after the stream was recreated.
-    for (const line of [/lost event\(s\) listed/, /retired positions/, /stream recreated/]) {
+    // Kill it at four points: after the report is written, after the positions were retired (before any read model
+    // was touched), in the middle of the rebuilds (order_summaries swapped, customer_orders' shadow being filled), and
+    // after the stream was recreated (a running relay republishes it meanwhile).
+    const killed: string[] = [];
+    for (const line of [
+      /lost event\(s\) listed/,
+      /retired positions/,
+      /rebuilding customer_orders/,
+      /stream recreated/,
+    ]) {
       const child = spawn(process.execPath, [cli, "recover"], {
         env: { ...process.env, ...env.env },
         cwd: workdir,
@@ -298,8 +305,8 @@ describe("pnpm orderly recover", () => {
       await new Promise<void>((resolve) => {
         const onData = (chunk: Buffer) => {
           output += chunk.toString();
-          if (line.test(output)) {
-            child.kill("SIGKILL");
+          if (!killed.includes(line.source) && line.test(output) && child.kill("SIGKILL")) {
+            killed.push(line.source);
             resolve();
           }
         };
@@ -309,6 +316,8 @@ describe("pnpm orderly recover", () => {
       });
       await exited;
     }
+    // Every run was killed where meant to, not allowed to finish.
+    expect(killed).toHaveLength(4);
     const finished = await orderly("recover");
     expect(finished.code, finished.stdout + finished.stderr).toBe(0);
     await appendOrders(100, 10);
