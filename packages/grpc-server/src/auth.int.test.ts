@@ -1,5 +1,5 @@
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -368,6 +368,42 @@ describe("JwtAuthenticator", () => {
     await auth.authorize([`Bearer ${await sign({ jti: "a" })}`], undefined);
     await auth.authorize([`Bearer ${await sign({ jti: "b" })}`], undefined);
     expect(auth.authorize([`Bearer ${token}`], Scopes.write)).toBeInstanceOf(Promise); // evicted
+  });
+
+  it("re-reads the public key file when it changes: the new key signs, the old key's tokens (cached too) are refused", async () => {
+    const file = join(dir, "rotating.pem");
+    writeFileSync(file, publicPem);
+    const reloads: (string | undefined)[] = [];
+    const auth = new JwtAuthenticator({
+      publicKeyFile: file,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      keyRefreshMs: 100,
+      onKeyReload: (problem) => reloads.push(problem),
+    });
+    try {
+      const oldToken = `Bearer ${await sign()}`;
+      const newToken = `Bearer ${await sign({}, { key: other.privateKey })}`;
+      await auth.authorize([oldToken], Scopes.write); // verified and cached
+      await expect(auth.authorize([newToken], Scopes.write)).rejects.toBeInstanceOf(UnauthenticatedError);
+
+      // A half-written file is not a key: the old key stays in use.
+      writeFileSync(file, "-----BEGIN PUBLIC KEY-----\nMFkw");
+      await expect.poll(() => reloads.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      expect(reloads[0]).toMatch(/previous key stays in use/);
+      expect(((await auth.authorize([oldToken], Scopes.write)) as Principal).subject).toBe("svc-checkout");
+
+      // Rotation: written beside, renamed over (what a secret volume does).
+      writeFileSync(`${file}.next`, other.publicKey.export({ type: "spki", format: "pem" }) as string);
+      renameSync(`${file}.next`, file);
+      await expect.poll(() => reloads.includes(undefined), { timeout: 10_000 }).toBe(true);
+      expect(((await auth.authorize([newToken], Scopes.write)) as Principal).subject).toBe("svc-checkout");
+      await expect(Promise.resolve().then(() => auth.authorize([oldToken], Scopes.write))).rejects.toBeInstanceOf(
+        UnauthenticatedError,
+      );
+    } finally {
+      auth.close();
+    }
   });
 
   it("refuses a private key or a symmetric secret as the verification key", () => {

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import { PermissionDeniedError, UnauthenticatedError } from "@orderly/eventsourcing";
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 
@@ -27,6 +27,13 @@ export interface JwtAuthOptions {
   readonly cacheSize?: number | undefined;
   /** Least time between two JWKS fetches, also for an unknown kid (default 30,000 ms). */
   readonly jwksCooldownMs?: number | undefined;
+  /**
+   * How often the public key file is checked for a change (default 5,000 ms; ORDERLY_JWT_KEY_REFRESH_MS): a new key
+   * replaces the old one without a restart, and tokens verified with the old one are forgotten.
+   */
+  readonly keyRefreshMs?: number | undefined;
+  /** Told about each re-read of the public key file: undefined when the new key is in use, else why it was kept. */
+  readonly onKeyReload?: ((problem: string | undefined) => void) | undefined;
 }
 
 /** Who made a call. */
@@ -63,8 +70,9 @@ const MAX_TOKEN_LENGTH = 8_192;
  * not per call. Refusals carry a short reason and never the token.
  */
 export class JwtAuthenticator {
-  readonly #key: KeyObject | JWTVerifyGetKey;
-  readonly #algorithms: string[];
+  #key: KeyObject | JWTVerifyGetKey;
+  #algorithms: string[];
+  #watched: { file: string; listener: () => void } | undefined;
   readonly #issuer: string;
   readonly #audience: string;
   readonly #toleranceMs: number;
@@ -76,9 +84,27 @@ export class JwtAuthenticator {
       throw new Error("JWT verification needs exactly one of a public key file and a JWKS URL");
     }
     if (options.publicKeyFile !== undefined) {
-      const key = readPublicKey(options.publicKeyFile);
+      const file = options.publicKeyFile;
+      const key = readPublicKey(file);
       this.#key = key;
       this.#algorithms = algorithmsFor(key);
+      // Polls stat (follows symlinks: a Kubernetes secret volume swaps a symlink); a half-written file is kept out by
+      // readPublicKey failing, and the previous key stays in use until a whole one is there.
+      const listener = () => {
+        let next: KeyObject;
+        try {
+          next = readPublicKey(file);
+        } catch (error) {
+          options.onKeyReload?.(`${(error as Error).message}; the previous key stays in use`);
+          return;
+        }
+        this.#key = next;
+        this.#algorithms = algorithmsFor(next);
+        this.#cache.clear();
+        options.onKeyReload?.(undefined);
+      };
+      watchFile(file, { interval: options.keyRefreshMs ?? 5_000, persistent: false }, listener);
+      this.#watched = { file, listener };
     } else {
       this.#key = createRemoteJWKSet(checkJwksUrl(options.jwksUrl as string), {
         timeoutDuration: 5_000,
@@ -91,6 +117,12 @@ export class JwtAuthenticator {
     this.#audience = options.audience;
     this.#toleranceMs = (options.clockToleranceSeconds ?? 30) * 1000;
     this.#cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  /** Stops watching the public key file. */
+  close(): void {
+    if (this.#watched !== undefined) unwatchFile(this.#watched.file, this.#watched.listener);
+    this.#watched = undefined;
   }
 
   /**
@@ -110,8 +142,9 @@ export class JwtAuthenticator {
 
   async #verify(token: string, hash: string): Promise<Principal> {
     let payload: JWTPayload;
+    const key = this.#key;
     try {
-      ({ payload } = await jwtVerify(token, this.#key as KeyObject, {
+      ({ payload } = await jwtVerify(token, key as KeyObject, {
         issuer: this.#issuer,
         audience: this.#audience,
         algorithms: this.#algorithms,
@@ -129,6 +162,8 @@ export class JwtAuthenticator {
       scopes: new Set(scopesOf(payload.scope)),
       expiresAt: payload.exp * 1000,
     };
+    // Verified with a key that was replaced meanwhile: good for this call, not remembered.
+    if (this.#key !== key) return principal;
     if (this.#cache.size >= this.#cacheSize) {
       // The oldest entry goes (Map keeps insertion order).
       const oldest = this.#cache.keys().next().value;

@@ -109,7 +109,22 @@ function readAuth(env: Env, problems: string[]): JwtAuthOptions | undefined {
       problems.push(`ORDERLY_JWT_JWKS_URL=${JSON.stringify(jwksUrl)} is not a URL`);
     }
   }
-  return { publicKeyFile, jwksUrl, issuer: issuer ?? "", audience: audience ?? "", clockToleranceSeconds };
+  const refreshRaw = value(env, "ORDERLY_JWT_KEY_REFRESH_MS");
+  let keyRefreshMs: number | undefined;
+  if (refreshRaw !== undefined) {
+    keyRefreshMs = Number(refreshRaw);
+    if (!/^\d+$/.test(refreshRaw) || keyRefreshMs < 100 || keyRefreshMs > 3_600_000) {
+      problems.push(`ORDERLY_JWT_KEY_REFRESH_MS=${JSON.stringify(refreshRaw)} is not an integer in 100-3600000`);
+    }
+  }
+  return {
+    publicKeyFile,
+    jwksUrl,
+    issuer: issuer ?? "",
+    audience: audience ?? "",
+    clockToleranceSeconds,
+    ...(keyRefreshMs === undefined ? {} : { keyRefreshMs }),
+  };
 }
 
 /** Whether TLS or authorization is on (off = dev mode: bind to loopback and say so). */

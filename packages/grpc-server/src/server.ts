@@ -174,7 +174,16 @@ export class GrpcServer {
     this.metrics = grpcMetrics(options.registry ?? new Registry());
     // Reads the certificate files now: a bad path or a mismatched key fails the start, not the first connection.
     this.tls = options.tls ? new ServerTls(options.tls, this.logger) : undefined;
-    this.auth = options.auth ? new JwtAuthenticator(options.auth) : undefined;
+    this.auth = options.auth
+      ? new JwtAuthenticator({
+          ...options.auth,
+          onKeyReload: (problem) => {
+            if (problem === undefined) this.logger.info("JWT public key file changed: the new key is in use");
+            else this.logger.warn({ problem }, "JWT public key file changed but cannot be used");
+            options.auth?.onKeyReload?.(problem);
+          },
+        })
+      : undefined;
     this.maxDeadlineMs = options.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS;
     if (!(this.maxDeadlineMs >= 1)) throw new Error(`maxDeadlineMs must be >= 1, got ${this.maxDeadlineMs}`);
     const limits = options.limits;
@@ -288,6 +297,7 @@ export class GrpcServer {
         });
       });
       this.tls?.stop();
+      this.auth?.close();
       this.logger.info(`${this.options.name} gRPC stopped`);
     })();
     return this.stopping;

@@ -97,6 +97,15 @@ describe("the running stack (pnpm start)", () => {
     );
   });
 
+  it("warns once per gRPC service, and only once, that auth and TLS are off (dev mode)", () => {
+    const warned = services.flatMap((name) =>
+      childLogs(stack.output(), name)
+        .filter((l) => typeof l.msg === "string" && l.msg.startsWith("auth and TLS are off"))
+        .map(() => name),
+    );
+    expect(warned.sort()).toEqual(["command-service", "query-service"]);
+  });
+
   it("has every process ready and serving metrics, and gRPC health SERVING on both ports", async () => {
     for (const port of [
       ports.COMMAND_SERVICE_METRICS_PORT,
