@@ -1,7 +1,7 @@
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, ProjectionHandlerError } from "@orderly/projector";
-import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
+import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -185,6 +185,25 @@ describe("customer_orders partial-loss detection", () => {
       position: events.length + 1,
     };
     await expect(projector.apply([stray], events.length)).rejects.toBeInstanceOf(ProjectionHandlerError);
+  });
+
+  it("after a partial loss, the damaged generation is dropped whole: the hash whose list entry vanished too", async () => {
+    const { namespace, g, k } = await generation();
+    const orphan = someOrder();
+    await redis.zrem(k.customer(orphan.customerId), listMember(orphan));
+    const projector = new CustomerOrdersProjection(redis, { namespace, checkIntervalMs: 0, auditPassMs: 1000 });
+    // The whole audit at start finds the missing entry: a fresh generation, replayed from the log.
+    expect(await projector.checkpoint()).toBe(0);
+    expect(projector.generation).not.toBe(g.slice(g.lastIndexOf(":g") + 2));
+    await projector.apply(events, 0);
+    await eventually(
+      async () => (await redis.exists(k.order(orphan.orderId))) === 0,
+      "the orphaned hash swept",
+      10_000,
+    );
+    for (const name of [k.counts, k.customers, k.listed, k.checkpoint, k.mark, k.customer(orphan.customerId)]) {
+      expect(await redis.exists(name), name).toBe(0);
+    }
   });
 
   it("a rolling audit visits every customer within passMs / intervalMs runs, and finds a loss within one pass", async () => {

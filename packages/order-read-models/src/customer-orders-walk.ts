@@ -9,7 +9,8 @@ import type { OrderSummaryView } from "./order-summary.js";
  * MATCH. The walk reaches what a reader can reach: every indexed customer's list, every listed order's hash. A key the
  * index does not lead to (an order hash whose list entry vanished, a list whose index entry vanished) is not seen: a
  * comparison with a fold reports that order missing, which it is for readers, and the partial-loss checks report the
- * damaged index (customer-orders-integrity.ts).
+ * damaged index (customer-orders-integrity.ts); the projector sweeps such keys of a damaged generation by the names of
+ * the generation that replaced it (`unlinkKeysNamedLike`).
  */
 
 /** One order's place in the lists: how often listed, under which customer, with which member. */
@@ -134,5 +135,27 @@ export async function dropGenerationKeys(redis: Redis, g: string): Promise<numbe
     1,
   );
   removed += await redis.unlink(k.customers, k.listed, k.counts, k.checkpoint, k.mark);
+  return removed;
+}
+
+/**
+ * UNLINKs, in generation `target`, the order hashes and customer lists named after those of generation `source` (walked
+ * through `source`'s index): after a partial loss, the replayed generation names every order of the store, so this
+ * finds the hashes of the damaged one that its own index no longer leads to. Returns the keys removed.
+ */
+export async function unlinkKeysNamedLike(redis: Redis, source: string, target: string): Promise<number> {
+  const t = generationKeys(target);
+  let removed = 0;
+  await forEachCustomerPage(
+    redis,
+    source,
+    async (customerIds) => {
+      const members = await readMembers(redis, source, customerIds);
+      const names = customerIds.map((c) => t.customer(c));
+      for (const list of members) for (const member of list) names.push(t.order(member.slice(31)));
+      for (let i = 0; i < names.length; i += PAGE) removed += await redis.unlink(...names.slice(i, i + PAGE));
+    },
+    1,
+  );
   return removed;
 }

@@ -18,7 +18,7 @@ import {
   RollingAudit,
 } from "./customer-orders-integrity.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
-import { dropGenerationKeys } from "./customer-orders-walk.js";
+import { dropGenerationKeys, unlinkKeysNamedLike } from "./customer-orders-walk.js";
 import { foldBatch, type OrderSummaryView, ordersNeedingState } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
@@ -327,6 +327,8 @@ export class CustomerOrdersProjection implements Projection {
   private highWaterAt = 0;
   private checkedAt = 0;
   private startAudited = false;
+  /** A damaged generation to sweep once the replay has passed `after` (its checkpoint when it was found damaged). */
+  private sweep: { gen: string; after: Position } | undefined;
   private readonly audit: RollingAudit;
   private readonly cache: SummaryCache;
 
@@ -409,6 +411,11 @@ export class CustomerOrdersProjection implements Projection {
       if (outcome === "ok") {
         this.written = Number(value);
         this.recordHighWater(this.written);
+        if (this.sweep !== undefined && this.written >= this.sweep.after) {
+          const broken = this.sweep.gen;
+          this.sweep = undefined;
+          void this.sweepOrphans(broken);
+        }
         return;
       }
       if (outcome === "paused") {
@@ -478,7 +485,12 @@ export class CustomerOrdersProjection implements Projection {
       );
       this.options.onDataLost?.(reason, kind);
     }
-    if (brokenGen !== undefined && brokenGen !== gen) void this.dropGeneration(brokenGen);
+    if (brokenGen !== undefined && brokenGen !== gen) {
+      void this.dropGeneration(brokenGen);
+      // A damaged generation may keep hashes its index no longer leads to (their list entry vanished): once the
+      // replay has written every order the broken one had, sweep its keys by the new generation's order ids.
+      if (kind === "partial") this.sweep = { gen: brokenGen, after: Math.max(this.written, 1) };
+    }
     this.gen = gen;
     this.written = 0;
     this.cache.clear();
@@ -486,6 +498,21 @@ export class CustomerOrdersProjection implements Projection {
     this.recordHighWater(0);
     this.checkedAt = Date.now();
     return 0;
+  }
+
+  /** The keys of damaged generation `broken` named after the live generation's orders and customers (best effort). */
+  private async sweepOrphans(broken: string): Promise<void> {
+    try {
+      const removed = await unlinkKeysNamedLike(
+        this.redis,
+        this.keys.generation(this.gen as string),
+        this.keys.generation(broken),
+      );
+      if (removed > 0)
+        this.log.info({ generation: broken, removed }, "swept keys the damaged generation's index had lost");
+    } catch (error) {
+      this.log.warn({ err: error, generation: broken }, "could not sweep a damaged generation");
+    }
   }
 
   async dropGeneration(gen: string): Promise<void> {
