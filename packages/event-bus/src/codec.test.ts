@@ -119,6 +119,24 @@ describe("EventEnvelope codec", () => {
     expect(decodeEnvelope(encodeEnvelope(event), headersOf(event.committedAt)).metadata.actor).toBe("svc-checkout");
   });
 
+  it("carries the payload's schema version in EventEnvelope.event_schema_version (field 12): 1 by default", () => {
+    const v1 = recorded(samples.OrderShipped, 1);
+    expect(fromBinary(EventEnvelopeSchema, encodeEnvelope(v1)).eventSchemaVersion).toBe(1);
+    const v3 = { ...recorded(samples.OrderShipped, 2), schemaVersion: 3 };
+    const bytes = encodeEnvelope(v3);
+    // The hand-written writer writes what protobuf-es writes, and both readers agree.
+    expect(bytes).toEqual(encodeEnvelopeReflective(v3));
+    expect(fromBinary(EventEnvelopeSchema, bytes).eventSchemaVersion).toBe(3);
+    expect(decodeEnvelope(bytes, headersOf(v3.committedAt))).toEqual(v3);
+    // Version 1 stays out of the decoded event, as it always was; an envelope from before the field reads as 1.
+    expect("schemaVersion" in decodeEnvelope(encodeEnvelope(v1), headersOf(v1.committedAt))).toBe(false);
+    const old = toBinary(EventEnvelopeSchema, {
+      ...fromBinary(EventEnvelopeSchema, encodeEnvelope(v1)),
+      eventSchemaVersion: 0,
+    });
+    expect(decodeEnvelope(old, headersOf(v1.committedAt))).toEqual(v1);
+  });
+
   it("falls back to occurredAt for committedAt without headers", () => {
     const event = recorded(samples.OrderShipped, 3);
     expect(decodeEnvelope(encodeEnvelope(event)).committedAt).toEqual(event.metadata.occurredAt);

@@ -111,6 +111,7 @@ export function toEnvelope(event: RecordedEvent<OrderEvent>): EventEnvelope {
     causationId: m.causationId,
     traceparent: m.traceparent ?? "",
     orderId: orderIdOfStream(event.streamId),
+    eventSchemaVersion: event.schemaVersion ?? 1,
     actor: m.actor ?? "",
     event: toProtoEvent(event),
   });
@@ -204,6 +205,7 @@ export function fromEnvelope(envelope: EventEnvelope, committedAt?: Date): Recor
       ...(envelope.actor ? { actor: envelope.actor } : {}),
     },
     committedAt: committedAt ?? occurredAt,
+    ...(envelope.eventSchemaVersion > 1 ? { schemaVersion: envelope.eventSchemaVersion } : {}),
   };
 }
 

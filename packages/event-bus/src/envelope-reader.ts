@@ -210,7 +210,7 @@ function skip(wireType: number, fieldNo: number, end: number, budget: number): v
 
 // Field numbers of each message as bit sets (for telling a wrong wire type from an unknown field).
 const bits = (...numbers: number[]): number => numbers.reduce((set, n) => set | (1 << n), 0);
-const ENVELOPE_FIELDS = bits(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 20, 21, 22, 23, 24, 25, 26);
+const ENVELOPE_FIELDS = bits(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26);
 const TIMESTAMP_FIELDS = bits(1, 2);
 const ORDER_PLACED_FIELDS = bits(1, 2, 3, 4, 5);
 const LINE_ITEM_FIELDS = bits(1, 2, 3);
@@ -252,6 +252,7 @@ class RawEnvelope {
   causationId = "";
   traceparent = "";
   orderId = "";
+  schemaVersion = 0;
   actor = "";
   /** Field number of the oneof case that is set (20–26), 0 for none. */
   eventField = 0;
@@ -299,6 +300,10 @@ function parse(bytes: Uint8Array): RawEnvelope {
         break;
       case 90 /* 11:LEN */:
         r.orderId = readString(end);
+        break;
+      case 96 /* 12:VARINT */:
+        // int32: protobuf-es reads the varint's low 32 bits as a signed integer.
+        r.schemaVersion = readUint32(end) | 0;
         break;
       case 106 /* 13:LEN */:
         r.actor = readString(end);
@@ -489,7 +494,7 @@ export function readEnvelope(bytes: Uint8Array, committedMs: string | undefined)
   };
   if (r.traceparent) metadata.traceparent = r.traceparent;
   if (r.actor) metadata.actor = r.actor;
-  return {
+  const event = {
     type,
     data,
     streamId: r.streamId,
@@ -497,7 +502,10 @@ export function readEnvelope(bytes: Uint8Array, committedMs: string | undefined)
     position,
     metadata,
     committedAt: committedMs ? new Date(Number(committedMs)) : occurredAt,
-  } as RecordedEvent<OrderEvent>;
+  } as { -readonly [K in keyof RecordedEvent<OrderEvent>]: RecordedEvent<OrderEvent>[K] };
+  // 0 (written before the field existed) and 1 are both version 1, which is left out (see RecordedEvent).
+  if (r.schemaVersion > 1) event.schemaVersion = r.schemaVersion;
+  return event as RecordedEvent<OrderEvent>;
 }
 
 const empty = new Uint8Array(0);

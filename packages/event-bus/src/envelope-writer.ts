@@ -174,6 +174,7 @@ export function writeEnvelopeView(
   traceparent: string | null | undefined,
   actor: string | null | undefined,
   data: unknown,
+  schemaVersion = 1,
 ): Uint8Array {
   const field = oneofField[type];
   if (field === undefined) throw new Error(`unknown order event type ${JSON.stringify(type)}`);
@@ -194,6 +195,7 @@ export function writeEnvelopeView(
   w.string(9, causationId);
   w.string(10, traceparent ?? "");
   w.string(11, orderIdOfStream(streamId));
+  w.int(12, schemaVersion);
   w.string(13, actor ?? "");
   w.fork(field);
   switch (type) {
@@ -257,6 +259,7 @@ export function writeEnvelope(event: RecordedEvent<OrderEvent>): Uint8Array {
       m.traceparent,
       m.actor,
       event.data,
+      event.schemaVersion ?? 1,
     ),
   );
 }

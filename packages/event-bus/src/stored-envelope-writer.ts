@@ -22,6 +22,8 @@ export interface StoredEventText {
   readonly traceparent: string | null;
   /** The audit identity; null or empty when auth was off. */
   readonly actor: string | null;
+  /** Schema version of `data` (after any upcasting); 1 when absent. */
+  readonly schemaVersion?: number | undefined;
   /** occurred_at as whole epoch milliseconds (rounded down, as `pg` reads a timestamptz into a Date), decimal. */
   readonly occurredAtMs: string;
 }
@@ -45,5 +47,6 @@ export function encodeStoredEnvelope(stored: StoredEventText): Uint8Array {
     stored.traceparent,
     stored.actor,
     JSON.parse(stored.data),
+    stored.schemaVersion ?? 1,
   );
 }

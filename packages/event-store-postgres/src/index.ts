@@ -19,11 +19,11 @@ export {
   COMMITS_CHANNEL,
   CommitNotifications,
   type CommitNotificationsOptions,
-  type EventLogPage,
-  PostgresEventLog,
-  type PostgresEventLogOptions,
+  type EventFeedPage,
+  PostgresEventFeed,
+  type PostgresEventFeedOptions,
   type StoredEventRow,
-} from "./event-log.js";
+} from "./event-feed.js";
 export {
   type AppliedMigration,
   eventStoreMigrations,

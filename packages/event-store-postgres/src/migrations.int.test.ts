@@ -46,7 +46,7 @@ describe("migrations", () => {
     const starters = [pool(), pool(), pool(), pool()];
     const results = await Promise.all(starters.map((p) => migrateEventStore(p)));
     const applied = results.flat();
-    expect(applied.map((m) => m.version).sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(applied.map((m) => m.version).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await migrateEventStore(pool())).toEqual([]);
     const rows = await pool().query("select component, version, name from schema_migrations order by version");
     expect(rows.rows).toEqual([
@@ -57,6 +57,7 @@ describe("migrations", () => {
       { component: "event-store", version: 5, name: "append_index_plans" },
       { component: "event-store", version: 6, name: "store_identity" },
       { component: "event-store", version: 7, name: "event_actor" },
+      { component: "event-store", version: 8, name: "event_schema_version" },
     ]);
     const counter = await pool().query("select last from global_position");
     expect(counter.rows).toEqual([{ last: 0 }]);

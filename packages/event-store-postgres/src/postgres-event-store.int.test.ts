@@ -213,7 +213,7 @@ describe("PostgresEventStore (Postgres only)", () => {
     const taken = await slow.query(
       `select r_position from orderly_append(array['order-slow'], array[null]::bigint[], array[null]::text[],
          array[null]::text[], array[1], array[$1::uuid], array['SlowThingHappened'], array['{}'], array[$1::uuid],
-         array[$1::uuid], array[$1::uuid], array[null]::text[], array[now()], array[null]::text[])`,
+         array[$1::uuid], array[$1::uuid], array[null]::text[], array[now()], array[null]::text[], array[1])`,
       [slowEventId],
     );
     expect(Number(taken.rows[0].r_position)).toBe(4);

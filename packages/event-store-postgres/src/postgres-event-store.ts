@@ -4,11 +4,13 @@ import {
   type Event,
   type EventStore,
   IdempotencyKeyReusedError,
+  noUpcasters,
   type Position,
   type ReadStreamResult,
   type RecordedEvent,
   ResourceExhaustedError,
   UnavailableError,
+  type Upcasters,
   VersionConflictError,
   validateAppendRequest,
 } from "@orderly/eventsourcing";
@@ -46,6 +48,11 @@ export interface PostgresEventStoreOptions {
    * from a slow service.
    */
   readonly onBatch?: (commands: number, seconds: number) => void;
+  /**
+   * The schema versions of event payloads (docs/events.md): appends record each event's current version, reads upcast
+   * older payloads to it. Default: none registered, every type at version 1.
+   */
+  readonly upcasters?: Upcasters;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -87,13 +94,15 @@ interface EventRow {
   causation_id: string;
   traceparent: string | null;
   actor: string | null;
+  schema_version: number;
   occurred_at: Date;
   committed_at: Date;
 }
 
-const APPEND_SQL = "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+const APPEND_SQL =
+  "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 const EVENT_COLUMNS =
-  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, actor, occurred_at, committed_at";
+  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, actor, schema_version, occurred_at, committed_at";
 
 /** What pg's client-side `query_timeout` rejects with. */
 
@@ -115,6 +124,7 @@ export class PostgresEventStore implements EventStore {
   readonly #statementTimeoutMs: number;
   readonly #maxConcurrentBatches: number;
   readonly #onBatch: ((commands: number, seconds: number) => void) | undefined;
+  readonly #upcasters: Upcasters;
   #queue: PendingAppend[] = [];
   #scheduled = false;
   #inFlight = 0;
@@ -132,6 +142,7 @@ export class PostgresEventStore implements EventStore {
       throw new Error("statementTimeoutMs must be >= 1");
     this.#maxConcurrentBatches = options.maxConcurrentBatches ?? 1;
     this.#onBatch = options.onBatch;
+    this.#upcasters = options.upcasters ?? noUpcasters;
     if (!Number.isInteger(this.#maxConcurrentBatches) || this.#maxConcurrentBatches < 1)
       throw new Error("maxConcurrentBatches must be >= 1");
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
@@ -182,7 +193,7 @@ export class PostgresEventStore implements EventStore {
       text: `select ${EVENT_COLUMNS} from events where stream_id = $1 order by stream_version`,
       values: [streamId],
     });
-    const events = result.rows.map((row) => toRecordedEvent<E>(row));
+    const events = result.rows.map((row) => toRecordedEvent<E>(row, this.#upcasters));
     return { version: events.at(-1)?.streamVersion ?? 0, events };
   }
 
@@ -193,7 +204,7 @@ export class PostgresEventStore implements EventStore {
       text: `select ${EVENT_COLUMNS} from events where position > $1 order by position limit $2`,
       values: [after, limit],
     });
-    return result.rows.map((row) => toRecordedEvent(row));
+    return result.rows.map((row) => toRecordedEvent(row, this.#upcasters));
   }
 
   async findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
@@ -366,7 +377,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * One call of `orderly_append` for the batch: its 14 arrays (per command, then per event) as array literals built
+   * One call of `orderly_append` for the batch: its 15 arrays (per command, then per event) as array literals built
    * in one pass (see array-literals.ts).
    */
   async #execute(batch: PendingAppend[]): Promise<AppendRow[]> {
@@ -384,6 +395,7 @@ export class PostgresEventStore implements EventStore {
     let traceparents = "";
     let occurredAt = "";
     let actors = "";
+    let schemaVersions = "";
     let eventSep = "";
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i] as PendingAppend;
@@ -409,6 +421,7 @@ export class PostgresEventStore implements EventStore {
         occurredAt += eventSep + pending.occurredAt[e];
         const actor = metadata.actor;
         actors += eventSep + (typeof actor === "string" && actor !== "" ? quotedElement(actor) : NULL_ELEMENT);
+        schemaVersions += eventSep + this.#upcasters.currentVersion(event.type);
         eventSep = ",";
       }
     }
@@ -427,6 +440,7 @@ export class PostgresEventStore implements EventStore {
       traceparents,
       occurredAt,
       actors,
+      schemaVersions,
     ];
     const started = performance.now();
     let result: pg.QueryResult<AppendRow>;
@@ -471,10 +485,15 @@ function settle(pending: PendingAppend, row: AppendRow): void {
   }
 }
 
-function toRecordedEvent<E extends Event>(row: EventRow): RecordedEvent<E> {
+function toRecordedEvent<E extends Event>(row: EventRow, upcasters: Upcasters): RecordedEvent<E> {
+  // Older payloads are read as the current version: nobody past the store sees an old schema.
+  const { version, data } = upcasters.needsUpcast(row.event_type, row.schema_version)
+    ? upcasters.upcast(row.event_type, row.schema_version, row.data)
+    : { version: row.schema_version, data: row.data };
   return {
     type: row.event_type as E["type"],
-    data: row.data as E["data"],
+    data: data as E["data"],
+    ...(version !== 1 ? { schemaVersion: version } : {}),
     streamId: row.stream_id,
     streamVersion: row.stream_version,
     position: row.position,

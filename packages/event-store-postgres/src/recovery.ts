@@ -50,9 +50,9 @@ export class StoreRecovery {
         const chunk = events.slice(i, i + 5000);
         await client.query(
           `insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id,
-              correlation_id, causation_id, traceparent, occurred_at, committed_at, actor)
+              correlation_id, causation_id, traceparent, occurred_at, committed_at, actor, schema_version)
            select * from unnest($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::jsonb[], $7::uuid[],
-              $8::uuid[], $9::uuid[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[])`,
+              $8::uuid[], $9::uuid[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[], $14::int4[])`,
           [
             chunk.map((e) => e.position),
             chunk.map((e) => e.metadata.eventId),
@@ -67,6 +67,7 @@ export class StoreRecovery {
             chunk.map((e) => e.metadata.occurredAt.toISOString()),
             chunk.map((e) => e.committedAt.toISOString()),
             chunk.map((e) => e.metadata.actor || null),
+            chunk.map((e) => e.schemaVersion ?? 1),
           ],
         );
       }

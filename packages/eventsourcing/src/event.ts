@@ -29,6 +29,11 @@ export interface RecordedEvent<E extends Event = Event> {
   readonly metadata: EventMetadata;
   /** When the appending transaction started (the lag clock). */
   readonly committedAt: Date;
+  /**
+   * Version of the payload's schema (docs/events.md): what `data` follows, after any upcasting. Absent means 1 (left
+   * out at 1, as empty optional metadata is, so version-1 events look as they always did).
+   */
+  readonly schemaVersion?: number | undefined;
 }
 
 /**

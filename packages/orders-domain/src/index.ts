@@ -6,4 +6,5 @@ export * from "./evolve.js";
 export * from "./limits.js";
 export * from "./state.js";
 export * from "./status.js";
+export * from "./upcasters.js";
 export * from "./validation.js";

@@ -12,6 +12,7 @@ export {
   type ContinuityCheck,
   OutboxRelay,
   type OutboxRelayOptions,
+  type PayloadUpcasters,
   type RelayBus,
   type RelayLogger,
   type RelayRole,

@@ -35,6 +35,8 @@ export interface StoredEventText {
   readonly traceparent: string | null;
   /** The audit identity; null when auth was off. */
   readonly actor: string | null;
+  /** Schema version of `data` (after any upcasting). */
+  readonly schemaVersion: number;
   /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
   readonly occurredAtMs: string;
 }
@@ -78,6 +80,12 @@ export interface AckedBatch {
   readonly ackedAtMs: Float64Array;
 }
 
+/** Reads older payloads as their type's current version (docs/events.md); @orderly/eventsourcing's Upcasters fit. */
+export interface PayloadUpcasters {
+  needsUpcast(type: string, version: number): boolean;
+  upcast(type: string, version: number, data: unknown): { version: number; data: unknown };
+}
+
 export interface OutboxRelayOptions {
   readonly databaseUrl: string;
   /** One server, or a cluster's servers (the client tries each and follows the cluster's topology). */
@@ -107,6 +115,8 @@ export interface OutboxRelayOptions {
    * it does not (Postgres went back: a restore, a new database) nothing is published. Without it nothing is checked.
    */
   readonly continuity?: ContinuityCheck;
+  /** Upcasts older payloads before they are published (default: none, payloads as stored). */
+  readonly upcasters?: PayloadUpcasters;
   /** While the store disagrees, how often it is asked again (default 3 s). */
   readonly continuityRetryMs?: number;
 }
@@ -165,11 +175,12 @@ const rawTypes = {
 // the microseconds), so the envelope is the one `encodeEnvelope` writes for the event the store reads.
 // The first part returns the event at the cursor (position and id only): every read also checks that the store still
 // holds the event published last, for one more index probe and no payload.
-const readEventsSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null, null
+const readEventsSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null, null, null
 from events where position = $1 and $1 > 0
 union all (select position, event_id, stream_id, stream_version, event_type, data, command_id,
   correlation_id, causation_id, traceparent,
-  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8, actor
+  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8, actor,
+  schema_version
 from events where position > $1 order by position limit $2)`;
 const POSITION = 0;
 const EVENT_ID = 1;
@@ -184,6 +195,7 @@ const TRACEPARENT = 9;
 const OCCURRED_AT_MS = 10;
 const COMMITTED_AT_MS = 11;
 const ACTOR = 12;
+const SCHEMA_VERSION = 13;
 
 const checkpointIntervalMs = 100;
 
@@ -198,10 +210,13 @@ const checkpointIntervalMs = 100;
  * message's position) rather than trusting its memory. See docs/adr/0006-outbox-relay.md.
  */
 export class OutboxRelay {
-  readonly #options: Required<Omit<OutboxRelayOptions, "onAcked" | "registry" | "continuity" | "natsOptions">> & {
+  readonly #options: Required<
+    Omit<OutboxRelayOptions, "onAcked" | "registry" | "continuity" | "natsOptions" | "upcasters">
+  > & {
     onAcked: OutboxRelayOptions["onAcked"];
     continuity: OutboxRelayOptions["continuity"];
     natsOptions: OutboxRelayOptions["natsOptions"];
+    upcasters: OutboxRelayOptions["upcasters"];
   };
   readonly #log: RelayLogger;
   readonly #bus: RelayBus;
@@ -252,6 +267,7 @@ export class OutboxRelay {
     causationId: "",
     traceparent: null,
     actor: null,
+    schemaVersion: 1,
     occurredAtMs: "",
   };
 
@@ -268,6 +284,7 @@ export class OutboxRelay {
       onAcked: options.onAcked,
       continuity: options.continuity,
       natsOptions: options.natsOptions,
+      upcasters: options.upcasters,
     };
     this.#log = options.logger;
     this.#bus = options.bus;
@@ -768,6 +785,13 @@ export class OutboxRelay {
       stored.causationId = r[CAUSATION_ID] as string;
       stored.traceparent = traceparent;
       stored.actor = r[ACTOR] ?? null;
+      stored.schemaVersion = Number(r[SCHEMA_VERSION] ?? 1);
+      const upcasters = this.#options.upcasters;
+      if (upcasters?.needsUpcast(type, stored.schemaVersion)) {
+        const upcast = upcasters.upcast(type, stored.schemaVersion, JSON.parse(stored.data));
+        stored.data = JSON.stringify(upcast.data);
+        stored.schemaVersion = upcast.version;
+      }
       stored.occurredAtMs = r[OCCURRED_AT_MS] as string;
       committedMs[i] = Number(committed);
       const text = headers.render(eventId, position, streamId, type, committed, traceparent, this.#expectedSeq + i);

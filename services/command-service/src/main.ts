@@ -21,6 +21,7 @@ import {
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
+import { orderEventUpcasters } from "@orderly/orders-domain";
 import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
     statementTimeoutMs: config.statementTimeoutMs,
     maxConcurrentBatches: config.appendConcurrentBatches,
     onBatch: createAppendDurationMetric(registry),
+    upcasters: orderEventUpcasters,
   });
   // Positions are never reused: no append while the store is behind the stream (ADR 0010). Fail-open without NATS.
   const streamTail = new NatsStreamTail({

@@ -9,6 +9,7 @@ import {
   startOpsServer,
   waitForDependencies,
 } from "@orderly/observability";
+import { orderEventUpcasters } from "@orderly/orders-domain";
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { Registry } from "prom-client";
 import { readConfig } from "./config.js";
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     ackTimeoutMs: config.ackTimeoutMs,
     lockRetryMs: config.lockRetryMs,
     continuity: new StoreContinuity(continuityPool),
+    upcasters: orderEventUpcasters,
   });
   // Sampled at each scrape: a transaction left open stalls every append and so the relay (alert LongTransactionBlocksAppends).
   const oldestTransaction = registerOldestTransactionAge(registry, {

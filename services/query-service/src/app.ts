@@ -1,5 +1,5 @@
 import { EventService, QueryService } from "@orderly/contracts";
-import { CommitNotifications, PostgresEventLog } from "@orderly/event-store-postgres";
+import { CommitNotifications, PostgresEventFeed } from "@orderly/event-store-postgres";
 import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
@@ -13,7 +13,7 @@ import {
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
-import { orderEventTypes } from "@orderly/orders-domain";
+import { orderEventTypes, orderEventUpcasters } from "@orderly/orders-domain";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -318,7 +318,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     cleanups.push(() => commitNotifications.close());
     await commitNotifications.start();
     const events = new Events({
-      log: new PostgresEventLog(pool, { statementTimeoutMs: config.readTimeoutMs }),
+      log: new PostgresEventFeed(pool, { statementTimeoutMs: config.readTimeoutMs, upcasters: orderEventUpcasters }),
       commits,
       knownTypes: orderEventTypes,
       maxSubscribers: config.eventsMaxSubscribers,

@@ -16,6 +16,7 @@ export interface LoggedEvent {
   readonly occurredAtMs: string;
   readonly committedAtMs: string;
   readonly actor: string | null;
+  readonly schemaVersion: number;
 }
 
 export interface EventLogPage {

@@ -1,4 +1,4 @@
-import { UnavailableError } from "@orderly/eventsourcing";
+import { noUpcasters, UnavailableError, type Upcasters } from "@orderly/eventsourcing";
 import pg from "pg";
 import { mapDatabaseError } from "./postgres-event-store.js";
 
@@ -29,9 +29,11 @@ export interface StoredEventRow {
   readonly committedAtMs: string;
   /** The authenticated principal that issued the command; null when auth was off. */
   readonly actor: string | null;
+  /** Schema version of `data`: the current version of its type (older payloads were upcast on the way out). */
+  readonly schemaVersion: number;
 }
 
-export interface EventLogPage {
+export interface EventFeedPage {
   /** The events after the cursor, in position order. */
   readonly events: readonly StoredEventRow[];
   /**
@@ -49,8 +51,8 @@ const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as
 // One statement, one snapshot: the head row and the page agree. The head row is told apart by its null event id.
 const COLUMNS = `position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
   causation_id, traceparent, floor(extract(epoch from occurred_at) * 1000)::int8,
-  floor(extract(epoch from committed_at) * 1000)::int8, actor`;
-const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null, null
+  floor(extract(epoch from committed_at) * 1000)::int8, actor, schema_version`;
+const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null, null, null
   from global_position where id = 1`;
 const READ_ALL_SQL = `${HEAD_ROW} union all
   (select ${COLUMNS} from events where position > $1 order by position limit $2)`;
@@ -59,26 +61,30 @@ const READ_TYPES_SQL = `${HEAD_ROW} union all
 
 type Row = readonly (string | null)[];
 
-export interface PostgresEventLogOptions {
+export interface PostgresEventFeedOptions {
   /** Bound of one read, from asking for a connection to the last row (default 5000 ms); past it UnavailableError. */
   readonly statementTimeoutMs?: number;
+  /** Older payloads are upcast to their type's current version (docs/events.md). Default: none registered. */
+  readonly upcasters?: Upcasters;
 }
 
 /** Pages of the event log, over a pool the caller owns. */
-export class PostgresEventLog {
+export class PostgresEventFeed {
   readonly #pool: pg.Pool;
   readonly #timeoutMs: number;
+  readonly #upcasters: Upcasters;
 
-  constructor(pool: pg.Pool, options: PostgresEventLogOptions = {}) {
+  constructor(pool: pg.Pool, options: PostgresEventFeedOptions = {}) {
     this.#pool = pool;
     this.#timeoutMs = options.statementTimeoutMs ?? 5_000;
+    this.#upcasters = options.upcasters ?? noUpcasters;
   }
 
   /**
    * At most `limit` events with position > `after`, in position order; only `types` when given (non-empty).
    * Throws UnavailableError when the store cannot be read in time.
    */
-  async read(after: number, limit: number, types?: readonly string[]): Promise<EventLogPage> {
+  async read(after: number, limit: number, types?: readonly string[]): Promise<EventFeedPage> {
     if (!Number.isSafeInteger(after) || after < 0) throw new RangeError(`after must be >= 0, got ${after}`);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be >= 1, got ${limit}`);
     const filtered = types !== undefined && types.length > 0;
@@ -103,13 +109,23 @@ export class PostgresEventLog {
         head = Number(r[0]);
         continue;
       }
+      const type = r[4] as string;
+      let data = r[5] as string;
+      let schemaVersion = Number(r[13]);
+      // Text in, text out: the payload is parsed only when an upcaster applies.
+      if (this.#upcasters.needsUpcast(type, schemaVersion)) {
+        const upcast = this.#upcasters.upcast(type, schemaVersion, JSON.parse(data));
+        data = JSON.stringify(upcast.data);
+        schemaVersion = upcast.version;
+      }
       events.push({
         position: r[0] as string,
         eventId: r[1] as string,
         streamId: r[2] as string,
         streamVersion: r[3] as string,
-        type: r[4] as string,
-        data: r[5] as string,
+        type,
+        data,
+        schemaVersion,
         commandId: r[6] as string,
         correlationId: r[7] as string,
         causationId: r[8] as string,
