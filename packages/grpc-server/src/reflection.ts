@@ -8,14 +8,13 @@ import { ReflectionService } from "@grpc/reflection";
 import { healthProtoPath } from "./health.js";
 
 /**
- * Where the repository's `.proto` files are at run time: ORDERLY_PROTO_DIR, else a `proto/` shipped inside
+ * Where the repository's `.proto` files are at run time: `explicit` (a service passes ORDERLY_PROTO_DIR), else a `proto/` shipped inside
  * @orderly/contracts, else the nearest `proto/` above this module (the monorepo root, also when a built service runs as
  * `node services/x/dist/main.js`).
  */
 export function findProtoDir(explicit?: string): string {
   const candidates: string[] = [];
   if (explicit) candidates.push(resolve(explicit));
-  if (process.env.ORDERLY_PROTO_DIR) candidates.push(resolve(process.env.ORDERLY_PROTO_DIR));
   try {
     const contracts = createRequire(import.meta.url).resolve("@orderly/contracts/package.json");
     candidates.push(join(dirname(contracts), "proto"));

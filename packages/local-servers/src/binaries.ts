@@ -28,7 +28,7 @@ type Env = Record<string, string | undefined>;
  * want one particular version use it), otherwise PATH, then the places packages install servers without putting
  * them on PATH (Debian's /usr/lib/postgresql/<version>/bin, newest first; Homebrew's keg-only postgresql@N).
  */
-export function searchDirs(env: Env = process.env): string[] {
+export function searchDirs(env: Env): string[] {
   const override = env.ORDERLY_SERVER_PATH;
   if (override !== undefined) return override.split(delimiter).filter(Boolean);
   const dirs = (env.PATH ?? "").split(delimiter).filter(Boolean);
@@ -46,7 +46,7 @@ export function searchDirs(env: Env = process.env): string[] {
 }
 
 /** Finds initdb + pg_ctl + postgres (in one directory), nats-server and redis-server. */
-export function findInstalledServers(env: Env = process.env): InstalledServers {
+export function findInstalledServers(env: Env): InstalledServers {
   const dirs = searchDirs(env);
   let postgres: PostgresBinaries | undefined;
   for (const dir of dirs) {

@@ -45,7 +45,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Reads and validates the stack configuration; throws one ConfigError listing every problem. */
-export function readStackConfig(env: Env = process.env): StackConfig {
+export function readStackConfig(env: Env): StackConfig {
   const problems: string[] = [];
   const databaseUrl = withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env);
   const natsUrl = readUrlList(env, "NATS_URL", ["nats:", "tls:"], problems);
@@ -185,7 +185,7 @@ function readUrl(
  * A Postgres URL without a user name gets the operating-system user's name, as psql and libpq do. The `pg` driver
  * takes it from `$USER` instead, which many containers leave unset ("no PostgreSQL user name specified").
  */
-export function withDefaultUser(url: string, env: Env = process.env): string {
+export function withDefaultUser(url: string, env: Env): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

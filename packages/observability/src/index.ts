@@ -29,7 +29,7 @@ export {
   watchHealth,
 } from "./health-watch.js";
 export { type NatsLinkOptions, type RedisLinkOptions, readNatsLink, readRedisLink } from "./links.js";
-export { type CreateLoggerOptions, createLogger, type Logger } from "./logger.js";
+export { type CreateLoggerOptions, createLogger, type Logger, readLogConfig } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { runMain } from "./run-main.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
+import { createLogger, readLogConfig } from "./logger.js";
 
 function capture(): { stream: PassThrough; lines: () => string[] } {
   const stream = new PassThrough();
@@ -37,5 +37,16 @@ describe("createLogger", () => {
 
   it("rejects an unknown LOG_LEVEL with its value", () => {
     expect(() => createLogger("x", { level: "loud" })).toThrow('LOG_LEVEL="loud" is not a log level');
+  });
+
+  it("takes LOG_LEVEL, LOG_FORMAT, NO_COLOR and FORCE_COLOR from the environment main passes", () => {
+    expect(readLogConfig({})).toEqual({ level: "info" });
+    expect(readLogConfig({ LOG_LEVEL: "debug", LOG_FORMAT: "json", NO_COLOR: "", FORCE_COLOR: "1" })).toEqual({
+      level: "debug",
+      format: "json",
+      colour: false,
+    });
+    expect(readLogConfig({ FORCE_COLOR: "1" })).toEqual({ level: "info", colour: true });
+    expect(() => readLogConfig({ LOG_FORMAT: "xml" })).toThrow('LOG_FORMAT="xml" is not a log format');
   });
 });

@@ -51,7 +51,7 @@ export class StartupTimeoutError extends Error {
 export const defaultStartupTimeoutMs = 60_000;
 
 /** ORDERLY_STARTUP_TIMEOUT_MS: how long a service waits for its dependencies at start (default 60,000; 0 = one try). */
-export function readStartupTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+export function readStartupTimeoutMs(env: Record<string, string | undefined>): number {
   const problems: string[] = [];
   const value = readInteger(env, "ORDERLY_STARTUP_TIMEOUT_MS", defaultStartupTimeoutMs, 0, 86_400_000, problems);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -8,6 +8,7 @@ import {
   type Logger,
   natsServer,
   postgresServer,
+  readLogConfig,
   readPort,
   readStackConfig,
   readStartupTimeoutMs,
@@ -67,23 +68,29 @@ export interface ProjectorProcessSpec {
   setup(context: ProjectorProcessContext): Promise<ProjectionModule> | ProjectionModule;
 }
 
+/** What the process was started with: its main passes `process.argv.slice(2)` and `process.env`. */
+export interface ProjectorProcessInput {
+  readonly args: readonly string[];
+  readonly env: Record<string, string | undefined>;
+}
+
 /**
  * The whole of a projector process: `node main.js [run|rebuild]`. Exits 1 (after logging why) when it cannot start.
  */
-export function runProjectorProcess(spec: ProjectorProcessSpec): void {
-  const logger = createLogger(spec.name);
-  runMain(spec.name, logger, () => main(spec, logger));
+export function runProjectorProcess(spec: ProjectorProcessSpec, input: ProjectorProcessInput): void {
+  const logger = createLogger(spec.name, readLogConfig(input.env));
+  runMain(spec.name, logger, () => main(spec, input, logger));
 }
 
-async function main(spec: ProjectorProcessSpec, logger: Logger): Promise<void> {
-  const command = process.argv[2] ?? "run";
+async function main(spec: ProjectorProcessSpec, { args, env }: ProjectorProcessInput, logger: Logger): Promise<void> {
+  const command = args[0] ?? "run";
   if (command !== "run" && command !== "rebuild") {
     throw new ConfigError([`unknown command ${JSON.stringify(command)} (use "run" or "rebuild")`]);
   }
-  const stack = readStackConfig(process.env);
-  const config = readProjectorConfig(process.env);
-  const metricsPort = readPort(process.env, "METRICS_PORT", spec.defaultMetricsPort);
-  const startupTimeoutMs = readStartupTimeoutMs(process.env);
+  const stack = readStackConfig(env);
+  const config = readProjectorConfig(env);
+  const metricsPort = readPort(env, "METRICS_PORT", spec.defaultMetricsPort);
+  const startupTimeoutMs = readStartupTimeoutMs(env);
   const registry = new Registry();
 
   // Started side by side with everything else: /readyz says not ready while it waits for its dependencies.

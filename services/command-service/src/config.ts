@@ -42,12 +42,14 @@ export interface CommandServiceConfig {
    * meanwhile. NATS is not waited for: appends never depend on it (the continuity gate is fail-open, ADR 0010).
    */
   readonly startupTimeoutMs: number;
+  /** Where the `.proto` files for gRPC reflection are (ORDERLY_PROTO_DIR; default: found beside the code). */
+  readonly protoDir: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
 
 /** Reads and validates the configuration; throws one ConfigError naming every bad variable. */
-export function readConfig(env: Env = process.env): CommandServiceConfig {
+export function readConfig(env: Env): CommandServiceConfig {
   const problems: string[] = [];
   const collect = <T>(read: () => T, fallback: T): T => {
     try {
@@ -77,6 +79,7 @@ export function readConfig(env: Env = process.env): CommandServiceConfig {
     appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 1, 1, 16, problems),
     security: security.config,
     startupTimeoutMs: collect(() => readStartupTimeoutMs(env), 0),
+    protoDir: env.ORDERLY_PROTO_DIR?.trim() || undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -15,6 +15,7 @@ import {
   natsServers,
   PostgresProbe,
   postgresServer,
+  readLogConfig,
   runMain,
   shutdownOnSignals,
   startOpsServer,
@@ -36,7 +37,7 @@ import {
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
-const logger = createLogger("command-service");
+const logger = createLogger("command-service", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
     auth: config.security.auth,
     limits: config.security.limits,
     maxDeadlineMs: config.security.maxDeadlineMs,
+    protoDir: config.protoDir,
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics), { scope: Scopes.write });
 

@@ -4,6 +4,7 @@ import {
   createLogger,
   natsServer,
   postgresServer,
+  readLogConfig,
   runMain,
   shutdownOnSignals,
   startOpsServer,
@@ -17,7 +18,7 @@ import { registerOldestTransactionAge } from "./oldest-transaction.js";
 
 // Composition root of the outbox relay: configuration, schema, the relay loop, metrics and health.
 
-const logger = createLogger("outbox-relay");
+const logger = createLogger("outbox-relay", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);

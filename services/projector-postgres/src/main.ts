@@ -9,20 +9,23 @@ import { rebuildProjection } from "@orderly/projector";
 import { runProjectorProcess } from "@orderly/projector-process";
 
 // The order_summaries projector process; everything else is the shared composition root (@orderly/projector-process).
-runProjectorProcess({
-  name: "projector-postgres",
-  projection: ORDER_SUMMARIES,
-  defaultMetricsPort: 9404,
-  poolMax: 6,
-  setup: ({ pool, eventLog, logger, config, storeId }) => ({
-    projection: new OrderSummariesProjection(pool, { storeId }),
-    rebuild: () =>
-      rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { storeId }), eventLog, {
-        logger,
-        batchSize: config.rebuildBatchSize,
-      }),
-    // The rebuild's swap records the version with the checkpoint.
-    storedVersion: () => storedVersion(pool, ORDER_SUMMARIES),
-    codeVersion: ORDER_SUMMARIES_VERSION,
-  }),
-});
+runProjectorProcess(
+  {
+    name: "projector-postgres",
+    projection: ORDER_SUMMARIES,
+    defaultMetricsPort: 9404,
+    poolMax: 6,
+    setup: ({ pool, eventLog, logger, config, storeId }) => ({
+      projection: new OrderSummariesProjection(pool, { storeId }),
+      rebuild: () =>
+        rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { storeId }), eventLog, {
+          logger,
+          batchSize: config.rebuildBatchSize,
+        }),
+      // The rebuild's swap records the version with the checkpoint.
+      storedVersion: () => storedVersion(pool, ORDER_SUMMARIES),
+      codeVersion: ORDER_SUMMARIES_VERSION,
+    }),
+  },
+  { args: process.argv.slice(2), env: process.env },
+);

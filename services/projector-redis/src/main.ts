@@ -11,48 +11,51 @@ import { Redis } from "ioredis";
 import { Counter } from "prom-client";
 
 // The customer_orders projector process; everything else is the shared composition root (@orderly/projector-process).
-runProjectorProcess({
-  name: "projector-redis",
-  projection: CUSTOMER_ORDERS,
-  defaultMetricsPort: 9405,
-  poolMax: 4,
-  usesRedis: true,
-  setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
-    const redis = new Redis(stack.redisUrl, {
-      ...stack.redis,
-      maxRetriesPerRequest: null,
-      enableAutoPipelining: false,
-    });
-    const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;
-    const dataLost = new Counter({
-      name: "projection_data_lost_total",
-      help: "Times the read model store lost data (kind: total, or partial = some keys gone) and the projection started over from the event store",
-      labelNames: ["projection", "kind"],
-      registers: [registry],
-    });
-    for (const kind of ["total", "partial"]) dataLost.inc({ projection: CUSTOMER_ORDERS, kind }, 0);
-    return {
-      projection: new CustomerOrdersProjection(redis, {
-        namespace: stack.namespace,
-        pool,
-        logger,
-        storeId,
-        checkIntervalMs: config.redisCheckIntervalMs,
-        auditPassMs: config.redisAuditPassMs,
-        onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
-      }),
-      rebuild: () =>
-        rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId }), eventLog, {
+runProjectorProcess(
+  {
+    name: "projector-redis",
+    projection: CUSTOMER_ORDERS,
+    defaultMetricsPort: 9405,
+    poolMax: 4,
+    usesRedis: true,
+    setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
+      const redis = new Redis(stack.redisUrl, {
+        ...stack.redis,
+        maxRetriesPerRequest: null,
+        enableAutoPipelining: false,
+      });
+      const versionKey = `${customerOrdersKeys(stack.namespace).prefix}:version`;
+      const dataLost = new Counter({
+        name: "projection_data_lost_total",
+        help: "Times the read model store lost data (kind: total, or partial = some keys gone) and the projection started over from the event store",
+        labelNames: ["projection", "kind"],
+        registers: [registry],
+      });
+      for (const kind of ["total", "partial"]) dataLost.inc({ projection: CUSTOMER_ORDERS, kind }, 0);
+      return {
+        projection: new CustomerOrdersProjection(redis, {
+          namespace: stack.namespace,
+          pool,
           logger,
-          batchSize: config.rebuildBatchSize,
+          storeId,
+          checkIntervalMs: config.redisCheckIntervalMs,
+          auditPassMs: config.redisAuditPassMs,
+          onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
         }),
-      // The version lives beside the read model in Redis.
-      storedVersion: async () => (await redis.get(versionKey)) ?? undefined,
-      codeVersion: String(CUSTOMER_ORDERS_VERSION),
-      markVersion: async () => {
-        await redis.set(versionKey, String(CUSTOMER_ORDERS_VERSION));
-      },
-      close: () => redis.disconnect(),
-    };
+        rebuild: () =>
+          rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId }), eventLog, {
+            logger,
+            batchSize: config.rebuildBatchSize,
+          }),
+        // The version lives beside the read model in Redis.
+        storedVersion: async () => (await redis.get(versionKey)) ?? undefined,
+        codeVersion: String(CUSTOMER_ORDERS_VERSION),
+        markVersion: async () => {
+          await redis.set(versionKey, String(CUSTOMER_ORDERS_VERSION));
+        },
+        close: () => redis.disconnect(),
+      };
+    },
   },
-});
+  { args: process.argv.slice(2), env: process.env },
+);

@@ -112,6 +112,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       auth: config.security.auth,
       limits: config.security.limits,
       maxDeadlineMs: config.security.maxDeadlineMs,
+      protoDir: config.protoDir,
     });
     server.addService(
       QueryService,

@@ -50,11 +50,13 @@ export interface QueryServiceConfig {
   readonly eventsMaxSubscribers: number;
   /** How long the start waits for the database and Redis (ORDERLY_STARTUP_TIMEOUT_MS, default 60,000). */
   readonly startupTimeoutMs: number;
+  /** Where the `.proto` files for gRPC reflection are (ORDERLY_PROTO_DIR; default: found beside the code). */
+  readonly protoDir: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
 
-export function readQueryServiceConfig(env: Env = process.env): QueryServiceConfig {
+export function readQueryServiceConfig(env: Env): QueryServiceConfig {
   const problems: string[] = [];
   const collect = <T>(read: () => T, fallback: T): T => {
     try {
@@ -104,6 +106,7 @@ export function readQueryServiceConfig(env: Env = process.env): QueryServiceConf
     startupTimeoutMs,
     eventsStallTimeoutMs,
     eventsMaxSubscribers,
+    protoDir: env.ORDERLY_PROTO_DIR?.trim() || undefined,
   };
 }
 function readQueryDatabaseUrl(env: Env, problems: string[]): string | undefined {

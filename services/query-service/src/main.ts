@@ -1,5 +1,5 @@
 import { insecureWarning, isSecured } from "@orderly/grpc-server";
-import { createLogger, runMain, shutdownOnSignals } from "@orderly/observability";
+import { createLogger, readLogConfig, runMain, shutdownOnSignals } from "@orderly/observability";
 import {
   migrateReadModels,
   PostgresCheckpointReader,
@@ -14,7 +14,7 @@ import { PostgresOrderSummaryBatchReader } from "./pg-summary-batch-reader.js";
 
 // Composition root of the QueryService: configuration, the read-model readers, and the service (app.ts).
 
-const logger = createLogger("query-service");
+const logger = createLogger("query-service", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readQueryServiceConfig(process.env);

@@ -5,6 +5,7 @@ import {
   createLogger,
   maskPassword,
   readInteger,
+  readLogConfig,
   readStackConfig,
   shutdownOnSignals,
 } from "@orderly/observability";
@@ -21,7 +22,7 @@ if (timeoutProblems.length > 0) {
   process.exit(2);
 }
 
-const logger = createLogger("stack");
+const logger = createLogger("stack", readLogConfig(process.env));
 const tty = Boolean(process.stdout.isTTY);
 const colour = tty && process.env.NO_COLOR === undefined;
 
@@ -46,7 +47,7 @@ try {
 
 const checkoutRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const dataDir = flags.dataDir ?? resolveDataDir(process.env, checkoutRoot);
-const ownServers = new OwnServers(dataDir, logger, flags);
+const ownServers = new OwnServers(dataDir, logger, flags, process.env);
 
 let supervisor: Supervisor | undefined;
 let failing = false;
@@ -98,7 +99,7 @@ try {
 
 // ORDERLY_SERVICES_DIR: run the services of another tree (tests use a directory of stand-ins).
 const servicesDir = process.env.ORDERLY_SERVICES_DIR?.trim() || fileURLToPath(new URL("../../", import.meta.url));
-const services = discoverServices(servicesDir, config);
+const services = discoverServices(servicesDir, config, process.env);
 if (services.length === 0) {
   await fail(`no built service under ${servicesDir} (run \`pnpm build\`)`);
 }

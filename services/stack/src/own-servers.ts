@@ -51,6 +51,8 @@ export class OwnServers {
     private readonly dataDir: string,
     private readonly logger: Logger,
     private readonly flags: StackFlags,
+    /** The environment main was started with (ORDERLY_SERVER_PATH, PATH: where the server binaries are). */
+    private readonly env: Record<string, string | undefined>,
   ) {}
 
   /**
@@ -64,7 +66,7 @@ export class OwnServers {
       const started = Date.now();
       const provided = await provideServers(report, {
         urls,
-        installed: findInstalledServers(),
+        installed: findInstalledServers(this.env),
         dataDir: this.dataDir,
         dataDirLabel: this.label(this.dataDir),
         fallback: !this.flags.noServers,

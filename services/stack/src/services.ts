@@ -33,7 +33,7 @@ export function metricsPortVariable(name: string): string {
 export function discoverServices(
   servicesDir: string,
   config: Pick<StackConfig, "commandPort" | "queryPort">,
-  env: Record<string, string | undefined> = process.env,
+  env: Record<string, string | undefined>,
 ): ServiceSpec[] {
   const names = readdirSync(servicesDir, { withFileTypes: true })
     .filter(

@@ -15,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alive, stackEntry, stackLogs } from "./support.js";
 
-const installed = findInstalledServers();
+const installed = findInstalledServers(process.env);
 const cliEntry = stackEntry.replace("/stack/dist/main.js", "/orderly-cli/dist/main.js");
 const root = process.getuid?.() === 0;
 
