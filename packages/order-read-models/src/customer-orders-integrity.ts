@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { customerOrdersKeys } from "./customer-orders-keys.js";
+import { customerOrdersKeys, slotScript } from "./customer-orders-keys.js";
 
 /**
  * Partial loss of `customer_orders`' keys: some customers' lists or order hashes gone while the pointer and the
@@ -94,9 +94,9 @@ type IntegrityRedis = Redis & {
 function withIntegrityScripts(redis: Redis): IntegrityRedis {
   const r = redis as IntegrityRedis;
   if (typeof r.orderlyCheckGeneration !== "function") {
-    redis.defineCommand("orderlyCheckGeneration", { numberOfKeys: 0, lua: CHECK_SCRIPT });
-    redis.defineCommand("orderlyAuditChunk", { numberOfKeys: 0, lua: AUDIT_SCRIPT });
-    redis.defineCommand("orderlyGenerationCounts", { numberOfKeys: 0, lua: COUNTS_SCRIPT });
+    redis.defineCommand("orderlyCheckGeneration", slotScript(CHECK_SCRIPT));
+    redis.defineCommand("orderlyAuditChunk", slotScript(AUDIT_SCRIPT));
+    redis.defineCommand("orderlyGenerationCounts", slotScript(COUNTS_SCRIPT));
   }
   return r;
 }

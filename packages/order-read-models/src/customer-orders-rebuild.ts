@@ -21,6 +21,7 @@ import {
   withScripts,
   writeCustomerOrdersCheckpoint,
 } from "./customer-orders.js";
+import { slotScript } from "./customer-orders-keys.js";
 import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
@@ -79,7 +80,7 @@ class GenerationWriter implements ShadowWriter {
   ) {
     const r = redis as WriterRedis;
     if (typeof r.orderlyWriteRows !== "function") {
-      redis.defineCommand("orderlyWriteRows", { numberOfKeys: 0, lua: WRITE_SCRIPT });
+      redis.defineCommand("orderlyWriteRows", slotScript(WRITE_SCRIPT));
     }
     this.redis = r;
   }

@@ -17,14 +17,14 @@ import {
   GENERATION_LAYOUT,
   RollingAudit,
 } from "./customer-orders-integrity.js";
-import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
+import { customerOrdersKeys, generationKeys, slotScript } from "./customer-orders-keys.js";
 import { dropGenerationKeys, unlinkKeysNamedLike } from "./customer-orders-walk.js";
 import { foldBatch, type OrderSummaryView, ordersNeedingState } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
 /**
- * Redis layout of `customer_orders` (prefix `<ns>:customer_orders`):
+ * Redis layout of `customer_orders` (prefix `{<ns>}:customer_orders`: one hash tag, one Cluster slot per namespace):
  * - `:current` → the live key generation N; everything else lives under `:g<N>:` so a rebuild fills a new
  *   generation and flips the pointer atomically;
  * - `:g<N>:checkpoint` → last applied position (written in the same script as the data);
@@ -191,11 +191,11 @@ type ScriptRedis = Redis & {
 export function withScripts(redis: Redis): ScriptRedis {
   const r = redis as ScriptRedis;
   if (typeof r.orderlyApply !== "function") {
-    redis.defineCommand("orderlyApply", { numberOfKeys: 0, lua: APPLY_SCRIPT });
-    redis.defineCommand("orderlyList", { numberOfKeys: 0, lua: LIST_SCRIPT });
-    redis.defineCommand("orderlyCheckpoint", { numberOfKeys: 0, lua: CHECKPOINT_SCRIPT });
-    redis.defineCommand("orderlyMark", { numberOfKeys: 0, lua: MARK_SCRIPT });
-    redis.defineCommand("orderlyFlip", { numberOfKeys: 0, lua: FLIP_SCRIPT });
+    redis.defineCommand("orderlyApply", slotScript(APPLY_SCRIPT));
+    redis.defineCommand("orderlyList", slotScript(LIST_SCRIPT));
+    redis.defineCommand("orderlyCheckpoint", slotScript(CHECKPOINT_SCRIPT));
+    redis.defineCommand("orderlyMark", slotScript(MARK_SCRIPT));
+    redis.defineCommand("orderlyFlip", slotScript(FLIP_SCRIPT));
   }
   return r;
 }

@@ -7,7 +7,12 @@ import { createTestEnvironment, eventually, type TestEnvironment } from "@orderl
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomerOrdersProjection, RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders.js";
+import {
+  CustomerOrdersProjection,
+  customerOrdersKeys,
+  RedisCheckpointReader,
+  RedisCustomerOrdersReader,
+} from "./customer-orders.js";
 import { readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
@@ -115,8 +120,8 @@ async function expectBothEqualFold(): Promise<number> {
   const want = [...expected.values()].map(canonicalSummary).sort();
   const rows = await pool.query("select * from order_summaries");
   expect(rows.rows.map((r) => canonicalSummary(rowToSummary(r))).sort()).toEqual(want);
-  const current = await redis.get(`${env.namespace}:customer_orders:current`);
-  const hashes = await readGeneration(redis, `${env.namespace}:customer_orders:g${current}`);
+  const current = await redis.get(customerOrdersKeys(env.namespace).current);
+  const hashes = await readGeneration(redis, customerOrdersKeys(env.namespace).generation(current ?? ""));
   expect([...hashes.values()].map(canonicalSummary).sort()).toEqual(want);
   const reader = new RedisCustomerOrdersReader(redis, env.namespace);
   const byCustomer = new Map<string, OrderSummaryView[]>();

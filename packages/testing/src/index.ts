@@ -6,11 +6,13 @@ export {
   type PostgresServer,
   type PostgresServerOptions,
   type PostgresStopMode,
+  type RedisCluster,
   type RedisServer,
   type StopMode,
   startNatsCluster,
   startNatsServer,
   startPostgresServer,
+  startRedisCluster,
   startRedisServer,
 } from "./servers.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

@@ -16,6 +16,7 @@ const run = promisify(execFile);
 export const postgresBin = process.env.ORDERLY_TEST_POSTGRES_BIN ?? "/usr/lib/postgresql/15/bin";
 const natsServerBin = process.env.ORDERLY_TEST_NATS_SERVER ?? "nats-server";
 const redisServerBin = process.env.ORDERLY_TEST_REDIS_SERVER ?? "redis-server";
+const redisCliBin = process.env.ORDERLY_TEST_REDIS_CLI ?? "redis-cli";
 
 /** How a server goes down: `graceful` (SIGTERM), or `kill` (SIGKILL, as when its machine or container dies). */
 export type StopMode = "graceful" | "kill";
@@ -506,4 +507,72 @@ export async function startRedisServer(
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+export interface RedisCluster {
+  /** The masters, each a `redis-server --cluster-enabled yes` of its own folder (its nodes.conf there). */
+  readonly nodes: readonly RedisServer[];
+  /** The seed addresses for a cluster client (`new Cluster(cluster.seeds)`). */
+  readonly seeds: readonly { host: string; port: number }[];
+  close(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of `masters` nodes (default 3, no replicas) on loopback: each node started with
+ * `--cluster-enabled yes`, then `redis-cli --cluster create ... --cluster-yes` assigns the 16384 slots. Resolves once
+ * every node reports `cluster_state:ok`.
+ */
+export async function startRedisCluster(
+  options: { masters?: number; readyTimeoutMs?: number } = {},
+): Promise<RedisCluster> {
+  const count = options.masters ?? 3;
+  const nodes: RedisServer[] = [];
+  const cluster: RedisCluster = {
+    nodes,
+    get seeds() {
+      return nodes.map((n) => ({ host: "127.0.0.1", port: n.port }));
+    },
+    async close() {
+      await Promise.allSettled(nodes.map((n) => n.close()));
+    },
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      // nodes.conf is written in the working folder: each node keeps its own (its --dir).
+      nodes.push(
+        await startRedisServer({
+          ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+          args: () => [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "5000",
+          ],
+        }),
+      );
+    }
+    await run(redisCliBin, [
+      "--cluster",
+      "create",
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+    for (const node of nodes) {
+      while (true) {
+        const { stdout } = await run(redisCliBin, ["-h", "127.0.0.1", "-p", String(node.port), "cluster", "info"]);
+        if (/cluster_state:ok/.test(stdout)) break;
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node ${node.port} not ok in time:\n${stdout}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  return cluster;
 }

@@ -99,12 +99,15 @@ async function deleteRedisNamespace(redisUrl: string, namespace: string): Promis
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    // Plain `<ns>:` keys, and `{<ns>}:` ones (hash-tagged for Redis Cluster: customer_orders).
+    for (const pattern of [`${namespace}:*`, `{${namespace}}:*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.unlink(...keys);
+      } while (cursor !== "0");
+    }
   } finally {
     redis.disconnect();
   }

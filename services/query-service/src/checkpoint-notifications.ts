@@ -8,7 +8,8 @@ import type { PositionWatcher } from "./position-watcher.js";
 export const projectionsChannel = "orderly_projections";
 
 /** The Redis channel on which the customer_orders projection publishes `<position>` after each EXEC. */
-export const customerOrdersChannel = (namespace: string): string => `${namespace}:customer_orders:checkpoint`;
+// The projection's `customerOrdersKeys(namespace).channel`: inside the namespace's hash tag like its keys.
+export const customerOrdersChannel = (namespace: string): string => `{${namespace}}:customer_orders:checkpoint`;
 
 /** `<name>:<position>` → its parts, or undefined when malformed. */
 export function parseProjectionNotice(payload: string): { name: string; position: number } | undefined {

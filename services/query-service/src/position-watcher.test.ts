@@ -190,7 +190,12 @@ describe("PositionWatcher", () => {
   it("stops re-reading after chaseTimeoutMs when the replica never reaches the announcement", async () => {
     const replica = new MutableCheckpoint();
     let reads = 0;
-    const counting = { checkpoint: () => (reads++, replica.checkpoint()) };
+    const counting = {
+      checkpoint: () => {
+        reads++;
+        return replica.checkpoint();
+      },
+    };
     const w = new PositionWatcher({
       name: "order_summaries",
       checkpoints: counting,
