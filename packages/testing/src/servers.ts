@@ -318,13 +318,7 @@ export async function startNatsServer(
   options: { readyTimeoutMs?: number; args?: readonly string[] } = {},
 ): Promise<NatsServer> {
   const root = await ownedTempDir("orderly-nats-", undefined);
-  const server = await startNatsNode(root, await freePort(), options.args ?? [], options.readyTimeoutMs);
-  return { ...server, close: () => closeWithFolder(server, root) };
-}
-
-async function closeWithFolder(server: NatsServer, root: string): Promise<void> {
-  await server.stop("kill");
-  await rm(root, { recursive: true, force: true });
+  return startNatsNode(root, await freePort(), options.args ?? [], options.readyTimeoutMs, true);
 }
 
 /** One nats-server with JetStream, its store in `<root>/jetstream`; `close` stops it (the caller removes `root`). */
@@ -333,6 +327,8 @@ async function startNatsNode(
   port: number,
   extraArgs: readonly string[],
   readyTimeoutMs = 30_000,
+  /** `close` removes `root` too (a single server's own folder; a cluster removes its own). */
+  ownsRoot = false,
 ): Promise<NatsServer> {
   const storeDir = join(root, "jetstream");
   let proc: OwnedProcess | undefined;
@@ -357,7 +353,10 @@ async function startNatsNode(
       await stop(mode);
       await start();
     },
-    close: () => stop("kill"),
+    async close() {
+      await stop("kill");
+      if (ownsRoot) await rm(root, { recursive: true, force: true });
+    },
   };
 }
 
