@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { NatsStreamTail } from "@orderly/event-bus";
 import { createPool } from "@orderly/event-store-postgres";
 import { createCertificateAuthority, issueCertificate } from "@orderly/grpc-server";
 import {
@@ -161,6 +162,27 @@ describe("NATS over TLS with a user and password", () => {
     expect(await probe(natsServer(otherAuthority.natsUrl, otherAuthority.nats))).toMatch(/certificate|tls|ssl/i);
     const plaintext = stack({ NATS_URL: url(`orderly:${natsPassword}@`, "nats") });
     expect(await probe(natsServer(plaintext.natsUrl, plaintext.nats))).toBeDefined();
+  });
+
+  it("serves the services' own NATS clients with the same options: the command service's stream tail", async () => {
+    const config = stack({ NATS_URL: url(`orderly:${natsPassword}@`), NATS_TLS_CA: ca.cert });
+    const tail = new NatsStreamTail({
+      servers: config.natsServers,
+      natsOptions: config.nats,
+      namespace: "secure_links",
+    });
+    try {
+      expect(await tail.tail()).toBeUndefined(); // no stream yet: reachable, nothing published
+    } finally {
+      await tail.close();
+    }
+    const wrong = stack({ NATS_URL: url("orderly:wrong@"), NATS_TLS_CA: ca.cert });
+    const refused = new NatsStreamTail({ servers: wrong.natsServers, natsOptions: wrong.nats, namespace: "x" });
+    try {
+      await expect(refused.tail()).rejects.toThrow(/cannot be reached/);
+    } finally {
+      await refused.close();
+    }
   });
 
   it("never shows the password: the probe's name and the masked URL", () => {
