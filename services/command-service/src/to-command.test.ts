@@ -1,8 +1,16 @@
 import { PaymentStatus } from "@orderly/contracts";
 import { ValidationError } from "@orderly/eventsourcing";
 import { describe, expect, it } from "vitest";
+import { encodeCancelOrder, requestHash } from "./request-hash.js";
 import { cancelRequest, createOrderRequest, paymentRequest, shipRequest } from "./test-requests.js";
-import { toCancelOrder, toCommandAccepted, toCreateOrder, toShipOrder, toUpdatePaymentStatus } from "./to-command.js";
+import {
+  rpcNames,
+  toCancelOrder,
+  toCommandAccepted,
+  toCreateOrder,
+  toShipOrder,
+  toUpdatePaymentStatus,
+} from "./to-command.js";
 
 const call = { headers: {} };
 const orderId = "0b9c3c4e-7f43-4c55-9b0e-3b1d8a0f6c21";
@@ -137,6 +145,17 @@ describe("metadata", () => {
       "x509:CN=svc-checkout,O=Orderly",
     );
     expect(toCancelOrder(cancelRequest(orderId), call).command.metadata.actor).toBeUndefined();
+  });
+
+  it("scopes an idempotency key to its caller when auth is on; without auth the request hash is unchanged", () => {
+    const request = cancelRequest(orderId);
+    const as = (subject: string) => ({ headers: {}, principal: { subject } });
+    const checkout = toCancelOrder(request, as("svc-checkout")).idempotency?.requestHash;
+    expect(toCancelOrder(request, as("svc-checkout")).idempotency?.requestHash).toBe(checkout);
+    expect(toCancelOrder(request, as("svc-other")).idempotency?.requestHash).not.toBe(checkout);
+    expect(toCancelOrder(request, call).idempotency?.requestHash).toBe(
+      requestHash(rpcNames.cancelOrder, encodeCancelOrder(request)),
+    );
   });
 });
 

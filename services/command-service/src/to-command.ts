@@ -77,7 +77,7 @@ export const rpcNames = {
 } as const;
 
 export function toCreateOrder(request: CreateOrderRequest, call: CallContext): CommandRequest<CreateOrder> {
-  const idempotency = claim(rpcNames.createOrder, request.idempotencyKey, encodeCreateOrder(request));
+  const idempotency = claim(rpcNames.createOrder, request.idempotencyKey, encodeCreateOrder(request), call);
   const orderId = request.orderId === "" ? randomUUID() : toOrderId(request.orderId);
   return {
     command: {
@@ -105,7 +105,12 @@ export function toUpdatePaymentStatus(
   request: UpdatePaymentStatusRequest,
   call: CallContext,
 ): CommandRequest<UpdatePaymentStatus> {
-  const idempotency = claim(rpcNames.updatePaymentStatus, request.idempotencyKey, encodeUpdatePaymentStatus(request));
+  const idempotency = claim(
+    rpcNames.updatePaymentStatus,
+    request.idempotencyKey,
+    encodeUpdatePaymentStatus(request),
+    call,
+  );
   return {
     command: {
       type: "UpdatePaymentStatus",
@@ -123,7 +128,7 @@ export function toUpdatePaymentStatus(
 }
 
 export function toShipOrder(request: ShipOrderRequest, call: CallContext): CommandRequest<ShipOrder> {
-  const idempotency = claim(rpcNames.shipOrder, request.idempotencyKey, encodeShipOrder(request));
+  const idempotency = claim(rpcNames.shipOrder, request.idempotencyKey, encodeShipOrder(request), call);
   return {
     command: {
       type: "ShipOrder",
@@ -136,7 +141,7 @@ export function toShipOrder(request: ShipOrderRequest, call: CallContext): Comma
 }
 
 export function toCancelOrder(request: CancelOrderRequest, call: CallContext): CommandRequest<CancelOrder> {
-  const idempotency = claim(rpcNames.cancelOrder, request.idempotencyKey, encodeCancelOrder(request));
+  const idempotency = claim(rpcNames.cancelOrder, request.idempotencyKey, encodeCancelOrder(request), call);
   return {
     command: {
       type: "CancelOrder",
@@ -160,11 +165,14 @@ export function toCommandAccepted(outcome: CommandOutcome): CommandAccepted {
 
 /**
  * The idempotency claim: the key (checked against its limits first) and the hex sha-256 of the RPC name and the
- * request's canonical protobuf bytes (see request-hash.ts). "Same request" means the same RPC with the same fields.
+ * request's canonical protobuf bytes (see request-hash.ts). "Same request" means the same RPC with the same fields,
+ * from the same caller when auth is on: another caller's key is a reused key (refused), so nobody learns the outcome
+ * of someone else's command by guessing its key. Without auth the hash is what it always was.
  */
-function claim(rpc: string, key: string, encode: (writer: ProtoWriter) => void): IdempotencyClaim {
+function claim(rpc: string, key: string, encode: (writer: ProtoWriter) => void, call: CallContext): IdempotencyClaim {
   validateIdempotencyKey(key);
-  return { key, requestHash: requestHash(rpc, encode) };
+  const actor = actorOf(call);
+  return { key, requestHash: requestHash(actor === undefined ? rpc : `${rpc} by ${actor}`, encode) };
 }
 
 const uuid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
