@@ -144,13 +144,20 @@ want = {"postgres", "nats", "redis", "command-service", "query-service", "outbox
 missing = want - set(compose["services"])
 assert not missing, f"compose.yaml lacks {missing}"
 kinds = []
+deployments, budgets = set(), set()
 for path in sorted(glob.glob("infra/k8s/*.yaml")):
     for doc in yaml.safe_load_all(open(path)):
         kinds.append(doc["kind"])
         if doc["kind"] == "Deployment":
             c = doc["spec"]["template"]["spec"]["containers"][0]
             assert "readinessProbe" in c, f"{path}: no readinessProbe"
-assert kinds.count("Deployment") == 5 and kinds.count("Service") == 5, kinds
+            # Scale-out (docs/scaling.md): every service runs more than one instance.
+            assert doc["spec"]["replicas"] > 1, f"{path}: replicas must be > 1"
+            deployments.add(doc["metadata"]["name"])
+        if doc["kind"] == "PodDisruptionBudget":
+            budgets.add(doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"])
+assert kinds.count("Deployment") == 5 and kinds.count("Service") >= 5, kinds
+assert deployments <= budgets, f"no PodDisruptionBudget for {deployments - budgets}"
 print(f"compose.yaml: {len(compose['services'])} services; infra/k8s: {len(kinds)} objects parse")
 EOF
 else
