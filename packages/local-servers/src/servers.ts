@@ -348,6 +348,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Postgres refuses to run as root: when we are root it runs as Debian's \`postgres\` user (its ids), else as us. */
+export function postgresRunAs(): { uid: number; gid: number } | undefined {
+  return process.getuid?.() === 0 ? osUser(postgresOsUser) : undefined;
+}
+
 function osUser(name: string): { uid: number; gid: number } {
   try {
     const uid = Number(execFileSync("id", ["-u", name], execOptions).trim());

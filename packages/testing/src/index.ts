@@ -1,5 +1,3 @@
-export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
-export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
 export {
   type NatsCluster,
   type NatsServer,
@@ -14,6 +12,8 @@ export {
   startPostgresServer,
   startRedisCluster,
   startRedisServer,
-} from "./servers.js";
+} from "@orderly/local-servers/throwaway";
+export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
+export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export { createTestEnvironment, type TestEnvironment, type TestServers } from "./test-environment.js";

@@ -1,9 +1,9 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { startNatsServer, startPostgresServer, startRedisServer } from "@orderly/local-servers/throwaway";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { startNatsServer, startPostgresServer, startRedisServer } from "./servers.js";
 import { createTestEnvironment } from "./test-environment.js";
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {

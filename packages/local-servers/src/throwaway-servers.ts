@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { freePort } from "./process.js";
+import { freePort } from "./free-port.js";
+import { postgresRunAs } from "./servers.js";
 
 // Servers a test owns: its own Postgres, NATS or Redis in a temp folder on a free loopback port, for tests that
 // restart, kill, wipe or restore a server (never the shared ones, which hold other tenants' data). Each can be stopped
@@ -37,18 +38,6 @@ const owned = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of owned) child.kill("SIGKILL");
 });
-
-/** Postgres refuses to run as root: when we are root it runs as this user (Debian's `postgres`), else as us. */
-async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const { stdout } = await run("id", ["-u", "postgres"]).catch(() => ({ stdout: "" }));
-  const { stdout: group } = await run("id", ["-g", "postgres"]).catch(() => ({ stdout: "" }));
-  const uid = Number(stdout.trim());
-  const gid = Number(group.trim());
-  if (!stdout.trim() || Number.isNaN(uid))
-    throw new Error("running as root and there is no `postgres` user to run Postgres as");
-  return { uid, gid };
-}
 
 function spawnOwned(
   command: string,
@@ -158,7 +147,7 @@ export interface PostgresServerOptions {
 }
 
 export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
-  const user = await postgresUser();
+  const user = postgresRunAs();
   const root = await ownedTempDir("orderly-pg-", user);
   const dataDir = join(root, "data");
   const socketDir = join(root, "socket");
