@@ -4,7 +4,7 @@
 // generator (`pnpm loadtest`, CreateOrder only); the total in flight is the same in both phases. Also samples where
 // the CPU goes (command services, load generators, Postgres backends of this database, the rest of the machine).
 //
-//   pnpm build && node scripts/bench-write-ceiling.mjs [--duration 15s] [--concurrency 64]
+//   pnpm build && node scripts/bench-write-ceiling.mjs [--duration 15s] [--concurrency 64] [--two-first]
 //
 // Uses the shared servers (DATABASE_URL's server, NATS_URL); creates and drops a database of its own.
 import { execFileSync, spawn } from "node:child_process";
@@ -83,13 +83,15 @@ async function startCommandService(i) {
   return { child, port };
 }
 
-function loadtest(port, inFlight) {
+/** `seed`: each generator its own, or two of them send the same idempotency keys and order ids (and wait on each other). */
+function loadtest(port, inFlight, seed) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [
         join(root, "packages/loadtest/dist/cli.js"),
         ...["-a", `127.0.0.1:${port}`, "-c", String(inFlight), "-d", duration, "--create-only", "--json"],
+        ...["--seed", String(seed)],
         "--no-progress",
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
@@ -118,7 +120,7 @@ async function phase(instances) {
   const backends0 = new Map(backendPids().map((p) => [p, ticks(p)]));
   const services0 = services.map((s) => ticks(s.child.pid));
   const started = Date.now();
-  const runs = services.map((s) => loadtest(s.port, Math.round(concurrency / instances)));
+  const runs = services.map((s, i) => loadtest(s.port, Math.round(concurrency / instances), 1000 * instances + i));
   const loadPids = [];
   await sleep(200);
   // The load generators' pids, for their CPU: children of this process running cli.js.
@@ -161,8 +163,11 @@ async function phase(instances) {
 
 psql(`create database ${database}`);
 try {
-  const one = await phase(1);
-  const two = await phase(2);
+  // --two-first: the 2-instance phase first, to tell the instance count's effect from the run order's.
+  const twoFirst = args.includes("--two-first");
+  const first = await phase(twoFirst ? 2 : 1);
+  const second = await phase(twoFirst ? 1 : 2);
+  const [one, two] = twoFirst ? [second, first] : [first, second];
   console.log(
     JSON.stringify(
       { duration, concurrency, one, two, ratio: Number((two.ok_per_s / one.ok_per_s).toFixed(2)) },
