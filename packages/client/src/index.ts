@@ -9,4 +9,12 @@ export {
   type QueryClient,
 } from "./clients.js";
 export { type IdempotencyTest, isIdempotent, type RetryPolicy, retryInterceptor } from "./retry.js";
+export {
+  createOrderlySession,
+  type EventClient,
+  EventSubscription,
+  OrderlySession,
+  type OrderlySessionOptions,
+  type SubscribeOptions,
+} from "./session.js";
 export { currentTraceparent, traceparentInterceptor, withTraceparent } from "./trace.js";

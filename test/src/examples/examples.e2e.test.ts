@@ -1,0 +1,115 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createOrderlySession } from "@orderly/client";
+import { createTestEnvironment, type RunningService, type TestEnvironment } from "@orderly/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+
+// The polyglot promise, tested: examples/python and examples/go (stubs from stock protoc, Debian's gRPC packages) run
+// against a running stack and assert what they get (read-your-writes, SubscribeEvents resumed from a saved position,
+// a JetStream durable consumer decoding EventEnvelope). .ci/run installs the Debian packages; without them (a
+// developer machine) each test is skipped and says which packages to install.
+
+const run = promisify(execFile);
+const examples = fileURLToPath(new URL("../../../examples/", import.meta.url));
+const onPath = (tool: string) => ["/usr/bin", "/usr/local/bin"].some((dir) => existsSync(`${dir}/${tool}`));
+const hasPython =
+  onPath("protoc") && onPath("grpc_python_plugin") && existsSync("/usr/lib/python3/dist-packages/grpc/__init__.py");
+const hasGo =
+  onPath("protoc") &&
+  onPath("go") &&
+  onPath("protoc-gen-go-grpc") &&
+  existsSync("/usr/share/gocode/src/github.com/nats-io/nats.go") &&
+  existsSync("/usr/share/gocode/src/google.golang.org/grpc");
+
+describe("the examples beyond TypeScript, against a running stack", () => {
+  let env: TestEnvironment;
+  let stack: RunningService | undefined;
+  let ports: StackPorts;
+  let exampleEnv: Record<string, string>;
+  beforeAll(async () => {
+    env = await createTestEnvironment();
+    ({ stack, ports } = await startStack(env));
+    exampleEnv = {
+      ...(process.env as Record<string, string>),
+      ...env.env,
+      COMMAND_PORT: String(ports.COMMAND_PORT),
+      QUERY_PORT: String(ports.QUERY_PORT),
+    };
+  }, 180_000);
+  afterAll(async () => {
+    await stopStack(stack);
+    await env?.cleanup();
+  });
+
+  it("typescript: a session reads its own writes without bookkeeping, waits with WaitForPosition and follows SubscribeEvents from a saved position", async () => {
+    const session = createOrderlySession({
+      command: `http://127.0.0.1:${ports.COMMAND_PORT}`,
+      query: `http://127.0.0.1:${ports.QUERY_PORT}`,
+    });
+    const customerId = `ts-${Date.now()}`;
+    const placed = await session.commands.createOrder({
+      idempotencyKey: `ts-${customerId}`,
+      customerId,
+      currency: "EUR",
+      items: [{ sku: "mug", quantity: 1, unitPriceMinor: 900n }],
+    });
+    const orderId = placed.accepted?.orderId ?? "";
+    expect(session.position).toBe(placed.accepted?.position);
+    // No min_position given: the session sends its own, so the order is there at once (no NOT_FOUND race).
+    const summary = await session.queries.getOrderSummary({ orderId });
+    expect(summary.summary?.orderId).toBe(orderId);
+    expect(summary.consistency?.position).toBeGreaterThanOrEqual(session.position);
+    const listed = await session.queries.listCustomerOrders({ customerId });
+    expect(listed.orders.map((o) => o.orderId)).toEqual([orderId]);
+    const progress = [];
+    for await (const message of session.waitForPosition()) progress.push(message);
+    expect(progress.at(-1)?.reached).toBe(true);
+
+    // Follow from just before the order, stop at it; resume from the saved position for the next one.
+    const first = session.subscribeEvents({ fromPosition: session.position - 1n });
+    for await (const event of first) if (event.orderId === orderId) break;
+    expect(first.position).toBe(session.position);
+    expect(first.skippedUnknown).toBe(0);
+    const saved = first.position;
+    const second = await session.commands.cancelOrder({
+      idempotencyKey: `ts-cancel-${customerId}`,
+      orderId,
+      reason: "test",
+    });
+    const resumed = session.subscribeEvents({ fromPosition: saved });
+    const seen: bigint[] = [];
+    for await (const event of resumed) {
+      seen.push(event.position);
+      if (event.event.case === "orderCancelled") break;
+    }
+    expect(seen).toEqual([saved + 1n]);
+    expect(seen.at(-1)).toBe(second.accepted?.position);
+    expect(session.position).toBe(second.accepted?.position);
+  }, 60_000);
+
+  it.skipIf(!hasPython)(
+    "python (needs Debian's protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf): places and reads an order with read-your-writes, follows SubscribeEvents from a saved position and resumes exactly",
+    async () => {
+      const { stdout } = await run("bash", [`${examples}python/run.sh`], { env: exampleEnv, timeout: 120_000 });
+      expect(stdout).toMatch(/consumer run 1: \{"from": \d+, "last": \d+/);
+      expect(stdout).toMatch(/"skipped_unknown": 0/);
+      expect(stdout).toContain("python example: OK");
+    },
+    150_000,
+  );
+
+  it.skipIf(!hasGo)(
+    "go (needs Debian's golang-go protoc-gen-go-grpc golang-google-grpc-dev golang-github-nats-io-go-nats-dev): the same, plus a JetStream durable consumer decoding EventEnvelope",
+    async () => {
+      const { stdout } = await run("bash", [`${examples}go/run.sh`], { env: exampleEnv, timeout: 240_000 });
+      expect(stdout).toMatch(/client: order [0-9a-f-]{36} at position \d+, read back with min_position/);
+      expect(stdout).toMatch(/consumer: from \d+ to \d+, resumed from \d+ to \d+ \(skipped unknown types: 0\)/);
+      expect(stdout).toMatch(/jetstream: durable go_example_\d+ decoded OrderPlaced of [0-9a-f-]{36} at position \d+/);
+      expect(stdout).toContain("go example: OK");
+    },
+    270_000,
+  );
+});
