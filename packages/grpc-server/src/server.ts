@@ -490,7 +490,7 @@ export class GrpcServer {
     if (aborted !== undefined) return { code: aborted.status, details: aborted.message };
     const mapped = toGrpcStatus(error);
     if (mapped.internal) {
-      this.logger.error({ err: error, method: ctx.method }, "handler failed");
+      this.logger.error({ err: error, method: ctx.method, caller: ctx.principal?.subject }, "handler failed");
       return { code: mapped.code, details: mapped.details };
     }
     this.logger.debug(

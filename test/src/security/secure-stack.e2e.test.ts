@@ -233,7 +233,7 @@ describe("the stack over mTLS with JWT authorization", () => {
     }
   });
 
-  it("logs the callers but never a token, and no 'auth and TLS are off' warning", () => {
+  it("never logs a token, says it serves mTLS with JWT, and gives no 'auth and TLS are off' warning", () => {
     const output = stack.output();
     for (const t of Object.values(tokens)) {
       expect(output).not.toContain(t);
