@@ -53,6 +53,11 @@ export interface PostgresEventStoreOptions {
    * older payloads to it. Default: none registered, every type at version 1.
    */
   readonly upcasters?: Upcasters;
+  /**
+   * For tracing (issue 16): called after every group commit with each command's traceparent (its first event's),
+   * when the transaction was sent (epoch ms) and whether it failed. Unset: no per-batch work.
+   */
+  readonly traceBatch?: (traceparents: readonly (string | undefined)[], startedAt: number, failed: boolean) => void;
 }
 
 /** Statistics of the group-commit writer, for metrics and benchmarks. */
@@ -125,6 +130,7 @@ export class PostgresEventStore implements EventStore {
   readonly #maxConcurrentBatches: number;
   readonly #onBatch: ((commands: number, seconds: number) => void) | undefined;
   readonly #upcasters: Upcasters;
+  readonly #traceBatch: PostgresEventStoreOptions["traceBatch"];
   #queue: PendingAppend[] = [];
   #scheduled = false;
   #inFlight = 0;
@@ -143,6 +149,7 @@ export class PostgresEventStore implements EventStore {
     this.#maxConcurrentBatches = options.maxConcurrentBatches ?? 1;
     this.#onBatch = options.onBatch;
     this.#upcasters = options.upcasters ?? noUpcasters;
+    this.#traceBatch = options.traceBatch;
     if (!Number.isInteger(this.#maxConcurrentBatches) || this.#maxConcurrentBatches < 1)
       throw new Error("maxConcurrentBatches must be >= 1");
     if (!Number.isInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) throw new Error("maxBatchSize must be >= 1");
@@ -443,7 +450,8 @@ export class PostgresEventStore implements EventStore {
       schemaVersions,
     ];
     const started = performance.now();
-    let result: pg.QueryResult<AppendRow>;
+    const startedAt = this.#traceBatch === undefined ? 0 : Date.now();
+    let result: pg.QueryResult<AppendRow> | undefined;
     try {
       result = await this.#query<AppendRow>({
         name: "orderly_append",
@@ -452,6 +460,11 @@ export class PostgresEventStore implements EventStore {
       });
     } finally {
       this.#onBatch?.(batch.length, (performance.now() - started) / 1000);
+      this.#traceBatch?.(
+        batch.map((pending) => pending.request.events[0]?.metadata.traceparent ?? undefined),
+        startedAt,
+        result === undefined,
+      );
     }
     return result.rows;
   }

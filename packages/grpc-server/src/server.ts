@@ -17,6 +17,17 @@ import {
   status as Status,
   type sendUnaryData,
 } from "@grpc/grpc-js";
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 import { ResourceExhaustedError } from "@orderly/eventsourcing";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
@@ -119,6 +130,11 @@ export interface GrpcServerOptions {
    * bounded by their own timeouts and the per-caller stream cap instead (a subscription is meant to stay open).
    */
   readonly maxDeadlineMs?: number | undefined;
+  /**
+   * Records a SERVER span per call, in the trace of the caller's `traceparent` header (a new trace without one), and
+   * runs the handler with it active. Undefined (tracing off): no span work at all.
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** The default server-side cap on a unary call's deadline. */
@@ -308,11 +324,13 @@ export class GrpcServer {
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const track = this.track(method, "unary");
       const ctx = new GrpcCallContext(call, path, this.maxDeadlineMs);
+      const span = this.startSpan(method, call);
       // The capped deadline may answer before the handler does: whichever comes second is dropped.
       let answered = false;
       const finish = (code: Status) => {
         ctx.release();
         track(code);
+        if (span !== undefined) endSpan(span, code);
       };
       const fail = (error: unknown) => {
         if (answered) return;
@@ -364,7 +382,8 @@ export class GrpcServer {
         if (result instanceof Promise) result.then(succeed, fail);
         else succeed(result);
       };
-      this.admit(call, ctx, scope, fail, start);
+      if (span === undefined) this.admit(call, ctx, scope, fail, start);
+      else context.with(trace.setSpan(context.active(), span), () => this.admit(call, ctx, scope, fail, start));
     };
   }
 
@@ -420,6 +439,7 @@ export class GrpcServer {
     return (call: ServerWritableStream<unknown, unknown>) => {
       const track = this.track(method, "server_stream");
       const ctx = new GrpcCallContext(call, path);
+      const span = this.startSpan(method, call);
       this.streams.add(ctx);
       let counted: string | undefined;
       const finish = (code: Status) => {
@@ -427,6 +447,7 @@ export class GrpcServer {
         if (counted !== undefined) this.openStreams?.close(counted);
         ctx.release();
         track(code);
+        if (span !== undefined) endSpan(span, code);
       };
       const request = call.request;
       const refuse = (error: unknown) => {
@@ -480,8 +501,27 @@ export class GrpcServer {
           finish(status.code);
         }
       };
-      this.admit(call, ctx, scope, refuse, () => void run());
+      if (span === undefined) this.admit(call, ctx, scope, refuse, () => void run());
+      else
+        context.with(trace.setSpan(context.active(), span), () =>
+          this.admit(call, ctx, scope, refuse, () => void run()),
+        );
     };
+  }
+
+  /** The call's SERVER span, a child of the caller's `traceparent`; undefined when tracing is off. */
+  private startSpan(method: DescMethod, call: ServerCall): Span | undefined {
+    const tracer = this.options.tracer;
+    if (tracer === undefined) return undefined;
+    const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
+    return tracer.startSpan(
+      `${method.parent.typeName}/${method.name}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { "rpc.system": "grpc", "rpc.service": method.parent.typeName, "rpc.method": method.name },
+      },
+      parent,
+    );
   }
 
   /** The status for a failed call; logs server faults with their stack. */
@@ -516,6 +556,21 @@ export class GrpcServer {
       this.metrics.handling.observe(withCode, seconds);
     };
   }
+}
+
+/** Reads W3C trace context (`traceparent`, `tracestate`) from gRPC metadata for the registered propagator. */
+const metadataGetter: TextMapGetter<Metadata> = {
+  keys: (metadata) => Object.keys(metadata.getMap()),
+  get: (metadata, key) => {
+    const values = metadata.get(key).filter((value): value is string => typeof value === "string");
+    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  },
+};
+
+function endSpan(span: Span, code: Status): void {
+  span.setAttribute("rpc.grpc.status_code", code);
+  if (code !== Status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: statusName(code) });
+  span.end();
 }
 
 function undecodable(request: UndecodableRequest): string {

@@ -45,3 +45,21 @@ export {
   type WaitForDependenciesOptions,
   waitForDependencies,
 } from "./startup.js";
+export {
+  activeTraceparent,
+  contextOf,
+  MAX_LINKS,
+  type OtlpProtocol,
+  type RecordedSpan,
+  readTracingConfig,
+  recordSharedSpan,
+  recordSpan,
+  recordSpanPerTrace,
+  SpanKind,
+  spanContextOf,
+  startTracing,
+  type Tracer,
+  type Tracing,
+  type TracingConfig,
+  traceparentOf,
+} from "./tracing.js";

@@ -78,6 +78,9 @@ export interface AckedBatch {
   /** Per event, epoch ms: committed_at (transaction start, rounded down) and the arrival of the JetStream ack. */
   readonly committedAtMs: Float64Array;
   readonly ackedAtMs: Float64Array;
+  /** With `withTraceparents` (tracing): each event's traceparent, and when the batch was published (epoch ms). */
+  readonly traceparents?: readonly (string | null)[] | undefined;
+  readonly publishedAtMs?: number | undefined;
 }
 
 /** Reads older payloads as their type's current version (docs/events.md); @orderly/eventsourcing's Upcasters fit. */
@@ -109,6 +112,8 @@ export interface OutboxRelayOptions {
   /** How often a standby retries the lock (default 500 ms). */
   readonly lockRetryMs?: number;
   readonly onAcked?: (batch: AckedBatch) => void;
+  /** Hand each batch's traceparents and publish time to `onAcked` (for a publish span per trace; default false). */
+  readonly withTraceparents?: boolean;
   /**
    * Checks, on start and every reconciliation, that the store holds the stream's last message and the relay's
    * checkpoint (same event at that position), and on every read that it still holds the event published last. While
@@ -164,6 +169,8 @@ interface Published {
   readonly lastPosition: number;
   readonly lastEventId: string;
   readonly committedMs: Float64Array;
+  readonly traceparents: (string | null)[] | undefined;
+  readonly publishedAtMs: number;
 }
 
 // Every column as its text form: we parse only what we need (pg's row parsing is the read limit, see MEASURED.md).
@@ -280,6 +287,7 @@ export class OutboxRelay {
       ackTimeoutMs: 10_000,
       lockRetryMs: 500,
       continuityRetryMs: 3_000,
+      withTraceparents: false,
       ...options,
       onAcked: options.onAcked,
       continuity: options.continuity,
@@ -765,6 +773,7 @@ export class OutboxRelay {
     const stored = this.#stored;
     const n = rows.length;
     const committedMs = new Float64Array(n);
+    const traceparents: (string | null)[] | undefined = this.#options.withTraceparents ? new Array(n) : undefined;
     const messages: OutgoingMessage[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i] as EventRow;
@@ -794,6 +803,7 @@ export class OutboxRelay {
       }
       stored.occurredAtMs = r[OCCURRED_AT_MS] as string;
       committedMs[i] = Number(committed);
+      if (traceparents) traceparents[i] = traceparent;
       const text = headers.render(eventId, position, streamId, type, committed, traceparent, this.#expectedSeq + i);
       messages[i] = {
         subject: bus.subject(type),
@@ -801,6 +811,7 @@ export class OutboxRelay {
         headers: this.#headerSlab.encode(text),
       };
     }
+    const publishedAtMs = traceparents ? Date.now() : 0;
     const batch = publisher.publish(messages, this.#options.ackTimeoutMs);
     const firstPosition = Number((rows[0] as EventRow)[POSITION]);
     const lastPosition = Number((rows[n - 1] as EventRow)[POSITION]);
@@ -811,7 +822,15 @@ export class OutboxRelay {
       this.#oldestPendingMs = committedMs[0];
     }
     this.#cursorEventId = (rows[n - 1] as EventRow)[EVENT_ID] as string;
-    this.#inflight.push({ batch, firstPosition, lastPosition, lastEventId: this.#cursorEventId, committedMs });
+    this.#inflight.push({
+      batch,
+      firstPosition,
+      lastPosition,
+      lastEventId: this.#cursorEventId,
+      committedMs,
+      traceparents,
+      publishedAtMs,
+    });
     this.#inflightEvents += n;
   }
 
@@ -843,7 +862,15 @@ export class OutboxRelay {
     if (failure) throw failure;
   }
 
-  #onBatchAcked({ batch, firstPosition, lastPosition, lastEventId, committedMs }: Published): void {
+  #onBatchAcked({
+    batch,
+    firstPosition,
+    lastPosition,
+    lastEventId,
+    committedMs,
+    traceparents,
+    publishedAtMs,
+  }: Published): void {
     for (let i = 0; i < committedMs.length; i++) {
       this.#metrics.latency.observe(Math.max(0, ((batch.ackedAt[i] as number) - (committedMs[i] as number)) / 1000));
     }
@@ -853,7 +880,13 @@ export class OutboxRelay {
     this.#ackedEventId = lastEventId;
     const next = this.#inflight[0];
     this.#oldestPendingMs = next ? next.committedMs[0] : this.#head > lastPosition ? Date.now() : undefined;
-    this.#options.onAcked?.({ firstPosition, lastPosition, committedAtMs: committedMs, ackedAtMs: batch.ackedAt });
+    this.#options.onAcked?.({
+      firstPosition,
+      lastPosition,
+      committedAtMs: committedMs,
+      ackedAtMs: batch.ackedAt,
+      ...(traceparents ? { traceparents, publishedAtMs } : {}),
+    });
   }
 
   async #flushCheckpoint(client: pg.Client): Promise<void> {

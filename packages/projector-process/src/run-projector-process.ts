@@ -12,11 +12,14 @@ import {
   readPort,
   readStackConfig,
   readStartupTimeoutMs,
+  recordSpanPerTrace,
   redisServer,
   runMain,
+  SpanKind,
   type StackConfig,
   shutdownOnSignals,
   startOpsServer,
+  startTracing,
   waitForDependencies,
 } from "@orderly/observability";
 import { migrateReadModels, PostgresEventLog } from "@orderly/order-read-models";
@@ -88,6 +91,9 @@ async function main(spec: ProjectorProcessSpec, { args, env }: ProjectorProcessI
     throw new ConfigError([`unknown command ${JSON.stringify(command)} (use "run" or "rebuild")`]);
   }
   const stack = readStackConfig(env);
+  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set: an "apply" span per command's trace in each committed batch.
+  const tracing = startTracing(spec.name, env);
+  const tracer = tracing.tracer;
   const config = readProjectorConfig(env);
   const metricsPort = readPort(env, "METRICS_PORT", spec.defaultMetricsPort);
   const startupTimeoutMs = readStartupTimeoutMs(env);
@@ -156,6 +162,25 @@ async function main(spec: ProjectorProcessSpec, { args, env }: ProjectorProcessI
       decode: (data, headers) => decodeEnvelope(data, headers),
       ackWaitMs: config.ackWaitMs,
     },
+    ...(tracer
+      ? {
+          traceBatch: (events, startedAt) =>
+            recordSpanPerTrace(
+              tracer,
+              {
+                name: `${spec.projection} apply`,
+                kind: SpanKind.CONSUMER,
+                startTime: startedAt,
+                attributes: {
+                  "orderly.projection": spec.projection,
+                  "orderly.batch.first_position": events[0]?.position ?? 0,
+                  "orderly.batch.last_position": events.at(-1)?.position ?? 0,
+                },
+              },
+              events.map((event) => event.metadata.traceparent),
+            ),
+        }
+      : {}),
   });
   await projector.start();
 
@@ -182,6 +207,7 @@ async function main(spec: ProjectorProcessSpec, { args, env }: ProjectorProcessI
       await nc.close();
       await module.close?.();
       await pool.end();
+      await tracing.shutdown();
     },
     { logger },
   );

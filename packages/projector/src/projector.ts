@@ -70,6 +70,11 @@ export interface ProjectorOptions {
   readonly continuity?: ContinuityCheck;
   /** While diverged, how often the store is asked again (default 3 s). */
   readonly continuityRetryMs?: number;
+  /**
+   * For tracing (issue 16): called after every committed batch with its events and when its apply started (epoch
+   * ms). Unset: no per-batch work.
+   */
+  readonly traceBatch?: (events: readonly RecordedEvent[], startedAt: number) => void;
 }
 
 export interface ProjectorStatus {
@@ -129,6 +134,7 @@ export class Projector {
   private divergence: { marks: CheckpointMark[]; message: string } | undefined;
   private readonly continuity: ContinuityCheck | undefined;
   private readonly continuityRetryMs: number;
+  private readonly traceBatch: ((events: readonly RecordedEvent[], startedAt: number) => void) | undefined;
 
   constructor(private readonly options: ProjectorOptions) {
     this.projection = options.projection;
@@ -146,6 +152,7 @@ export class Projector {
     this.tickMs = options.tickMs ?? 1_000;
     this.continuity = options.continuity;
     this.continuityRetryMs = options.continuityRetryMs ?? 3_000;
+    this.traceBatch = options.traceBatch;
     this.metrics.poisoned.set(this.labels, 0);
     this.metrics.storeDiverged.set(0);
     // Every series exists from the start (a dashboard shows 0, not "no data").
@@ -667,6 +674,7 @@ export class Projector {
     this.metrics.lagEvents.set(this.labels, this.head - this.cp);
     if (this.cp >= this.head) this.metrics.lagSeconds.set(this.labels, 0);
     this.logTraced(events);
+    this.traceBatch?.(events, Date.now() - (performance.now() - started));
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   runMain,
   shutdownOnSignals,
   startOpsServer,
+  startTracing,
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
@@ -34,6 +35,7 @@ import {
   registerAppendStats,
   registerContinuityMetrics,
 } from "./metrics.js";
+import { TracedEventStore, traceGroupCommit } from "./traced-event-store.js";
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
@@ -41,6 +43,9 @@ const logger = createLogger("command-service", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
+  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise `tracer` is undefined and no span is made.
+  const tracing = startTracing("command-service", process.env);
+  const tracer = tracing.tracer;
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.commandPort}`));
   const databaseLabel = maskPassword(config.databaseUrl);
   const registry = new Registry();
@@ -88,6 +93,7 @@ async function main(): Promise<void> {
     maxConcurrentBatches: config.appendConcurrentBatches,
     onBatch: createAppendDurationMetric(registry),
     upcasters: orderEventUpcasters,
+    ...(tracer ? { traceBatch: traceGroupCommit(tracer) } : {}),
   });
   // Positions are never reused: no append while the store is behind the stream (ADR 0010). Fail-open without NATS.
   const streamTail = new NatsStreamTail({
@@ -106,7 +112,10 @@ async function main(): Promise<void> {
   });
   gate = continuity;
   registerContinuityMetrics(registry, continuity);
-  const pipeline = new CommandPipeline(new GatedEventStore(store, continuity), { cacheSize: config.cacheSize });
+  const pipeline = new CommandPipeline(
+    new GatedEventStore(tracer ? new TracedEventStore(store, tracer) : store, continuity),
+    { cacheSize: config.cacheSize },
+  );
   const metrics = createCommandMetrics(registry, () => pipeline.retries);
   registerAppendStats(registry, () => store.stats);
 
@@ -121,6 +130,7 @@ async function main(): Promise<void> {
     limits: config.security.limits,
     maxDeadlineMs: config.security.maxDeadlineMs,
     protoDir: config.protoDir,
+    tracer,
   });
   server.addService(CommandService, createCommandHandlers(pipeline, metrics), { scope: Scopes.write });
 
@@ -162,6 +172,7 @@ async function main(): Promise<void> {
       await pool.end();
       await probe.close();
       await ops.close();
+      await tracing.shutdown();
       logger.info("command-service stopped");
     },
     { logger, timeoutMs: config.shutdownGraceMs + 5_000 },

@@ -15,6 +15,7 @@ import {
   type IdempotencyClaim,
   ValidationError,
 } from "@orderly/eventsourcing";
+import { activeTraceparent } from "@orderly/observability";
 import {
   type CancelOrder,
   type CreateOrder,
@@ -226,7 +227,8 @@ const traceparentFormat = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Command metadata from the call: a fresh command id, correlation/causation ids from `x-correlation-id` /
- * `x-causation-id` when they are UUIDs (else the command id), the W3C `traceparent` when well-formed, and the time.
+ * `x-causation-id` when they are UUIDs (else the command id), the W3C `traceparent` (the call's span when tracing is
+ * on, else the header when well-formed), and the time.
  */
 function metadataOf(call: CallContext): CommandMetadata {
   const commandId = randomUUID();
@@ -238,7 +240,10 @@ function metadataOf(call: CallContext): CommandMetadata {
     correlationId: correlation !== undefined && uuid.test(correlation) ? correlation.toLowerCase() : commandId,
     causationId: causation !== undefined && uuid.test(causation) ? causation.toLowerCase() : commandId,
     now: new Date(),
-    traceparent: traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined,
+    // With tracing on, the events carry the handler's span, so the relay's and projectors' spans hang below it.
+    traceparent:
+      activeTraceparent() ??
+      (traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined),
     actor: actorOf(call),
   };
 }

@@ -1,13 +1,16 @@
-import { ordersBus } from "@orderly/event-bus";
+import { ordersBus, streamName } from "@orderly/event-bus";
 import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import {
   createLogger,
   natsServer,
   postgresServer,
   readLogConfig,
+  recordSpanPerTrace,
   runMain,
+  SpanKind,
   shutdownOnSignals,
   startOpsServer,
+  startTracing,
   waitForDependencies,
 } from "@orderly/observability";
 import { orderEventUpcasters } from "@orderly/orders-domain";
@@ -22,6 +25,10 @@ const logger = createLogger("outbox-relay", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
+  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set: a "publish" span per command's trace in each acked batch.
+  const tracing = startTracing("outbox-relay", process.env);
+  const tracer = tracing.tracer;
+  const stream = streamName(config.stack.namespace);
   const registry = new Registry();
   let stopping = false;
   // Checks that the store still holds what the stream and the checkpoint say was published (a restore, a new
@@ -42,6 +49,30 @@ async function main(): Promise<void> {
     lockRetryMs: config.lockRetryMs,
     continuity: new StoreContinuity(continuityPool),
     upcasters: orderEventUpcasters,
+    ...(tracer
+      ? {
+          withTraceparents: true,
+          onAcked: (batch) => {
+            if (batch.traceparents === undefined || batch.publishedAtMs === undefined) return;
+            recordSpanPerTrace(
+              tracer,
+              {
+                name: `${stream} publish`,
+                kind: SpanKind.PRODUCER,
+                startTime: batch.publishedAtMs,
+                endTime: Math.max(batch.publishedAtMs, ...batch.ackedAtMs),
+                attributes: {
+                  "messaging.system": "nats",
+                  "messaging.destination.name": stream,
+                  "orderly.batch.first_position": batch.firstPosition,
+                  "orderly.batch.last_position": batch.lastPosition,
+                },
+              },
+              batch.traceparents,
+            );
+          },
+        }
+      : {}),
   });
   // Sampled at each scrape: a transaction left open stalls every append and so the relay (alert LongTransactionBlocksAppends).
   const oldestTransaction = registerOldestTransactionAge(registry, {
@@ -58,6 +89,7 @@ async function main(): Promise<void> {
       await continuityPool.end();
       await ops.close();
       await oldestTransaction.close();
+      await tracing.shutdown();
     },
     { logger, timeoutMs: config.shutdownGraceMs },
   );

@@ -8,8 +8,10 @@ import {
   type OpsServer,
   PostgresProbe,
   postgresDatabase,
+  recordSpan,
   redisServer,
   startOpsServer,
+  type Tracer,
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
@@ -58,6 +60,8 @@ export interface StartQueryServiceOptions {
    */
   readonly prepare?: (connections: { pool: pg.Pool; redis: Redis }) => Promise<void>;
   readonly registry?: Registry;
+  /** Spans for every call and for each read-your-writes wait (see startTracing); undefined: tracing off. */
+  readonly tracer?: Tracer | undefined;
 }
 
 export interface RunningQueryService {
@@ -113,6 +117,7 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       limits: config.security.limits,
       maxDeadlineMs: config.security.maxDeadlineMs,
       protoDir: config.protoDir,
+      tracer: options.tracer,
     });
     server.addService(
       QueryService,
@@ -293,7 +298,17 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
       streamMaxMs: config.streamMaxMs,
       maxWaiters: config.maxWaiters,
       observer: {
-        waited: (readModel, outcome, seconds) => metrics?.waited(readModel, outcome, seconds),
+        waited: (readModel, outcome, seconds) => {
+          metrics?.waited(readModel, outcome, seconds);
+          // In the call's async context: a child of its SERVER span.
+          if (options.tracer)
+            recordSpan(options.tracer, {
+              name: "wait for position",
+              startTime: Date.now() - seconds * 1000,
+              attributes: { "orderly.read_model": readModel, "orderly.wait.outcome": outcome },
+              error: outcome === "reached" ? undefined : outcome,
+            });
+        },
         visible: (readModel, position) => visibility.record(readModel, position),
       },
     });

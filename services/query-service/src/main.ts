@@ -1,5 +1,5 @@
 import { insecureWarning, isSecured } from "@orderly/grpc-server";
-import { createLogger, readLogConfig, runMain, shutdownOnSignals } from "@orderly/observability";
+import { createLogger, readLogConfig, runMain, shutdownOnSignals, startTracing } from "@orderly/observability";
 import {
   migrateReadModels,
   PostgresCheckpointReader,
@@ -18,6 +18,8 @@ const logger = createLogger("query-service", readLogConfig(process.env));
 
 async function main(): Promise<void> {
   const config = readQueryServiceConfig(process.env);
+  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise no span is made.
+  const tracing = startTracing("query-service", process.env);
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.grpcPort}`));
   const service = await startQueryService({
     config,
@@ -33,11 +35,13 @@ async function main(): Promise<void> {
     }),
     // The read models' tables may not exist yet when the query side starts first: create them (idempotent).
     prepare: ({ pool }) => migrateReadModels(pool),
+    tracer: tracing.tracer,
   });
   shutdownOnSignals(
     async (signal) => {
       logger.info({ signal }, "query-service stopping: no new calls, finishing the ones in flight");
       await service.close(5_000);
+      await tracing.shutdown();
       logger.info("query-service stopped");
     },
     { logger, timeoutMs: 10_000 },

@@ -38,7 +38,7 @@ export interface Client {
   unary<T = Record<string, unknown>>(
     method: string,
     request: Record<string, unknown>,
-    options?: { deadlineMs?: number },
+    options?: { deadlineMs?: number; headers?: Record<string, string> },
   ): Promise<T>;
   stream(
     method: string,
@@ -66,6 +66,8 @@ export interface StackOptions {
   readonly queryEnv?: Record<string, string> | ((env: TestEnvironment) => Record<string, string>);
   /** Servers of the test's own instead of the shared ones. */
   readonly servers?: TestServers;
+  /** Extra environment of every service (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
+  readonly env?: Record<string, string>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -86,6 +88,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         QUERY_PORT: String(ports.query),
         METRICS_PORT: String(metrics[name]),
         LOG_FORMAT: "json",
+        ...options.env,
         ...(name === "query-service" ? queryEnv : {}),
         ...extraEnv,
       },
@@ -158,15 +161,17 @@ function client(Constructor: grpc.ServiceClientConstructor, port: number): Clien
     grpc.Client;
   const deadline = (ms: number | undefined) => ({ deadline: Date.now() + (ms ?? 30_000) });
   return {
-    unary<T>(method: string, request: Record<string, unknown>, options: { deadlineMs?: number } = {}) {
+    unary<T>(
+      method: string,
+      request: Record<string, unknown>,
+      options: { deadlineMs?: number; headers?: Record<string, string> } = {},
+    ) {
       return new Promise<T>((resolveCall, reject) => {
         const fn = c[method] as (...args: unknown[]) => void;
-        fn.call(
-          c,
-          request,
-          new grpc.Metadata(),
-          deadline(options.deadlineMs),
-          (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolveCall(response)),
+        const metadata = new grpc.Metadata();
+        for (const [key, value] of Object.entries(options.headers ?? {})) metadata.set(key, value);
+        fn.call(c, request, metadata, deadline(options.deadlineMs), (error: grpc.ServiceError | null, response: T) =>
+          error ? reject(error) : resolveCall(response),
         );
       });
     },

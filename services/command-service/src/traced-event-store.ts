@@ -1,0 +1,77 @@
+import type {
+  AppendRequest,
+  CommandOutcome,
+  Event,
+  EventStore,
+  Position,
+  ReadStreamResult,
+  RecordedEvent,
+} from "@orderly/eventsourcing";
+import { recordSharedSpan, recordSpan, SpanKind, type Tracer } from "@orderly/observability";
+
+/**
+ * The store as the pipeline sees it, with a span per append ("event store append": queueing for the group commit
+ * and the commit itself) in the trace of the call. Only composed when tracing is on.
+ */
+export class TracedEventStore implements EventStore {
+  constructor(
+    private readonly inner: EventStore,
+    private readonly tracer: Tracer,
+  ) {}
+
+  async append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
+    const startTime = Date.now();
+    const attributes = { "orderly.stream_id": request.streamId, "orderly.events": request.events.length };
+    try {
+      const outcome = await this.inner.append(request);
+      recordSpan(this.tracer, {
+        name: "event store append",
+        startTime,
+        attributes: { ...attributes, "orderly.position": outcome.position, "orderly.duplicate": outcome.duplicate },
+      });
+      return outcome;
+    } catch (error) {
+      recordSpan(this.tracer, {
+        name: "event store append",
+        startTime,
+        attributes,
+        error: error instanceof Error ? error.name : String(error),
+      });
+      throw error;
+    }
+  }
+
+  readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
+    return this.inner.readStream<E>(streamId);
+  }
+
+  readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
+    return this.inner.readAll(after, limit);
+  }
+
+  findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
+    return this.inner.findCommand(key);
+  }
+
+  headPosition(): Promise<Position> {
+    return this.inner.headPosition();
+  }
+}
+
+/** The store's group-commit hook: one span per transaction, below the first command's span, linked to the others. */
+export function traceGroupCommit(
+  tracer: Tracer,
+): (traceparents: readonly (string | undefined)[], startedAt: number, failed: boolean) => void {
+  return (traceparents, startedAt, failed) =>
+    recordSharedSpan(
+      tracer,
+      {
+        name: "event store group commit",
+        kind: SpanKind.CLIENT,
+        startTime: startedAt,
+        attributes: { "db.system": "postgresql", "orderly.batch.commands": traceparents.length },
+        error: failed ? "append transaction failed" : undefined,
+      },
+      traceparents,
+    );
+}
