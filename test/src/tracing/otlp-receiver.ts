@@ -79,7 +79,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       try {
         if (request.method !== "POST" || request.url !== "/v1/traces")
           throw new Error(`${request.method} ${request.url}`);
-        let body = Buffer.concat(chunks);
+        let body: Buffer = Buffer.concat(chunks);
         if (request.headers["content-encoding"] === "gzip") body = gunzipSync(body);
         if (!String(request.headers["content-type"]).includes("json")) throw new Error("not OTLP/JSON");
         const decoded = JSON.parse(body.toString("utf8")) as ExportRequest;
