@@ -316,8 +316,7 @@ async function endToEnd(phases) {
   process.stderr.write(`\n==> end to end: the whole stack under the load tester (${phases.join(", ")})\n`);
   const started = performance.now();
   const testing = await import(pathToFileURL(testingEntry).href);
-  const { createPool } = await import(pathToFileURL(eventStoreEntry).href);
-  const { PostgresEventLog } = await import(pathToFileURL(readModelsEntry).href);
+  const { createPool, PostgresEventLog } = await import(pathToFileURL(eventStoreEntry).href);
   const env = await testing.createTestEnvironment();
   const ports = { COMMAND_PORT: await testing.freePort(), QUERY_PORT: await testing.freePort() };
   const metrics = {};

@@ -5,6 +5,7 @@ export {
   quotedElement,
   timestampElement,
 } from "./array-literals.js";
+export { PostgresCommitTimes } from "./commit-times.js";
 export {
   type ContinuityResult,
   type Divergence,
@@ -44,6 +45,7 @@ export {
   PostgresEventStore,
   type PostgresEventStoreOptions,
 } from "./postgres-event-store.js";
+export { type FoldRow, PostgresEventLog, parseFoldPage } from "./projection-event-log.js";
 export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
 export {
   eventIdsAt,

@@ -12,7 +12,13 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { encodeEnvelope, ensureOrdersStream, headers, streamName, subjectFor } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  migrateEventStore,
+  PostgresEventLog,
+  PostgresEventStore,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
@@ -20,7 +26,6 @@ import {
   listMember,
   migrateReadModels,
   OrderSummariesProjection,
-  PostgresEventLog,
 } from "@orderly/order-read-models";
 import { appendHistories, deleteByPattern, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { Projector } from "@orderly/projector";

@@ -14,7 +14,7 @@
 //    apply per batch of 5000, next page prefetched) over the first BENCH_BEFORE_EVENTS events, into a shadow.
 // Prints one JSON object on its last line. Rates are per second of wall time on a shared machine: compare ratios.
 import { connect as netConnect } from "node:net";
-import { createPool, migrateEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventLog } from "@orderly/event-store-postgres";
 import {
   CustomerOrdersRebuild,
   customerOrdersKeys,
@@ -23,7 +23,6 @@ import {
   migrateReadModels,
   OrderSummariesProjection,
   OrderSummariesRebuild,
-  PostgresEventLog,
   rebuildCustomerOrders,
   rebuildOrderSummaries,
 } from "@orderly/order-read-models";

@@ -11,6 +11,7 @@ import {
 import {
   createPool,
   migrateEventStore,
+  PostgresEventLog,
   PostgresEventStore,
   StoreContinuity,
   StoreRecovery,
@@ -31,7 +32,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection, RedisCheckpointReader } from "./customer-orders.js";
 import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 
 // Restore-like scenarios made in the test's own database and namespace: a projector must notice that the event store

@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import {
   createTestEnvironment,
@@ -19,7 +19,6 @@ import {
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 

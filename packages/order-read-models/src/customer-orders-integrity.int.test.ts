@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, ProjectionHandlerError } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
@@ -14,7 +14,6 @@ import {
 } from "./customer-orders-integrity.js";
 import { migrateReadModels } from "./migrate.js";
 import { type OrderSummaryView, orderIdOf } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 

@@ -1,3 +1,4 @@
+import { PostgresEventLog } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import {
   type EventLog,
@@ -25,7 +26,6 @@ import { slotScript } from "./customer-orders-keys.js";
 import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { SummaryCache } from "./summary-cache.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { CUSTOMER_ORDERS } from "./versions.js";

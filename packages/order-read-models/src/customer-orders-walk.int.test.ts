@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment, type RedisServer, startRedisServer, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
@@ -8,7 +8,6 @@ import { auditCustomerOrders } from "./customer-orders-integrity.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { readCustomerOrdersSnapshot } from "./snapshots.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";

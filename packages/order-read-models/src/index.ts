@@ -50,7 +50,6 @@ export {
   type OrderSummaryView,
   orderIdOf,
 } from "./order-summary.js";
-export { PostgresEventLog } from "./postgres-event-log.js";
 export { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
 export {
   type ReadModelMark,

@@ -1,4 +1,10 @@
-import { arrayLiteral, integerElement, quotedElement, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  arrayLiteral,
+  integerElement,
+  PostgresEventLog,
+  quotedElement,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import {
   type EventLog,
@@ -13,7 +19,6 @@ import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import { OrderSummariesProjection, rowToSummary, writeOrderSummariesCheckpoint } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
@@ -19,7 +19,6 @@ import { migrateReadModels } from "./migrate.js";
 import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
 import { appendHistories, generateOrderHistories, loseCustomerOrderKeys, type OrderHistory } from "./testing.js";
 import { foldEventLog } from "./verification.js";

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  migrateEventStore,
+  PostgresEventLog,
+  PostgresEventStore,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import type { EventMetadata, RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { Projector, type RebuildProgress } from "@orderly/projector";
@@ -18,7 +24,6 @@ import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import { canonicalSummary, evolveSummary, type OrderSummaryView } from "./order-summary.js";
-import { PostgresEventLog } from "./postgres-event-log.js";
 import { PostgresCheckpointReader } from "./postgres-readers.js";
 import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
 

@@ -1,7 +1,13 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeEnvelope, ensureOrdersStream, streamName } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  ensureDatabase,
+  migrateEventStore,
+  PostgresEventLog,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import {
   ConfigError,
   createLogger,
@@ -22,7 +28,7 @@ import {
   startTracing,
   waitForDependencies,
 } from "@orderly/observability";
-import { migrateReadModels, PostgresEventLog } from "@orderly/order-read-models";
+import { migrateReadModels } from "@orderly/order-read-models";
 import { type Projection, Projector, type RebuildResult } from "@orderly/projector";
 import type pg from "pg";
 import { Registry } from "prom-client";

@@ -1,13 +1,12 @@
 import { jetstream } from "@nats-io/jetstream";
 import { type OrdersStreamStatus, readOrdersStreamStatus, readStreamHeaders } from "@orderly/event-bus";
-import { type RetiredRange, readStoreStatus, type StoreStatus } from "@orderly/event-store-postgres";
+import { PostgresEventLog, type RetiredRange, readStoreStatus, type StoreStatus } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import {
   canonicalSummary,
   evolveSummary,
   type OrderSummaryView,
   orderIdOf,
-  PostgresEventLog,
   type ReadModelSnapshot,
   readCustomerOrdersSnapshot,
   readOrderSummariesSnapshot,

@@ -1,5 +1,5 @@
 import { EventService, QueryService } from "@orderly/contracts";
-import { CommitNotifications, PostgresEventFeed } from "@orderly/event-store-postgres";
+import { CommitNotifications, PostgresCommitTimes, PostgresEventFeed } from "@orderly/event-store-postgres";
 import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
@@ -33,7 +33,6 @@ import { type QueryServiceHandlers, queryServiceHandlers, whenStarted } from "./
 import { LagClock } from "./lag.js";
 import { QueryMetrics } from "./metrics.js";
 import { PageTokens } from "./page-token.js";
-import { PostgresCommitTimes } from "./pg-commit-times.js";
 import { PositionWatcher } from "./position-watcher.js";
 import { Queries } from "./queries.js";
 import type { CheckpointReader, CustomerOrdersReader, OrderSummaryReader } from "./read-models.js";

@@ -8,6 +8,7 @@ import {
   UpdatePaymentStatusRequestSchema,
 } from "@orderly/contracts";
 import { headers as busHeaders, streamName } from "@orderly/event-bus";
+import { PostgresEventLog } from "@orderly/event-store-postgres";
 import type { CallOutcome } from "@orderly/loadtest";
 import {
   canonicalSummary,
@@ -15,7 +16,6 @@ import {
   foldEventLog,
   listMember,
   type OrderSummaryView,
-  PostgresEventLog,
   readGeneration,
   readLists,
   rowToSummary,

@@ -1,8 +1,10 @@
 import type pg from "pg";
-import type { CommitTimes } from "./lag.js";
 
-/** Commit times from the event store's `events` table (the lag clock and command-to-visible latency). */
-export class PostgresCommitTimes implements CommitTimes {
+/**
+ * Commit times from the event store's `events` table (the query service's \`CommitTimes\` port: its lag clock and
+ * command-to-visible latency).
+ */
+export class PostgresCommitTimes {
   constructor(private readonly pool: pg.Pool) {}
 
   async committedAt(positions: readonly number[]): Promise<Map<number, Date>> {

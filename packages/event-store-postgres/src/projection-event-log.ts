@@ -1,15 +1,27 @@
-import { readRetiredRanges } from "@orderly/event-store-postgres";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import type { EventLog, RetiredRange } from "@orderly/projector";
 import type pg from "pg";
-import type { FoldableEvent } from "./order-summary.js";
+import { readRetiredRanges } from "./store-status.js";
 
 /**
- * The event log as projectors read it (gap fetches, catch-up, rebuilds): the `events` table of the event store in
+ * An event as the summary fold reads it (the read models' \`FoldRow\` port): \`data\` only for the types whose data
+ * the fold uses, \`eventId\` on the last event of a page.
+ */
+export interface FoldRow {
+  readonly position: Position;
+  readonly streamId: string;
+  readonly streamVersion: number;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: { readonly occurredAt: Date; readonly eventId?: string };
+}
+
+/**
+ * The event log as projectors read it (the projector's \`EventLog\` port and the read models' fold source: gap fetches,
+ * catch-up, rebuilds, verification): the `events` table of the event store in
  * position order, tuned for bulk reads. Rows come back as arrays with the timestamps as epoch milliseconds and the
  * positions as text, because `pg`'s per-row object and date parsing, not Postgres, is the limit (MEASURED.md).
  */
-export class PostgresEventLog implements EventLog {
+export class PostgresEventLog {
   constructor(private readonly pool: pg.Pool) {}
 
   async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
@@ -68,7 +80,7 @@ export class PostgresEventLog implements EventLog {
    * twelve per row: about three times the rows per second of `readAll` (docs/benchmarks.md). A stream id holding a
    * tab or a newline cannot be an order stream; such a page is refused (the live projection stops at that event too).
    */
-  async readForFold(after: Position, limit: number): Promise<FoldableEvent[]> {
+  async readForFold(after: Position, limit: number): Promise<FoldRow[]> {
     if (limit <= 0) return [];
     const result = await this.pool.query<[string | null, string | null]>({
       name: "projection_read_for_fold",
@@ -87,7 +99,7 @@ export class PostgresEventLog implements EventLog {
   }
 
   /** Ranges a recovery retired (ADR 0011) overlapping (after, upTo]: catch-up and rebuilds step over them. */
-  retiredBetween(after: Position, upTo: Position): Promise<readonly RetiredRange[]> {
+  retiredBetween(after: Position, upTo: Position): Promise<readonly { first: Position; last: Position }[]> {
     return readRetiredRanges(this.pool, after, upTo);
   }
 
@@ -106,8 +118,8 @@ export class PostgresEventLog implements EventLog {
 }
 
 /** The lines of `readForFold`'s page as events, the last one with its event id (exported for its test). */
-export function parseFoldPage(text: string, lastEventId?: string): FoldableEvent[] {
-  const events: FoldableEvent[] = [];
+export function parseFoldPage(text: string, lastEventId?: string): FoldRow[] {
+  const events: FoldRow[] = [];
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf("\n", start);
