@@ -1,7 +1,8 @@
 import type { Distribution, LatencySummary } from "./latency.js";
 import type { CallKind } from "./mix.js";
+import type { LoadOptions } from "./run.js";
 import type { IntervalSeries } from "./series.js";
-import type { SloResult } from "./slo.js";
+import { evaluateSlo, type SloResult } from "./slo.js";
 
 /**
  * The machine-readable result of a run (`--json`). Field names are stable: add fields, never rename or remove them
@@ -137,6 +138,176 @@ export interface GeneratorReport {
 const KIND_ORDER: readonly CallKind[] = ["create", "pay", "ship", "cancel", "duplicate", "conflict"];
 
 /** The human report (ghz-like), printed after the run. */
+/** What a run counted (gathered by run.ts's \`Run\`), from which \`buildReport\` derives the report. */
+export interface RunTally {
+  readonly options: LoadOptions;
+  readonly startedAt: Date;
+  readonly cpu: NodeJS.CpuUsage;
+  readonly wallMs: number;
+  /** From the first send to the last reply (at least 1). */
+  readonly elapsedMs: number;
+  readonly series: SeriesReport;
+  readonly completed: number;
+  readonly errors: number;
+  readonly latency: LatencySummary;
+  readonly latencyDistribution: Distribution;
+  readonly statusCodes: Readonly<Record<string, number>>;
+  readonly byKind: Readonly<Record<CallKind, KindReport>>;
+  readonly errorMessages: readonly { readonly message: string; readonly count: number }[];
+  /** Open loop only. */
+  readonly schedule:
+    | {
+        readonly rate: number;
+        /** Sends the schedule intended (those cut short by the end of the run not counted). */
+        readonly intended: number;
+        readonly late: number;
+        readonly dropped: number;
+        readonly lateThresholdMs: number;
+        readonly sendDelay: LatencySummary;
+      }
+    | undefined;
+  readonly ryw: {
+    readonly checks: number;
+    readonly ok: number;
+    readonly statusCodes: Readonly<Record<string, number>>;
+    readonly latency: LatencySummary;
+    readonly distribution: () => Distribution;
+    readonly maxLagSeconds: number;
+    readonly errorMessages: readonly { readonly message: string; readonly count: number }[];
+  };
+}
+
+/** The report of a run: its figures, the generator's own saturation, and the SLO verdicts (\`--slo\`). */
+export function buildReport(t: RunTally): Report {
+  const calls = t.completed + t.ryw.checks;
+  const rps = (t.completed * 1000) / t.elapsedMs;
+  const schedule = scheduleReport(t);
+  const ryw = rywReport(t);
+  const base = {
+    tool: "orderly-loadtest" as const,
+    schema_version: 1 as const,
+    command: t.options.command ?? "",
+    started_at: t.startedAt.toISOString(),
+    options: reportOptions(t.options),
+    elapsed_s: round(t.elapsedMs / 1000, 3),
+    total: t.completed,
+    ok: t.completed - t.errors,
+    rps: round(rps, 1),
+    latency_ms: t.latency,
+    status_codes: t.statusCodes,
+    by_kind: t.byKind,
+    errors: t.errors,
+    error_rate: t.completed === 0 ? 0 : round(t.errors / t.completed, 6),
+    error_messages: t.errorMessages,
+    schedule,
+    ryw,
+    generator: generatorReport(t, calls, schedule),
+    series: t.series,
+    distribution: { commands: t.latencyDistribution, ryw: ryw ? t.ryw.distribution() : null },
+  };
+  if (t.options.slo.length === 0) return { ...base, slo: null };
+  const checks = evaluateSlo(t.options.slo, {
+    latencyMs: {
+      p50: t.latency.p50,
+      p90: t.latency.p90,
+      p99: t.latency.p99,
+      "p99.9": t.latency.p99_9,
+      max: t.latency.max,
+      mean: t.latency.mean,
+    },
+    rywLatencyMs:
+      ryw && ryw.ok > 0
+        ? {
+            p50: ryw.latency_ms.p50,
+            p90: ryw.latency_ms.p90,
+            p99: ryw.latency_ms.p99,
+            "p99.9": ryw.latency_ms.p99_9,
+            max: ryw.latency_ms.max,
+          }
+        : undefined,
+    calls,
+    errors: t.errors + (ryw?.failed ?? 0),
+    intended: schedule?.intended ?? t.completed,
+    dropped: schedule?.dropped ?? 0,
+    rps,
+    maxLagSeconds: ryw && ryw.checks > 0 ? ryw.max_lag_seconds : undefined,
+  });
+  return { ...base, slo: { passed: checks.every((c) => c.passed), checks } };
+}
+
+function reportOptions(o: LoadOptions): ReportOptions {
+  return {
+    mode: o.mode,
+    address: o.address,
+    rate: o.mode === "open" ? (o.rate ?? null) : null,
+    concurrency: o.mode === "closed" ? (o.concurrency ?? 1) : null,
+    duration_s: o.durationMs !== undefined ? o.durationMs / 1000 : null,
+    count: o.count ?? null,
+    timeout_ms: o.timeoutMs,
+    grpc_deadline: o.grpcDeadline === true,
+    max_in_flight: o.mode === "open" ? o.maxInFlight : null,
+    connections: o.connections,
+    mix: { ...o.mix.weights },
+    duplicate_rate: o.mix.duplicateRate,
+    conflict_rate: o.mix.conflictRate,
+    ryw_rate: o.rywRate,
+    query_address: o.queryAddress ?? null,
+    seed: o.seed,
+  };
+}
+
+function scheduleReport(t: RunTally): ScheduleReport | null {
+  const s = t.schedule;
+  if (!s) return null;
+  return {
+    target_rate: s.rate,
+    intended: s.intended,
+    sent: s.intended - s.dropped,
+    late: s.late,
+    dropped: s.dropped,
+    late_threshold_ms: s.lateThresholdMs,
+    send_delay_ms: s.sendDelay,
+  };
+}
+
+function rywReport(t: RunTally): RywReport | null {
+  const r = t.ryw;
+  if (r.checks === 0 && t.options.rywRate <= 0) return null;
+  return {
+    checks: r.checks,
+    ok: r.ok,
+    failed: r.checks - r.ok,
+    status_codes: r.statusCodes,
+    latency_ms: r.latency,
+    max_lag_seconds: r.maxLagSeconds,
+    error_messages: r.errorMessages,
+  };
+}
+
+function generatorReport(t: RunTally, calls: number, schedule: ScheduleReport | null): GeneratorReport {
+  const cpuUs = t.cpu.user + t.cpu.system;
+  const cpuPercent = (cpuUs / 1000 / t.wallMs) * 100;
+  const reasons: string[] = [];
+  if (cpuPercent >= 90) reasons.push(`generator CPU ${cpuPercent.toFixed(0)}% of one core`);
+  if (schedule && schedule.sent > 0 && schedule.send_delay_ms.p99 > 10) {
+    reasons.push(`sends fell behind schedule (send delay p99 ${schedule.send_delay_ms.p99} ms)`);
+  }
+  return {
+    cpu_user_s: round(t.cpu.user / 1e6, 3),
+    cpu_system_s: round(t.cpu.system / 1e6, 3),
+    cpu_percent: round(cpuPercent, 1),
+    cpu_per_call_us: calls === 0 ? 0 : round(cpuUs / calls, 1),
+    calls,
+    saturated: reasons.length > 0,
+    saturation_reasons: reasons,
+  };
+}
+
+export function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
 export function formatText(r: Report): string {
   const lines: string[] = [];
   const o = r.options;

@@ -5,11 +5,11 @@ import { CommandClient, QueryClient, statusName } from "./grpc-client.js";
 import { LatencyRecorder } from "./latency.js";
 import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
 import { CallPlanner, type PlannedCall } from "./planner.js";
-import type { KindReport, ProgressState, Report, SeriesReport } from "./report.js";
+import { buildReport, type KindReport, type ProgressState, type Report, round, type SeriesReport } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { PerSecondRecorder } from "./series.js";
 import { ServerLagSampler } from "./server-lag.js";
-import { evaluateSlo, type SloCheck } from "./slo.js";
+import type { SloCheck } from "./slo.js";
 import type { AcceptedReply } from "./wire.js";
 
 export interface LoadOptions {
@@ -486,124 +486,42 @@ class Run {
   }
 
   private report(startedAt: Date, cpu: NodeJS.CpuUsage, wallMs: number): Report {
-    const o = this.options;
-    const elapsedMs = Math.max(1, this.lastReplyAt - this.start);
-    const series = this.series();
-    const latency = this.commandSeries.total.summary();
-    const byKind = Object.fromEntries(CALL_KINDS.map((k) => [k, (this.kinds.get(k) as KindStats).report()])) as Record<
-      CallKind,
-      KindReport
-    >;
-    const calls = this.completed + this.rywChecks;
-    const cpuUs = cpu.user + cpu.system;
-    const cpuPercent = (cpuUs / 1000 / wallMs) * 100;
-    const rps = (this.completed * 1000) / elapsedMs;
-    const schedule = this.schedule
-      ? {
-          target_rate: this.schedule.rate,
-          intended: this.schedule.total - this.cutShort,
-          sent: this.schedule.total - this.cutShort - this.dropped,
-          late: this.late,
-          dropped: this.dropped,
-          late_threshold_ms: this.schedule.lateThresholdMs,
-          send_delay_ms: this.sendDelay.summary(),
-        }
-      : null;
-    const reasons: string[] = [];
-    if (cpuPercent >= 90) reasons.push(`generator CPU ${cpuPercent.toFixed(0)}% of one core`);
-    if (schedule && schedule.sent > 0 && schedule.send_delay_ms.p99 > 10) {
-      reasons.push(`sends fell behind schedule (send delay p99 ${schedule.send_delay_ms.p99} ms)`);
-    }
-    const ryw =
-      this.rywChecks > 0 || o.rywRate > 0
-        ? {
-            checks: this.rywChecks,
-            ok: this.rywOk,
-            failed: this.rywChecks - this.rywOk,
-            status_codes: namedCounts(this.rywStatus),
-            latency_ms: this.rywSeries.total.summary(),
-            max_lag_seconds: this.maxLagSeconds,
-            error_messages: this.rywErrors.top(10),
-          }
-        : null;
-    const base = {
-      tool: "orderly-loadtest" as const,
-      schema_version: 1 as const,
-      command: o.command ?? "",
-      started_at: startedAt.toISOString(),
-      options: {
-        mode: o.mode,
-        address: o.address,
-        rate: o.mode === "open" ? (o.rate ?? null) : null,
-        concurrency: o.mode === "closed" ? (o.concurrency ?? 1) : null,
-        duration_s: o.durationMs !== undefined ? o.durationMs / 1000 : null,
-        count: o.count ?? null,
-        timeout_ms: o.timeoutMs,
-        grpc_deadline: o.grpcDeadline === true,
-        max_in_flight: o.mode === "open" ? o.maxInFlight : null,
-        connections: o.connections,
-        mix: { ...o.mix.weights },
-        duplicate_rate: o.mix.duplicateRate,
-        conflict_rate: o.mix.conflictRate,
-        ryw_rate: o.rywRate,
-        query_address: o.queryAddress ?? null,
-        seed: o.seed,
-      },
-      elapsed_s: round(elapsedMs / 1000, 3),
-      total: this.completed,
-      ok: this.completed - this.errors,
-      rps: round(rps, 1),
-      latency_ms: latency,
-      status_codes: namedCounts(this.statusCounts),
-      by_kind: byKind,
+    const schedule = this.schedule;
+    return buildReport({
+      options: this.options,
+      startedAt,
+      cpu,
+      wallMs,
+      elapsedMs: Math.max(1, this.lastReplyAt - this.start),
+      series: this.series(),
+      completed: this.completed,
       errors: this.errors,
-      error_rate: this.completed === 0 ? 0 : round(this.errors / this.completed, 6),
-      error_messages: this.errorTally.top(10),
-      schedule,
-      ryw,
-      generator: {
-        cpu_user_s: round(cpu.user / 1e6, 3),
-        cpu_system_s: round(cpu.system / 1e6, 3),
-        cpu_percent: round(cpuPercent, 1),
-        cpu_per_call_us: calls === 0 ? 0 : round(cpuUs / calls, 1),
-        calls,
-        saturated: reasons.length > 0,
-        saturation_reasons: reasons,
+      latency: this.commandSeries.total.summary(),
+      latencyDistribution: this.commandSeries.total.distribution(),
+      statusCodes: namedCounts(this.statusCounts),
+      byKind: Object.fromEntries(CALL_KINDS.map((k) => [k, (this.kinds.get(k) as KindStats).report()])) as Record<
+        CallKind,
+        KindReport
+      >,
+      errorMessages: this.errorTally.top(10),
+      schedule: schedule && {
+        rate: schedule.rate,
+        intended: schedule.total - this.cutShort,
+        late: this.late,
+        dropped: this.dropped,
+        lateThresholdMs: schedule.lateThresholdMs,
+        sendDelay: this.sendDelay.summary(),
       },
-      series,
-      distribution: {
-        commands: this.commandSeries.total.distribution(),
-        ryw: ryw ? this.rywSeries.total.distribution() : null,
+      ryw: {
+        checks: this.rywChecks,
+        ok: this.rywOk,
+        statusCodes: namedCounts(this.rywStatus),
+        latency: this.rywSeries.total.summary(),
+        distribution: () => this.rywSeries.total.distribution(),
+        maxLagSeconds: this.maxLagSeconds,
+        errorMessages: this.rywErrors.top(10),
       },
-    };
-    if (o.slo.length === 0) return { ...base, slo: null };
-    const checks = evaluateSlo(o.slo, {
-      latencyMs: {
-        p50: latency.p50,
-        p90: latency.p90,
-        p99: latency.p99,
-        "p99.9": latency.p99_9,
-        max: latency.max,
-        mean: latency.mean,
-      },
-      rywLatencyMs:
-        ryw && ryw.ok > 0
-          ? {
-              p50: ryw.latency_ms.p50,
-              p90: ryw.latency_ms.p90,
-              p99: ryw.latency_ms.p99,
-              "p99.9": ryw.latency_ms.p99_9,
-              max: ryw.latency_ms.max,
-            }
-          : undefined,
-      calls: calls,
-      errors: this.errors + (ryw?.failed ?? 0),
-      intended: schedule?.intended ?? this.completed,
-      dropped: schedule?.dropped ?? 0,
-      rps,
-      maxLagSeconds: ryw && ryw.checks > 0 ? ryw.max_lag_seconds : undefined,
     });
-    return { ...base, slo: { passed: checks.every((c) => c.passed), checks } };
   }
 }
 
@@ -627,9 +545,4 @@ function namedCounts(counts: readonly number[]): Record<string, number> {
     if (count > 0) out[statusName(code)] = count;
   });
   return out;
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }
