@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Accepted, type Stack, startStack } from "../query-service/stack.js";
+import { type Accepted, metricsText, metricValue, type Stack, startStack } from "../query-service/stack.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./otlp-receiver.js";
 
 // OpenTelemetry across the pipeline (issue 16): the five services as processes export by OTLP/HTTP (JSON) to an
@@ -48,25 +48,37 @@ describe("traces", () => {
     const traceId = hex(16);
     const callerSpanId = hex(8);
     const traceparent = `00-${traceId}-${callerSpanId}-01`;
+    // The query first, asking for the position the command will get (nothing is committed in this namespace yet): it
+    // waits, so its trace holds a "wait for position" span too.
+    const orderId = randomUUID();
+    const query = stack.queries.unary<{ summary: { order_id: string } }>(
+      "GetOrderSummary",
+      { order_id: orderId, min_position: "1" },
+      { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } },
+    );
+    const waiting = Date.now() + 10_000;
+    while (metricValue(await metricsText(stack, "query-service"), "query_waiters") < 1 && Date.now() < waiting) {
+      await sleep(50);
+    }
     const { accepted } = await stack.commands.unary<{ accepted: Accepted }>(
       "CreateOrder",
       {
         idempotency_key: randomUUID(),
+        order_id: orderId,
         customer_id: `trace-${randomUUID()}`,
         currency: "EUR",
         items: [{ sku: "SKU-1", quantity: 1, unit_price_minor: "500" }],
       },
       { headers: { traceparent } },
     );
-    const summary = await stack.queries.unary<{ summary: { order_id: string } }>(
-      "GetOrderSummary",
-      { order_id: accepted.order_id, min_position: accepted.position },
-      { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } },
-    );
-    expect(summary.summary.order_id).toBe(accepted.order_id);
+    expect(accepted.position).toBe("1");
+    expect((await query).summary.order_id).toBe(orderId);
 
-    const spans = await spansOf(traceId, (found) =>
-      services.every((service) => found.some((span) => span.service === service)),
+    const spans = await spansOf(
+      traceId,
+      (found) =>
+        services.every((service) => found.some((span) => span.service === service)) &&
+        found.some((span) => span.name === "wait for position"),
     );
     const byService = (service: string) => spans.filter((span) => span.service === service);
     expect(new Set(spans.map((span) => span.service))).toEqual(new Set(services));
@@ -94,10 +106,17 @@ describe("traces", () => {
       }
     }
 
-    // query-service: its call's SERVER span in the same trace.
-    expect(byService("query-service").map((span) => span.name)).toContain(
-      "orderly.orders.v1.QueryService/GetOrderSummary",
+    // query-service: its call's SERVER span in the same trace, and the wait for the position below it.
+    const queried = byService("query-service").find(
+      (span) => span.name === "orderly.orders.v1.QueryService/GetOrderSummary",
     );
+    expect(queried).toMatchObject({ kind: 2 });
+    const waited = byService("query-service").find((span) => span.name === "wait for position");
+    expect(waited).toMatchObject({ parentSpanId: queried?.spanId });
+    expect(waited?.attributes).toMatchObject({
+      "orderly.read_model": "order_summaries",
+      "orderly.wait.outcome": "reached",
+    });
     expect(receiver.rejected).toBe(0);
   }, 60_000);
 
