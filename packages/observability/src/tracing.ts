@@ -12,7 +12,7 @@ import {
 } from "@opentelemetry/api";
 import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
+import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ConfigError } from "./config.js";
 
@@ -75,7 +75,10 @@ export function startTracing(
   // The exporters read the endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables themselves.
   const exporter = config.protocol === "http/json" ? new OtlpJsonExporter() : new OtlpProtoExporter();
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ "service.name": config.serviceName }),
+    // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (the env detector reads both) over the process's own name.
+    resource: resourceFromAttributes({ "service.name": config.serviceName }).merge(
+      detectResources({ detectors: [envDetector] }),
+    ),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register();
