@@ -2,10 +2,7 @@ import { EventService, QueryService } from "@orderly/contracts";
 import { CommitNotifications, PostgresCommitTimes, PostgresEventFeed } from "@orderly/event-store-postgres";
 import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
-  connectionProblem,
   type Logger,
-  maskPassword,
-  type OpsServer,
   PostgresProbe,
   postgresDatabase,
   recordSpan,
@@ -16,16 +13,18 @@ import {
   watchHealth,
 } from "@orderly/observability";
 import { orderEventTypes, orderEventUpcasters } from "@orderly/orders-domain";
-import { Redis } from "ioredis";
-import pg from "pg";
+import type { Redis } from "ioredis";
+import type pg from "pg";
 import { Registry } from "prom-client";
 import {
   customerOrdersChannel,
   PostgresCheckpointNotifications,
   RedisCheckpointNotifications,
 } from "./checkpoint-notifications.js";
+import { Cleanups } from "./cleanups.js";
 import { CommitWatch } from "./commit-watch.js";
 import type { QueryServiceConfig } from "./config.js";
+import { openConnections, type QueryConnections, runPrepare } from "./connections.js";
 import { type EventServiceHandlers, eventServiceHandlers, eventsWhenStarted } from "./event-handlers.js";
 import { EventMetrics } from "./event-metrics.js";
 import { Events } from "./events.js";
@@ -72,34 +71,13 @@ export interface RunningQueryService {
   close(graceMs?: number): Promise<void>;
 }
 
-const CLEANUP_TIMEOUT_MS = 2_000;
+type Watchers = Record<"order_summaries" | "customer_orders", PositionWatcher>;
 
 /** The composition root: connections, watchers, use cases, gRPC server, ops server, health. */
 export async function startQueryService(options: StartQueryServiceOptions): Promise<RunningQueryService> {
   const { config, logger } = options;
   const registry = options.registry ?? new Registry();
-  const cleanups: (() => Promise<void> | void)[] = [];
-  // Each step is bounded: ending a pool whose server went silent waits for a goodbye that never comes, and a close
-  // must not hang on it.
-  const closeAll = async () => {
-    for (const cleanup of cleanups.reverse()) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        const outcome = await Promise.race([
-          Promise.resolve(cleanup()).then(() => "closed" as const),
-          new Promise<"timed out">((resolve) => {
-            timer = setTimeout(() => resolve("timed out"), CLEANUP_TIMEOUT_MS);
-          }),
-        ]);
-        if (outcome === "timed out") logger.warn(`a connection did not close within ${CLEANUP_TIMEOUT_MS} ms; left it`);
-      } catch (error) {
-        logger.warn({ err: error }, "error while closing");
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  };
-
+  const cleanups = new Cleanups(logger);
   try {
     // Health first: while the service waits for its dependencies, grpc.health.v1 and /readyz say NOT_SERVING and calls
     // are UNAVAILABLE (started side by side with the command service, the database may not exist yet).
@@ -107,294 +85,33 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     let eventHandlers: EventServiceHandlers | undefined;
     let healthy: () => boolean = () => false;
     let stopping = false;
-    const server = new GrpcServer({
-      name: "query-service",
-      logger,
-      registry,
-      tls: config.security.tls,
-      auth: config.security.auth,
-      limits: config.security.limits,
-      maxDeadlineMs: config.security.maxDeadlineMs,
-      protoDir: config.protoDir,
-      tracer: options.tracer,
+    const server = createGrpcServer(options, registry, {
+      queries: () => handlers,
+      events: () => eventHandlers,
     });
-    server.addService(
-      QueryService,
-      whenStarted(() => handlers),
-      { scope: Scopes.read },
-    );
-    server.addService(
-      EventService,
-      eventsWhenStarted(() => eventHandlers),
-      { scope: Scopes.read, stallTimeoutMs: config.eventsStallTimeoutMs },
-    );
-    server.setServing(false);
     const grpcPort = await server.listen(config.grpcPort, config.host);
     cleanups.push(() => server.shutdown({ graceMs: 5_000 }));
-    const ops: OpsServer = await startOpsServer({
-      port: config.metricsPort,
-      registry,
-      ready: () => !stopping && healthy(),
-    });
+    const ops = await startOpsServer({ port: config.metricsPort, registry, ready: () => !stopping && healthy() });
     cleanups.push(() => ops.close());
-    await waitForDependencies(
-      [
-        postgresDatabase(
-          config.stack.databaseUrl,
-          "the command service creates it with its schema: start it, or point DATABASE_URL at the right database",
-        ),
-        redisServer(config.stack.redisUrl, config.stack.redis),
-      ],
-      { timeoutMs: config.startupTimeoutMs, logger },
-    );
+    await waitForPostgresAndRedis(config, logger);
 
-    const pool = new pg.Pool({
-      connectionString: config.stack.databaseUrl,
-      max: 10,
-      application_name: "query-service",
-      // A read that needs a new connection is bounded by the read timeout too: a server that accepts the connection
-      // but never answers would otherwise hold the call for the whole connection timeout.
-      connectionTimeoutMillis: config.readTimeoutMs,
-      // pg's client-side timer (a silent server never answers a server-side timeout); pool.query drops the client.
-      query_timeout: config.readTimeoutMs,
+    const connections = await openConnections(config, logger, cleanups);
+    if (options.prepare !== undefined) await runPrepare(config, connections.redis, options.prepare);
+    const readers = options.readers({
+      pool: connections.readPool,
+      redis: connections.redis,
+      namespace: config.stack.namespace,
     });
-    pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
-    cleanups.push(() => pool.end());
-    await pool.query("select 1").catch((error: unknown) => {
-      throw new Error(connectionProblem("Postgres", config.stack.databaseUrl, error));
-    });
-    // order_summaries from a streaming replica (QUERY_DATABASE_URL): its rows and its checkpoint replay together, in
-    // commit order, so a read after the replica's checkpoint reached a position sees that position's rows.
-    let readPool = pool;
-    let replicaProbe: PostgresProbe | undefined;
-    if (config.queryDatabaseUrl !== undefined) {
-      const replicaUrl = config.queryDatabaseUrl;
-      readPool = new pg.Pool({
-        connectionString: replicaUrl,
-        max: 10,
-        application_name: "query-service replica reads",
-        connectionTimeoutMillis: config.readTimeoutMs,
-        query_timeout: config.readTimeoutMs,
-      });
-      const replicaPool = readPool;
-      replicaPool.on("error", (error) => logger.warn({ err: error }, "idle replica connection failed"));
-      cleanups.push(() => replicaPool.end());
-      const { rows } = await replicaPool
-        .query<{ standby: boolean }>("select pg_is_in_recovery() as standby")
-        .catch((error: unknown) => {
-          throw new Error(
-            connectionProblem("Postgres", replicaUrl, error).replace("DATABASE_URL", "QUERY_DATABASE_URL"),
-          );
-        });
-      if (rows[0]?.standby !== true) {
-        logger.warn(
-          `QUERY_DATABASE_URL (${maskPassword(replicaUrl)}) is not a standby: reads go to a primary of its own, which is right ` +
-            "only when it is DATABASE_URL's server",
-        );
-      }
-      replicaProbe = new PostgresProbe(replicaUrl, { applicationName: "query-service replica health" });
-      logger.info(
-        { replica: maskPassword(replicaUrl) },
-        "order_summaries reads from the streaming replica (QUERY_DATABASE_URL)",
-      );
-    }
+    const { watchers, notifications } = await startWatchers(config, logger, readers, connections, cleanups);
+    const { queries, metrics } = createQueries(options, registry, readers, watchers, connections.pool, cleanups);
+    const events = await startEvents(config, logger, registry, connections.pool, cleanups);
+    healthy = watchServiceHealth(config, connections, notifications, watchers, cleanups);
 
-    const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
-    // Auto-pipelining: the reads of concurrent calls leave in one write.
-    const redis = new Redis(config.stack.redisUrl, {
-      ...config.stack.redis,
-      ...redisOptions,
-      connectionName: "query-service",
-      enableAutoPipelining: true,
-      commandTimeout: config.readTimeoutMs,
-    });
-    redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
-    cleanups.push(() => redis.disconnect());
-    await redis.connect().catch((error: unknown) => {
-      throw new Error(`Redis is not reachable at REDIS_URL (${maskPassword(config.stack.redisUrl)}): ${String(error)}`);
-    });
-    const subscriber = new Redis(config.stack.redisUrl, {
-      ...config.stack.redis,
-      ...redisOptions,
-      connectionName: "query-service-checkpoints",
-    });
-
-    if (options.prepare !== undefined) {
-      // Not over the read pool: migrations wait as long as another process holds the migration lock, which the read
-      // timeout would cut short (and a lock granted after its client gave up would stay with a pooled connection).
-      const setupPool = new pg.Pool({
-        connectionString: config.stack.databaseUrl,
-        max: 1,
-        application_name: "query-service setup",
-        connectionTimeoutMillis: 5_000,
-      });
-      setupPool.on("error", () => {});
-      try {
-        await options.prepare({ pool: setupPool, redis });
-      } finally {
-        await setupPool.end();
-      }
-    }
-    const readers = options.readers({ pool: readPool, redis, namespace: config.stack.namespace });
-    const onWatcherError = (name: string) => (error: unknown) =>
-      logger.warn({ err: error, readModel: name }, "cannot read the read model's checkpoint");
-    const watchers = {
-      order_summaries: new PositionWatcher({
-        name: "order_summaries",
-        checkpoints: readers.summariesCheckpoint,
-        onError: onWatcherError("order_summaries"),
-      }),
-      customer_orders: new PositionWatcher({
-        name: "customer_orders",
-        checkpoints: readers.customerOrdersCheckpoint,
-        onError: onWatcherError("customer_orders"),
-      }),
-    };
-    cleanups.push(() => {
-      watchers.order_summaries.stop();
-      watchers.customer_orders.stop();
-    });
-
-    // Subscribe first, then read the checkpoints: nothing announced in between is missed.
-    const pgNotifications = new PostgresCheckpointNotifications({
-      connectionString: config.stack.databaseUrl,
-      watchers: [watchers.order_summaries],
-      logger,
-      readsElsewhere: config.queryDatabaseUrl !== undefined,
-    });
-    cleanups.push(() => pgNotifications.close());
-    await pgNotifications.start();
-    const redisNotifications = new RedisCheckpointNotifications({
-      subscriber,
-      channel: customerOrdersChannel(config.stack.namespace),
-      watcher: watchers.customer_orders,
-      logger,
-    });
-    cleanups.push(() => redisNotifications.close());
-    await redisNotifications.start();
-    await Promise.all([watchers.order_summaries.start(), watchers.customer_orders.start()]);
-
-    const commitTimes = new PostgresCommitTimes(pool);
-    let metrics: QueryMetrics | undefined;
-    const visibility = new VisibilityRecorder({
-      commitTimes,
-      observe: (readModel, seconds) => metrics?.commandVisible(readModel, seconds),
-      onError: (error) => logger.debug({ err: error }, "cannot look up commit times for command-to-visible latency"),
-    });
-    cleanups.push(() => visibility.close());
-    if (config.pageTokenSecret === undefined) {
-      logger.warn(
-        "QUERY_PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and die with this process",
-      );
-    }
-    const queries = new Queries({
-      summaries: readers.summaries,
-      customerOrders: readers.customerOrders,
-      watchers,
-      lag: new LagClock(commitTimes),
-      pageTokens: new PageTokens(config.pageTokenSecret),
-      maxWaitMs: config.maxWaitMs,
-      streamMaxMs: config.streamMaxMs,
-      maxWaiters: config.maxWaiters,
-      observer: {
-        waited: (readModel, outcome, seconds) => {
-          metrics?.waited(readModel, outcome, seconds);
-          // In the call's async context: a child of its SERVER span.
-          if (options.tracer)
-            recordSpan(options.tracer, {
-              name: "wait for position",
-              startTime: Date.now() - seconds * 1000,
-              attributes: { "orderly.read_model": readModel, "orderly.wait.outcome": outcome },
-              error: outcome === "reached" ? undefined : outcome,
-            });
-        },
-        visible: (readModel, position) => visibility.record(readModel, position),
-      },
-    });
-    metrics = new QueryMetrics(registry, {
-      waiters: () => queries.waitingCount,
-      streams: () => queries.streamCount,
-      positions: () => ({
-        order_summaries: watchers.order_summaries.position,
-        customer_orders: watchers.customer_orders.position,
-      }),
-    });
-    const queryMetrics = metrics;
-
-    // EventService: pages of the event log over the read pool, woken at the head by the store's commit notifications.
-    const commits = new CommitWatch();
-    const commitNotifications = new CommitNotifications({
-      connectionString: config.stack.databaseUrl,
-      applicationName: "query-service commits",
-      onCommit: (head) => commits.advance(head),
-      onError: (error) =>
-        logger.warn({ err: error }, "lost the store's commit notifications; subscriptions poll every second meanwhile"),
-    });
-    cleanups.push(() => commitNotifications.close());
-    await commitNotifications.start();
-    const events = new Events({
-      log: new PostgresEventFeed(pool, { statementTimeoutMs: config.readTimeoutMs, upcasters: orderEventUpcasters }),
-      commits,
-      knownTypes: orderEventTypes,
-      maxSubscribers: config.eventsMaxSubscribers,
-      observer: { sent: (count) => eventMetrics.sent(count) },
-    });
-    const eventMetrics = new EventMetrics(registry, {
-      subscribers: () => events.subscribers,
-      head: () => commits.head,
-    });
-
-    // The LISTEN connection notices a server that goes away, not one that stops answering: probe it as well.
-    const postgresProbe = new PostgresProbe(config.stack.databaseUrl, { applicationName: "query-service health" });
-    const postgres = watchHealth({ check: () => postgresProbe.check(), onChange: () => {} });
-    cleanups.push(() => {
-      postgres.stop();
-      return postgresProbe.close();
-    });
-    const probe = replicaProbe;
-    const replica = probe && watchHealth({ check: () => probe.check(), onChange: () => {} });
-    if (replica && probe) {
-      cleanups.push(() => {
-        replica.stop();
-        return probe.close();
-      });
-    }
-
-    // Likewise a Redis that keeps the connection open and stops answering: PING over the read connection, bounded by
-    // its command timeout.
-    const redisAnswers = watchHealth({ check: async () => (await redis.ping()) === "PONG", onChange: () => {} });
-    cleanups.push(() => redisAnswers.stop());
-
-    healthy = () =>
-      postgres.healthy &&
-      (replica?.healthy ?? true) &&
-      pgNotifications.connected &&
-      redisNotifications.connected &&
-      redis.status === "ready" &&
-      redisAnswers.healthy &&
-      watchers.order_summaries.isHealthy &&
-      watchers.customer_orders.isHealthy;
-
-    handlers = queryServiceHandlers(queries, (rpc, code, seconds) =>
-      queryMetrics.queryDuration.observe({ rpc, code }, seconds),
-    );
-    eventHandlers = eventServiceHandlers(events, (rpc, code, seconds) =>
-      queryMetrics.queryDuration.observe({ rpc, code }, seconds),
-    );
-    server.setServing(healthy());
-    let lastHealthy = healthy();
-    const healthTimer = setInterval(() => {
-      const now = healthy();
-      if (now !== lastHealthy && !stopping) {
-        lastHealthy = now;
-        server.setServing(now);
-        if (now) logger.info("Postgres and Redis reachable again: SERVING");
-        else logger.warn("Postgres or Redis unreachable: NOT_SERVING");
-      }
-    }, 500);
-    healthTimer.unref();
-    cleanups.push(() => clearInterval(healthTimer));
-
+    const observe = (rpc: string, code: string, seconds: number) =>
+      metrics.queryDuration.observe({ rpc, code }, seconds);
+    handlers = queryServiceHandlers(queries, observe);
+    eventHandlers = eventServiceHandlers(events, observe);
+    followHealth(server, logger, healthy, () => stopping, cleanups);
     logger.info(
       {
         grpcPort,
@@ -408,22 +125,257 @@ export async function startQueryService(options: StartQueryServiceOptions): Prom
     );
 
     let closing: Promise<void> | undefined;
-    return {
-      grpcPort,
-      metricsPort: ops.port,
-      queries,
-      events,
-      close(graceMs = 5_000) {
-        stopping = true;
-        closing ??= (async () => {
-          await server.shutdown({ graceMs });
-          await closeAll();
-        })();
-        return closing;
-      },
+    const close = (graceMs = 5_000) => {
+      stopping = true;
+      closing ??= server.shutdown({ graceMs }).then(() => cleanups.closeAll());
+      return closing;
     };
+    return { grpcPort, metricsPort: ops.port, queries, events, close };
   } catch (error) {
-    await closeAll();
+    await cleanups.closeAll();
     throw error;
   }
+}
+
+/** Waits (NOT_SERVING meanwhile) for the database, which the command service creates, and for Redis. */
+function waitForPostgresAndRedis(config: QueryServiceConfig, logger: Logger): Promise<void> {
+  return waitForDependencies(
+    [
+      postgresDatabase(
+        config.stack.databaseUrl,
+        "the command service creates it with its schema: start it, or point DATABASE_URL at the right database",
+      ),
+      redisServer(config.stack.redisUrl, config.stack.redis),
+    ],
+    { timeoutMs: config.startupTimeoutMs, logger },
+  );
+}
+
+/** The gRPC server with both services, NOT_SERVING (and calls UNAVAILABLE) until their handlers are there. */
+function createGrpcServer(
+  options: StartQueryServiceOptions,
+  registry: Registry,
+  handlers: { queries: () => QueryServiceHandlers | undefined; events: () => EventServiceHandlers | undefined },
+): GrpcServer {
+  const { config, logger } = options;
+  const server = new GrpcServer({
+    name: "query-service",
+    logger,
+    registry,
+    tls: config.security.tls,
+    auth: config.security.auth,
+    limits: config.security.limits,
+    maxDeadlineMs: config.security.maxDeadlineMs,
+    protoDir: config.protoDir,
+    tracer: options.tracer,
+  });
+  server.addService(QueryService, whenStarted(handlers.queries), { scope: Scopes.read });
+  server.addService(EventService, eventsWhenStarted(handlers.events), {
+    scope: Scopes.read,
+    stallTimeoutMs: config.eventsStallTimeoutMs,
+  });
+  server.setServing(false);
+  return server;
+}
+
+/** A watcher per read model, woken by its checkpoint announcements (subscribed first: nothing in between is missed). */
+async function startWatchers(
+  config: QueryServiceConfig,
+  logger: Logger,
+  readers: QueryReaders,
+  connections: QueryConnections,
+  cleanups: Cleanups,
+): Promise<{
+  watchers: Watchers;
+  notifications: { postgres: PostgresCheckpointNotifications; redis: RedisCheckpointNotifications };
+}> {
+  const onWatcherError = (name: string) => (error: unknown) =>
+    logger.warn({ err: error, readModel: name }, "cannot read the read model's checkpoint");
+  const watchers: Watchers = {
+    order_summaries: new PositionWatcher({
+      name: "order_summaries",
+      checkpoints: readers.summariesCheckpoint,
+      onError: onWatcherError("order_summaries"),
+    }),
+    customer_orders: new PositionWatcher({
+      name: "customer_orders",
+      checkpoints: readers.customerOrdersCheckpoint,
+      onError: onWatcherError("customer_orders"),
+    }),
+  };
+  cleanups.push(() => {
+    watchers.order_summaries.stop();
+    watchers.customer_orders.stop();
+  });
+  const postgres = new PostgresCheckpointNotifications({
+    connectionString: config.stack.databaseUrl,
+    watchers: [watchers.order_summaries],
+    logger,
+    readsElsewhere: config.queryDatabaseUrl !== undefined,
+  });
+  cleanups.push(() => postgres.close());
+  await postgres.start();
+  const redis = new RedisCheckpointNotifications({
+    subscriber: connections.subscriber,
+    channel: customerOrdersChannel(config.stack.namespace),
+    watcher: watchers.customer_orders,
+    logger,
+  });
+  cleanups.push(() => redis.close());
+  await redis.start();
+  await Promise.all([watchers.order_summaries.start(), watchers.customer_orders.start()]);
+  return { watchers, notifications: { postgres, redis } };
+}
+
+/** The queries (use cases) with their metrics, lag clock and command-to-visible recorder. */
+function createQueries(
+  options: StartQueryServiceOptions,
+  registry: Registry,
+  readers: QueryReaders,
+  watchers: Watchers,
+  pool: pg.Pool,
+  cleanups: Cleanups,
+): { queries: Queries; metrics: QueryMetrics } {
+  const { config, logger, tracer } = options;
+  const commitTimes = new PostgresCommitTimes(pool);
+  let metrics: QueryMetrics | undefined;
+  const visibility = new VisibilityRecorder({
+    commitTimes,
+    observe: (readModel, seconds) => metrics?.commandVisible(readModel, seconds),
+    onError: (error) => logger.debug({ err: error }, "cannot look up commit times for command-to-visible latency"),
+  });
+  cleanups.push(() => visibility.close());
+  if (config.pageTokenSecret === undefined) {
+    logger.warn(
+      "QUERY_PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and die with this process",
+    );
+  }
+  const queries = new Queries({
+    summaries: readers.summaries,
+    customerOrders: readers.customerOrders,
+    watchers,
+    lag: new LagClock(commitTimes),
+    pageTokens: new PageTokens(config.pageTokenSecret),
+    maxWaitMs: config.maxWaitMs,
+    streamMaxMs: config.streamMaxMs,
+    maxWaiters: config.maxWaiters,
+    observer: {
+      waited: (readModel, outcome, seconds) => {
+        metrics?.waited(readModel, outcome, seconds);
+        // In the call's async context: a child of its SERVER span.
+        if (tracer)
+          recordSpan(tracer, {
+            name: "wait for position",
+            startTime: Date.now() - seconds * 1000,
+            attributes: { "orderly.read_model": readModel, "orderly.wait.outcome": outcome },
+            error: outcome === "reached" ? undefined : outcome,
+          });
+      },
+      visible: (readModel, position) => visibility.record(readModel, position),
+    },
+  });
+  metrics = new QueryMetrics(registry, {
+    waiters: () => queries.waitingCount,
+    streams: () => queries.streamCount,
+    positions: () => ({
+      order_summaries: watchers.order_summaries.position,
+      customer_orders: watchers.customer_orders.position,
+    }),
+  });
+  return { queries, metrics };
+}
+
+/** EventService: pages of the event log over the pool, woken at the head by the store's commit notifications. */
+async function startEvents(
+  config: QueryServiceConfig,
+  logger: Logger,
+  registry: Registry,
+  pool: pg.Pool,
+  cleanups: Cleanups,
+): Promise<Events> {
+  const commits = new CommitWatch();
+  const commitNotifications = new CommitNotifications({
+    connectionString: config.stack.databaseUrl,
+    applicationName: "query-service commits",
+    onCommit: (head) => commits.advance(head),
+    onError: (error) =>
+      logger.warn({ err: error }, "lost the store's commit notifications; subscriptions poll every second meanwhile"),
+  });
+  cleanups.push(() => commitNotifications.close());
+  await commitNotifications.start();
+  const events = new Events({
+    log: new PostgresEventFeed(pool, { statementTimeoutMs: config.readTimeoutMs, upcasters: orderEventUpcasters }),
+    commits,
+    knownTypes: orderEventTypes,
+    maxSubscribers: config.eventsMaxSubscribers,
+    observer: { sent: (count) => eventMetrics.sent(count) },
+  });
+  const eventMetrics = new EventMetrics(registry, {
+    subscribers: () => events.subscribers,
+    head: () => commits.head,
+  });
+  return events;
+}
+
+/**
+ * Whether the service can answer: every connection up and answering, every watcher healthy. The LISTEN connections
+ * notice a server that goes away, not one that stops answering: the databases are probed and Redis PINGed as well.
+ */
+function watchServiceHealth(
+  config: QueryServiceConfig,
+  connections: QueryConnections,
+  notifications: { postgres: PostgresCheckpointNotifications; redis: RedisCheckpointNotifications },
+  watchers: Watchers,
+  cleanups: Cleanups,
+): () => boolean {
+  const postgresProbe = new PostgresProbe(config.stack.databaseUrl, { applicationName: "query-service health" });
+  const postgres = watchHealth({ check: () => postgresProbe.check(), onChange: () => {} });
+  cleanups.push(() => {
+    postgres.stop();
+    return postgresProbe.close();
+  });
+  const probe = connections.replicaProbe;
+  const replica = probe && watchHealth({ check: () => probe.check(), onChange: () => {} });
+  if (replica && probe) {
+    cleanups.push(() => {
+      replica.stop();
+      return probe.close();
+    });
+  }
+  // PING over the read connection, bounded by its command timeout.
+  const redis = connections.redis;
+  const redisAnswers = watchHealth({ check: async () => (await redis.ping()) === "PONG", onChange: () => {} });
+  cleanups.push(() => redisAnswers.stop());
+  return () =>
+    postgres.healthy &&
+    (replica?.healthy ?? true) &&
+    notifications.postgres.connected &&
+    notifications.redis.connected &&
+    redis.status === "ready" &&
+    redisAnswers.healthy &&
+    watchers.order_summaries.isHealthy &&
+    watchers.customer_orders.isHealthy;
+}
+
+/** SERVING now if healthy, then follows health every 500 ms (NOT_SERVING while unhealthy), until stopping. */
+function followHealth(
+  server: GrpcServer,
+  logger: Logger,
+  healthy: () => boolean,
+  stopping: () => boolean,
+  cleanups: Cleanups,
+): void {
+  server.setServing(healthy());
+  let lastHealthy = healthy();
+  const healthTimer = setInterval(() => {
+    const now = healthy();
+    if (now !== lastHealthy && !stopping()) {
+      lastHealthy = now;
+      server.setServing(now);
+      if (now) logger.info("Postgres and Redis reachable again: SERVING");
+      else logger.warn("Postgres or Redis unreachable: NOT_SERVING");
+    }
+  }, 500);
+  healthTimer.unref();
+  cleanups.push(() => clearInterval(healthTimer));
 }
