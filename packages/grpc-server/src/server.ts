@@ -162,6 +162,9 @@ export class CallAbortedError extends Error {
 }
 
 export const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
+
+/** Messages a server stream queues in grpc-js before the handler waits for the client (see serverStreaming). */
+export const STREAM_QUEUE_MESSAGES = 256;
 const DEADLINE_TOLERANCE_MS = 100;
 
 /**
@@ -485,7 +488,10 @@ export class GrpcServer {
             const next = await untilAborted(iterator.next(), ctx.signal);
             if (next.done) break;
             const message = next.value instanceof EncodedMessage ? next.value : create(method.output, next.value);
-            if (!call.write(message)) {
+            // grpc-js's stream says "full" at 16 queued messages (objectMode's default); waiting for the socket every 16
+            // small messages caps a stream at a few thousand a second. Queue up to STREAM_QUEUE_MESSAGES, then wait:
+            // still bounded, and a client that stops reading still stops the handler (HTTP/2 flow control).
+            if (!call.write(message) && call.writableLength >= STREAM_QUEUE_MESSAGES) {
               await untilAborted(drained(call, stallTimeoutMs), ctx.signal);
             }
             this.metrics.messagesSent.inc(labels);

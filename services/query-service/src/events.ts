@@ -1,6 +1,6 @@
 import { DomainError, ResourceExhaustedError, ValidationError } from "@orderly/eventsourcing";
 import type { CommitWatch } from "./commit-watch.js";
-import type { EventLog, LoggedEvent } from "./event-log.js";
+import type { EventLog, EventLogPage, LoggedEvent } from "./event-log.js";
 
 // The EventService's use cases: ReadEvents (one page) and SubscribeEvents (catch-up, then live tail), both straight
 // from the event store, the source of truth. See docs/events.md.
@@ -115,10 +115,21 @@ export class Events {
     this.#subscribers.set(id, state);
     try {
       let cursor = from;
+      // While catching up, the next page is read while this one is sent (two pages at most per subscriber): the
+      // store's round trip overlaps the sending instead of adding to it.
+      let mark = this.#commits.mark();
+      let ahead: Promise<EventLogPage> | undefined;
       while (!signal.aborted) {
-        const mark = this.#commits.mark();
-        const page = await this.#log.read(cursor, this.#pageSize, types);
+        const page = await (ahead ?? this.#log.read(cursor, this.#pageSize, types));
+        ahead = undefined;
         if (page.head < cursor) throw new PositionAheadOfStoreError(cursor, page.head);
+        const full = page.events.length === this.#pageSize;
+        if (full) {
+          const next = this.#log.read(page.readTo, this.#pageSize, types);
+          // Settled even when the subscription ends before it is awaited.
+          next.catch(() => {});
+          ahead = next;
+        }
         for (const event of page.events) {
           const position = Number(event.position);
           // The store's promise, checked: a page that went backwards would be a bug here or there, never sent.
@@ -131,7 +142,10 @@ export class Events {
         }
         cursor = Math.max(cursor, page.readTo);
         state.position = cursor;
-        if (page.events.length < this.#pageSize) await this.#commits.waitBeyond(cursor, mark, this.#pollMs, signal);
+        if (!full) {
+          await this.#commits.waitBeyond(cursor, mark, this.#pollMs, signal);
+          mark = this.#commits.mark();
+        }
       }
     } finally {
       this.#subscribers.delete(id);
