@@ -86,7 +86,8 @@ export class PostgresEventLog {
       name: "projection_read_for_fold",
       text: `select string_agg(position::text || E'\t' || stream_id || E'\t' || stream_version::text || E'\t' ||
           event_type || E'\t' || ((extract(epoch from occurred_at) * 1000)::float8)::text || E'\t' ||
-          case when event_type in ('OrderPlaced', 'PaymentReceived') then data::text else '' end, E'\n'
+          case when event_type = 'OrderPlaced' then encode(convert_to(coalesce(actor, ''), 'UTF8'), 'hex') else '' end
+          || E'\t' || case when event_type in ('OrderPlaced', 'PaymentReceived') then data::text else '' end, E'\n'
           order by position),
           (select event_id::text from events where events.position = max(page.position))
         from (select * from events where events.position > $1 order by events.position limit $2) page`,
@@ -130,17 +131,21 @@ export function parseFoldPage(text: string, lastEventId?: string): FoldRow[] {
     const t4 = text.indexOf("\t", t3 + 1);
     const t5 = text.indexOf("\t", t4 + 1);
     const t6 = text.indexOf("\t", t5 + 1);
-    if (t1 < 0 || t5 < 0 || t5 >= end || (t6 !== -1 && t6 < end)) {
+    const t7 = t6 < 0 ? -1 : text.indexOf("\t", t6 + 1);
+    if (t1 < 0 || t6 < 0 || t6 >= end || (t7 !== -1 && t7 < end)) {
       throw new Error(`event log page: malformed line after position ${events[events.length - 1]?.position ?? "?"}`);
     }
-    const data = end > t5 + 1 ? JSON.parse(text.slice(t5 + 1, end)) : undefined;
+    const data = end > t6 + 1 ? JSON.parse(text.slice(t6 + 1, end)) : undefined;
+    const occurredAt = new Date(Math.round(Number(text.slice(t4 + 1, t5))));
+    // The actor (OrderPlaced only) comes hex-encoded: a `sub` may hold tabs and newlines.
+    const actor = t6 > t5 + 1 ? Buffer.from(text.slice(t5 + 1, t6), "hex").toString("utf8") : "";
     events.push({
       position: Number(text.slice(start, t1)),
       streamId: text.slice(t1 + 1, t2),
       streamVersion: Number(text.slice(t2 + 1, t3)),
       type: text.slice(t3 + 1, t4),
       data,
-      metadata: { occurredAt: new Date(Math.round(Number(text.slice(t4 + 1, t5)))) },
+      metadata: actor === "" ? { occurredAt } : { occurredAt, actor },
     });
     start = end + 1;
   }

@@ -25,7 +25,7 @@ import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 const SHADOW = `${ORDER_SUMMARIES}_v2`;
 const OLD = `${ORDER_SUMMARIES}_old`;
 const COLUMNS =
-  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position, placed_by";
 
 /** How a rebuild target replays, and the store id its checkpoints record with their marks. */
 export interface RebuildTargetOptions extends BulkFoldOptions {
@@ -69,7 +69,7 @@ export async function storeIdOf(pool: pg.Pool): Promise<() => string | undefined
 
 /** `columnArrays` with the two timestamps as epoch milliseconds. */
 function shadowColumnArrays(rows: readonly OrderSummaryView[]): string[] {
-  const columns = Array.from({ length: 13 }, () => "");
+  const columns = Array.from({ length: 14 }, () => "");
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as OrderSummaryView;
     const sep = i === 0 ? "" : ",";
@@ -86,6 +86,7 @@ function shadowColumnArrays(rows: readonly OrderSummaryView[]): string[] {
     columns[10] += sep + integerElement(r.updatedAt.getTime());
     columns[11] += sep + integerElement(r.lastPosition);
     columns[12] += sep + integerElement(r.placedPosition);
+    columns[13] += sep + quotedElement(r.placedBy);
   }
   return columns.map(arrayLiteral);
 }
@@ -105,17 +106,17 @@ class ShadowTableWriter implements ShadowWriter {
       text: `insert into ${SHADOW} (${COLUMNS})
         select u.order_id, u.customer_id, u.status, u.payment_status, u.currency, u.total_minor, u.paid_minor,
           u.item_count, u.version, timestamptz 'epoch' + u.created_ms * interval '1 millisecond',
-          timestamptz 'epoch' + u.updated_ms * interval '1 millisecond', u.last_position, u.placed_position
+          timestamptz 'epoch' + u.updated_ms * interval '1 millisecond', u.last_position, u.placed_position, u.placed_by
         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-          $8::int4[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])
+          $8::int4[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[])
           as u(order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
-            created_ms, updated_ms, last_position, placed_position)
+            created_ms, updated_ms, last_position, placed_position, placed_by)
         on conflict (order_id) do update set
           customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
           currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
           item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
           updated_at = excluded.updated_at, last_position = excluded.last_position,
-          placed_position = excluded.placed_position
+          placed_position = excluded.placed_position, placed_by = excluded.placed_by
         where ${SHADOW}.last_position < excluded.last_position`,
       values: shadowColumnArrays(rows),
     });

@@ -23,7 +23,7 @@ import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 export const PROJECTIONS_CHANNEL = "orderly_projections";
 
 const COLUMNS =
-  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position";
+  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position, placed_by";
 
 interface SummaryRow {
   order_id: string;
@@ -39,6 +39,8 @@ interface SummaryRow {
   updated_at: Date;
   last_position: number | string;
   placed_position: number | string;
+  /** Absent from rows read before migration 0004 (a caller's own select list). */
+  placed_by?: string | null;
 }
 
 export function rowToSummary(row: SummaryRow): OrderSummaryView {
@@ -59,6 +61,7 @@ export function rowToSummary(row: SummaryRow): OrderSummaryView {
     updatedAt: row.updated_at,
     lastPosition: Number(row.last_position),
     placedPosition: Number(row.placed_position),
+    placedBy: row.placed_by ?? "",
   };
 }
 
@@ -126,19 +129,19 @@ export class OrderSummariesProjection implements Projection {
     };
     const announce = options.announce ?? true;
     this.applySql = `with cp as (
-        update projection_checkpoints set position = $3, event_id = $18::uuid, store_id = $19::uuid, updated_at = now()
-        where name = $1 and position = $2 and epoch = $17 returning position
+        update projection_checkpoints set position = $3, event_id = $19::uuid, store_id = $20::uuid, updated_at = now()
+        where name = $1 and position = $2 and epoch = $18 returning position
       ), up as (
         insert into ${this.table} (${COLUMNS})
         select u.* from unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
-          $11::int4[], $12::int8[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::int8[])
+          $11::int4[], $12::int8[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::int8[], $17::text[])
           as u(${COLUMNS}), cp
         on conflict (order_id) do update set
           customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
           currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
           item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
           updated_at = excluded.updated_at, last_position = excluded.last_position,
-          placed_position = excluded.placed_position
+          placed_position = excluded.placed_position, placed_by = excluded.placed_by
         where ${this.table}.last_position < excluded.last_position
       )
       select ${announce ? `pg_notify('${PROJECTIONS_CHANNEL}', $1::text || ':' || cp.position::text)` : "cp.position"},
@@ -246,7 +249,7 @@ export class OrderSummariesProjection implements Projection {
 }
 
 /**
- * The 13 column arrays of the upsert ($4..$16) as Postgres array literals, built in one pass. pg would build each from a
+ * The 14 column arrays of the upsert ($4..$17) as Postgres array literals, built in one pass. pg would build each from a
  * JavaScript array element by element (prepareValue, escapeElement, a string concatenation each): a quarter of what a
  * projector allocated per batch (the elements: see @orderly/event-store-postgres's array-literals).
  */
@@ -264,6 +267,7 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
   let updatedAt = "";
   let lastPositions = "";
   let placedPositions = "";
+  let placedBy = "";
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as OrderSummaryView;
     const sep = i === 0 ? "" : ",";
@@ -280,6 +284,7 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
     updatedAt += sep + timestampElement(r.updatedAt);
     lastPositions += sep + integerElement(r.lastPosition);
     placedPositions += sep + integerElement(r.placedPosition);
+    placedBy += sep + quotedElement(r.placedBy);
   }
   return [
     orderIds,
@@ -295,6 +300,7 @@ export function columnArrays(rows: readonly OrderSummaryView[]): string[] {
     updatedAt,
     lastPositions,
     placedPositions,
+    placedBy,
   ].map(arrayLiteral);
 }
 

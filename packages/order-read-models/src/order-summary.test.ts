@@ -41,6 +41,18 @@ const placed = () =>
   );
 
 describe("evolveSummary", () => {
+  it("records who placed the order from OrderPlaced's actor, '' without one", () => {
+    const p = placed();
+    expect(evolveSummary(undefined, p).placedBy).toBe("");
+    const withActor = { ...p, metadata: { ...p.metadata, actor: "svc-checkout" } };
+    const s = evolveSummary(undefined, withActor);
+    expect(s.placedBy).toBe("svc-checkout");
+    const paid = { ...recorded("PaymentReceived", { amountMinor: 3000, paymentReference: "r" }, 2, 2_000) };
+    expect(evolveSummary(s, { ...paid, metadata: { ...paid.metadata, actor: "svc-payments" } }).placedBy).toBe(
+      "svc-checkout",
+    );
+  });
+
   it("folds an order's life into its summary", () => {
     const p = placed();
     let s = evolveSummary(undefined, p);

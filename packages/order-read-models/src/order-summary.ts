@@ -8,7 +8,11 @@ import { ProjectionHandlerError } from "@orderly/projector";
  */
 export type FoldableEvent = Pick<RecordedEvent, "type" | "data" | "streamId" | "streamVersion" | "position"> & {
   /** `eventId` at least on the last event of a page (what a checkpoint's mark needs). */
-  readonly metadata: Pick<RecordedEvent["metadata"], "occurredAt"> & { readonly eventId?: string };
+  readonly metadata: Pick<RecordedEvent["metadata"], "occurredAt"> & {
+    readonly eventId?: string;
+    /** The audit identity, read at least on OrderPlaced (`placedBy`). */
+    readonly actor?: string | undefined;
+  };
 };
 
 /** One order as both read models hold it (the query service's `OrderSummaryView`). */
@@ -29,6 +33,8 @@ export interface OrderSummaryView {
   lastPosition: number;
   /** Global position of the OrderPlaced event (ties of created_at in the customer list; not in the query view). */
   placedPosition: number;
+  /** Who placed the order (OrderPlaced's actor); '' when auth was off. Kept by `order_summaries` only. */
+  placedBy: string;
 }
 
 const orderStatuses: readonly string[] = ["placed", "paid", "shipped", "cancelled"];
@@ -70,6 +76,7 @@ export function evolveSummary(current: OrderSummaryView | undefined, recorded: F
       updatedAt: at,
       lastPosition: recorded.position,
       placedPosition: recorded.position,
+      placedBy: recorded.metadata.actor ?? "",
     };
   }
   if (!current) return fail("no OrderPlaced before it");

@@ -13,7 +13,8 @@ export class PostgresOrderSummaryReader {
     const result = await this.pool.query({
       name: "os_get_summary",
       text: `select order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count,
-        version, created_at, updated_at, last_position, placed_position from ${ORDER_SUMMARIES} where order_id = $1`,
+        version, created_at, updated_at, last_position, placed_position, placed_by from ${ORDER_SUMMARIES}
+        where order_id = $1`,
       values: [orderId],
     });
     const row = result.rows[0];

@@ -260,6 +260,7 @@ describe("order projections (event store only)", () => {
               updated_at: s.updatedAt,
               last_position: s.lastPosition,
               placed_position: s.placedPosition,
+              placed_by: s.placedBy,
             })),
           ),
         ],
@@ -319,13 +320,14 @@ describe("order projections (event store only)", () => {
       updatedAt: new Date(-1000 * i - 7),
       lastPosition: 10 + i,
       placedPosition: 2 ** 40 + i,
+      placedBy: text,
     }));
     const arrays = columnArrays(rows);
     const result = await pool.query(
       `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-         $8::int4[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::int8[])
+         $8::int4[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::int8[], $14::text[])
          as u(order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
-              created_at, updated_at, last_position, placed_position)`,
+              created_at, updated_at, last_position, placed_position, placed_by)`,
       arrays,
     );
     expect(result.rows.map(rowToSummary)).toEqual(rows);
@@ -360,6 +362,7 @@ describe("order projections (event store only)", () => {
       updatedAt: new Date(-1000 * i - 7),
       lastPosition: 10 + i,
       placedPosition: 2 ** 40 + i,
+      placedBy: "", // customer_orders does not keep it
     }));
     const decoded = (await redis.eval("return cjson.decode(ARGV[1])", 0, packRows(rows))) as string[];
     const expected = rows.flatMap((r) => [

@@ -53,6 +53,8 @@ function edgeCaseHistories(): OrderHistory[] {
       causationId: commandId,
       // Milliseconds that must survive every path; orders placed at the same one: the list falls back to positions.
       occurredAt: at(1000 * i + 7),
+      // Who placed it (placed_by), with what a token's sub may hold; every other order without (auth off).
+      ...(i === 0 && customerId.length % 2 === 0 ? { actor: `svc-ü "${customerId}"\twith\nbreaks` } : {}),
     });
     const placed: OrderEvent = { type: "OrderPlaced", data: { orderId, customerId, currency, items, totalMinor } };
     return {
@@ -204,6 +206,7 @@ describe("fast rebuild", () => {
         e.metadata.occurredAt.getTime(),
       ]);
       if (e.type === "OrderPlaced" || e.type === "PaymentReceived") expect(f.data).toEqual(e.data);
+      if (e.type === "OrderPlaced") expect(f.metadata.actor).toBe(e.metadata.actor);
     });
     expect(types.size).toBe(7);
   });

@@ -44,7 +44,7 @@ export async function readOrderSummariesSnapshot(pool: pg.Pool): Promise<ReadMod
     );
     const rows = await client.query(
       `select order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
-        created_at, updated_at, last_position, placed_position from ${ORDER_SUMMARIES}`,
+        created_at, updated_at, last_position, placed_position, placed_by from ${ORDER_SUMMARIES}`,
     );
     await client.query("commit");
     const summaries = new Map<string, OrderSummaryView>();

@@ -2,7 +2,7 @@
  * Projection versions. Bump one when its handlers change what they write: the projector sees the stored version
  * differ on start and rebuilds that read model next to the live one (no downtime).
  */
-export const ORDER_SUMMARIES_VERSION = 1;
+export const ORDER_SUMMARIES_VERSION = 2; // 2: placed_by (issue 15)
 export const CUSTOMER_ORDERS_VERSION = 2;
 
 export const ORDER_SUMMARIES = "order_summaries";

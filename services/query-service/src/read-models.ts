@@ -28,6 +28,8 @@ export interface OrderSummaryView {
   updatedAt: Date;
   /** Global position of the last applied event. */
   lastPosition: number;
+  /** Who placed the order (the authenticated caller of CreateOrder); '' or absent when unknown. */
+  placedBy?: string;
 }
 
 export interface OrderSummaryReader {

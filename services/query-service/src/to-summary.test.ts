@@ -21,6 +21,7 @@ describe("toSummary", () => {
       createdAt,
       updatedAt,
       lastPosition: 99,
+      placedBy: "svc-checkout",
     });
     expect(summary.orderId).toBe("6f1c1a52-0e1d-4a8c-9a53-1b2f0f8e6f01");
     expect(summary.customerId).toBe("customer-1");
@@ -33,6 +34,7 @@ describe("toSummary", () => {
     expect(summary.version).toBe(4n);
     expect(summary.createdAt && timestampDate(summary.createdAt)).toEqual(createdAt);
     expect(summary.updatedAt && timestampDate(summary.updatedAt)).toEqual(updatedAt);
+    expect(summary.placedBy).toBe("svc-checkout");
   });
 
   it("maps each domain status", () => {

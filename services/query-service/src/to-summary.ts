@@ -43,6 +43,7 @@ export function toSummary(view: OrderSummaryView): OrderSummary {
     version: BigInt(view.version),
     createdAt: timestampFromDate(view.createdAt),
     updatedAt: timestampFromDate(view.updatedAt),
+    placedBy: view.placedBy ?? "",
   });
 }
 

@@ -109,6 +109,7 @@ describe("the stack over mTLS with JWT authorization", () => {
     }, "the order summary at the order's position");
     expect(summary?.summary?.orderId).toBe(orderId);
     expect(summary?.summary?.totalMinor).toBe(999n);
+    expect(summary?.summary?.placedBy).toBe("svc-checkout");
 
     // Audit identity: the token's sub in the event row and in the envelope the relay published.
     const client = new pg.Client({ connectionString: env.databaseUrl });
