@@ -12,7 +12,8 @@ export interface FoldRow {
   readonly streamVersion: number;
   readonly type: string;
   readonly data: unknown;
-  readonly metadata: { readonly occurredAt: Date; readonly eventId?: string };
+  /** `actor`: who issued the command, on OrderPlaced rows (the read models' `placedBy`). */
+  readonly metadata: { readonly occurredAt: Date; readonly eventId?: string; readonly actor?: string };
 }
 
 /**
