@@ -1,18 +1,5 @@
-export {
-  type NatsCluster,
-  type NatsServer,
-  type PostgresServer,
-  type PostgresServerOptions,
-  type PostgresStopMode,
-  type RedisCluster,
-  type RedisServer,
-  type StopMode,
-  startNatsCluster,
-  startNatsServer,
-  startPostgresServer,
-  startRedisCluster,
-  startRedisServer,
-} from "@orderly/local-servers/throwaway";
+// The servers a test owns (temp folder, free port): their home is @orderly/local-servers.
+export * from "@orderly/local-servers/throwaway";
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
 export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
