@@ -1,4 +1,4 @@
-import type { OrderEventType } from "@orderly/orders-domain";
+import { orderEventTypes as knownTypes, type OrderEventType } from "@orderly/orders-domain";
 import { writeEnvelopeView } from "./envelope-writer.js";
 
 /**
@@ -48,5 +48,30 @@ export function encodeStoredEnvelope(stored: StoredEventText): Uint8Array {
     stored.actor,
     JSON.parse(stored.data),
     stored.schemaVersion ?? 1,
+  );
+}
+
+/**
+ * encodeStoredEnvelope for readers that hand every event on (the EventService): an event type this release does not
+ * know is sent with `event_type` set and the `event` case empty, for the consumer to skip and count, instead of
+ * failing the read.
+ */
+export function encodeStoredEnvelopeOpen(stored: StoredEventText): Uint8Array {
+  const known = (knownTypes as readonly string[]).includes(stored.type);
+  return writeEnvelopeView(
+    stored.eventId,
+    Number(stored.position),
+    stored.streamId,
+    Number(stored.streamVersion),
+    stored.type as OrderEventType,
+    Number(stored.occurredAtMs),
+    stored.commandId,
+    stored.correlationId,
+    stored.causationId,
+    stored.traceparent,
+    stored.actor,
+    known ? JSON.parse(stored.data) : undefined,
+    stored.schemaVersion ?? 1,
+    "empty-case",
   );
 }

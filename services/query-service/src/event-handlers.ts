@@ -1,5 +1,5 @@
 import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contracts";
-import { encodeStoredEnvelope } from "@orderly/event-bus";
+import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
 import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
 import { EncodedMessage } from "@orderly/grpc-server";
 import type { LoggedEvent } from "./event-log.js";
@@ -81,7 +81,7 @@ export function eventServiceHandlers(events: Events, observe: Observe = () => {}
 
 /** SubscribeEventsResponse { EventEnvelope event = 1; } */
 export function subscribeEventsResponse(event: LoggedEvent): Uint8Array {
-  const envelope = encodeStoredEnvelope(event);
+  const envelope = encodeStoredEnvelopeOpen(event);
   const out = Buffer.allocUnsafe(1 + varintSize(envelope.length) + envelope.length);
   out[0] = 0x0a;
   const at = writeVarint(out, 1, envelope.length);
@@ -91,7 +91,7 @@ export function subscribeEventsResponse(event: LoggedEvent): Uint8Array {
 
 /** ReadEventsResponse { repeated EventEnvelope events = 1; int64 next_position = 2; } */
 export function readEventsResponse(events: readonly LoggedEvent[], nextPosition: number): Uint8Array {
-  const envelopes = events.map((event) => encodeStoredEnvelope(event));
+  const envelopes = events.map((event) => encodeStoredEnvelopeOpen(event));
   let size = 1 + varintSize(nextPosition);
   for (const envelope of envelopes) size += 1 + varintSize(envelope.length) + envelope.length;
   const out = Buffer.allocUnsafe(size);

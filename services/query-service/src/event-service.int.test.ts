@@ -276,6 +276,52 @@ describe("SubscribeEvents", () => {
     }
   });
 
+  it("hands on an event type this release does not know: event_type set, the event case empty, positions unbroken", async () => {
+    const start = await head();
+    const c = newClient();
+    const received: SubscribeEventsResponse[] = [];
+    const subscription = c.subscribeEvents({ fromPosition: BigInt(start) });
+    const done = new Promise<void>((resolve, reject) => {
+      subscription.on("data", (message: SubscribeEventsResponse) => {
+        received.push(message);
+        if (received.length === 3) resolve();
+      });
+      subscription.on("error", (error: grpc.ServiceError) => {
+        if (error.code !== grpc.status.CANCELLED) reject(error);
+      });
+    });
+    await placeOrder();
+    // What a newer release of the command service would write: a type this one does not know.
+    const client = await pool.connect();
+    try {
+      await client.query("begin");
+      const next = await client.query("update global_position set last = last + 1 where id = 1 returning last");
+      const id = randomUUID();
+      await client.query(
+        `insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id,
+           correlation_id, causation_id, occurred_at, schema_version)
+         values ($1, $2, $3, 1, 'OrderGiftWrapped', '{"paper":"red"}', $2, $2, $2, now(), 1)`,
+        [next.rows[0].last, id, `order-${id}`],
+      );
+      await client.query("select pg_notify('orderly_events', $1::text)", [String(next.rows[0].last)]);
+      await client.query("commit");
+    } finally {
+      client.release();
+    }
+    await placeOrder();
+    await done;
+    subscription.cancel();
+    expect(received.map((m) => Number(m.event?.position))).toEqual([start + 1, start + 2, start + 3]);
+    const unknown = received[1]?.event;
+    expect(unknown?.eventType).toBe("OrderGiftWrapped");
+    expect(unknown?.event.case).toBeUndefined();
+    expect(received[0]?.event?.event.case).toBe("orderPlaced");
+    const page = await read(c, { fromPosition: BigInt(start), maxCount: 3 });
+    expect(page.types).toEqual(["OrderPlaced", "OrderGiftWrapped", "OrderPlaced"]);
+    // Filtering by a type the server does not know is the caller's mistake.
+    expect(await statusOf(read(c, { eventTypes: ["OrderGiftWrapped"] }))).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
   it("resumes exactly from every 100th position", async () => {
     while ((await head()) < 1_100) await Promise.all(Array.from({ length: 20 }, () => placeOrder(2)));
     const c = newClient();

@@ -1,9 +1,11 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createOrderlySession } from "@orderly/client";
 import { createTestEnvironment, type RunningService, type TestEnvironment } from "@orderly/testing";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StackPorts, startStack, stopStack } from "../ops/support.js";
 
@@ -112,4 +114,45 @@ describe("the examples beyond TypeScript, against a running stack", () => {
     },
     270_000,
   );
+
+  // Last: the projectors stop at a type they cannot apply (docs/events.md), which the examples above must not meet.
+  it("typescript: subscribeEvents skips and counts an event type the stubs do not know, and its position moves past it", async () => {
+    const session = createOrderlySession({
+      command: `http://127.0.0.1:${ports.COMMAND_PORT}`,
+      query: `http://127.0.0.1:${ports.QUERY_PORT}`,
+    });
+    const client = new pg.Client({ connectionString: env.databaseUrl });
+    await client.connect();
+    let unknownAt = 0n;
+    try {
+      await client.query("begin");
+      const next = await client.query("update global_position set last = last + 1 where id = 1 returning last");
+      unknownAt = BigInt(next.rows[0].last);
+      const id = randomUUID();
+      await client.query(
+        `insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id,
+           correlation_id, causation_id, occurred_at)
+         values ($1, $2, $3, 1, 'OrderGiftWrapped', '{}', $2, $2, $2, now())`,
+        [unknownAt, id, `order-${id}`],
+      );
+      await client.query("commit");
+    } finally {
+      await client.end();
+    }
+    const placed = await session.commands.createOrder({
+      idempotencyKey: `ts-after-unknown-${Date.now()}`,
+      customerId: "ts-unknown",
+      currency: "EUR",
+      items: [{ sku: "card", quantity: 1, unitPriceMinor: 100n }],
+    });
+    const events = session.subscribeEvents({ fromPosition: unknownAt - 1n });
+    const seen: bigint[] = [];
+    for await (const event of events) {
+      seen.push(event.position);
+      if (event.position === placed.accepted?.position) break;
+    }
+    expect(seen).toEqual([unknownAt + 1n]);
+    expect(events.skippedUnknown).toBe(1);
+    expect(events.position).toBe(unknownAt + 1n);
+  }, 60_000);
 });
