@@ -1,4 +1,5 @@
 import { noUpcasters, UnavailableError, type Upcasters } from "@orderly/eventsourcing";
+import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
 import { mapDatabaseError } from "./postgres-event-store.js";
 
@@ -243,7 +244,7 @@ export class CommitNotifications {
 
   #scheduleReconnect(): void {
     if (this.#closed || this.#retryTimer) return;
-    const delay = Math.min(2_000, 100 * 2 ** this.#attempt++);
+    const delay = backoffDelay(this.#attempt++, { baseMs: 100, maxMs: 2_000, jitter: "none" });
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connect().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -83,7 +84,7 @@ async function waitForLine(proc: OwnedProcess, line: RegExp, what: string, timeo
       proc.child.kill("SIGKILL");
       throw new Error(`${what} was not ready within ${timeoutMs} ms:\n${proc.output().slice(-3000)}`);
     }
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 
@@ -216,7 +217,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
         current.child.kill("SIGQUIT");
         throw new Error(`postgres was not ready in time:\n${current.output().slice(-3000)}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   };
   const signals: Record<PostgresStopMode, NodeJS.Signals> = {
@@ -384,7 +385,7 @@ export async function startNatsCluster(
           if (Date.now() > deadline) {
             throw new Error(`JetStream of the NATS cluster did not answer at ${node.url} within ${timeoutMs} ms`);
           }
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
         }
       }
     },
@@ -555,7 +556,7 @@ export async function startRedisCluster(
         const { stdout } = await run(redisCliBin, ["-h", "127.0.0.1", "-p", String(node.port), "cluster", "info"]);
         if (/cluster_state:ok/.test(stdout)) break;
         if (Date.now() > deadline) throw new Error(`Redis Cluster node ${node.port} not ok in time:\n${stdout}`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   } catch (error) {

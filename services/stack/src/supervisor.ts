@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@orderly/observability";
 import type { ServiceSpec } from "./services.js";
 
@@ -130,7 +131,7 @@ export async function waitUntilReady(url: string, timeoutMs: number, isAlive: ()
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return false;
 }
