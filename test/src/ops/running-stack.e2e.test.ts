@@ -181,6 +181,7 @@ describe("the running stack (pnpm start)", () => {
     const queryServices = (await reflect<Listed>(ports.QUERY_PORT, { listServices: "*" })).listServicesResponse.service;
     expect(queryServices.map((s) => s.name).sort()).toEqual([
       "grpc.health.v1.Health",
+      "orderly.orders.v1.EventService",
       "orderly.orders.v1.QueryService",
     ]);
     const commandServices = (await reflect<Listed>(ports.COMMAND_PORT, { listServices: "*" })).listServicesResponse
