@@ -355,11 +355,15 @@ describe("start-up", () => {
           COMMAND_PORT: "0",
           METRICS_PORT: "0",
           LOG_FORMAT: "json",
+          // It waits for Postgres at start (like the other services) and then gives up naming it.
+          ORDERLY_STARTUP_TIMEOUT_MS: "1500",
         },
         readyLine: /command-service ready/,
       }),
     ).rejects.toThrow(
-      new RegExp(`Postgres is not running at postgres://root@127.0.0.1:${port}/orderly_nowhere \\(DATABASE_URL\\)`),
+      new RegExp(
+        `gave up after \\d+ s waiting for Postgres at postgres://root@127.0.0.1:${port}/orderly_nowhere \\(DATABASE_URL\\)`,
+      ),
     );
   });
 });
