@@ -47,6 +47,8 @@ export {
 } from "./postgres-event-store.js";
 export { type FoldRow, PostgresEventLog, parseFoldPage } from "./projection-event-log.js";
 export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
+export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";
+export { type OutboxRowText, PostgresRelaySession, PostgresRelayStore } from "./relay-store.js";
 export {
   eventIdsAt,
   type RelayCheckpointRow,

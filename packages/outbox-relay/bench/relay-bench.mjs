@@ -12,7 +12,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { ordersBus } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventStore, PostgresRelayStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment } from "@orderly/testing";
 import { JetStreamPublisher, OutboxRelay, renderHeaders } from "../dist/index.js";
 import { orderPlacedRequest, silentLogger } from "../dist/testing.js";
@@ -170,7 +170,7 @@ try {
       drained = resolve;
     });
     const relay = new OutboxRelay({
-      databaseUrl: env.databaseUrl,
+      store: new PostgresRelayStore(env.databaseUrl),
       natsUrl: env.natsUrl,
       bus: drainBus,
       logger: silentLogger,
@@ -263,7 +263,7 @@ try {
   const ackedAt = new Map(); // position -> when the relay saw the JetStream ack
   const fromCommittedAt = [];
   const latencyRelay = new OutboxRelay({
-    databaseUrl: env.databaseUrl,
+    store: new PostgresRelayStore(env.databaseUrl),
     natsUrl: env.natsUrl,
     bus,
     logger: silentLogger,

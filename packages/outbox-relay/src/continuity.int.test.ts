@@ -1,7 +1,13 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ordersBus } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  migrateEventStore,
+  PostgresEventStore,
+  PostgresRelayStore,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import {
   createTestEnvironment,
   dumpDatabase,
@@ -65,7 +71,7 @@ function startRelay(namespace: string) {
   // Its own pool: the tests replace the database under it, as an operator's restore does.
   const continuityPool = createPool(env.databaseUrl, { max: 1 });
   const relay = new OutboxRelay({
-    databaseUrl: env.databaseUrl,
+    store: new PostgresRelayStore(env.databaseUrl),
     natsUrl: env.natsUrl,
     bus: ordersBus(namespace),
     logger: { debug() {}, info: log("info"), warn: log("warn"), error: log("error") },

@@ -7,14 +7,28 @@ export {
   renderHeaders,
 } from "./jetstream-publisher.js";
 export { type LagSource, type RelayMetrics, registerRelayMetrics } from "./metrics.js";
+export { NatsSession, NatsUnavailableError, type StreamTail } from "./nats-session.js";
 export {
   type AckedBatch,
-  type ContinuityCheck,
-  OutboxRelay,
-  type OutboxRelayOptions,
-  type PayloadUpcasters,
-  type RelayBus,
-  type RelayLogger,
-  type RelayRole,
-} from "./relay.js";
-export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";
+  type BatchPublisher,
+  PublishPipeline,
+  type PublishPipelineOptions,
+  type ResumePoint,
+  StoreWentBackError,
+} from "./pipeline.js";
+export type {
+  CommitListener,
+  ContinuityCheck,
+  LockAttempt,
+  OutboxPage,
+  OutboxRow,
+  PayloadUpcasters,
+  RelayBus,
+  RelayCheckpoint,
+  RelayLogger,
+  RelaySession,
+  RelayStore,
+  StoredEventText,
+} from "./ports.js";
+export { StreamReconciler } from "./reconciler.js";
+export { OutboxRelay, type OutboxRelayOptions, type RelayRole } from "./relay.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeEnvelope, encodeEnvelope, ordersBus } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventStore, PostgresRelayStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
 import type pg from "pg";
 import { Registry } from "prom-client";
@@ -54,7 +54,7 @@ async function startingAtHead(name: string): Promise<number> {
 /** Each test gets its own namespace (stream) and checkpoint name, on the file's database. */
 function startRelay(overrides: Partial<OutboxRelayOptions> & { namespace: string }): OutboxRelay {
   const relay = new OutboxRelay({
-    databaseUrl: env.databaseUrl,
+    store: new PostgresRelayStore(env.databaseUrl),
     natsUrl: env.natsUrl,
     bus: ordersBus(overrides.namespace),
     logger: process.env.RELAY_TEST_LOG ? consoleLogger(overrides.name ?? overrides.namespace) : silentLogger,

@@ -4,6 +4,8 @@ import { ordersBus, readOrdersStreamStatus, readStreamEvents, recreateOrdersStre
 import {
   eventIdsAt,
   PostgresEventStore,
+  PostgresRelayStore,
+  RelayFence,
   readStoreStatus,
   StoreContinuity,
   StoreRecovery,
@@ -18,7 +20,7 @@ import {
   setCustomerOrdersCheckpoint,
   setOrderSummariesCheckpoint,
 } from "@orderly/order-read-models";
-import { OutboxRelay, RelayFence } from "@orderly/outbox-relay";
+import { OutboxRelay } from "@orderly/outbox-relay";
 import { InvalidArgumentError, Option } from "commander";
 import { type CliCommand, CommandFailedError, type CommandResult, EXIT_FINDING, EXIT_OK } from "./command.js";
 import { type ConsistencyReport, checkConsistency, type StreamComparison, type StreamEntry } from "./consistency.js";
@@ -418,7 +420,7 @@ async function republish(context: CliContext, step: (line: string) => void): Pro
   const target = await new StoreRecovery(pool).lastEventPosition();
   // Whichever relay takes the lock (this one, or a running service's) republishes from the empty stream's start.
   const relay = new OutboxRelay({
-    databaseUrl: stack.databaseUrl,
+    store: new PostgresRelayStore(stack.databaseUrl),
     natsUrl: stack.natsServers,
     natsOptions: stack.nats,
     bus: ordersBus(stack.namespace, { replicas: stack.streamReplicas }),

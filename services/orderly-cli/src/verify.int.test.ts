@@ -1,5 +1,5 @@
 import { ordersBus } from "@orderly/event-bus";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createPool, migrateEventStore, PostgresEventStore, PostgresRelayStore } from "@orderly/event-store-postgres";
 import {
   customerOrdersKeys,
   generationKeys,
@@ -37,7 +37,7 @@ beforeAll(async () => {
   await migrateReadModels(pool);
   head = await appendHistories(new PostgresEventStore(pool), generateOrderHistories(600, 7));
   relay = new OutboxRelay({
-    databaseUrl: env.databaseUrl,
+    store: new PostgresRelayStore(env.databaseUrl),
     natsUrl: env.natsUrl,
     bus: ordersBus(env.namespace),
     logger: silent,

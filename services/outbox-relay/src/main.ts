@@ -1,5 +1,11 @@
 import { ordersBus, streamName } from "@orderly/event-bus";
-import { createPool, ensureDatabase, migrateEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import {
+  createPool,
+  ensureDatabase,
+  migrateEventStore,
+  PostgresRelayStore,
+  StoreContinuity,
+} from "@orderly/event-store-postgres";
 import {
   createLogger,
   natsServer,
@@ -36,7 +42,7 @@ async function main(): Promise<void> {
   const continuityPool = createPool(config.stack.databaseUrl, { max: 1, connectionTimeoutMillis: 2_000 });
   const starting = new AbortController();
   const relay = new OutboxRelay({
-    databaseUrl: config.stack.databaseUrl,
+    store: new PostgresRelayStore(config.stack.databaseUrl),
     natsUrl: config.stack.natsServers,
     natsOptions: config.stack.nats,
     bus: ordersBus(config.stack.namespace, { replicas: config.stack.streamReplicas }),

@@ -1,6 +1,6 @@
 import pg from "pg";
 
-/** The advisory lock an active relay named `name` holds (see OutboxRelay: one active relay per name). */
+/** The advisory lock an active relay named `name` holds (its session's, see PostgresRelayStore: one active relay per name). */
 export function relayLockName(name: string): string {
   return `orderly:${name}`;
 }
