@@ -4,7 +4,9 @@
 // the spans' bytes. ONE load loop (this process) drives both, alternating rounds, closed loop with <in-flight>
 // CreateOrder calls outstanding, each with a sampled `traceparent` header. Per side: calls/s and server CPU per
 // command (utime + stime of the process from /proc, over the round). With tracing on each command records three
-// spans in the command-service (the gRPC SERVER span, the append, and its share of a group commit).
+// spans in the command-service (the gRPC SERVER span, the append, and its share of a group commit). A third process,
+// "sampled", traces with OTEL_TRACES_SAMPLER=traceidratio at 0.1 (ignoring the caller's sampled flag): one command in
+// ten recorded.
 // Usage (after pnpm build): node test/bench/tracing-cost.mjs [--seconds 5] [--warmup 2] [--in-flight 32] [--rounds 2]
 // Prints one JSON object.
 import { randomBytes, randomUUID } from "node:crypto";
@@ -67,7 +69,17 @@ try {
   });
   const CommandService = grpc.loadPackageDefinition(definition).orderly.orders.v1.CommandService;
   const sides = {};
-  for (const side of ["off", "on"]) {
+  const sideEnv = {
+    off: {},
+    on: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint },
+    sampled: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_TRACES_SAMPLER: "traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.1",
+    },
+  };
+  const names = Object.keys(sideEnv);
+  for (const side of names) {
     const port = await freePort();
     const metricsPort = await freePort();
     const service = await startService({
@@ -78,7 +90,7 @@ try {
         COMMAND_PORT: String(port),
         METRICS_PORT: String(metricsPort),
         LOG_LEVEL: "warn",
-        ...(side === "on" ? { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } : {}),
+        ...sideEnv[side],
       },
       readyUrl: `http://127.0.0.1:${metricsPort}/readyz`,
       readyTimeoutMs: 60_000,
@@ -118,10 +130,10 @@ try {
     return done;
   }
 
-  for (const side of ["off", "on"]) await drive(sides[side].client, warmup);
-  for (const side of ["off", "on"]) result.sides[side] = { rounds: [] };
+  for (const side of names) await drive(sides[side].client, warmup);
+  for (const side of names) result.sides[side] = { rounds: [] };
   for (let round = 0; round < rounds; round++) {
-    for (const side of round % 2 === 0 ? ["off", "on"] : ["on", "off"]) {
+    for (const side of round % 2 === 0 ? names : [...names].reverse()) {
       const { service, client } = sides[side];
       const cpuBefore = cpuSeconds(service.pid);
       const started = performance.now();
@@ -134,21 +146,25 @@ try {
       });
     }
   }
-  for (const side of ["off", "on"]) {
+  for (const side of names) {
     const r = result.sides[side].rounds;
     result.sides[side].bestCallsPerSecond = Math.max(...r.map((x) => x.callsPerSecond));
     result.sides[side].bestCpuMicrosPerCommand = Math.min(...r.map((x) => x.cpuMicrosPerCommand));
   }
-  const { off, on } = result.sides;
-  result.ratio = {
-    callsPerSecondOnOverOff: Number((on.bestCallsPerSecond / off.bestCallsPerSecond).toFixed(3)),
-    cpuPerCommandOnOverOff: Number((on.bestCpuMicrosPerCommand / off.bestCpuMicrosPerCommand).toFixed(3)),
-    extraCpuMicrosPerCommand: on.bestCpuMicrosPerCommand - off.bestCpuMicrosPerCommand,
-  };
+  const { off } = result.sides;
+  result.ratio = {};
+  for (const side of ["on", "sampled"]) {
+    const s = result.sides[side];
+    result.ratio[side] = {
+      callsPerSecondOverOff: Number((s.bestCallsPerSecond / off.bestCallsPerSecond).toFixed(3)),
+      cpuPerCommandOverOff: Number((s.bestCpuMicrosPerCommand / off.bestCpuMicrosPerCommand).toFixed(3)),
+      extraCpuMicrosPerCommand: s.bestCpuMicrosPerCommand - off.bestCpuMicrosPerCommand,
+    };
+  }
   // Let the last spans go out, then report what the sink saw.
   await new Promise((r) => setTimeout(r, 6_000));
   result.sink = { ...sink };
-  for (const side of ["off", "on"]) sides[side].client.close();
+  for (const side of names) sides[side].client.close();
 } finally {
   for (const service of services) await service.stop();
   await env.cleanup();

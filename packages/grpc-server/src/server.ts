@@ -17,17 +17,7 @@ import {
   status as Status,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapGetter,
-  type Tracer,
-  trace,
-} from "@opentelemetry/api";
+import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { ResourceExhaustedError } from "@orderly/eventsourcing";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
@@ -69,6 +59,11 @@ export interface CallContext {
   readonly principal: Principal | undefined;
   /** Under mTLS, the subject of the client's certificate (e.g. `CN=svc-checkout`); undefined otherwise. */
   readonly clientCertificateSubject: string | undefined;
+  /**
+   * With tracing on, the W3C `traceparent` of the call's SERVER span: what the handler's own spans and the events it
+   * writes continue from. Undefined when tracing is off.
+   */
+  readonly traceparent?: string | undefined;
 }
 
 type Init<O extends DescMessage> = MessageInitShape<O>;
@@ -327,7 +322,7 @@ export class GrpcServer {
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const track = this.track(method, "unary");
       const ctx = new GrpcCallContext(call, path, this.maxDeadlineMs);
-      const span = this.startSpan(method, call);
+      const span = this.startSpan(method, call, ctx);
       // The capped deadline may answer before the handler does: whichever comes second is dropped.
       let answered = false;
       const finish = (code: Status) => {
@@ -385,8 +380,7 @@ export class GrpcServer {
         if (result instanceof Promise) result.then(succeed, fail);
         else succeed(result);
       };
-      if (span === undefined) this.admit(call, ctx, scope, fail, start);
-      else context.with(trace.setSpan(context.active(), span), () => this.admit(call, ctx, scope, fail, start));
+      this.admit(call, ctx, scope, fail, start);
     };
   }
 
@@ -442,7 +436,7 @@ export class GrpcServer {
     return (call: ServerWritableStream<unknown, unknown>) => {
       const track = this.track(method, "server_stream");
       const ctx = new GrpcCallContext(call, path);
-      const span = this.startSpan(method, call);
+      const span = this.startSpan(method, call, ctx);
       this.streams.add(ctx);
       let counted: string | undefined;
       const finish = (code: Status) => {
@@ -507,20 +501,21 @@ export class GrpcServer {
           finish(status.code);
         }
       };
-      if (span === undefined) this.admit(call, ctx, scope, refuse, () => void run());
-      else
-        context.with(trace.setSpan(context.active(), span), () =>
-          this.admit(call, ctx, scope, refuse, () => void run()),
-        );
+      this.admit(call, ctx, scope, refuse, () => void run());
     };
   }
 
-  /** The call's SERVER span, a child of the caller's `traceparent`; undefined when tracing is off. */
-  private startSpan(method: DescMethod, call: ServerCall): Span | undefined {
+  /**
+   * The call's SERVER span, a child of the caller's `traceparent`, its own traceparent put on the call's context;
+   * undefined when tracing is off. Passed explicitly, not through an async context: AsyncLocalStorage would tax every
+   * promise of the process, sampled or not.
+   */
+  private startSpan(method: DescMethod, call: ServerCall, ctx: GrpcCallContext): Span | undefined {
     const tracer = this.options.tracer;
     if (tracer === undefined) return undefined;
-    const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
-    return tracer.startSpan(
+    const header = call.metadata.get("traceparent")[0];
+    const parent = typeof header === "string" ? parentContext(header) : ROOT_CONTEXT;
+    const span = tracer.startSpan(
       `${method.parent.typeName}/${method.name}`,
       {
         kind: SpanKind.SERVER,
@@ -528,6 +523,9 @@ export class GrpcServer {
       },
       parent,
     );
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    ctx.traceparent = `00-${traceId}-${spanId}-${traceFlags & 1 ? "01" : "00"}`;
+    return span;
   }
 
   /** The status for a failed call; logs server faults with their stack. */
@@ -564,14 +562,20 @@ export class GrpcServer {
   }
 }
 
-/** Reads W3C trace context (`traceparent`, `tracestate`) from gRPC metadata for the registered propagator. */
-const metadataGetter: TextMapGetter<Metadata> = {
-  keys: (metadata) => Object.keys(metadata.getMap()),
-  get: (metadata, key) => {
-    const values = metadata.get(key).filter((value): value is string => typeof value === "string");
-    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
-  },
-};
+const traceparentFormat = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The context of a W3C `traceparent` header, or the root context when it is malformed (a new trace then). */
+function parentContext(traceparent: string): typeof ROOT_CONTEXT {
+  const match = traceparentFormat.exec(traceparent);
+  if (match === null || match[1] === "ff") return ROOT_CONTEXT;
+  const spanContext = {
+    traceId: match[2] as string,
+    spanId: match[3] as string,
+    traceFlags: Number.parseInt(match[4] as string, 16) & 1,
+    isRemote: true,
+  };
+  return trace.isSpanContextValid(spanContext) ? trace.setSpanContext(ROOT_CONTEXT, spanContext) : ROOT_CONTEXT;
+}
 
 function endSpan(span: Span, code: Status): void {
   span.setAttribute("rpc.grpc.status_code", code);
@@ -626,6 +630,7 @@ class GrpcCallContext implements CallContext {
   readonly #capMs: number | undefined;
   #capTimer: NodeJS.Timeout | undefined;
   principal: Principal | undefined = undefined;
+  traceparent: string | undefined = undefined;
 
   /** `maxDeadlineMs`: the server's cap (unary calls); undefined for none (streams). */
   constructor(call: ServerCall, method: string, maxDeadlineMs?: number) {

@@ -46,7 +46,6 @@ export {
   waitForDependencies,
 } from "./startup.js";
 export {
-  activeTraceparent,
   contextOf,
   MAX_LINKS,
   type OtlpProtocol,

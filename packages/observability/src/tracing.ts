@@ -1,7 +1,6 @@
 import {
   type Attributes,
   type Context,
-  context,
   type Link,
   ROOT_CONTEXT,
   type SpanContext,
@@ -18,8 +17,8 @@ import { ConfigError } from "./config.js";
 
 // OpenTelemetry tracing, in one place (issue 16). Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: then `tracer` is undefined, nothing is registered, and every caller skips
-// its span work behind one `undefined` check. On: a NodeTracerProvider (AsyncLocalStorage context, W3C propagation)
-// exporting by OTLP/HTTP in batches; the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+// its span work behind one `undefined` check. On: a NodeTracerProvider exporting by OTLP/HTTP in batches, its spans
+// parented explicitly from W3C traceparents (the call's, the event's) rather than through an async context; the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*, OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,PROTOCOL,TIMEOUT}) apply.
 
 export interface Tracing {
@@ -81,7 +80,8 @@ export function startTracing(
     ),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
-  provider.register();
+  // Not registered globally: no AsyncLocalStorage context manager (it would tax every promise of the process, traced
+  // or not). Spans are parented explicitly, from the call's or the event's traceparent.
   return {
     tracer: provider.getTracer("orderly"),
     shutdown: () => provider.shutdown().catch(() => {}),
@@ -115,17 +115,6 @@ export function traceparentOf(spanContext: SpanContext): string {
   return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & 1 ? "01" : "00"}`;
 }
 
-/**
- * The `traceparent` of the span active in this async context, or undefined when there is none (always, when
- * tracing is off: no context manager is registered then).
- */
-export function activeTraceparent(): string | undefined {
-  const span = trace.getSpan(context.active());
-  if (span === undefined) return undefined;
-  const spanContext = span.spanContext();
-  return trace.isSpanContextValid(spanContext) ? traceparentOf(spanContext) : undefined;
-}
-
 export interface RecordedSpan {
   readonly name: string;
   readonly kind?: SpanKind;
@@ -138,13 +127,8 @@ export interface RecordedSpan {
   readonly error?: string | undefined;
 }
 
-/** Records a span that has already happened, as a child of the active span (or of `parent`). */
-export function recordSpan(
-  tracer: Tracer,
-  span: RecordedSpan,
-  parent: Context = context.active(),
-  links?: Link[],
-): void {
+/** Records a span that has already happened, as a child of `parent` (see contextOf). */
+export function recordSpan(tracer: Tracer, span: RecordedSpan, parent: Context, links?: Link[]): void {
   const started = tracer.startSpan(
     span.name,
     {

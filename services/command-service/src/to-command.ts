@@ -15,7 +15,6 @@ import {
   type IdempotencyClaim,
   ValidationError,
 } from "@orderly/eventsourcing";
-import { activeTraceparent } from "@orderly/observability";
 import {
   type CancelOrder,
   type CreateOrder,
@@ -57,6 +56,8 @@ export interface CallContext {
   readonly principal?: { readonly subject: string } | undefined;
   /** Under mTLS, the subject of the client's certificate. */
   readonly clientCertificateSubject?: string | undefined;
+  /** With tracing on, the call's SERVER span: the events carry it as their traceparent. */
+  readonly traceparent?: string | undefined;
 }
 
 /**
@@ -242,8 +243,7 @@ function metadataOf(call: CallContext): CommandMetadata {
     now: new Date(),
     // With tracing on, the events carry the handler's span, so the relay's and projectors' spans hang below it.
     traceparent:
-      activeTraceparent() ??
-      (traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined),
+      call.traceparent ?? (traceparent !== undefined && traceparentFormat.test(traceparent) ? traceparent : undefined),
     actor: actorOf(call),
   };
 }

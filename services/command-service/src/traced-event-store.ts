@@ -7,11 +7,12 @@ import type {
   ReadStreamResult,
   RecordedEvent,
 } from "@orderly/eventsourcing";
-import { recordSharedSpan, recordSpan, SpanKind, type Tracer } from "@orderly/observability";
+import { contextOf, recordSharedSpan, recordSpan, SpanKind, type Tracer } from "@orderly/observability";
 
 /**
  * The store as the pipeline sees it, with a span per append ("event store append": queueing for the group commit
- * and the commit itself) in the trace of the call. Only composed when tracing is on.
+ * and the commit itself) below the call's SERVER span, which the events carry as their traceparent (to-command.ts).
+ * Only composed when tracing is on.
  */
 export class TracedEventStore implements EventStore {
   constructor(
@@ -20,23 +21,34 @@ export class TracedEventStore implements EventStore {
   ) {}
 
   async append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
+    const traceparent = request.events[0]?.metadata.traceparent;
+    if (!traceparent) return this.inner.append(request);
     const startTime = Date.now();
+    const parent = contextOf(traceparent);
     const attributes = { "orderly.stream_id": request.streamId, "orderly.events": request.events.length };
     try {
       const outcome = await this.inner.append(request);
-      recordSpan(this.tracer, {
-        name: "event store append",
-        startTime,
-        attributes: { ...attributes, "orderly.position": outcome.position, "orderly.duplicate": outcome.duplicate },
-      });
+      recordSpan(
+        this.tracer,
+        {
+          name: "event store append",
+          startTime,
+          attributes: { ...attributes, "orderly.position": outcome.position, "orderly.duplicate": outcome.duplicate },
+        },
+        parent,
+      );
       return outcome;
     } catch (error) {
-      recordSpan(this.tracer, {
-        name: "event store append",
-        startTime,
-        attributes,
-        error: error instanceof Error ? error.name : String(error),
-      });
+      recordSpan(
+        this.tracer,
+        {
+          name: "event store append",
+          startTime,
+          attributes,
+          error: error instanceof Error ? error.name : String(error),
+        },
+        parent,
+      );
       throw error;
     }
   }

@@ -4,6 +4,7 @@ import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
   type Logger,
   PostgresProbe,
+  contextOf,
   postgresDatabase,
   recordSpan,
   redisServer,
@@ -260,16 +261,20 @@ function createQueries(
     streamMaxMs: config.streamMaxMs,
     maxWaiters: config.maxWaiters,
     observer: {
-      waited: (readModel, outcome, seconds) => {
+      waited: (readModel, outcome, seconds, traceparent) => {
         metrics?.waited(readModel, outcome, seconds);
-        // In the call's async context: a child of its SERVER span.
-        if (tracer)
-          recordSpan(tracer, {
-            name: "wait for position",
-            startTime: Date.now() - seconds * 1000,
-            attributes: { "orderly.read_model": readModel, "orderly.wait.outcome": outcome },
-            error: outcome === "reached" ? undefined : outcome,
-          });
+        // A child of the call's SERVER span.
+        if (tracer && traceparent)
+          recordSpan(
+            tracer,
+            {
+              name: "wait for position",
+              startTime: Date.now() - seconds * 1000,
+              attributes: { "orderly.read_model": readModel, "orderly.wait.outcome": outcome },
+              error: outcome === "reached" ? undefined : outcome,
+            },
+            contextOf(traceparent),
+          );
       },
       visible: (readModel, position) => visibility.record(readModel, position),
     },

@@ -18,6 +18,8 @@ import { positionFromProto, toReadModelPosition, toSummary } from "./to-summary.
 export interface CallContext {
   readonly signal: AbortSignal;
   readonly deadline: number | undefined;
+  /** With tracing on, the call's SERVER span. */
+  readonly traceparent?: string | undefined;
 }
 
 export interface QueryServiceHandlers {

@@ -33,11 +33,13 @@ export interface QueryContext {
   readonly signal?: AbortSignal;
   /** The caller's deadline (epoch ms), if it set one. */
   readonly deadline?: number | undefined;
+  /** With tracing on, the call's SERVER span (what the wait's span hangs below). */
+  readonly traceparent?: string | undefined;
 }
 
 /** Hooks for metrics (no-ops by default). */
 export interface QueryObserver {
-  waited?(readModel: ReadModelName, outcome: WaitOutcome, seconds: number): void;
+  waited?(readModel: ReadModelName, outcome: WaitOutcome, seconds: number, traceparent?: string): void;
   /** A read with min_position succeeded: `position` is now visible. */
   visible?(readModel: ReadModelName, position: number): void;
 }
@@ -236,7 +238,7 @@ export class Queries {
     } finally {
       this.waiting--;
     }
-    this.options.observer?.waited?.(readModel, outcome, (performance.now() - started) / 1000);
+    this.options.observer?.waited?.(readModel, outcome, (performance.now() - started) / 1000, ctx.traceparent);
     if (outcome === "reached") return;
     if (outcome === "cancelled") throw new UnavailableError("the request was cancelled while waiting for min_position");
     const state = await this.consistency(readModel);
