@@ -2,9 +2,9 @@ import { EventService, QueryService } from "@orderly/contracts";
 import { CommitNotifications, PostgresCommitTimes, PostgresEventFeed } from "@orderly/event-store-postgres";
 import { GrpcServer, Scopes } from "@orderly/grpc-server";
 import {
+  contextOf,
   type Logger,
   PostgresProbe,
-  contextOf,
   postgresDatabase,
   recordSpan,
   redisServer,
