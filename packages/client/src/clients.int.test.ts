@@ -24,7 +24,13 @@ function answerOrFail(ctx: CallContext): void {
 }
 
 describe("Orderly clients against a GrpcServer", () => {
-  const server = new GrpcServer({ name: "client-test", logger: pino({ level: "silent" }), reflection: false });
+  // The server's deadline cap (30 s by default) is raised so that the client's own 60 s timeout is what arrives.
+  const server = new GrpcServer({
+    name: "client-test",
+    logger: pino({ level: "silent" }),
+    reflection: false,
+    maxDeadlineMs: 120_000,
+  });
   let baseUrl = "";
 
   beforeAll(async () => {
