@@ -9,6 +9,7 @@ import {
   type TestEnvironment,
 } from "@orderly/testing";
 import pg from "pg";
+import { grpcCredentials } from "../secure-mode.js";
 
 // A second, independent client: @grpc/grpc-js + proto-loader straight from the repo's .proto files (include path
 // proto/ only), talking to the built command service started as a process.
@@ -53,7 +54,7 @@ export interface CommandClient {
 }
 
 export function commandClient(address: string): CommandClient {
-  const client = new CommandServiceClient(address, grpc.credentials.createInsecure(), {
+  const client = new CommandServiceClient(address, grpcCredentials(), {
     "grpc.max_send_message_length": 8 * 1024 * 1024,
   });
   const call = (rpc: Rpc, request: Record<string, unknown>, metadata = new grpc.Metadata()) =>

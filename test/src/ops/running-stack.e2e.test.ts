@@ -5,6 +5,7 @@ import { createCommandClient, createQueryClient, withTraceparent } from "@orderl
 import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientSecurity, secureMode, serviceUrl } from "../secure-mode.js";
 import {
   alive,
   callThroughReflection,
@@ -50,7 +51,11 @@ describe("the running stack (pnpm start)", () => {
   beforeAll(async () => {
     env = await createTestEnvironment();
     ({ stack, ports } = await startStack(env));
-    const commands = createCommandClient({ baseUrl: `http://127.0.0.1:${ports.COMMAND_PORT}`, timeoutMs: 30_000 });
+    const commands = createCommandClient({
+      baseUrl: serviceUrl(ports.COMMAND_PORT),
+      timeoutMs: 30_000,
+      ...clientSecurity(),
+    });
     for (let i = 0; i < ORDERS; i++) {
       const request = {
         idempotencyKey: `obs-${i}-${randomUUID()}`,
@@ -97,13 +102,14 @@ describe("the running stack (pnpm start)", () => {
     );
   });
 
-  it("warns once per gRPC service, and only once, that auth and TLS are off (dev mode)", () => {
+  it("warns once per gRPC service, and only once, that auth and TLS are off (dev mode); not when they are on", () => {
     const warned = services.flatMap((name) =>
       childLogs(stack.output(), name)
         .filter((l) => typeof l.msg === "string" && l.msg.startsWith("auth and TLS are off"))
         .map(() => name),
     );
-    expect(warned.sort()).toEqual(["command-service", "query-service"]);
+    // ORDERLY_E2E_SECURE=1 starts the stack with TLS, mTLS and JWT on: no service may claim they are off.
+    expect(warned.sort()).toEqual(secureMode ? [] : ["command-service", "query-service"]);
   });
 
   it("has every process ready and serving metrics, and gRPC health SERVING on both ports", async () => {
@@ -128,7 +134,11 @@ describe("the running stack (pnpm start)", () => {
   });
 
   it("reads its own writes through the query service", async () => {
-    const queries = createQueryClient({ baseUrl: `http://127.0.0.1:${ports.QUERY_PORT}`, timeoutMs: 30_000 });
+    const queries = createQueryClient({
+      baseUrl: serviceUrl(ports.QUERY_PORT),
+      timeoutMs: 30_000,
+      ...clientSecurity(),
+    });
     for (const order of orders) {
       const response = await queries.getOrderSummary({ orderId: order.orderId, minPosition: order.position });
       expect(response.summary?.customerId).toBe(order.customerId);

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { healthService } from "@orderly/grpc-server";
 import { freePort, type RunningService, startService, type TestEnvironment } from "@orderly/testing";
+import { grpcCredentials } from "../secure-mode.js";
 
 export const stackEntry = fileURLToPath(new URL("../../../services/stack/dist/main.js", import.meta.url));
 export const services = ["command-service", "query-service", "outbox-relay", "projector-postgres", "projector-redis"];
@@ -112,7 +113,7 @@ function unary<T>(client: grpc.Client, method: string, request: unknown): Promis
 /** grpc.health.v1 Check with a standard grpc-js client. */
 export async function healthCheck(port: number, service: string): Promise<string> {
   const Health = grpc.makeClientConstructor(healthService, "Health");
-  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new Health(`127.0.0.1:${port}`, grpcCredentials());
   try {
     return (await unary<{ status: string }>(client, "check", { service })).status;
   } finally {
@@ -123,7 +124,7 @@ export async function healthCheck(port: number, service: string): Promise<string
 /** grpc.health.v1 Watch with a standard grpc-js client: every status the server sends, in order. */
 export function healthWatch(port: number, service: string): { readonly statuses: string[]; close(): void } {
   const Health = grpc.makeClientConstructor(healthService, "Health");
-  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new Health(`127.0.0.1:${port}`, grpcCredentials());
   const statuses: string[] = [];
   const call = (client as unknown as { watch: (r: unknown) => grpc.ClientReadableStream<{ status: string }> }).watch({
     service,
@@ -146,7 +147,7 @@ export async function reflect<T>(port: number, request: object): Promise<T> {
   const pkg = grpc.loadPackageDefinition(
     loadSync("grpc/reflection/v1/reflection.proto", { includeDirs: [reflectionProtoRoot] }),
   ) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
-  const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${port}`, grpcCredentials());
   try {
     return await new Promise<T>((resolve, reject) => {
       const call = (
@@ -183,7 +184,7 @@ export async function callThroughReflection<T>(
   const pkg = grpc.loadPackageDefinition(loadFileDescriptorSetFromBuffer(Buffer.from(set.finish())));
   let ctor: unknown = pkg;
   for (const part of service.split(".")) ctor = (ctor as Record<string, unknown>)[part];
-  const client = new (ctor as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new (ctor as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpcCredentials());
   try {
     return await unary<T>(client, method, request);
   } finally {

@@ -11,6 +11,7 @@ import {
   type TestEnvironment,
   type TestServers,
 } from "@orderly/testing";
+import { grpcCredentials } from "../secure-mode.js";
 
 // The whole pipeline as processes (command-service → outbox-relay → projectors → query-service) in one test
 // namespace, and plain @grpc/grpc-js + proto-loader clients (independent of our own TypeScript stack).
@@ -154,7 +155,7 @@ export async function createClient(service: "CommandService" | "QueryService", p
 export const serviceEntry = (name: string): string => join(root, "services", name, "dist/main.js");
 
 function client(Constructor: grpc.ServiceClientConstructor, port: number): Client {
-  const c = new Constructor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<
+  const c = new Constructor(`127.0.0.1:${port}`, grpcCredentials()) as unknown as Record<
     string,
     (...args: unknown[]) => unknown
   > &

@@ -1,0 +1,48 @@
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
+import { SignJWT } from "jose";
+import { SECURE_DIR_VARIABLE, SECURE_TOKEN_VARIABLE, secureMode } from "./secure-mode.js";
+
+// Vitest setup file (vitest.config.ts). With ORDERLY_E2E_SECURE=1: one CA, a server certificate for localhost and
+// 127.0.0.1, a client certificate and an ES256 key pair per test process, and the six settings of issue 15's
+// "Done when" in process.env, which every service the suites spawn inherits. Without the switch it does nothing.
+
+const ISSUER = "https://issuer.orderly-e2e.test";
+const AUDIENCE = "orderly";
+
+if (secureMode && !process.env[SECURE_DIR_VARIABLE]) {
+  const dir = mkdtempSync(join(tmpdir(), "orderly-e2e-secure-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const ca = createCertificateAuthority(dir, "ca");
+  const server = issueCertificate(ca, dir, "server", {
+    commonName: "localhost",
+    hosts: ["localhost", "127.0.0.1"],
+    usage: "server",
+  });
+  issueCertificate(ca, dir, "client", { commonName: "orderly-e2e", usage: "client" });
+  const signing = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const publicKeyFile = join(dir, "jwt-public.pem");
+  writeFileSync(publicKeyFile, signing.publicKey.export({ type: "spki", format: "pem" }));
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ scope: `${Scopes.write} ${Scopes.read}` })
+    .setProtectedHeader({ alg: "ES256" })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject("orderly-e2e")
+    .setIssuedAt(now)
+    .setExpirationTime(now + 4 * 3600)
+    .sign(signing.privateKey);
+  Object.assign(process.env, {
+    ORDERLY_TLS_CERT: server.cert,
+    ORDERLY_TLS_KEY: server.key,
+    ORDERLY_TLS_CLIENT_CA: ca.cert,
+    ORDERLY_JWT_PUBLIC_KEY_FILE: publicKeyFile,
+    ORDERLY_JWT_ISSUER: ISSUER,
+    ORDERLY_JWT_AUDIENCE: AUDIENCE,
+    [SECURE_DIR_VARIABLE]: dir,
+    [SECURE_TOKEN_VARIABLE]: token,
+  });
+}
