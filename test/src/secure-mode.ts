@@ -5,7 +5,7 @@ import type { OrderlyClientTls, TokenProvider } from "@orderly/client";
 
 // ORDERLY_E2E_SECURE=1 (`pnpm test:e2e:secure`) runs the end-to-end suites over mTLS with JWT bearer tokens (issue 15,
 // "Done when"). The setup file (secure-setup.ts) makes one CA, a server certificate (localhost, 127.0.0.1), a client
-// certificate and an ES256 key pair per test process and puts the six ORDERLY_TLS_* / ORDERLY_JWT_* settings into
+// certificate and an ES256 key pair per test file and puts the six ORDERLY_TLS_* / ORDERLY_JWT_* settings into
 // process.env, so every service a suite spawns (startService passes process.env on) serves over mTLS and checks
 // tokens. The helpers below give the suites' clients what they need to talk to such a service; with the switch off
 // they return plaintext and no token, exactly as before.

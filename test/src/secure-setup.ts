@@ -4,18 +4,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
 import { SignJWT } from "jose";
+import { afterAll } from "vitest";
 import { SECURE_DIR_VARIABLE, SECURE_TOKEN_VARIABLE, secureMode } from "./secure-mode.js";
 
 // Vitest setup file (vitest.config.ts). With ORDERLY_E2E_SECURE=1: one CA, a server certificate for localhost and
-// 127.0.0.1, a client certificate and an ES256 key pair per test process, and the six settings of issue 15's
+// 127.0.0.1, a client certificate and an ES256 key pair per test file, and the six settings of issue 15's
 // "Done when" in process.env, which every service the suites spawn inherits. Without the switch it does nothing.
 
 const ISSUER = "https://issuer.orderly-e2e.test";
 const AUDIENCE = "orderly";
 
-if (secureMode && !process.env[SECURE_DIR_VARIABLE]) {
+if (secureMode) {
+  // Per test file (a setup file runs before each): fresh files, removed when the file's tests are done.
   const dir = mkdtempSync(join(tmpdir(), "orderly-e2e-secure-"));
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const ca = createCertificateAuthority(dir, "ca");
   const server = issueCertificate(ca, dir, "server", {
     commonName: "localhost",
