@@ -99,8 +99,9 @@ async function deleteRedisNamespace(redisUrl: string, namespace: string): Promis
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
-    // Plain `<ns>:` keys, and `{<ns>}:` ones (hash-tagged for Redis Cluster: customer_orders).
-    for (const pattern of [`${namespace}:*`, `{${namespace}}:*`]) {
+    // Plain `<ns>:` keys, `{<ns>}:` ones (hash-tagged for Redis Cluster: customer_orders), and the hash-tagged keys
+    // of namespaces a test derives from its own (`{<ns>:n3}:`), which neither of the first two patterns matches.
+    for (const pattern of [`${namespace}:*`, `{${namespace}}:*`, `{${namespace}:*`]) {
       let cursor = "0";
       do {
         const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
