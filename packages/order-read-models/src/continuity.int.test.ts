@@ -29,7 +29,8 @@ import {
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CustomerOrdersProjection, RedisCheckpointReader } from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
+import { RedisCheckpointReader } from "./customer-orders-readers.js";
 import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";

@@ -10,12 +10,9 @@ import {
 import { Cluster, type Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CustomerOrdersProjection,
-  customerOrdersKeys,
-  RedisCheckpointReader,
-  RedisCustomerOrdersReader,
-} from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
+import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";

@@ -1,6 +1,6 @@
 import { isOrderStatus, isPaymentStatus, type OrderSummaryView } from "./order-summary.js";
 
-/** An order hash of `customer_orders` (fields: customer-orders.ts) as a summary; undefined when it is not one. */
+/** An order hash of `customer_orders` (fields: customer-orders-layout.ts) as a summary; undefined when it is not one. */
 export function hashToSummary(orderId: string, h: Record<string, string>): OrderSummaryView | undefined {
   if (h.c === undefined || h.s === undefined || h.p === undefined) return undefined;
   if (!isOrderStatus(h.s) || !isPaymentStatus(h.p)) return undefined;

@@ -5,13 +5,15 @@ import { createTestEnvironment, eventually, type TestEnvironment } from "@orderl
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomerOrdersProjection, customerOrdersKeys, generationKeys, listMember } from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
 import {
   auditCustomerOrders,
   checkGeneration,
   checkGenerationCounts,
   RollingAudit,
 } from "./customer-orders-integrity.js";
+import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
+import { listMember } from "./customer-orders-layout.js";
 import { migrateReadModels } from "./migrate.js";
 import { type OrderSummaryView, orderIdOf } from "./order-summary.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";

@@ -1,7 +1,7 @@
 import { CUSTOMER_ORDERS } from "./versions.js";
 
 /**
- * The key names of `customer_orders` in Redis (the layout is described in customer-orders.ts). Every key starts with
+ * The key names of `customer_orders` in Redis (the layout is described in customer-orders-layout.ts). Every key starts with
  * the hash tag `{<namespace>}`: on a Redis Cluster all of a namespace's keys share one slot, so each script (a batch
  * touches many customers' keys, the checkpoint and the generation pointer at once) runs on one node, atomically. A
  * namespace's read model is therefore one slot's worth of one master; namespaces spread over the cluster

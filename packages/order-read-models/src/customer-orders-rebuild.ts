@@ -11,18 +11,11 @@ import {
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { BulkFold, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
-import {
-  applyToGeneration,
-  customerOrdersKeys,
-  hashToSummary,
-  initGeneration,
-  listMember,
-  packRows,
-  WRITE_ROWS_LUA,
-  withScripts,
-  writeCustomerOrdersCheckpoint,
-} from "./customer-orders.js";
-import { slotScript } from "./customer-orders-keys.js";
+import { applyToGeneration, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
+import { hashToSummary } from "./customer-orders-hash.js";
+import { customerOrdersKeys, slotScript } from "./customer-orders-keys.js";
+import { initGeneration, listMember, packRows } from "./customer-orders-layout.js";
+import { WRITE_ROWS_LUA, withScripts } from "./customer-orders-scripts.js";
 import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";

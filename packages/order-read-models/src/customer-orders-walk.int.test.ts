@@ -3,8 +3,9 @@ import { createTestEnvironment, type RedisServer, startRedisServer, type TestEnv
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomerOrdersProjection, customerOrdersKeys } from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
 import { auditCustomerOrders } from "./customer-orders-integrity.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary } from "./order-summary.js";

@@ -1,15 +1,7 @@
 export type { BulkFoldOptions, FoldProgress } from "./bulk-fold.js";
-export {
-  CustomerOrdersProjection,
-  type CustomerOrdersProjectionOptions,
-  customerOrdersKeys,
-  generationKeys,
-  hashToSummary,
-  listMember,
-  RedisCheckpointReader,
-  RedisCustomerOrdersReader,
-  writeCustomerOrdersCheckpoint,
-} from "./customer-orders.js";
+export { CustomerOrdersProjection, type CustomerOrdersProjectionOptions } from "./customer-orders.js";
+export { writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
+export { hashToSummary } from "./customer-orders-hash.js";
 export {
   auditCustomerOrders,
   auditGeneration,
@@ -19,6 +11,9 @@ export {
   type GenerationCheck,
   RollingAudit,
 } from "./customer-orders-integrity.js";
+export { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
+export { listMember } from "./customer-orders-layout.js";
+export { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export {
   dropGenerationKeys,

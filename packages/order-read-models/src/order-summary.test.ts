@@ -1,7 +1,7 @@
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import { ProjectionHandlerError } from "@orderly/projector";
 import { describe, expect, it } from "vitest";
-import { listMember } from "./customer-orders.js";
+import { listMember } from "./customer-orders-layout.js";
 import { evolveSummary, foldBatch } from "./order-summary.js";
 
 const orderId = "0b9c3c4e-7f43-4c55-9b0e-3b1d8a0f6c21";

@@ -5,15 +5,11 @@ import { createTestEnvironment, eventually, type TestEnvironment } from "@orderl
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CustomerOrdersProjection,
-  customerOrdersKeys,
-  listMember,
-  packRows,
-  RedisCheckpointReader,
-  RedisCustomerOrdersReader,
-} from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
 import { auditCustomerOrders } from "./customer-orders-integrity.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
+import { listMember, packRows } from "./customer-orders-layout.js";
+import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";

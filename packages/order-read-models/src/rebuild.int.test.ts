@@ -13,12 +13,9 @@ import { createTestEnvironment, eventually, type TestEnvironment } from "@orderl
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CustomerOrdersProjection,
-  customerOrdersKeys,
-  RedisCheckpointReader,
-  RedisCustomerOrdersReader,
-} from "./customer-orders.js";
+import { CustomerOrdersProjection } from "./customer-orders.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
+import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";

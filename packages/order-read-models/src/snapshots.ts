@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { customerOrdersKeys } from "./customer-orders.js";
 import { checkGeneration } from "./customer-orders-integrity.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { readGenerationContents } from "./customer-orders-walk.js";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
@@ -118,7 +118,7 @@ export async function readCustomerOrdersSnapshot(
   };
 }
 
-/** The placed position a list member encodes (`listMember` of customer-orders.ts: `<time>:<MAX − position>:<id>`). */
+/** The placed position a list member encodes (`listMember` of customer-orders-layout.ts: `<time>:<MAX − position>:<id>`). */
 function placedPositionOf(member: string): number {
   return Number.MAX_SAFE_INTEGER - Number(member.slice(14, 30));
 }

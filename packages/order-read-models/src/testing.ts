@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { type EventMetadata, type EventStore, seededRandom } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
-import { listMember } from "./customer-orders.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
+import { listMember } from "./customer-orders-layout.js";
 import type { OrderSummaryView } from "./order-summary.js";
 
 /** One order's events, in stream order (test and benchmark data). */

@@ -1,0 +1,108 @@
+import type { Redis } from "ioredis";
+import { slotScript } from "./customer-orders-keys.js";
+
+/**
+ * The Lua that writes packed rows (`d`, from `packRows`) into generation `g`: each order's hash, its customer-list
+ * entry, and what the partial-loss checks compare (customer-orders-integrity.ts): the index, the per-customer entry
+ * counts and the counts. An order's hash and its list entry are created together and updated together; a write that
+ * creates one of them while the other exists found a key gone, and says so in the counts (`lost`). Shared by the
+ * live apply script and the rebuild's write script, so the layout is written in one place.
+ */
+export const WRITE_ROWS_LUA = `local orders, customers = 0, 0
+for i = 1, #d, 14 do
+  local oid, cid = d[i], d[i + 2]
+  local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
+    't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
+    'lp', d[i + 12], 'pp', d[i + 13])
+  local entered = redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
+  if added > 0 then orders = orders + 1 end
+  if entered > 0 then
+    redis.call('HINCRBY', g .. ':listed', cid, 1)
+    customers = customers + redis.call('SADD', g .. ':customers', cid)
+  end
+  if (added > 0) ~= (entered > 0) then
+    if added > 0 then redis.call('HSETNX', g .. ':counts', 'lost', 'order ' .. oid .. "'s hash")
+    else redis.call('HSETNX', g .. ':counts', 'lost', 'order ' .. oid .. "'s list entry") end
+  end
+end
+if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
+if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
+`;
+
+const APPLY_SCRIPT = `
+local prefix, gen = ARGV[1], ARGV[2]
+if ARGV[6] == 'live' then
+  local cur = redis.call('GET', prefix .. ':current')
+  if cur ~= gen then return {'moved', cur or ''} end
+  if redis.call('EXISTS', prefix .. ':swap-lock') == 1 then return {'paused', ''} end
+end
+local g = prefix .. ':g' .. gen
+local cp = redis.call('GET', g .. ':checkpoint')
+if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
+local d = cjson.decode(ARGV[7])
+${WRITE_ROWS_LUA}redis.call('SET', g .. ':checkpoint', ARGV[4])
+redis.call('HSET', g .. ':mark', 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
+if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
+return {'ok', ARGV[4]}
+`;
+
+const LIST_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return {} end
+local g = ARGV[1] .. ':g' .. cur
+local min = '-'
+if ARGV[3] ~= '' then min = '(' .. ARGV[3] end
+local members = redis.call('ZRANGE', g .. ':c:' .. ARGV[2], min, '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, m in ipairs(members) do
+  out[#out + 1] = m
+  out[#out + 1] = redis.call('HGETALL', g .. ':o:' .. string.sub(m, 32))
+end
+return out
+`;
+
+const CHECKPOINT_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return '0' end
+return redis.call('GET', ARGV[1] .. ':g' .. cur .. ':checkpoint') or '0'
+`;
+
+const MARK_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current')
+if not cur then return {'0', '', ''} end
+local g = ARGV[1] .. ':g' .. cur
+local cp = redis.call('GET', g .. ':checkpoint') or '0'
+local m = redis.call('HMGET', g .. ':mark', 'p', 'e', 's')
+if m[1] ~= cp then return {cp, '', ''} end
+return {cp, m[2] or '', m[3] or ''}
+`;
+
+const FLIP_SCRIPT = `
+local cur = redis.call('GET', ARGV[1] .. ':current') or ''
+if cur ~= ARGV[2] then return 0 end
+redis.call('SET', ARGV[1] .. ':current', ARGV[3])
+redis.call('DEL', ARGV[1] .. ':swap-lock')
+redis.call('PUBLISH', ARGV[1] .. ':checkpoint', ARGV[4])
+return 1
+`;
+
+export type ScriptRedis = Redis & {
+  orderlyApply(...args: string[]): Promise<[string, string]>;
+  orderlyList(...args: string[]): Promise<(string | string[])[]>;
+  orderlyCheckpoint(prefix: string): Promise<string>;
+  orderlyMark(prefix: string): Promise<[string, string, string]>;
+  orderlyFlip(...args: string[]): Promise<number>;
+};
+
+/** Registers the Lua scripts once per connection (EVALSHA with an automatic EVAL fallback). */
+export function withScripts(redis: Redis): ScriptRedis {
+  const r = redis as ScriptRedis;
+  if (typeof r.orderlyApply !== "function") {
+    redis.defineCommand("orderlyApply", slotScript(APPLY_SCRIPT));
+    redis.defineCommand("orderlyList", slotScript(LIST_SCRIPT));
+    redis.defineCommand("orderlyCheckpoint", slotScript(CHECKPOINT_SCRIPT));
+    redis.defineCommand("orderlyMark", slotScript(MARK_SCRIPT));
+    redis.defineCommand("orderlyFlip", slotScript(FLIP_SCRIPT));
+  }
+  return r;
+}
