@@ -48,6 +48,7 @@ if (!isMainThread) {
   const { startQueryService } = await load("services/query-service/dist/app.js");
   const { readQueryServiceConfig } = await load("services/query-service/dist/config.js");
   const { createLogger } = await load("packages/observability/dist/index.js");
+  const { testMetadata } = await load("packages/eventsourcing/dist/testing/index.js");
 
   const { values } = parseArgs({
     options: {
@@ -162,13 +163,7 @@ if (!isMainThread) {
                   type: "OrderPlaced",
                   data: { orderId, customerId: "c", currency: "EUR", items: [], totalMinor: 0 },
                 },
-                metadata: {
-                  eventId: randomUUID(),
-                  commandId,
-                  correlationId: commandId,
-                  causationId: commandId,
-                  occurredAt: new Date(),
-                },
+                metadata: testMetadata(commandId, { eventId: randomUUID() }),
               },
             ],
           })

@@ -1,61 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventEnvelope, EventEnvelopeSchema } from "@orderly/contracts";
-import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
-import { type OrderEvent, orderEventTypes } from "@orderly/orders-domain";
+import { ValidationError } from "@orderly/eventsourcing";
+import { orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, encodeEnvelope, encodeEnvelopeReflective } from "./codec.js";
+import { defaultValueEvents, longOrderPlaced, sampleOrderEvents, sampleRecorder } from "./test-samples.js";
 
 const orderId = randomUUID();
 
-const samples: Record<OrderEvent["type"], OrderEvent> = {
-  OrderPlaced: {
-    type: "OrderPlaced",
-    data: {
-      orderId,
-      customerId: "customer-ä-1",
-      currency: "EUR",
-      items: [
-        { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
-        { sku: "SKU-2", quantity: 10_000, unitPriceMinor: 0 },
-        { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
-      ],
-      totalMinor: Number.MAX_SAFE_INTEGER,
-    },
-  },
-  PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
-  PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
-  PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
-  PaymentRefunded: { type: "PaymentRefunded", data: { amountMinor: 3750, paymentReference: "refund-1" } },
-  OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
-  OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
-};
+const samples = sampleOrderEvents(orderId);
 
-function recorded(
-  event: OrderEvent,
-  position: number,
-  traceparent?: string,
-  actor?: string,
-): RecordedEvent<OrderEvent> {
-  const commandId = randomUUID();
-  return {
-    type: event.type,
-    data: event.data,
-    streamId: `order-${orderId}`,
-    streamVersion: position,
-    position: position * 1_000_003,
-    metadata: {
-      eventId: randomUUID(),
-      commandId,
-      correlationId: randomUUID(),
-      causationId: commandId,
-      occurredAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
-      ...(traceparent ? { traceparent } : {}),
-      ...(actor ? { actor } : {}),
-    },
-    committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
-  };
-}
+const recorded = sampleRecorder(orderId);
 
 const headersOf = (committedAt: Date) => ({
   get: (name: string) => (name === "Orderly-Committed-At" ? String(committedAt.getTime()) : ""),
@@ -68,23 +24,19 @@ describe("EventEnvelope codec", () => {
 
   for (const [i, type] of orderEventTypes.entries()) {
     it(`round-trips ${type}`, () => {
-      const event = recorded(
-        samples[type],
-        i + 1,
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "svc-checkout",
-      );
+      const event = recorded(samples[type], i + 1, {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        actor: "svc-checkout",
+      });
       const bytes = encodeEnvelope(event);
       expect(decodeEnvelope(bytes, headersOf(event.committedAt))).toEqual(event);
     });
 
     it(`writes ${type} byte for byte as protobuf-es's reflective serialiser does`, () => {
-      const event = recorded(
-        samples[type],
-        i + 1,
-        i % 2 === 0 ? "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" : undefined,
-        i % 3 === 0 ? "x509:CN=svc-checkout,O=Orderly Ünïcode" : undefined,
-      );
+      const event = recorded(samples[type], i + 1, {
+        traceparent: i % 2 === 0 ? "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" : undefined,
+        actor: i % 3 === 0 ? "x509:CN=svc-checkout,O=Orderly Ünïcode" : undefined,
+      });
       expect(Buffer.from(encodeEnvelope(event)).toString("hex")).toBe(
         Buffer.from(encodeEnvelopeReflective(event)).toString("hex"),
       );
@@ -113,7 +65,7 @@ describe("EventEnvelope codec", () => {
   });
 
   it("carries the audit identity in EventEnvelope.actor (field 13)", () => {
-    const event = recorded(samples.OrderPlaced, 1, undefined, "svc-checkout");
+    const event = recorded(samples.OrderPlaced, 1, { actor: "svc-checkout" });
     const envelope = fromBinary(EventEnvelopeSchema, encodeEnvelope(event));
     expect(envelope.actor).toBe("svc-checkout");
     expect(decodeEnvelope(encodeEnvelope(event), headersOf(event.committedAt)).metadata.actor).toBe("svc-checkout");
@@ -153,21 +105,7 @@ describe("EventEnvelope codec", () => {
   });
 
   it("matches the reflective serialiser on defaults: zero amounts, empty strings, whole-second times, epoch", () => {
-    const cases: OrderEvent[] = [
-      { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
-      { type: "OrderCancelled", data: { reason: "" } },
-      { type: "OrderShipped", data: { carrier: "", trackingNumber: "" } },
-      {
-        type: "OrderPlaced",
-        data: {
-          orderId,
-          customerId: "c",
-          currency: "EUR",
-          items: [{ sku: "s", quantity: 1, unitPriceMinor: 0 }],
-          totalMinor: 0,
-        },
-      },
-    ];
+    const cases = defaultValueEvents(orderId);
     for (const [i, sample] of cases.entries()) {
       const base = recorded(sample, i + 1);
       for (const occurredAt of [new Date(0), new Date(Date.UTC(2026, 0, 1)), new Date(-1500)]) {
@@ -179,18 +117,7 @@ describe("EventEnvelope codec", () => {
   });
 
   it("matches the reflective serialiser on long and non-ASCII strings, many items, negative and large numbers", () => {
-    const items = Array.from({ length: 100 }, (_, i) => ({
-      sku: `SKU-ü-${"x".repeat(i)}`,
-      quantity: 10_000 - i,
-      unitPriceMinor: i * 1_000_003,
-    }));
-    const event = recorded(
-      {
-        type: "OrderPlaced",
-        data: { orderId, customerId: "😀".repeat(64), currency: "JPY", items, totalMinor: 2 ** 52 + 1 },
-      },
-      123_456_789,
-    );
+    const event = recorded(longOrderPlaced(orderId), 123_456_789);
     const long = { ...event, metadata: { ...event.metadata, traceparent: "t".repeat(300) } };
     expect(Buffer.from(encodeEnvelope(long)).equals(Buffer.from(encodeEnvelopeReflective(long)))).toBe(true);
     expect(decodeEnvelope(encodeEnvelope(long), headersOf(long.committedAt))).toEqual(long);

@@ -6,6 +6,7 @@ import { seededRandom } from "@orderly/eventsourcing/testing";
 import { type OrderEvent, type OrderEventType, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, decodeEnvelopeReflective, encodeEnvelope, toEnvelope } from "./codec.js";
+import { sampleOrderEvents } from "./test-samples.js";
 
 // ---- a tiny protobuf wire builder, to write what our encoder never writes (order, repeats, unknown fields) ----
 
@@ -89,28 +90,10 @@ function expectSame(bytes: Uint8Array, headers?: typeof committedHeader): Outcom
 const orderId = "4bf92f35-77b3-4da6-a3ce-929d0e0e4736";
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-const samples: Record<OrderEventType, OrderEvent> = {
-  OrderPlaced: {
-    type: "OrderPlaced",
-    data: {
-      orderId,
-      customerId: "customer-ä-1",
-      currency: "EUR",
-      items: [
-        { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
-        { sku: "SKU-€", quantity: 10_000, unitPriceMinor: 0 },
-        { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
-      ],
-      totalMinor: Number.MAX_SAFE_INTEGER,
-    },
-  },
-  PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
-  PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
-  PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
-  PaymentRefunded: { type: "PaymentRefunded", data: { amountMinor: -5, paymentReference: "refund-😀" } },
-  OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
-  OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
-};
+const samples = sampleOrderEvents(orderId, {
+  secondSku: "SKU-€",
+  refund: { amountMinor: -5, paymentReference: "refund-😀" },
+});
 
 function recorded(
   event: OrderEvent,

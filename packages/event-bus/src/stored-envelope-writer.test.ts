@@ -1,59 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
-import { type OrderEvent, type OrderEventType, orderEventTypes } from "@orderly/orders-domain";
+import { type OrderEvent, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { encodeEnvelope } from "./codec.js";
 import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
+import { defaultValueEvents, longOrderPlaced, sampleOrderEvents, sampleRecorder } from "./test-samples.js";
 
 const orderId = randomUUID();
 
-const samples: Record<OrderEventType, OrderEvent> = {
-  OrderPlaced: {
-    type: "OrderPlaced",
-    data: {
-      orderId,
-      customerId: "customer-ä-1",
-      currency: "EUR",
-      items: [
-        { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
-        { sku: "SKU-2", quantity: 10_000, unitPriceMinor: 0 },
-        { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
-      ],
-      totalMinor: Number.MAX_SAFE_INTEGER,
-    },
-  },
-  PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
-  PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
-  PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
-  PaymentRefunded: { type: "PaymentRefunded", data: { amountMinor: -5, paymentReference: "refund-1" } },
-  OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
-  OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
-};
+const samples = sampleOrderEvents(orderId, { refund: { amountMinor: -5, paymentReference: "refund-1" } });
 
-function recorded(
-  event: OrderEvent,
-  position: number,
-  options: { traceparent?: string; actor?: string; occurredAt?: Date } = {},
-): RecordedEvent<OrderEvent> {
-  const commandId = randomUUID();
-  return {
-    type: event.type,
-    data: event.data,
-    streamId: `order-${orderId}`,
-    streamVersion: position,
-    position: position * 1_000_003,
-    metadata: {
-      eventId: randomUUID(),
-      commandId,
-      correlationId: randomUUID(),
-      causationId: commandId,
-      occurredAt: options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
-      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
-      ...(options.actor !== undefined ? { actor: options.actor } : {}),
-    },
-    committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
-  };
-}
+const recorded = sampleRecorder(orderId);
 
 /**
  * The text form Postgres returns for the event's row. jsonb renders objects with its own key order and spacing
@@ -119,21 +76,7 @@ describe("encodeStoredEnvelope", () => {
   });
 
   it("matches on defaults, whole seconds, the epoch and times before it", () => {
-    const cases: OrderEvent[] = [
-      { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
-      { type: "OrderCancelled", data: { reason: "" } },
-      { type: "OrderShipped", data: { carrier: "", trackingNumber: "" } },
-      {
-        type: "OrderPlaced",
-        data: {
-          orderId,
-          customerId: "c",
-          currency: "EUR",
-          items: [{ sku: "s", quantity: 1, unitPriceMinor: 0 }],
-          totalMinor: 0,
-        },
-      },
-    ];
+    const cases = defaultValueEvents(orderId);
     for (const [i, sample] of cases.entries()) {
       for (const occurredAt of [new Date(0), new Date(Date.UTC(2026, 0, 1)), new Date(-1500), new Date(-1)]) {
         expectSameBytes(recorded(sample, i + 1, { occurredAt }));
@@ -142,19 +85,7 @@ describe("encodeStoredEnvelope", () => {
   });
 
   it("matches on long and non-ASCII strings (either side of the one-byte length), many items, large numbers", () => {
-    const items = Array.from({ length: 100 }, (_, i) => ({
-      sku: `SKU-ü-${"x".repeat(i)}`,
-      quantity: 10_000 - i,
-      unitPriceMinor: i * 1_000_003,
-    }));
-    const event = recorded(
-      {
-        type: "OrderPlaced",
-        data: { orderId, customerId: "😀".repeat(64), currency: "JPY", items, totalMinor: 2 ** 52 + 1 },
-      },
-      123_456_789,
-      { traceparent: "t".repeat(300) },
-    );
+    const event = recorded(longOrderPlaced(orderId), 123_456_789, { traceparent: "t".repeat(300) });
     expectSameBytes(event);
     for (const length of [40, 41, 42, 43, 63, 64, 127, 128]) {
       for (const unit of ["a", "é", "€", "😀"]) {

@@ -16,6 +16,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 import pg from "pg";
 import { createPool, ensureDatabase, migrateEventStore, PostgresEventStore } from "../dist/index.js";
 
@@ -193,13 +194,7 @@ function createOrderRequest() {
     events: [
       {
         event: { type: "OrderPlaced", data },
-        metadata: {
-          eventId: randomUUID(),
-          commandId,
-          correlationId: commandId,
-          causationId: commandId,
-          occurredAt: new Date(),
-        },
+        metadata: testMetadata(commandId, { eventId: randomUUID() }),
       },
     ],
     idempotency: {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
@@ -380,13 +381,7 @@ describe("order projections (event store only)", () => {
     // A payment for an order that was never placed: no handler can apply it.
     const orderId = randomUUID();
     const commandId = randomUUID();
-    const metadata = {
-      eventId: randomUUID(),
-      commandId,
-      correlationId: commandId,
-      causationId: commandId,
-      occurredAt: new Date(),
-    };
+    const metadata = testMetadata(commandId);
     const outcome = await store.append({
       streamId: `order-${orderId}`,
       expectedVersion: "no_stream",

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeEnvelope, encodeEnvelope, ordersBus } from "@orderly/event-bus";
 import { createPool, migrateEventStore, PostgresEventStore, PostgresRelayStore } from "@orderly/event-store-postgres";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 import { createTestEnvironment, eventually, freePort, type TestEnvironment } from "@orderly/testing";
 import type pg from "pg";
 import { Registry } from "prom-client";
@@ -246,14 +247,10 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
         events: [
           {
             event: { type, data: samples[type] },
-            metadata: {
-              eventId: randomUUID(),
+            metadata: testMetadata(
               commandId,
-              correlationId: commandId,
-              causationId: commandId,
-              occurredAt: new Date(),
-              ...(version % 2 === 0 ? { traceparent: `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01` } : {}),
-            },
+              version % 2 === 0 ? { traceparent: `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01` } : {},
+            ),
           },
         ],
       });

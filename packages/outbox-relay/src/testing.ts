@@ -5,6 +5,7 @@ import { createConnection } from "node:net";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventStore } from "@orderly/eventsourcing";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 
 /** Appends `total` OrderPlaced events (one new order each) from `writers` concurrent writers. */
 export async function appendOrders(store: EventStore, total: number, writers: number): Promise<number[]> {
@@ -39,16 +40,12 @@ export function orderPlacedRequest(orderId: string = randomUUID()) {
             totalMinor: 2500,
           },
         },
-        metadata: {
+        metadata: testMetadata(commandId, {
           eventId: randomUUID(),
-          commandId,
-          correlationId: commandId,
-          causationId: commandId,
-          occurredAt: new Date(),
           traceparent: `00-${randomUUID().replaceAll("-", "")}-${randomUUID().replaceAll("-", "").slice(0, 16)}-01`,
           // Half the orders with an audit identity (auth on), half without (auth off).
           actor: Number.parseInt(commandId.slice(0, 1), 16) % 2 === 0 ? "svc-checkout" : undefined,
-        },
+        }),
       },
     ],
   };

@@ -10,6 +10,7 @@ import {
 } from "@orderly/contracts";
 import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
 import { seededRandom } from "@orderly/eventsourcing";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 import { grpcServiceDefinition } from "@orderly/grpc-server";
 import { createLogger } from "@orderly/observability";
 import { type OrderEvent, orderStreamId } from "@orderly/orders-domain";
@@ -111,13 +112,7 @@ async function placeOrder(extra = 0): Promise<number> {
     expectedVersion: "no_stream",
     events: events.map((event) => ({
       event,
-      metadata: {
-        eventId: randomUUID(),
-        commandId,
-        correlationId: commandId,
-        causationId: commandId,
-        occurredAt: new Date(),
-      },
+      metadata: testMetadata(commandId),
     })),
   });
   return outcome.position;

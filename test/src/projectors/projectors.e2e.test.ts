@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { testMetadata } from "@orderly/eventsourcing/testing";
 import {
   customerOrdersKeys,
   foldEventLog,
@@ -197,13 +198,7 @@ describe("projectors (processes, real Postgres, NATS and Redis)", () => {
       events: [
         {
           event: { type: "PaymentReceived", data: { amountMinor: 100, paymentReference: "ghost" } },
-          metadata: {
-            eventId: randomUUID(),
-            commandId,
-            correlationId: commandId,
-            causationId: commandId,
-            occurredAt: new Date(),
-          },
+          metadata: testMetadata(commandId),
         },
       ],
     });

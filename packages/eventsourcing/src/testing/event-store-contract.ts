@@ -16,6 +16,21 @@ export function testUuid(): string {
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
 }
 
+/**
+ * The metadata of an event written by command `commandId` (its own correlation and causation), occurring now.
+ * `extra` adds or replaces fields (a bench passes `eventId` from `node:crypto` to keep `testUuid` out of its loop).
+ */
+export function testMetadata(commandId: string = testUuid(), extra: Partial<EventMetadata> = {}): EventMetadata {
+  return {
+    eventId: extra.eventId ?? testUuid(),
+    commandId,
+    correlationId: commandId,
+    causationId: commandId,
+    occurredAt: new Date(),
+    ...extra,
+  };
+}
+
 /** A hex "sha-256" for tests: any 64 hex digits, derived from a label so equal labels mean equal requests. */
 export function testRequestHash(label: string): string {
   let h1 = 0x811c9dc5;

@@ -1,0 +1,105 @@
+// Sample events for the codec, writer and reader tests (not built into dist: see tsconfig.build.json).
+import { randomUUID } from "node:crypto";
+import type { RecordedEvent } from "@orderly/eventsourcing";
+import type { OrderEvent, OrderEventType } from "@orderly/orders-domain";
+
+export interface SampleEdges {
+  /** The second line item's SKU (default "SKU-2"). */
+  readonly secondSku?: string;
+  /** The refund's amount and reference (default 3750, "refund-1"). */
+  readonly refund?: { readonly amountMinor: number; readonly paymentReference: string };
+}
+
+/** One event of every order event type, with the edges an encoder must carry (non-ASCII, 2^53 - 1, empty strings). */
+export function sampleOrderEvents(orderId: string, edges: SampleEdges = {}): Record<OrderEventType, OrderEvent> {
+  return {
+    OrderPlaced: {
+      type: "OrderPlaced",
+      data: {
+        orderId,
+        customerId: "customer-ä-1",
+        currency: "EUR",
+        items: [
+          { sku: "SKU-1", quantity: 3, unitPriceMinor: 1250 },
+          { sku: edges.secondSku ?? "SKU-2", quantity: 10_000, unitPriceMinor: 0 },
+          { sku: "BIG", quantity: 1, unitPriceMinor: Number.MAX_SAFE_INTEGER - 3750 },
+        ],
+        totalMinor: Number.MAX_SAFE_INTEGER,
+      },
+    },
+    PaymentAuthorized: { type: "PaymentAuthorized", data: { amountMinor: 3750, paymentReference: "auth-1" } },
+    PaymentReceived: { type: "PaymentReceived", data: { amountMinor: 3750, paymentReference: "pay-1" } },
+    PaymentFailed: { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+    PaymentRefunded: {
+      type: "PaymentRefunded",
+      data: edges.refund ?? { amountMinor: 3750, paymentReference: "refund-1" },
+    },
+    OrderShipped: { type: "OrderShipped", data: { carrier: "DHL", trackingNumber: "00340434161094042557" } },
+    OrderCancelled: { type: "OrderCancelled", data: { reason: "customer changed their mind" } },
+  };
+}
+
+/** Events whose fields are protobuf defaults (zero, empty), which a writer must leave out as the reflective one does. */
+export function defaultValueEvents(orderId: string): OrderEvent[] {
+  return [
+    { type: "PaymentFailed", data: { amountMinor: 0, paymentReference: "" } },
+    { type: "OrderCancelled", data: { reason: "" } },
+    { type: "OrderShipped", data: { carrier: "", trackingNumber: "" } },
+    {
+      type: "OrderPlaced",
+      data: {
+        orderId,
+        customerId: "c",
+        currency: "EUR",
+        items: [{ sku: "s", quantity: 1, unitPriceMinor: 0 }],
+        totalMinor: 0,
+      },
+    },
+  ];
+}
+
+/** An order with 100 line items, long and non-ASCII strings and a total above 2^52. */
+export function longOrderPlaced(orderId: string): OrderEvent {
+  const items = Array.from({ length: 100 }, (_, i) => ({
+    sku: `SKU-ü-${"x".repeat(i)}`,
+    quantity: 10_000 - i,
+    unitPriceMinor: i * 1_000_003,
+  }));
+  return {
+    type: "OrderPlaced",
+    data: { orderId, customerId: "😀".repeat(64), currency: "JPY", items, totalMinor: 2 ** 52 + 1 },
+  };
+}
+
+export interface RecordedOptions {
+  readonly traceparent?: string | undefined;
+  readonly actor?: string | undefined;
+  readonly occurredAt?: Date;
+}
+
+/**
+ * Records events of order `orderId` as the store returns them: version `position`, global position
+ * `position * 1_000_003`, fresh ids, times derived from the position (so each event differs).
+ */
+export function sampleRecorder(orderId: string) {
+  return (event: OrderEvent, position: number, options: RecordedOptions = {}): RecordedEvent<OrderEvent> => {
+    const commandId = randomUUID();
+    return {
+      type: event.type,
+      data: event.data,
+      streamId: `order-${orderId}`,
+      streamVersion: position,
+      position: position * 1_000_003,
+      metadata: {
+        eventId: randomUUID(),
+        commandId,
+        correlationId: randomUUID(),
+        causationId: commandId,
+        occurredAt: options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123) + position),
+        ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
+        ...(options.actor !== undefined ? { actor: options.actor } : {}),
+      },
+      committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
+    };
+  };
+}
