@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { OrderlyClientTls, TokenProvider } from "@orderly/client";
+import type { LoadSecurity } from "@orderly/loadtest";
 
 // ORDERLY_E2E_SECURE=1 (`pnpm test:e2e:secure`) runs the end-to-end suites over mTLS with JWT bearer tokens (issue 15,
 // "Done when"). The setup file (secure-setup.ts) makes one CA, a server certificate (localhost, 127.0.0.1), a client
@@ -72,4 +73,30 @@ export function clientSecurity(): { tls?: OrderlyClientTls; token?: TokenProvide
   if (!secureMode) return {};
   const token = secureToken() as string;
   return { tls: secureTlsFiles(), token: () => token };
+}
+
+/**
+ * The `security` option of `runLoad` (@orderly/loadtest as a library), to spread into its options: TLS + client
+ * certificate + token in secure mode, nothing otherwise.
+ */
+export function loadtestSecurity(): { security?: LoadSecurity } {
+  if (!secureMode) return {};
+  const token = secureToken() as string;
+  return { security: { tls: secureTlsFiles(), token: () => token, tokenSource: "e2e" } };
+}
+
+/** The `pnpm loadtest` flags of secure mode (CA, client certificate and key, token file); none otherwise. */
+export function loadtestSecurityArgs(): string[] {
+  if (!secureMode) return [];
+  const d = dir();
+  return [
+    "--ca",
+    join(d, "ca.crt"),
+    "--cert",
+    join(d, "client.crt"),
+    "--key",
+    join(d, "client.key"),
+    "--token-file",
+    join(d, "token.jwt"),
+  ];
 }

@@ -37,6 +37,8 @@ if (secureMode) {
     .setIssuedAt(now)
     .setExpirationTime(now + 4 * 3600)
     .sign(signing.privateKey);
+  // The token as a file too: the load generator's CLI takes --token-file (a token never goes on a command line).
+  writeFileSync(join(dir, "token.jwt"), `${token}\n`, { mode: 0o600 });
   Object.assign(process.env, {
     ORDERLY_TLS_CERT: server.cert,
     ORDERLY_TLS_KEY: server.key,

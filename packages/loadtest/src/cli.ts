@@ -8,6 +8,7 @@ import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, parseRate } from "./mix.js"
 import { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
 import { formatProgress, formatText, type Report } from "./report.js";
 import { type LoadOptions, runLoad } from "./run.js";
+import { loadSecurity, SECURITY_ENV, securitySettingsFromEnv } from "./security.js";
 import { parseSlo } from "./slo.js";
 
 /** Exit codes: 0 done (and every SLO met), 1 an SLO was missed, 2 bad usage or the run could not be made. */
@@ -108,6 +109,18 @@ const program = new Command("loadtest")
       .default(10_000, "10s")
       .argParser(wrap((t) => parseDuration(t, "connect timeout"))),
   )
+  .option("--tls", "connect with TLS (implied by --ca, --cert, --key, --server-name); the system's roots without --ca")
+  .option("--ca <file>", `CA certificate (PEM) that signed the servers' certificates [$${SECURITY_ENV.caFile}]`)
+  .option("--cert <file>", `client certificate (PEM) for mTLS, with --key [$${SECURITY_ENV.certFile}]`)
+  .option("--key <file>", `the client certificate's key (PEM) [$${SECURITY_ENV.keyFile}]`)
+  .option(
+    "--server-name <name>",
+    `name the servers' certificates must carry, when not the address's host [$${SECURITY_ENV.serverName}]`,
+  )
+  .option(
+    "--token-file <file>",
+    `bearer token (JWT) sent on every call; the file is re-read when it changes [$${SECURITY_ENV.tokenFile}; or the token itself in $${SECURITY_ENV.token}]`,
+  )
   .option("--json", "print the report as one JSON object on stdout")
   .option(
     "--metrics <urls>",
@@ -148,6 +161,25 @@ interface CliOptions {
   compare?: string;
   fromJson?: string;
   progress: boolean;
+  tls?: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  serverName?: string;
+  tokenFile?: string;
+}
+
+/**
+ * grpc-js sends the address's host as the TLS server name even when it is an IP address, which Node warns about once
+ * (DEP0123: RFC 6066 allows only host names there). The certificate is still checked against the IP (its IP SAN), so
+ * the warning tells the user nothing to act on: drop that one, print every other warning as Node would.
+ */
+function quietIpServerNameWarning(): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (warning: Error & { code?: string }) => {
+    if (warning.code === "DEP0123") return;
+    process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+  });
 }
 
 /** Reads a `--json` report: the whole file, or its last non-empty line (a captured stdout with other output). */
@@ -204,6 +236,19 @@ async function main(): Promise<number> {
     return 0;
   }
   const mix = makeMix(parseMixWeights(o.createOnly ? "create=1" : o.mix), o.duplicates, o.conflicts);
+  // Flags win over the environment; the token itself only ever comes from the environment or a file (a token on
+  // the command line would show in `ps` and in the report's `command`).
+  const fromEnv = securitySettingsFromEnv(process.env);
+  quietIpServerNameWarning();
+  const security = loadSecurity({
+    tls: o.tls,
+    caFile: o.ca ?? fromEnv.caFile,
+    certFile: o.cert ?? fromEnv.certFile,
+    keyFile: o.key ?? fromEnv.keyFile,
+    serverName: o.serverName ?? fromEnv.serverName,
+    tokenFile: o.tokenFile ?? fromEnv.tokenFile,
+    token: o.tokenFile !== undefined ? undefined : fromEnv.token,
+  });
   const showProgress = o.progress && process.stderr.isTTY === true;
   const abort = new AbortController();
   let interrupted = 0;
@@ -227,6 +272,7 @@ async function main(): Promise<number> {
     mix,
     rywRate: o.rywRate,
     queryAddress: o.queryAddress,
+    ...(security ? { security } : {}),
     seed: o.seed ?? randomInt(1, 2 ** 31),
     customers: o.customers,
     lateThresholdMs: o.lateThreshold,

@@ -1,9 +1,9 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  type CallOptions,
   Client,
   type ClientOptions,
   type ClientUnaryCall,
-  credentials,
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
@@ -15,6 +15,7 @@ import {
   QueryService,
 } from "@orderly/contracts";
 import type { CommandMethod } from "./planner.js";
+import { BearerMetadata, channelSecurity, type LoadSecurity } from "./security.js";
 import { type AcceptedReply, decodeAccepted } from "./wire.js";
 
 /**
@@ -41,16 +42,27 @@ const CHANNEL_OPTIONS: ClientOptions = {
   "grpc.max_receive_message_length": 4 * 1024 * 1024,
 };
 
+/** Per-call options: the deadline (when > 0) and, for an asynchronous token provider, the call's credentials. */
+function callOptions(deadlineMs: number, bearer: ReturnType<BearerMetadata["next"]>): CallOptions {
+  const options: CallOptions = deadlineMs > 0 ? { deadline: Date.now() + deadlineMs } : {};
+  if (bearer.credentials) options.credentials = bearer.credentials;
+  return options;
+}
+
 export class CommandClient {
   private readonly clients: Client[];
+  private readonly bearer: BearerMetadata;
   private next = 0;
 
-  constructor(address: string, connections = 1) {
+  /** `security`: TLS (with a client certificate for mTLS) and a bearer token asked per call; plaintext without. */
+  constructor(address: string, connections = 1, security?: LoadSecurity) {
     this.clients = [];
+    this.bearer = new BearerMetadata(security?.token);
+    const channel = channelSecurity(security?.tls);
     for (let i = 0; i < Math.max(1, connections); i++) {
       // A distinct channel option per client keeps grpc-js from sharing one subchannel (one connection) among them.
       this.clients.push(
-        new Client(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, "grpc.channel_id_hint": i }),
+        new Client(address, channel.credentials, { ...CHANNEL_OPTIONS, ...channel.options, "grpc.channel_id_hint": i }),
       );
     }
   }
@@ -59,13 +71,14 @@ export class CommandClient {
   call(method: CommandMethod, bytes: Buffer, deadlineMs: number, callback: CommandCallback): ClientUnaryCall {
     const client = this.clients[this.next] as Client;
     this.next = this.next + 1 === this.clients.length ? 0 : this.next + 1;
-    const options = deadlineMs > 0 ? { deadline: Date.now() + deadlineMs } : {};
+    const bearer = this.bearer.next();
     return client.makeUnaryRequest<Buffer, AcceptedReply | undefined>(
       COMMAND_PATHS[method],
       identity,
       decodeAccepted,
       bytes,
-      options,
+      bearer.metadata,
+      callOptions(deadlineMs, bearer),
       callback,
     );
   }
@@ -90,9 +103,12 @@ export class CommandClient {
 
 export class QueryClient {
   private readonly client: Client;
+  private readonly bearer: BearerMetadata;
 
-  constructor(address: string) {
-    this.client = new Client(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string, security?: LoadSecurity) {
+    const channel = channelSecurity(security?.tls);
+    this.client = new Client(address, channel.credentials, { ...CHANNEL_OPTIONS, ...channel.options });
+    this.bearer = new BearerMetadata(security?.token);
   }
 
   getOrderSummary(
@@ -106,13 +122,14 @@ export class QueryClient {
       create(GetOrderSummaryRequestSchema, { orderId, minPosition: BigInt(minPosition) }),
     );
     const bytes = Buffer.from(request.buffer, request.byteOffset, request.byteLength);
-    const options = timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
+    const bearer = this.bearer.next();
     this.client.makeUnaryRequest(
       GET_ORDER_SUMMARY,
       identity,
       (b: Buffer) => fromBinary(GetOrderSummaryResponseSchema, b),
       bytes,
-      options,
+      bearer.metadata,
+      callOptions(timeoutMs, bearer),
       callback,
     );
   }

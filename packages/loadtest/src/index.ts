@@ -18,6 +18,19 @@ export { CallPlanner, type CommandMethod, type PlannedCall } from "./planner.js"
 export { formatProgress, formatText, type Report } from "./report.js";
 export { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
 export { OpenLoopSchedule } from "./schedule.js";
+export {
+  BearerMetadata,
+  describeSecurity,
+  fileTokenProvider,
+  type LoadSecurity,
+  type LoadTls,
+  loadSecurity,
+  SECURITY_ENV,
+  type SecurityReport,
+  type SecuritySettings,
+  securitySettingsFromEnv,
+  type TokenProvider,
+} from "./security.js";
 export { type IntervalSeries, PerSecondRecorder } from "./series.js";
 export { evaluateSlo, parseSlo, type SloCheck, type SloResult } from "./slo.js";
 export type { AcceptedReply } from "./wire.js";

@@ -1,6 +1,7 @@
 import type { Distribution, LatencySummary } from "./latency.js";
 import type { CallKind } from "./mix.js";
 import type { LoadOptions } from "./run.js";
+import { describeSecurity, type SecurityReport } from "./security.js";
 import type { IntervalSeries } from "./series.js";
 import { evaluateSlo, type SloResult } from "./slo.js";
 
@@ -85,6 +86,8 @@ export interface ReportOptions {
   readonly ryw_rate: number;
   readonly query_address: string | null;
   readonly seed: number;
+  /** TLS, client certificate, server name override, token source (added in issue 15; absent in older reports). */
+  readonly security?: SecurityReport;
 }
 
 export interface KindReport {
@@ -253,6 +256,7 @@ function reportOptions(o: LoadOptions): ReportOptions {
     ryw_rate: o.rywRate,
     query_address: o.queryAddress ?? null,
     seed: o.seed,
+    security: describeSecurity(o.security),
   };
 }
 
@@ -308,6 +312,16 @@ export function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
+/** ` (TLS, mTLS, bearer token from file)` or nothing for plaintext without a token (and for older reports). */
+function securityLabel(s: SecurityReport | undefined): string {
+  if (!s || (!s.tls && s.token === null)) return "";
+  const parts: string[] = [];
+  if (s.tls) parts.push(s.client_certificate ? "TLS, mTLS" : "TLS");
+  if (s.server_name) parts.push(`server name ${s.server_name}`);
+  if (s.token !== null) parts.push(`bearer token from ${s.token}`);
+  return ` (${parts.join(", ")})`;
+}
+
 export function formatText(r: Report): string {
   const lines: string[] = [];
   const o = r.options;
@@ -316,7 +330,7 @@ export function formatText(r: Report): string {
       ? `open loop at ${fmtInt(o.rate ?? 0)} calls/s (latency from intended send time)`
       : `closed loop, ${o.concurrency} concurrent`;
   lines.push("Summary:");
-  lines.push(`  Target:        ${o.address}`);
+  lines.push(`  Target:        ${o.address}${securityLabel(o.security)}`);
   lines.push(`  Mode:          ${mode}`);
   lines.push(`  Count:         ${fmtInt(r.total)}`);
   lines.push(`  Total:         ${r.elapsed_s.toFixed(2)} s`);

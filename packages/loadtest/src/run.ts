@@ -7,6 +7,7 @@ import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
 import { CallPlanner, type PlannedCall } from "./planner.js";
 import { buildReport, type KindReport, type ProgressState, type Report, round, type SeriesReport } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
+import type { LoadSecurity } from "./security.js";
 import { PerSecondRecorder } from "./series.js";
 import { ServerLagSampler } from "./server-lag.js";
 import type { SloCheck } from "./slo.js";
@@ -40,6 +41,11 @@ export interface LoadOptions {
   readonly rywRate: number;
   /** QueryService address (required when rywRate > 0). */
   readonly queryAddress?: string;
+  /**
+   * TLS (CA, client certificate for mTLS, server name) and a bearer token asked per call, for both services; plaintext
+   * without a token when absent. Only whether each part is on reaches the report, never a secret.
+   */
+  readonly security?: LoadSecurity;
   readonly seed: number;
   readonly customers: number;
   readonly lateThresholdMs: number;
@@ -128,8 +134,9 @@ export async function runLoad(options: LoadOptions): Promise<Report> {
     throw new Error("give exactly one of a duration and a count");
   }
   if (options.rywRate > 0 && !options.queryAddress) throw new Error("read-your-writes checks need a query address");
-  const commands = new CommandClient(options.address, options.connections);
-  const queries = options.rywRate > 0 && options.queryAddress ? new QueryClient(options.queryAddress) : undefined;
+  const commands = new CommandClient(options.address, options.connections, options.security);
+  const queries =
+    options.rywRate > 0 && options.queryAddress ? new QueryClient(options.queryAddress, options.security) : undefined;
   try {
     const connectTimeout = options.connectTimeoutMs ?? 10_000;
     try {

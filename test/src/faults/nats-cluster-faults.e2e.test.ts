@@ -15,6 +15,7 @@ import {
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceEntry } from "../query-service/stack.js";
+import { loadtestSecurity } from "../secure-mode.js";
 import { CommandLog, checkCommands, checkReadModels, checkStream, positions } from "./checker.js";
 import { type FaultStack, type OwnServers, type ServiceName, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
@@ -127,6 +128,7 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
           lateThresholdMs: 50,
           slo: [],
           onReply: log.record,
+          ...loadtestSecurity(),
         });
       const loads = [load(stack.ports.command, 11), load(secondCommandPort, 12)];
       // One relay or projector process dies with each node (the fault stack restarts it; its twin carries on).

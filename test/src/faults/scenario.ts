@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, type Report, runLoad } from "@orderly/loadtest";
 import { eventually } from "@orderly/testing";
+import { loadtestSecurity } from "../secure-mode.js";
 import {
   type CommandLog,
   type CommandReport,
@@ -96,6 +97,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     lateThresholdMs: 50,
     slo: [],
     onReply: log.record,
+    ...loadtestSecurity(),
   });
   let times: FaultTimes;
   try {

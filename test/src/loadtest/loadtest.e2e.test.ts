@@ -5,11 +5,13 @@ import { createTestEnvironment, type RunningService, type TestEnvironment } from
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+import { loadtestSecurityArgs, secureMode, secureToken } from "../secure-mode.js";
 
 // Issue 7: "The load tester's JSON output is checked in a short run against the real stack." `pnpm loadtest` (the
 // built CLI) as a process against `pnpm start` (services/stack) in a test namespace: the realistic mix with
 // duplicates and conflicts, read-your-writes checks through the query service, and the event store afterwards
-// holding exactly the events the report says were accepted.
+// holding exactly the events the report says were accepted. In secure mode (ORDERLY_E2E_SECURE=1) the stack serves
+// TLS + mTLS + JWT and the CLI gets --ca, --cert, --key and --token-file.
 
 const cli = fileURLToPath(new URL("../../../packages/loadtest/dist/cli.js", import.meta.url));
 const COUNT = 300;
@@ -68,6 +70,7 @@ describe("pnpm loadtest against the running stack", () => {
       "--json",
       "--slo",
       "errors<0.1%",
+      ...loadtestSecurityArgs(),
     ]);
     expect(stderr).toBe("");
     const lines = stdout.trim().split("\n");
@@ -77,6 +80,13 @@ describe("pnpm loadtest against the running stack", () => {
     expect(code).toBe(0);
     expect(report).toMatchObject({ tool: "orderly-loadtest", schema_version: 1, total: COUNT, ok: COUNT, errors: 0 });
     expect(report.slo?.passed).toBe(true);
+    expect(report.options.security).toEqual({
+      tls: secureMode,
+      client_certificate: secureMode,
+      server_name: null,
+      token: secureMode ? "file" : null,
+    });
+    if (secureMode) expect(stdout).not.toContain(secureToken());
 
     // Conflicts (stale expected_version) are exactly the ABORTED replies; everything else is OK.
     const k = report.by_kind;
