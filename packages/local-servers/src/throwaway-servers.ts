@@ -503,6 +503,8 @@ export interface RedisCluster {
   readonly nodes: readonly RedisServer[];
   /** The seed addresses for a cluster client (`new Cluster(cluster.seeds)`). */
   readonly seeds: readonly { host: string; port: number }[];
+  /** REDIS_URL for Orderly's processes: every node's `redis://` URL, comma-separated (a list means a cluster). */
+  readonly url: string;
   close(): Promise<void>;
 }
 
@@ -520,6 +522,9 @@ export async function startRedisCluster(
     nodes,
     get seeds() {
       return nodes.map((n) => ({ host: "127.0.0.1", port: n.port }));
+    },
+    get url() {
+      return nodes.map((n) => `redis://127.0.0.1:${n.port}`).join(",");
     },
     async close() {
       await Promise.allSettled(nodes.map((n) => n.close()));

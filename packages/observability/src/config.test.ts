@@ -124,6 +124,44 @@ describe("readStackConfig", () => {
     expect((error as Error).message).toContain('DATABASE_URL="mysql://h/db"');
   });
 
+  it("takes a comma-separated REDIS_URL (or REDIS_CLUSTER=1) for a Redis Cluster, and checks its seeds agree", () => {
+    const list = readStackConfig({ REDIS_URL: " redis://u:p@r1:7000 , redis://u:p@r2:7001," });
+    expect(list.redisUrl).toBe("redis://u:p@r1:7000,redis://u:p@r2:7001");
+    expect(list.redis).toEqual({ cluster: true });
+    expect(readStackConfig({ REDIS_URL: "redis://r1:7000", REDIS_CLUSTER: "1" }).redis).toEqual({ cluster: true });
+    expect(readStackConfig({ REDIS_URL: "redis://r1:7000", REDIS_CLUSTER: "0" }).redis).toEqual({});
+    expect(
+      readStackConfig({ REDIS_URL: "rediss://r1:7000,rediss://r2:7000", REDIS_TLS_CA: "/dev/null" }).redis,
+    ).toEqual({ tls: { ca: "" }, cluster: true });
+    const problems = (env: Record<string, string>) => {
+      try {
+        readStackConfig(env);
+        return [];
+      } catch (error) {
+        return [...(error as ConfigError).problems];
+      }
+    };
+    expect(problems({ REDIS_URL: "redis://r1:7000,http://r2:7000" })).toEqual([
+      'REDIS_URL="redis://r1:7000,http://r2:7000": "http://r2:7000" has scheme "http", expected redis or rediss (e.g. redis://127.0.0.1:6379)',
+      expect.stringMatching(/^REDIS_URL mixes redis:\/\/ and rediss:\/\/ seeds/),
+    ]);
+    expect(problems({ REDIS_URL: "redis://a:secret@r1:7000,redis://r2:7000" })).toEqual([
+      expect.stringMatching(/seeds carry different users or passwords/),
+    ]);
+    expect(problems({ REDIS_URL: "redis://a:secret@r1:7000,redis://a:secret@r2:7000/2" })).toEqual([
+      'REDIS_URL seed redis://a:***@r2:7000/2 names database "2": a Redis Cluster has only database 0',
+    ]);
+    expect(problems({ REDIS_URL: "redis://r1:7000", REDIS_CLUSTER: "maybe" })).toEqual([
+      'REDIS_CLUSTER="maybe" is not a switch (expected 1 or 0)',
+    ]);
+    expect(problems({ REDIS_URL: "redis://r1:7000,rediss://r2:7000", REDIS_TLS_CA: "/dev/null" })).toContain(
+      "REDIS_TLS_CA/CERT/KEY need a rediss:// REDIS_URL (TLS)",
+    );
+    expect(problems({ REDIS_URL: "," })).toEqual([
+      'REDIS_URL="," lists no server (expected e.g. redis://127.0.0.1:6379)',
+    ]);
+  });
+
   it("wants a database name in DATABASE_URL", () => {
     expect(() => readStackConfig({ DATABASE_URL: "postgres://127.0.0.1:5432" })).toThrow(
       'DATABASE_URL="postgres://127.0.0.1:5432" names no database',

@@ -8,13 +8,20 @@ export interface StackConfig {
   readonly natsUrl: string;
   /** NATS_URL's servers, one per entry: what a client connects to (it tries each, and learns the rest). */
   readonly natsServers: string[];
+  /**
+   * REDIS_URL as given: one server, or several seed nodes of a Redis Cluster comma-separated (like NATS_URL); a
+   * cluster client is used for a list, or for one seed with REDIS_CLUSTER=1 (`redis.cluster`).
+   */
   readonly redisUrl: string;
   /**
    * Spread into every NATS connect(): NATS_URL's servers without the credentials in them, user/password or token from
    * the URLs, NATS_CREDS_FILE, NATS_TLS_CA/CERT/KEY (links.ts).
    */
   readonly nats: NatsLinkOptions;
-  /** Spread into every `new Redis(redisUrl, …)`: REDIS_TLS_CA/CERT/KEY for a rediss:// URL. */
+  /**
+   * How to reach REDIS_URL: TLS material (REDIS_TLS_CA/CERT/KEY for rediss://) and whether it is a Redis Cluster.
+   * Every client is made by `createRedisClient(redisUrl, redis, …)` (redis-client.ts).
+   */
   readonly redis: RedisLinkOptions;
   /** JetStream names and Redis key prefixes start with it. */
   readonly namespace: string;
@@ -49,7 +56,7 @@ export function readStackConfig(env: Env): StackConfig {
   const problems: string[] = [];
   const databaseUrl = withDefaultUser(readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"], problems, true), env);
   const natsUrl = readUrlList(env, "NATS_URL", ["nats:", "tls:"], problems);
-  const redisUrl = readUrl(env, "REDIS_URL", ["redis:", "rediss:"], problems, false);
+  const redisUrl = readUrlList(env, "REDIS_URL", ["redis:", "rediss:"], problems);
   const config: StackConfig = {
     databaseUrl,
     natsUrl,
@@ -125,7 +132,12 @@ export function natsServers(natsUrl: string): string[] {
     .filter((s) => s !== "");
 }
 
-function readUrlList(env: Env, name: "NATS_URL", protocols: readonly string[], problems: string[]): string {
+function readUrlList(
+  env: Env,
+  name: "NATS_URL" | "REDIS_URL",
+  protocols: readonly string[],
+  problems: string[],
+): string {
   const raw = value(env, name) ?? stackDefaults[name];
   const servers = natsServers(raw);
   if (servers.length === 0)

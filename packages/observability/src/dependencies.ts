@@ -1,8 +1,8 @@
 import { connect as connectNats } from "@nats-io/transport-node";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { natsServers, type StackConfig } from "./config.js";
 import type { NatsLinkOptions, RedisLinkOptions } from "./links.js";
+import { createRedisClient } from "./redis-client.js";
 
 export type DependencyName = "Postgres" | "NATS" | "Redis";
 
@@ -230,8 +230,7 @@ async function probeNats(url: string, timeoutMs: number, link?: NatsLinkOptions)
 }
 
 async function probeRedis(url: string, timeoutMs: number, link?: RedisLinkOptions): Promise<string | undefined> {
-  const redis = new Redis(url, {
-    ...link,
+  const redis = createRedisClient(url, link, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,

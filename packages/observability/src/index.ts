@@ -31,6 +31,14 @@ export {
 export { type NatsLinkOptions, type RedisLinkOptions, readNatsLink, readRedisLink } from "./links.js";
 export { type CreateLoggerOptions, createLogger, type Logger, readLogConfig } from "./logger.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
+export {
+  clusterOptions,
+  clusterSeeds,
+  createRedisClient,
+  isRedisCluster,
+  type RedisClientOptions,
+  redisMasters,
+} from "./redis-client.js";
 export { runMain } from "./run-main.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
 export {

@@ -13,9 +13,14 @@ export type NatsLinkOptions = Pick<
   "servers" | "user" | "pass" | "token" | "authenticator" | "tls"
 >;
 
-/** What every `new Redis(REDIS_URL, …)` spreads into its options: TLS material (user and password come in the URL). */
+/**
+ * How to reach REDIS_URL, besides the URL itself (user and password come in it): TLS material, and whether REDIS_URL
+ * names a Redis Cluster. `createRedisClient` (redis-client.ts) turns both into a client.
+ */
 export interface RedisLinkOptions {
   readonly tls?: { ca?: string; cert?: string; key?: string };
+  /** REDIS_URL lists several seed nodes (comma-separated), or REDIS_CLUSTER=1: a Redis Cluster client. */
+  readonly cluster?: true;
 }
 
 type Env = Record<string, string | undefined>;
@@ -102,13 +107,30 @@ export function readNatsLink(servers: readonly string[], env: Env, problems: str
   return options;
 }
 
-/** REDIS_TLS_CA (and REDIS_TLS_CERT + REDIS_TLS_KEY): TLS material for a `rediss://` REDIS_URL. */
+/**
+ * REDIS_URL's entries (one server, or a Redis Cluster's seed nodes comma-separated), whether it is a cluster (a list,
+ * or REDIS_CLUSTER=1 for one seed), and REDIS_TLS_CA (and REDIS_TLS_CERT + REDIS_TLS_KEY): TLS material for a
+ * `rediss://` REDIS_URL. A cluster's seeds share one scheme and one user/password (every node is reached the same
+ * way: the client learns the other nodes from the seeds, with the seeds' credentials and TLS), and name no database
+ * (a Redis Cluster has only database 0).
+ */
 export function readRedisLink(redisUrl: string, env: Env, problems: string[]): RedisLinkOptions {
+  const seeds = redisUrl
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  const flag = value(env, "REDIS_CLUSTER");
+  if (flag !== undefined && !/^(0|1|true|false|yes|no)$/i.test(flag)) {
+    problems.push(`REDIS_CLUSTER=${JSON.stringify(flag)} is not a switch (expected 1 or 0)`);
+  }
+  const cluster = seeds.length > 1 || (flag !== undefined && /^(1|true|yes)$/i.test(flag));
+  if (cluster) checkClusterSeeds(seeds, problems);
+  const tlsUrl = seeds.length > 0 && seeds.every((s) => s.startsWith("rediss:"));
   const caFile = value(env, "REDIS_TLS_CA");
   const certFile = value(env, "REDIS_TLS_CERT");
   const keyFile = value(env, "REDIS_TLS_KEY");
-  if (caFile === undefined && certFile === undefined && keyFile === undefined) return {};
-  if (!redisUrl.startsWith("rediss:")) {
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) return cluster ? { cluster } : {};
+  if (!tlsUrl) {
     problems.push("REDIS_TLS_CA/CERT/KEY need a rediss:// REDIS_URL (TLS)");
   }
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -123,5 +145,37 @@ export function readRedisLink(redisUrl: string, env: Env, problems: string[]): R
       ...(cert === undefined ? {} : { cert }),
       ...(key === undefined ? {} : { key }),
     },
+    ...(cluster ? { cluster } : {}),
   };
+}
+
+function checkClusterSeeds(seeds: readonly string[], problems: string[]): void {
+  const parsed: URL[] = [];
+  for (const seed of seeds) {
+    try {
+      parsed.push(new URL(seed));
+    } catch {
+      return; // reported by readStackConfig
+    }
+  }
+  const shown = (u: URL) =>
+    u.password === "" ? u.toString() : `${u.protocol}//${u.username}:***@${u.host}${u.pathname}`;
+  if (new Set(parsed.map((u) => u.protocol)).size > 1) {
+    problems.push(
+      `REDIS_URL mixes redis:// and rediss:// seeds (${parsed.map(shown).join(",")}): a cluster's nodes are all TLS or none`,
+    );
+  }
+  if (new Set(parsed.map((u) => `${u.username}\n${u.password}`)).size > 1) {
+    problems.push(
+      "REDIS_URL's seeds carry different users or passwords: a Redis Cluster client reaches every node with the same " +
+        "credentials: give every seed the same user and password",
+    );
+  }
+  for (const u of parsed) {
+    if (u.pathname !== "" && u.pathname !== "/" && u.pathname !== "/0") {
+      problems.push(
+        `REDIS_URL seed ${shown(u)} names database ${JSON.stringify(u.pathname.slice(1))}: a Redis Cluster has only database 0`,
+      );
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import { createRedisClient, isRedisCluster } from "@orderly/observability";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import {
   createTestEnvironment,
@@ -7,7 +8,7 @@ import {
   startRedisCluster,
   type TestEnvironment,
 } from "@orderly/testing";
-import { Cluster, type Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
@@ -16,6 +17,7 @@ import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-ord
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
+import { readCustomerOrdersMark, readCustomerOrdersSnapshot, setCustomerOrdersCheckpoint } from "./snapshots.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -25,20 +27,20 @@ import { foldEventLog } from "./verification.js";
 
 let env: TestEnvironment;
 let cluster: RedisCluster;
-let client: Cluster;
+let client: Redis;
 let pool: pg.Pool;
 let store: PostgresEventStore;
 let eventLog: PostgresEventLog;
 const projectors: Projector[] = [];
 
-// The projection and readers take ioredis' `Redis`; a `Cluster` client offers the same commands, scripts,
-// pipelines and MULTI for keys of one slot, which is all they use.
-const asRedis = (c: Cluster) => c as unknown as Redis;
+// The client is made as the services make it (@orderly/observability's createRedisClient, REDIS_URL listing the
+// nodes): an ioredis `Cluster` typed as the `Redis` the projection and readers take.
 
 beforeAll(async () => {
   env = await createTestEnvironment();
   cluster = await startRedisCluster({ masters: 3 });
-  client = new Cluster([...cluster.seeds], { enableAutoPipelining: false });
+  client = createRedisClient(cluster.url, { cluster: true }, { enableAutoPipelining: false });
+  expect(isRedisCluster(client)).toBe(true);
   pool = createPool(env.databaseUrl);
   await migrateEventStore(pool);
   await migrateReadModels(pool);
@@ -59,7 +61,7 @@ afterAll(async () => {
 async function expectEqualToFold(): Promise<void> {
   const head = await store.headPosition();
   const expected = await foldEventLog(store, head);
-  const reader = new RedisCustomerOrdersReader(asRedis(client), env.namespace);
+  const reader = new RedisCustomerOrdersReader(client, env.namespace);
   const byCustomer = new Map<string, OrderSummaryView[]>();
   for (const s of expected.values()) byCustomer.set(s.customerId, [...(byCustomer.get(s.customerId) ?? []), s]);
   expect(byCustomer.size).toBeGreaterThan(10);
@@ -100,7 +102,7 @@ describe("customer_orders on a 3-master Redis Cluster", () => {
 
   it("the live projection's read model equals a fold of the store", async () => {
     const projector = new Projector({
-      projection: new CustomerOrdersProjection(asRedis(client), { namespace: env.namespace, pool }),
+      projection: new CustomerOrdersProjection(client, { namespace: env.namespace, pool }),
       eventLog,
       tickMs: 50,
       poisonRetryMs: 200,
@@ -110,7 +112,7 @@ describe("customer_orders on a 3-master Redis Cluster", () => {
     projectors.push(projector);
     void projector.start();
     const head = await store.headPosition();
-    const checkpoint = new RedisCheckpointReader(asRedis(client), env.namespace);
+    const checkpoint = new RedisCheckpointReader(client, env.namespace);
     await eventually(async () => (await checkpoint.checkpoint()) === head, `customer_orders at ${head}`, 60_000);
     await expectEqualToFold();
     await projector.stop();
@@ -118,14 +120,28 @@ describe("customer_orders on a 3-master Redis Cluster", () => {
 
   it("a rebuild into a new generation flips the pointer and still equals the fold", async () => {
     const before = await client.get(customerOrdersKeys(env.namespace).current);
-    const result = await rebuildProjection(
-      new CustomerOrdersRebuild(asRedis(client), env.namespace, eventLog),
-      eventLog,
-      { batchSize: 1000 },
-    );
+    const result = await rebuildProjection(new CustomerOrdersRebuild(client, env.namespace, eventLog), eventLog, {
+      batchSize: 1000,
+    });
     expect(result.verification?.checksum).toBe(result.verification?.expectedChecksum);
     const after = await client.get(customerOrdersKeys(env.namespace).current);
     expect(after).not.toBe(before);
     await expectEqualToFold();
   }, 120_000);
+
+  it("the operator's snapshot and the checkpoint's compare-and-set (WATCH, MULTI/EXEC) work on the cluster", async () => {
+    const mark = await readCustomerOrdersMark(client, env.namespace);
+    expect(mark.position).toBe(await store.headPosition());
+    const snapshot = await readCustomerOrdersSnapshot(client, env.namespace);
+    expect(snapshot.mark.position).toBe(mark.position);
+    expect(snapshot.summaries.size).toBe((await foldEventLog(store, mark.position)).size);
+    // A stale expectation changes nothing; the right one moves the checkpoint (and its mark) atomically.
+    const moved = { position: mark.position + 5, eventId: "e-cas", storeId: mark.storeId };
+    expect(await setCustomerOrdersCheckpoint(client, pool, env.namespace, moved, mark.position - 1)).toBe(false);
+    expect((await readCustomerOrdersMark(client, env.namespace)).position).toBe(mark.position);
+    expect(await setCustomerOrdersCheckpoint(client, pool, env.namespace, moved, mark.position)).toBe(true);
+    expect(await readCustomerOrdersMark(client, env.namespace)).toEqual(moved);
+    expect(await setCustomerOrdersCheckpoint(client, pool, env.namespace, mark, moved.position)).toBe(true);
+    expect((await readCustomerOrdersMark(client, env.namespace)).position).toBe(mark.position);
+  }, 60_000);
 });

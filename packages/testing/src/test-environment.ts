@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { Redis } from "ioredis";
+import { createRedisClient, redisMasters } from "@orderly/observability";
 import pg from "pg";
 
 export interface TestEnvironment {
@@ -96,18 +96,25 @@ async function deleteJetStreamNamespace(natsUrl: string, namespace: string): Pro
 }
 
 async function deleteRedisNamespace(redisUrl: string, namespace: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // REDIS_URL listing several nodes is a Redis Cluster of the test's own: SCAN each master, UNLINK key by key (the
+  // keys of one master are in many slots).
+  const cluster = redisUrl.includes(",");
+  const redis = createRedisClient(redisUrl, cluster ? { cluster } : {}, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
     // Plain `<ns>:` keys, `{<ns>}:` ones (hash-tagged for Redis Cluster: customer_orders), and the hash-tagged keys
     // of namespaces a test derives from its own (`{<ns>:n3}:`), which neither of the first two patterns matches.
-    for (const pattern of [`${namespace}:*`, `{${namespace}}:*`, `{${namespace}:*`]) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
-      } while (cursor !== "0");
+    for (const node of redisMasters(redis)) {
+      for (const pattern of [`${namespace}:*`, `{${namespace}}:*`, `{${namespace}:*`]) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          if (keys.length === 0) continue;
+          if (cluster) await Promise.all(keys.map((key) => redis.unlink(key)));
+          else await redis.unlink(...keys);
+        } while (cursor !== "0");
+      }
     }
   } finally {
     redis.disconnect();

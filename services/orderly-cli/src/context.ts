@@ -1,8 +1,8 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createPool } from "@orderly/event-store-postgres";
-import { maskPassword, type StackConfig } from "@orderly/observability";
-import { Redis } from "ioredis";
+import { createRedisClient, maskPassword, type StackConfig } from "@orderly/observability";
+import type { Redis } from "ioredis";
 import type pg from "pg";
 import { CommandFailedError } from "./command.js";
 import type { Progress } from "./progress.js";
@@ -84,8 +84,7 @@ export function openContext(options: OpenContextOptions): OpenedContext {
     },
     redis() {
       redis ??= (async () => {
-        const r = new Redis(stack.redisUrl, {
-          ...stack.redis,
+        const r = createRedisClient(stack.redisUrl, stack.redis, {
           lazyConnect: true,
           connectTimeout: timeout,
           maxRetriesPerRequest: 1,
@@ -108,15 +107,9 @@ export function openContext(options: OpenContextOptions): OpenedContext {
   return {
     context,
     async close() {
-      const settled = await Promise.allSettled([pool, nats, redis].map((p) => p ?? Promise.resolve(undefined)));
-      const open = settled.flatMap((s) => (s.status === "fulfilled" && s.value !== undefined ? [s.value] : []));
-      await Promise.allSettled(
-        open.map((c) => {
-          if (c instanceof Redis) return c.quit();
-          if ("drain" in c) return c.drain();
-          return (c as pg.Pool).end();
-        }),
-      );
+      const opened = async <T>(p: Promise<T> | undefined): Promise<T | undefined> => p?.catch(() => undefined);
+      const [p, n, r] = await Promise.all([opened(pool), opened(nats), opened(redis)]);
+      await Promise.allSettled([p?.end(), n?.drain(), r?.quit()]);
     },
   };
 }

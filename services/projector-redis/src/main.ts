@@ -1,3 +1,4 @@
+import { createRedisClient } from "@orderly/observability";
 import {
   CUSTOMER_ORDERS,
   CUSTOMER_ORDERS_VERSION,
@@ -7,7 +8,6 @@ import {
 } from "@orderly/order-read-models";
 import { rebuildProjection } from "@orderly/projector";
 import { runProjectorProcess } from "@orderly/projector-process";
-import { Redis } from "ioredis";
 import { Counter } from "prom-client";
 
 // The customer_orders projector process; everything else is the shared composition root (@orderly/projector-process).
@@ -19,8 +19,8 @@ runProjectorProcess(
     poolMax: 4,
     usesRedis: true,
     setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
-      const redis = new Redis(stack.redisUrl, {
-        ...stack.redis,
+      // One server, or a Redis Cluster when REDIS_URL lists its seeds (every script stays in the namespace's slot).
+      const redis = createRedisClient(stack.redisUrl, stack.redis, {
         maxRetriesPerRequest: null,
         enableAutoPipelining: false,
       });

@@ -1,5 +1,5 @@
-import { connectionProblem, type Logger, maskPassword, PostgresProbe } from "@orderly/observability";
-import { Redis } from "ioredis";
+import { connectionProblem, createRedisClient, type Logger, maskPassword, PostgresProbe } from "@orderly/observability";
+import type { Redis } from "ioredis";
 import pg from "pg";
 import type { Cleanups } from "./cleanups.js";
 import type { QueryServiceConfig } from "./config.js";
@@ -88,8 +88,8 @@ async function openRedis(
 ): Promise<{ redis: Redis; subscriber: Redis }> {
   const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 } as const;
   // Auto-pipelining: the reads of concurrent calls leave in one write.
-  const redis = new Redis(config.stack.redisUrl, {
-    ...config.stack.redis,
+  // One server, or a Redis Cluster when REDIS_URL lists its seeds (every read stays in the namespace's slot).
+  const redis = createRedisClient(config.stack.redisUrl, config.stack.redis, {
     ...redisOptions,
     connectionName: "query-service",
     enableAutoPipelining: true,
@@ -100,8 +100,8 @@ async function openRedis(
   await redis.connect().catch((error: unknown) => {
     throw new Error(`Redis is not reachable at REDIS_URL (${maskPassword(config.stack.redisUrl)}): ${String(error)}`);
   });
-  const subscriber = new Redis(config.stack.redisUrl, {
-    ...config.stack.redis,
+  // On a cluster, the checkpoint channel's PUBLISH reaches subscribers on every node.
+  const subscriber = createRedisClient(config.stack.redisUrl, config.stack.redis, {
     ...redisOptions,
     connectionName: "query-service-checkpoints",
   });

@@ -10,6 +10,7 @@ import {
 import { headers as busHeaders, streamName } from "@orderly/event-bus";
 import { PostgresEventLog } from "@orderly/event-store-postgres";
 import type { CallOutcome } from "@orderly/loadtest";
+import { createRedisClient } from "@orderly/observability";
 import {
   canonicalSummary,
   customerOrdersKeys,
@@ -20,7 +21,6 @@ import {
   readLists,
   rowToSummary,
 } from "@orderly/order-read-models";
-import { Redis } from "ioredis";
 import pg from "pg";
 
 // The fault suite's checker. Every command the load generator sent is classified against the event store:
@@ -202,6 +202,11 @@ export interface ReadModelReport {
   readonly differences: RowDifference[];
 }
 
+/** REDIS_URL's server, or its Redis Cluster when it lists several nodes (as the services read it). */
+function redisClient(redisUrl: string, maxRetriesPerRequest: number) {
+  return createRedisClient(redisUrl, redisUrl.includes(",") ? { cluster: true } : {}, { maxRetriesPerRequest });
+}
+
 /** The store folded afresh, and both read models compared with it row by row. */
 export async function checkReadModels(
   databaseUrl: string,
@@ -209,7 +214,7 @@ export async function checkReadModels(
   namespace: string,
 ): Promise<ReadModelReport> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = redisClient(redisUrl, 3);
   try {
     const eventLog = new PostgresEventLog(pool);
     const head = await eventLog.headPosition();
@@ -306,7 +311,7 @@ export async function positions(
   namespace: string,
 ): Promise<{ head: number; postgres: number; redis: number }> {
   const client = new pg.Client({ connectionString: databaseUrl });
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = redisClient(redisUrl, 1);
   await client.connect();
   try {
     // The last event, not the counter: after a recovery retired positions past it, the counter points at positions

@@ -19,12 +19,15 @@ import { loadtestSecurity } from "../secure-mode.js";
 import { CommandLog, checkCommands, checkReadModels, checkStream, positions } from "./checker.js";
 import { type FaultStack, type OwnServers, type ServiceName, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
+import { checkReadsUnderLoad, followEvents } from "./reads.js";
 
 // The stream on a 3-node NATS cluster at 3 replicas (ORDERLY_STREAM_REPLICAS=3, NATS_URL listing the three nodes),
-// two instances of the command service, the relay and each projector (the query service is not in this test: no
-// reads), open-loop load on both command instances; each NATS node is SIGKILLed and restarted in turn, each time
-// together with one relay or projector process. Every accepted command must end up in both read models and on the
-// stream exactly once, in order. CI runs the short profile (~60 s); the long one:
+// two instances of every service, open-loop load on both command instances; each NATS node is SIGKILLed and restarted
+// in turn, each time together with one relay or projector process. Every accepted command must end up in both read
+// models and on the stream exactly once, in order. Meanwhile clients read their own writes back through both query
+// instances (GetOrderSummary and ListCustomerOrders with min_position: never stale, and answering again after each
+// node's loss), and a SubscribeEvents follower on the query service sees every position once, in order. CI runs the
+// short profile (~60 s); the long one:
 //   ORDERLY_FAULTS_PROFILE=long pnpm --filter @orderly/e2e exec vitest run src/faults/nats-cluster-faults.e2e.test.ts
 
 const profile = faultProfile();
@@ -33,9 +36,11 @@ let servers: OwnServers<NatsCluster>;
 let stack: FaultStack;
 const second = new Map<ServiceName, RunningService>();
 let secondCommandPort: number;
+let secondQueryPort: number;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 const log = new CommandLog();
+const ended = new AbortController();
 
 beforeAll(async () => {
   const [natsCluster, postgres, redis] = await Promise.all([
@@ -55,7 +60,14 @@ beforeAll(async () => {
   stack = await startFaultStack(servers, profile, { ORDERLY_STREAM_REPLICAS: "3" });
   // The second instance of each (the first ones are restarted by the fault stack when killed).
   secondCommandPort = await freePort();
-  for (const name of ["command-service", "outbox-relay", "projector-postgres", "projector-redis"] as const) {
+  secondQueryPort = await freePort();
+  for (const name of [
+    "command-service",
+    "outbox-relay",
+    "projector-postgres",
+    "projector-redis",
+    "query-service",
+  ] as const) {
     const metricsPort = await freePort();
     second.set(
       name,
@@ -65,6 +77,8 @@ beforeAll(async () => {
         env: {
           ...stack.serviceEnv(),
           COMMAND_PORT: String(secondCommandPort),
+          QUERY_PORT: String(secondQueryPort),
+          QUERY_MAX_WAIT_MS: "30000",
           METRICS_PORT: String(metricsPort),
           LOG_FORMAT: "json",
           PROJECTOR_ACK_WAIT_MS: String(profile.ackWaitMs),
@@ -79,6 +93,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  ended.abort();
   await nc?.close().catch(() => undefined);
   await Promise.allSettled([...second.values()].map((s) => s.stop("SIGTERM", 10_000)));
   await stack?.stop();
@@ -131,9 +146,21 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
           ...loadtestSecurity(),
         });
       const loads = [load(stack.ports.command, 11), load(secondCommandPort, 12)];
+      const reads = checkReadsUnderLoad({
+        commandPorts: [stack.ports.command, secondCommandPort],
+        queryPorts: [stack.ports.query, secondQueryPort],
+        signal: stopLoad.signal,
+      });
+      const events = followEvents(stack.ports.query, ended.signal);
       // One relay or projector process dies with each node (the fault stack restarts it; its twin carries on).
       const alsoKilled: ServiceName[] = ["outbox-relay", "projector-postgres", "projector-redis"];
-      const outages: { node: number; leader: string | undefined; published: number; downMs: number }[] = [];
+      const outages: {
+        node: number;
+        leader: string | undefined;
+        published: number;
+        downMs: number;
+        backAt: number;
+      }[] = [];
       try {
         await sleep(profile.faultAtMs);
         for (const [i, node] of cluster.nodes.entries()) {
@@ -160,7 +187,7 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
           const rest = profile.downMs - (Date.now() - downAt);
           if (rest > 0) await sleep(rest);
           await node.start();
-          outages.push({ node: i + 1, leader, published, downMs: Date.now() - downAt });
+          outages.push({ node: i + 1, leader, published, downMs: Date.now() - downAt, backAt: Date.now() });
           if (victim) await stack.restarted(victim);
           // The next node goes only once this one caught up: two nodes down at once is a quorum loss, not this test.
           await eventually(replicasCurrent, `node ${i + 1}'s replica to catch up`, 60_000, 250);
@@ -168,9 +195,10 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
         await sleep(profile.tailMs);
       } finally {
         stopLoad.abort();
-        await Promise.allSettled(loads);
+        await Promise.allSettled([...loads, reads]);
       }
       const reports = await Promise.all(loads);
+      const readReport = await reads;
       console.log(
         `NATS cluster outages: ${outages.map((o) => `node ${o.node} (leader was ${o.leader}) down ${(o.downMs / 1000).toFixed(1)} s, ${o.published} published meanwhile`).join("; ")}; ${reports.map((r) => `${r.ok}/${r.total} ok at ${r.rps.toFixed(0)}/s`).join(" and ")}`,
       );
@@ -201,6 +229,21 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
       expect(stream.duplicatedOrUnordered).toBe(0);
       expect(stream.messages).toBe(stream.storeHead);
       expect(outages).toHaveLength(3);
+
+      // Read-your-writes through both query instances: never a stale answer, and answers again after each node's loss.
+      console.log(
+        `reads: ${readReport.ok.summaries} GetOrderSummary + ${readReport.ok.lists} ListCustomerOrders showed their write; unanswered ${JSON.stringify(readReport.unanswered)}; ${readReport.commandsFailed} commands unanswered`,
+      );
+      expect(readReport.stale.slice(0, 10)).toEqual([]);
+      expect(readReport.ok.summaries).toBeGreaterThan(20);
+      expect(readReport.ok.lists).toBeGreaterThan(20);
+      for (const o of outages) expect(readReport.okAt.some((at) => at > o.backAt)).toBe(true);
+      const followed = await events.finish(stream.storeHead);
+      console.log(`SubscribeEvents: ${followed.received} events up to ${followed.last}`);
+      expect(followed.error).toBeUndefined();
+      expect(followed.outOfOrder).toBe(0);
+      expect(followed.gaps).toBe(0);
+      expect(followed.last).toBe(stream.storeHead);
     },
     profile.faultAtMs + 3 * (profile.downMs + 120_000) + profile.tailMs + 180_000,
   );
