@@ -3,7 +3,7 @@ import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { encodeEnvelope } from "./codec.js";
 import { headers, streamName, subjectFor } from "./names.js";
-import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
+import { encodeStoredEnvelopeOpen, type StoredEventText } from "./stored-envelope-writer.js";
 import { ensureOrdersStream, type OrdersStreamOptions } from "./stream-config.js";
 
 /** Everything a publisher of order events needs for one namespace (the outbox relay's `RelayBus`). */
@@ -12,7 +12,11 @@ export interface OrdersBus {
   readonly stream: string;
   subject(eventType: string): string;
   encode(event: RecordedEvent): Uint8Array;
-  /** The same bytes from the stored row's text form (the relay's path: no RecordedEvent built). */
+  /**
+   * The same bytes from the stored row's text form (the relay's path: no RecordedEvent built). Any event the store
+   * holds is encoded: one of a type this release does not know (a newer release wrote it) goes out with `event_type`
+   * set and the `event` case empty, as docs/events.md tells consumers to expect, and never stops the relay.
+   */
   encodeStored(stored: StoredEventText): Uint8Array;
   ensureStream(jsm: JetStreamManager): Promise<StreamInfo>;
   readonly headers: typeof headers;
@@ -35,7 +39,8 @@ export function ordersBus(namespace: string, stream: OrdersStreamOptions = {}): 
     },
     // The event log holds only order events (its rows come from the order decider).
     encode: (event) => encodeEnvelope(event as RecordedEvent<OrderEvent>),
-    encodeStored: encodeStoredEnvelope,
+    // The relay is transport: it must not stop at a type it does not know (issue 16).
+    encodeStored: encodeStoredEnvelopeOpen,
     ensureStream: (jsm) => ensureOrdersStream(jsm, namespace, stream),
     headers,
   };

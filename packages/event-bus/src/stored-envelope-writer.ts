@@ -51,13 +51,15 @@ export function encodeStoredEnvelope(stored: StoredEventText): Uint8Array {
   );
 }
 
+const knownTypeSet: ReadonlySet<string> = new Set(knownTypes);
+
 /**
  * encodeStoredEnvelope for readers that hand every event on (the EventService): an event type this release does not
  * know is sent with `event_type` set and the `event` case empty, for the consumer to skip and count, instead of
- * failing the read.
+ * failing the read. The outbox relay's path too (`OrdersBus.encodeStored`): the relay is transport.
  */
 export function encodeStoredEnvelopeOpen(stored: StoredEventText): Uint8Array {
-  const known = (knownTypes as readonly string[]).includes(stored.type);
+  const known = knownTypeSet.has(stored.type);
   return writeEnvelopeView(
     stored.eventId,
     Number(stored.position),

@@ -1,5 +1,5 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
-import type { CheckpointMark } from "@orderly/projector";
+import { type CheckpointMark, stopAtUnknownTypes, type UnknownEventPolicy } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import { hashToSummary } from "./customer-orders-hash.js";
 import type { customerOrdersKeys } from "./customer-orders-keys.js";
@@ -7,6 +7,7 @@ import { packRows } from "./customer-orders-layout.js";
 import type { ScriptRedis } from "./customer-orders-scripts.js";
 import { foldBatch, ordersNeedingState } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
+import { screenUnknown } from "./unknown-types.js";
 
 /**
  * Writes the checkpoint of generation `gen` with its mark, outside a batch (a new generation, a rebuild's final
@@ -40,10 +41,13 @@ export async function applyToGeneration(
   cache: SummaryCache = new SummaryCache(0),
   storeId = "",
   onAbsent?: (orderIds: readonly string[]) => Promise<void>,
+  unknownTypes: UnknownEventPolicy = stopAtUnknownTypes,
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
-  const ids = ordersNeedingState(events);
+  // Skipped unknown types still move the checkpoint (to `last`), only the fold passes them over.
+  const folded = screenUnknown(events, unknownTypes);
+  const ids = ordersNeedingState(folded);
   const g = keys.generation(gen);
   const { found: current, missing } = cache.lookup(ids);
   if (missing.length > 0) {
@@ -60,7 +64,7 @@ export async function applyToGeneration(
     const absent = missing.filter((id) => !current.has(id));
     if (absent.length > 0 && onAbsent) await onAbsent(absent);
   }
-  const changed = foldBatch(current, events);
+  const changed = foldBatch(current, folded, unknownTypes);
   let outcome: [string, string];
   try {
     outcome = await redis.orderlyApply(

@@ -6,6 +6,7 @@ import {
   type Projection,
   silentLogger,
   sleep,
+  type UnknownEventPolicy,
 } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
@@ -39,6 +40,8 @@ export interface CustomerOrdersProjectionOptions {
   readonly cacheSize?: number;
   /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
   readonly storeId?: () => string | undefined;
+  /** What an event type this code does not know does (PROJECTOR_UNKNOWN_EVENT_TYPES; default: stop at it). */
+  readonly unknownTypes?: UnknownEventPolicy;
 }
 
 /**
@@ -139,6 +142,7 @@ export class CustomerOrdersProjection implements Projection {
         this.cache,
         this.options.storeId?.() ?? "",
         (absent) => this.hashesAbsent(absent, after),
+        this.options.unknownTypes,
       );
       if (outcome === "ok") {
         this.written = Number(value);

@@ -6,7 +6,14 @@ import {
   timestampElement,
 } from "@orderly/event-store-postgres";
 import { isUuid, type Position, type RecordedEvent } from "@orderly/eventsourcing";
-import { type CheckpointMark, CheckpointMovedError, type Projection, ProjectionHandlerError } from "@orderly/projector";
+import {
+  type CheckpointMark,
+  CheckpointMovedError,
+  type Projection,
+  ProjectionHandlerError,
+  stopAtUnknownTypes,
+  type UnknownEventPolicy,
+} from "@orderly/projector";
 import type pg from "pg";
 import {
   foldBatch,
@@ -17,6 +24,7 @@ import {
   ordersNeedingState,
 } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
+import { screenUnknown } from "./unknown-types.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
 /** Channel of the checkpoint announcements (`<name>:<position>`), sent inside the committing transaction. */
@@ -76,6 +84,8 @@ export interface OrderSummariesProjectionOptions {
   readonly cacheSize?: number;
   /** The event store's id, recorded with every checkpoint (`StoreContinuity.knownStoreId`); none when unknown. */
   readonly storeId?: () => string | undefined;
+  /** What an event type this code does not know does (PROJECTOR_UNKNOWN_EVENT_TYPES; default: stop at it). */
+  readonly unknownTypes?: UnknownEventPolicy;
 }
 
 /**
@@ -110,6 +120,7 @@ export class OrderSummariesProjection implements Projection {
   private readonly applySql: string;
   private readonly cache: SummaryCache;
   private readonly storeId: () => string | undefined;
+  private readonly unknownTypes: UnknownEventPolicy;
   private epoch = 0;
   private written: Position = -1;
 
@@ -122,6 +133,7 @@ export class OrderSummariesProjection implements Projection {
     this.name = this.checkpointName;
     this.cache = new SummaryCache(options.cacheSize ?? 100_000);
     this.storeId = options.storeId ?? (() => undefined);
+    this.unknownTypes = options.unknownTypes ?? stopAtUnknownTypes;
     if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`bad table name ${this.table}`);
     this.loadSql = {
       name: `os_load_${this.table}`,
@@ -193,11 +205,13 @@ export class OrderSummariesProjection implements Projection {
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     const last = events[events.length - 1];
     if (!last) return;
-    const ids = ordersNeedingState(events);
-    const bad = events.find((e) => !isUuid(orderIdOf(e)));
+    // Skipped unknown types still move the checkpoint (to `last`), only the fold passes them over.
+    const folded = screenUnknown(events, this.unknownTypes);
+    const ids = ordersNeedingState(folded);
+    const bad = folded.find((e) => !isUuid(orderIdOf(e)));
     if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
     try {
-      await this.write(events, after, last.position, ids);
+      await this.write(events, folded, after, last.position, ids);
     } catch (error) {
       this.cache.clear();
       throw error;
@@ -206,6 +220,7 @@ export class OrderSummariesProjection implements Projection {
 
   private async write(
     events: readonly RecordedEvent[],
+    folded: readonly RecordedEvent[],
     after: Position,
     last: Position,
     ids: readonly string[],
@@ -219,7 +234,7 @@ export class OrderSummariesProjection implements Projection {
         this.cache.remember(summary);
       }
     }
-    const changed = foldBatch(found, events);
+    const changed = foldBatch(found, folded, this.unknownTypes);
     const rows = [...changed.values()];
     const result = await this.pool.query({
       name: `os_apply_${this.table}`,

@@ -1,6 +1,7 @@
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { LineItem, OrderEvent, OrderStatus, PaymentStatus } from "@orderly/orders-domain";
-import { ProjectionHandlerError } from "@orderly/projector";
+import { ProjectionHandlerError, type UnknownEventPolicy } from "@orderly/projector";
+import { skipUnknown } from "./unknown-types.js";
 
 /**
  * What the fold reads of a recorded event. Every `RecordedEvent` is one; the rebuild's bulk reader makes only these
@@ -113,18 +114,21 @@ export function orderIdOf(recorded: Pick<FoldableEvent, "streamId" | "position">
 
 /**
  * Folds a batch onto the summaries it touches (`current`, keyed by order id) and returns only the changed ones, in
- * order of first change.
+ * order of first change. With a `skip` policy, events of unknown types only move their order's version (pass the
+ * batch through `screenUnknown` first: it reports them and leaves out those on other streams).
  */
 export function foldBatch(
   current: ReadonlyMap<string, OrderSummaryView>,
   events: readonly RecordedEvent[],
+  unknownTypes?: UnknownEventPolicy,
 ): Map<string, OrderSummaryView> {
   const changed = new Map<string, OrderSummaryView>();
   for (const event of events) {
     const orderId = orderIdOf(event);
     const before = changed.get(orderId) ?? current.get(orderId);
-    const after = evolveSummary(before, event);
-    if (after !== before) changed.set(orderId, after);
+    const skipped = unknownTypes && skipUnknown(before, event, unknownTypes);
+    const after = skipped ? skipped.after : evolveSummary(before, event);
+    if (after && after !== before) changed.set(orderId, after);
   }
   return changed;
 }

@@ -278,6 +278,41 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     expect(stored[0]?.metadata.occurredAt.getTime()).toBe(-1);
   });
 
+  it("relays every event the store holds, also of a type this release does not know (transport only)", async () => {
+    const namespace = `${env.namespace}_u`;
+    const from = (await startingAtHead("relay-u")) + 1;
+    const orderId = randomUUID();
+    // As a newer release would write it: a known event, a type this release does not know, a known one after it.
+    const events = [
+      { type: "OrderPlaced", data: { orderId, customerId: "c", currency: "EUR", items: [], totalMinor: 0 } },
+      { type: "OrderGiftWrapped", data: { paper: "gold" } },
+      { type: "OrderCancelled", data: { reason: "r" } },
+    ];
+    for (const [version, event] of events.entries()) {
+      await store.append({
+        streamId: `order-${orderId}`,
+        expectedVersion: version === 0 ? "no_stream" : version,
+        events: [{ event, metadata: testMetadata() }],
+      });
+    }
+    const head = await headPosition();
+    const relay = startRelay({ namespace, name: "relay-u" });
+    await eventually(() => relay.ackedPosition === head, "relay past the unknown type", 15_000);
+    const messages = await readWholeStream(nc, ordersBus(namespace).stream);
+    expect(messages.map((m) => m.headers.get("Orderly-Type"))).toEqual(events.map((e) => e.type));
+    expect(messages.map((m) => m.subject)).toEqual(events.map((e) => `${namespace}.orders.${e.type}`));
+    expect(messages.map((m) => Number(m.headers.get("Orderly-Position")))).toEqual([from, from + 1, from + 2]);
+    // The known ones decode as ever; the unknown one is the envelope docs/events.md promises: event_type set, no case.
+    expect(decodeEnvelope(messages[0]?.data as Uint8Array).type).toBe("OrderPlaced");
+    expect(decodeEnvelope(messages[2]?.data as Uint8Array).type).toBe("OrderCancelled");
+    const unknown = messages[1]?.data as Uint8Array;
+    expect(() => decodeEnvelope(unknown)).toThrow(/no event case is set/);
+    // Field 5 (event_type, wire type 2) holds the type's name; field 2 (position) the store's position.
+    const type = Buffer.from("OrderGiftWrapped");
+    expect(Buffer.from(unknown).includes(Buffer.concat([Buffer.from([0x2a, type.length]), type]))).toBe(true);
+    expect(unknown[0]).toBe(0x0a);
+  });
+
   it("reports lag and latency metrics", async () => {
     const namespace = `${env.namespace}_e`;
     const registry = new Registry();

@@ -12,7 +12,17 @@ describe("readProjectorConfig", () => {
       ackWaitMs: 60_000,
       redisCheckIntervalMs: 5000,
       redisAuditPassMs: 60_000,
+      unknownEventTypes: "stop",
     });
+  });
+
+  it("reads PROJECTOR_UNKNOWN_EVENT_TYPES: stop (default) or skip, nothing else", () => {
+    expect(readProjectorConfig({ PROJECTOR_UNKNOWN_EVENT_TYPES: "skip" }).unknownEventTypes).toBe("skip");
+    expect(readProjectorConfig({ PROJECTOR_UNKNOWN_EVENT_TYPES: "stop" }).unknownEventTypes).toBe("stop");
+    expect(readProjectorConfig({ PROJECTOR_UNKNOWN_EVENT_TYPES: "" }).unknownEventTypes).toBe("stop");
+    expect(() => readProjectorConfig({ PROJECTOR_UNKNOWN_EVENT_TYPES: "ignore" })).toThrow(
+      /PROJECTOR_UNKNOWN_EVENT_TYPES/,
+    );
   });
 
   it("reads the Redis partial-loss check's interval and audit pass (0: no audit)", () => {

@@ -1,4 +1,5 @@
 import { ConfigError, readInteger } from "@orderly/observability";
+import { parseUnknownEventTypes, type UnknownEventTypes, unknownEventTypesModes } from "@orderly/projector";
 
 export interface ProjectorConfig {
   /** Most live events per transaction: PROJECTOR_BATCH_SIZE, default 100. */
@@ -21,6 +22,12 @@ export interface ProjectorConfig {
    */
   readonly redisCheckIntervalMs: number;
   readonly redisAuditPassMs: number;
+  /**
+   * An event type this release does not know (written by a newer one): `stop` at it as at a poison event (default), or
+   * `skip` it (counted by type in projector_unknown_events_skipped_total, logged once per type, readiness unaffected;
+   * the checkpoint moves past it). PROJECTOR_UNKNOWN_EVENT_TYPES.
+   */
+  readonly unknownEventTypes: UnknownEventTypes;
 }
 
 export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
@@ -35,7 +42,13 @@ export function readProjectorConfig(env: Record<string, string | undefined>): Pr
     ackWaitMs: int("PROJECTOR_ACK_WAIT_MS", 60_000, 1000, 3_600_000),
     redisCheckIntervalMs: int("PROJECTOR_REDIS_CHECK_INTERVAL_MS", 5000, 10, 3_600_000),
     redisAuditPassMs: int("PROJECTOR_REDIS_AUDIT_PASS_MS", 60_000, 0, 86_400_000),
+    unknownEventTypes: parseUnknownEventTypes(env.PROJECTOR_UNKNOWN_EVENT_TYPES) ?? "stop",
   };
+  if (parseUnknownEventTypes(env.PROJECTOR_UNKNOWN_EVENT_TYPES) === undefined) {
+    problems.push(
+      `PROJECTOR_UNKNOWN_EVENT_TYPES must be one of ${unknownEventTypesModes.join(", ")} (got ${JSON.stringify(env.PROJECTOR_UNKNOWN_EVENT_TYPES)})`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -29,7 +29,13 @@ import {
   waitForDependencies,
 } from "@orderly/observability";
 import { migrateReadModels } from "@orderly/order-read-models";
-import { type Projection, Projector, type RebuildResult } from "@orderly/projector";
+import {
+  type Projection,
+  Projector,
+  type RebuildResult,
+  type UnknownEventPolicy,
+  unknownEventPolicy,
+} from "@orderly/projector";
 import type pg from "pg";
 import { Registry } from "prom-client";
 import { type ProjectorConfig, readProjectorConfig } from "./config.js";
@@ -45,6 +51,8 @@ export interface ProjectorProcessContext {
   readonly registry: Registry;
   /** The event store's identity, as last read: recorded with every checkpoint of the read model. */
   readonly storeId: () => string | undefined;
+  /** PROJECTOR_UNKNOWN_EVENT_TYPES as the projection's handlers apply it (metric and log line when skipping). */
+  readonly unknownTypes: UnknownEventPolicy;
 }
 
 /** One read model as a process runs it. */
@@ -134,6 +142,7 @@ async function main(spec: ProjectorProcessSpec, { args, env }: ProjectorProcessI
     logger,
     registry,
     storeId: () => continuity.knownStoreId,
+    unknownTypes: unknownEventPolicy(config.unknownEventTypes, { projection: spec.projection, registry, logger }),
   });
 
   if (command === "rebuild") {

@@ -23,3 +23,12 @@ export {
   type Verification,
 } from "./rebuild.js";
 export { covered, EventLogGapError, followOn, type RetiredLookup, type RetiredRange } from "./retired-gaps.js";
+export {
+  parseUnknownEventTypes,
+  stopAtUnknownTypes,
+  type UnknownEvent,
+  type UnknownEventPolicy,
+  type UnknownEventTypes,
+  unknownEventPolicy,
+  unknownEventTypesModes,
+} from "./unknown-event-types.js";

@@ -15,8 +15,8 @@ runProjectorProcess(
     projection: ORDER_SUMMARIES,
     defaultMetricsPort: 9404,
     poolMax: 6,
-    setup: ({ pool, eventLog, logger, config, storeId }) => ({
-      projection: new OrderSummariesProjection(pool, { storeId }),
+    setup: ({ pool, eventLog, logger, config, storeId, unknownTypes }) => ({
+      projection: new OrderSummariesProjection(pool, { storeId, unknownTypes }),
       rebuild: () =>
         rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { storeId }), eventLog, {
           logger,

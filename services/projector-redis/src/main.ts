@@ -18,7 +18,7 @@ runProjectorProcess(
     defaultMetricsPort: 9405,
     poolMax: 4,
     usesRedis: true,
-    setup: ({ stack, pool, eventLog, logger, config, registry, storeId }) => {
+    setup: ({ stack, pool, eventLog, logger, config, registry, storeId, unknownTypes }) => {
       // One server, or a Redis Cluster when REDIS_URL lists its seeds (every script stays in the namespace's slot).
       const redis = createRedisClient(stack.redisUrl, stack.redis, {
         maxRetriesPerRequest: null,
@@ -38,6 +38,7 @@ runProjectorProcess(
           pool,
           logger,
           storeId,
+          unknownTypes,
           checkIntervalMs: config.redisCheckIntervalMs,
           auditPassMs: config.redisAuditPassMs,
           onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
