@@ -33,6 +33,7 @@ import {
   QueryService,
 } from "@orderly/contracts";
 import { grpcServiceDefinition } from "@orderly/grpc-server";
+import { customerOrdersKeys, generationKeys } from "@orderly/order-read-models";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -123,9 +124,11 @@ async function main() {
       () => pgPool.end(),
       () => redis.disconnect(),
     );
-    const prefix = `${env.namespace}:customer_orders`;
-    const generation = await redis.get(`${prefix}:current`);
-    const hashKey = (orderId) => `${prefix}:g${generation}:o:${orderId}`;
+    // The key names come from the read model's own layout (customer-orders-keys.ts), so a layout change cannot break
+    // the baseline silently (it did once: the hash tags of issue 17 moved every key).
+    const keys = customerOrdersKeys(env.namespace);
+    const generation = await redis.get(keys.current);
+    const hashKey = (orderId) => generationKeys(keys.generation(generation)).order(orderId);
     const probe = await redis.hgetall(hashKey(orders[0]));
     if (Object.keys(probe).length === 0) throw new Error(`no Redis hash at ${hashKey(orders[0])}: layout changed?`);
 
