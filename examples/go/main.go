@@ -55,8 +55,8 @@ func must(err error, what string) {
 }
 
 func dial(address string) *grpc.ClientConn {
-	conn, err := grpc.Dial(address, grpc.WithInsecure(),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(protoCodec{})))
+	options := append(securityOptions(), grpc.WithDefaultCallOptions(grpc.ForceCodec(protoCodec{})))
+	conn, err := grpc.Dial(address, options...)
 	must(err, "dial "+address)
 	return conn
 }

@@ -100,3 +100,18 @@ export function loadtestSecurityArgs(): string[] {
     join(d, "token.jwt"),
   ];
 }
+
+/**
+ * The client settings a separate client process reads (the demo, the Python and Go examples, `pnpm loadtest`):
+ * ORDERLY_CA_FILE, ORDERLY_CLIENT_CERT, ORDERLY_CLIENT_KEY, ORDERLY_TOKEN_FILE in secure mode; none otherwise.
+ */
+export function secureClientEnv(): Record<string, string> {
+  if (!secureMode) return {};
+  const d = dir();
+  return {
+    ORDERLY_CA_FILE: join(d, "ca.crt"),
+    ORDERLY_CLIENT_CERT: join(d, "client.crt"),
+    ORDERLY_CLIENT_KEY: join(d, "client.key"),
+    ORDERLY_TOKEN_FILE: join(d, "token.jwt"),
+  };
+}

@@ -10,6 +10,15 @@ export {
 } from "./clients.js";
 export { type IdempotencyTest, isIdempotent, type RetryPolicy, retryInterceptor } from "./retry.js";
 export {
+  type ClientSecurity,
+  type ClientTlsFiles,
+  fileTokenProvider,
+  readClientSecurity,
+  SECURITY_ENV,
+  type SecuritySettings,
+  securitySettingsFromEnv,
+} from "./security-settings.js";
+export {
   createOrderlySession,
   type EventClient,
   EventSubscription,

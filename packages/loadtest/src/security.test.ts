@@ -6,7 +6,6 @@ import {
   BearerMetadata,
   channelSecurity,
   describeSecurity,
-  fileTokenProvider,
   loadSecurity,
   securitySettingsFromEnv,
 } from "./security.js";
@@ -16,36 +15,6 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "loadtest-security-"));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-describe("fileTokenProvider", () => {
-  it("re-reads the file when it changes, at most every recheckMs, and keeps the token while the file is empty", () => {
-    const file = join(dir, "token.jwt");
-    writeFileSync(file, "  first.token.a\n");
-    let now = 0;
-    const token = fileTokenProvider(file, { recheckMs: 1000, now: () => now });
-    expect(token()).toBe("first.token.a");
-    writeFileSync(file, "second.token.bb\n");
-    now = 999;
-    expect(token()).toBe("first.token.a"); // not checked yet
-    now = 1000;
-    expect(token()).toBe("second.token.bb");
-    writeFileSync(file, ""); // half-written
-    now = 2000;
-    expect(token()).toBe("second.token.bb");
-    writeFileSync(file, "third.token.ccc");
-    now = 3000;
-    expect(token()).toBe("third.token.ccc");
-    rmSync(file); // being replaced
-    now = 4000;
-    expect(token()).toBe("third.token.ccc");
-  });
-
-  it("refuses a missing or empty file at once", () => {
-    expect(() => fileTokenProvider(join(dir, "nope.jwt"))).toThrow(/ENOENT/);
-    writeFileSync(join(dir, "empty.jwt"), "\n");
-    expect(() => fileTokenProvider(join(dir, "empty.jwt"))).toThrow(/is empty/);
-  });
-});
 
 describe("BearerMetadata", () => {
   it("sends no metadata without a provider", () => {

@@ -1,4 +1,12 @@
-import { Code, ConnectError, createCommandClient, createQueryClient } from "@orderly/client";
+import {
+  type ClientSecurity,
+  Code,
+  ConnectError,
+  createCommandClient,
+  createQueryClient,
+  readClientSecurity,
+  securitySettingsFromEnv,
+} from "@orderly/client";
 import { ConfigError, readPort, readStackConfig } from "@orderly/observability";
 import { runTour, TourFindingError } from "./tour.js";
 
@@ -15,7 +23,15 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 
 let config: ReturnType<typeof readStackConfig>;
 let metricsUrls: { service: string; url: string }[];
+// TLS (ORDERLY_CA_FILE, ORDERLY_CLIENT_CERT/KEY, ORDERLY_TLS_SERVER_NAME) and a bearer token (ORDERLY_TOKEN_FILE or
+// ORDERLY_TOKEN) for a stack started with TLS and auth on; plaintext without a token when none is set.
+let security: ClientSecurity | undefined;
 try {
+  try {
+    security = readClientSecurity(securitySettingsFromEnv(process.env));
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
   config = readStackConfig(process.env);
   metricsUrls = metricsPorts.map((m) => ({
     service: m.service,
@@ -27,13 +43,20 @@ try {
   process.exit(2);
 }
 
-const commandUrl = `http://127.0.0.1:${config.commandPort}`;
-const queryUrl = `http://127.0.0.1:${config.queryPort}`;
-print(`command service ${commandUrl} · query service ${queryUrl}`);
+const scheme = security?.tls ? "https" : "http";
+const commandUrl = `${scheme}://127.0.0.1:${config.commandPort}`;
+const queryUrl = `${scheme}://127.0.0.1:${config.queryPort}`;
+const clientSecurity = {
+  ...(security?.tls ? { tls: security.tls } : {}),
+  ...(security?.token ? { token: security.token } : {}),
+};
+const transport = security?.tls ? (security.tls.cert ? "mTLS" : "TLS") : "plaintext";
+const bearer = security?.token ? `, bearer token from ${security.tokenSource}` : "";
+print(`command service ${commandUrl} · query service ${queryUrl} (${transport}${bearer})`);
 try {
   await runTour({
-    commands: createCommandClient({ baseUrl: commandUrl, timeoutMs: 10_000 }),
-    queries: createQueryClient({ baseUrl: queryUrl, timeoutMs: 10_000 }),
+    commands: createCommandClient({ baseUrl: commandUrl, timeoutMs: 10_000, ...clientSecurity }),
+    queries: createQueryClient({ baseUrl: queryUrl, timeoutMs: 10_000, ...clientSecurity }),
     print,
     metricsUrls,
     loadtestExample: `pnpm loadtest -a 127.0.0.1:${config.commandPort} -d 10s`,

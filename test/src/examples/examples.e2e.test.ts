@@ -8,11 +8,14 @@ import { createTestEnvironment, type RunningService, type TestEnvironment } from
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+import { clientSecurity, secureClientEnv, serviceUrl } from "../secure-mode.js";
 
 // The polyglot promise, tested: examples/python and examples/go (stubs from stock protoc, Debian's gRPC packages) run
 // against a running stack and assert what they get (read-your-writes, SubscribeEvents resumed from a saved position,
 // a JetStream durable consumer decoding EventEnvelope). .ci/run installs the Debian packages; without them (a
-// developer machine) each test is skipped and says which packages to install.
+// developer machine) each test is skipped and says which packages to install. In secure mode (ORDERLY_E2E_SECURE=1)
+// the stack serves TLS + mTLS + JWT and the examples get the client settings they read: ORDERLY_CA_FILE,
+// ORDERLY_CLIENT_CERT, ORDERLY_CLIENT_KEY and ORDERLY_TOKEN_FILE.
 
 const run = promisify(execFile);
 const examples = fileURLToPath(new URL("../../../examples/", import.meta.url));
@@ -39,6 +42,7 @@ describe("the examples beyond TypeScript, against a running stack", () => {
       ...env.env,
       COMMAND_PORT: String(ports.COMMAND_PORT),
       QUERY_PORT: String(ports.QUERY_PORT),
+      ...secureClientEnv(),
     };
   }, 180_000);
   afterAll(async () => {
@@ -48,8 +52,8 @@ describe("the examples beyond TypeScript, against a running stack", () => {
 
   it("typescript: a session reads its own writes without bookkeeping, waits with WaitForPosition and follows SubscribeEvents from a saved position", async () => {
     const session = createOrderlySession({
-      command: `http://127.0.0.1:${ports.COMMAND_PORT}`,
-      query: `http://127.0.0.1:${ports.QUERY_PORT}`,
+      command: { baseUrl: serviceUrl(ports.COMMAND_PORT), ...clientSecurity() },
+      query: { baseUrl: serviceUrl(ports.QUERY_PORT), ...clientSecurity() },
     });
     const customerId = `ts-${Date.now()}`;
     const placed = await session.commands.createOrder({
@@ -118,8 +122,8 @@ describe("the examples beyond TypeScript, against a running stack", () => {
   // Last: the projectors stop at a type they cannot apply (docs/events.md), which the examples above must not meet.
   it("typescript: subscribeEvents skips and counts an event type the stubs do not know, and its position moves past it", async () => {
     const session = createOrderlySession({
-      command: `http://127.0.0.1:${ports.COMMAND_PORT}`,
-      query: `http://127.0.0.1:${ports.QUERY_PORT}`,
+      command: { baseUrl: serviceUrl(ports.COMMAND_PORT), ...clientSecurity() },
+      query: { baseUrl: serviceUrl(ports.QUERY_PORT), ...clientSecurity() },
     });
     const client = new pg.Client({ connectionString: env.databaseUrl });
     await client.connect();

@@ -1,8 +1,11 @@
 import { createTestEnvironment, type RunningService, startService, type TestEnvironment } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { secureClientEnv, secureMode } from "../secure-mode.js";
 import { type StackPorts, startStack, stopStack } from "./support.js";
 
 // `pnpm demo` is the guided tour and CI's smoke test: run against a running stack, it must walk every step and say so.
+// In secure mode (ORDERLY_E2E_SECURE=1) the stack serves TLS + mTLS + JWT and the demo gets ORDERLY_CA_FILE,
+// ORDERLY_CLIENT_CERT/KEY and ORDERLY_TOKEN_FILE.
 const demoEntry = new URL("../../../services/demo/dist/main.js", import.meta.url).pathname;
 
 describe("pnpm demo (services/demo) against a running stack", () => {
@@ -20,7 +23,11 @@ describe("pnpm demo (services/demo) against a running stack", () => {
 
   it("places, pays, ships and cancels, reads each back with min_position, streams WaitForPosition, and prints the figures", async () => {
     const portEnv = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)]));
-    const demo = await startService({ name: "demo", entry: demoEntry, env: { ...env.env, ...portEnv } });
+    const demo = await startService({
+      name: "demo",
+      entry: demoEntry,
+      env: { ...env.env, ...portEnv, ...secureClientEnv() },
+    });
     const code = await demo.exited;
     const out = demo.output();
     expect(code, out).toBe(0);
@@ -50,13 +57,16 @@ describe("pnpm demo (services/demo) against a running stack", () => {
     expect(out).toContain(`pnpm loadtest -a 127.0.0.1:${ports.COMMAND_PORT} -d 10s`);
     expect(out).toContain(`http://127.0.0.1:${ports.PROJECTOR_REDIS_METRICS_PORT}/metrics`);
     expect(out).toContain("Tour done: every step was visible in both read models.");
+    expect(out).toContain(
+      secureMode ? "(mTLS, bearer token from file)" : `http://127.0.0.1:${ports.QUERY_PORT} (plaintext)`,
+    );
   });
 
   it("says the stack is not running when nothing answers (exit 2)", async () => {
     const demo = await startService({
       name: "demo-nothing",
       entry: demoEntry,
-      env: { ...env.env, COMMAND_PORT: "1", QUERY_PORT: "2" },
+      env: { ...env.env, COMMAND_PORT: "1", QUERY_PORT: "2", ...secureClientEnv() },
     });
     expect(await demo.exited).toBe(2);
     expect(demo.output()).toContain("Is `pnpm start` running (in another terminal)?");
