@@ -53,6 +53,13 @@ describe("createRedisClient", () => {
     });
     expect(options).toMatchObject({ lazyConnect: true, enableAutoPipelining: true, enableOfflineQueue: false });
     expect(options.clusterRetryStrategy?.(1)).toBeNull();
+    // TLS: the seeds are connected to by name (the certificate's), not by their resolved address.
+    let resolved: string | undefined;
+    options.dnsLookup?.("r2", (_error, address) => {
+      resolved = address;
+    });
+    expect(resolved).toBe("r2");
+    expect(clusterOptions("redis://a:1", { cluster: true }, {}).dnsLookup).toBeUndefined();
     // Plain redis:// without credentials: no TLS, no AUTH.
     expect(clusterOptions("redis://a:1,redis://b:2", { cluster: true }, {}).redisOptions).toEqual({});
     // rediss:// without REDIS_TLS_*: TLS with the system's CAs.

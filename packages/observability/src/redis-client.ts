@@ -62,6 +62,9 @@ export function clusterOptions(url: string, link: RedisLinkOptions, options: Red
   };
   return {
     redisOptions,
+    // Over TLS, connect to the seeds by the names in REDIS_URL, not by the addresses they resolve to: the certificate
+    // names the host, and the TLS server name is the host connected to (ioredis' advice for TLS clusters).
+    ...(first.protocol === "rediss:" ? { dnsLookup: (address: string, done) => done(null, address) } : {}),
     ...(lazyConnect === undefined ? {} : { lazyConnect }),
     ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),

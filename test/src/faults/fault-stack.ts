@@ -32,12 +32,15 @@ export type ServiceName = (typeof serviceNames)[number];
 
 /**
  * The suite's own servers: one of each per test file, every scenario in its own database and namespace on them. NATS
- * may be a cluster (`url` lists its nodes).
+ * and Redis may be clusters (`url` lists their nodes).
  */
-export interface OwnServers<Nats extends { readonly url: string } = NatsServer> {
+export interface OwnServers<
+  Nats extends { readonly url: string } = NatsServer,
+  Redis extends { readonly url: string } = RedisServer,
+> {
   readonly postgres: PostgresServer;
   readonly nats: Nats;
-  readonly redis: RedisServer;
+  readonly redis: Redis;
   close(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export async function startOwnServers(): Promise<OwnServers> {
 
 export interface FaultStack {
   readonly env: TestEnvironment;
-  readonly servers: OwnServers<{ readonly url: string }>;
+  readonly servers: OwnServers<{ readonly url: string }, { readonly url: string }>;
   readonly ports: { command: number; query: number; metrics: Record<ServiceName, number> };
   /** The database the services use now (`restartAll` may move them to another one). */
   databaseUrl(): string;
@@ -87,7 +90,7 @@ export interface FaultStack {
 
 /** `serviceEnv`: added to every service's environment (e.g. ORDERLY_STREAM_REPLICAS on a NATS cluster). */
 export async function startFaultStack(
-  servers: OwnServers<{ readonly url: string }>,
+  servers: OwnServers<{ readonly url: string }, { readonly url: string }>,
   profile: FaultProfile,
   serviceEnv: Record<string, string> = {},
 ): Promise<FaultStack> {

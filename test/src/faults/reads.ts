@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError, createOrderlySession, type OrderlySession } from "@orderly/client";
+import {
+  Code,
+  type CommandClient,
+  ConnectError,
+  createCommandClient,
+  createOrderlySession,
+  createQueryClient,
+  type QueryClient,
+} from "@orderly/client";
 import { PaymentStatus } from "@orderly/contracts";
 
 // Read-your-writes under faults: a few clients each write (CreateOrder, and every third order UpdatePaymentStatus) and
@@ -38,15 +46,14 @@ export interface ReadCheckReport {
 
 export async function checkReadsUnderLoad(options: ReadCheckOptions): Promise<ReadCheckReport> {
   const readTimeoutMs = options.readTimeoutMs ?? 40_000;
-  const sessions: OrderlySession[] = [];
+  // Plain clients, not a session: the min_position each read sends is exactly the one written here.
+  const sessions: { commands: CommandClient; queries: QueryClient }[] = [];
   for (const command of options.commandPorts) {
     for (const query of options.queryPorts) {
-      sessions.push(
-        createOrderlySession({
-          command: { baseUrl: `http://127.0.0.1:${command}`, timeoutMs: 10_000, retry: false },
-          query: { baseUrl: `http://127.0.0.1:${query}`, timeoutMs: readTimeoutMs, retry: false },
-        }),
-      );
+      sessions.push({
+        commands: createCommandClient({ baseUrl: `http://127.0.0.1:${command}`, timeoutMs: 10_000, retry: false }),
+        queries: createQueryClient({ baseUrl: `http://127.0.0.1:${query}`, timeoutMs: readTimeoutMs, retry: false }),
+      });
     }
   }
   const report = {
@@ -64,7 +71,7 @@ export async function checkReadsUnderLoad(options: ReadCheckOptions): Promise<Re
     let customerId = `reads-${c}-${randomUUID()}`;
     const mine = new Map<string, { version: number; paid: boolean }>();
     for (let round = c; !options.signal.aborted; round++) {
-      const session = sessions[round % sessions.length] as OrderlySession;
+      const session = sessions[round % sessions.length] as (typeof sessions)[number];
       // Ten orders per customer, then a new one (a list of one page).
       if (mine.size >= 10) {
         customerId = `reads-${c}-${randomUUID()}`;

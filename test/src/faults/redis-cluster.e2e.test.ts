@@ -1,0 +1,164 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, runLoad } from "@orderly/loadtest";
+import { createRedisClient, redisMasters } from "@orderly/observability";
+import { customerOrdersKeys } from "@orderly/order-read-models";
+import {
+  eventually,
+  type NatsServer,
+  type RedisCluster,
+  startNatsServer,
+  startPostgresServer,
+  startRedisCluster,
+} from "@orderly/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CommandLog, checkCommands, checkReadModels, positions } from "./checker.js";
+import { type FaultStack, type OwnServers, startFaultStack } from "./fault-stack.js";
+import { faultProfile } from "./profile.js";
+import { checkReadsUnderLoad } from "./reads.js";
+
+// The stack's services as processes against a Redis Cluster of the suite's own (3 masters: redis-server
+// --cluster-enabled yes ×3, redis-cli --cluster create), REDIS_URL listing the three nodes — the contract the services
+// read (@orderly/observability createRedisClient). Open-loop load on the command service, clients reading their own
+// writes back (ListCustomerOrders and GetOrderSummary with min_position), and projector-redis SIGKILLed twice under
+// the load (the stack restarts it, as a platform would). Then: no accepted command lost, the Redis read model equal
+// to a fold of the store row by row, no stale read, reads answered again after each restart, `orderly verify` agrees
+// over the cluster, and the namespace's keys all in one slot of one master. CI runs the short profile (~40 s); the long
+// one: ORDERLY_FAULTS_PROFILE=long pnpm --filter @orderly/e2e exec vitest run src/faults/redis-cluster.e2e.test.ts
+
+const run = promisify(execFile);
+const cliEntry = fileURLToPath(new URL("../../../services/orderly-cli/dist/main.js", import.meta.url));
+const profile = faultProfile();
+let cluster: RedisCluster;
+let servers: OwnServers<NatsServer, RedisCluster>;
+let stack: FaultStack;
+const log = new CommandLog();
+
+beforeAll(async () => {
+  const [postgres, nats, redis] = await Promise.all([
+    startPostgresServer(),
+    startNatsServer(),
+    startRedisCluster({ masters: 3 }),
+  ]);
+  cluster = redis;
+  servers = {
+    postgres,
+    nats,
+    redis,
+    async close() {
+      await Promise.allSettled([postgres.close(), nats.close(), redis.close()]);
+    },
+  };
+  expect(cluster.url.split(",")).toHaveLength(3);
+  stack = await startFaultStack(servers, profile);
+}, 240_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await servers?.close();
+}, 120_000);
+
+describe(`the services on a 3-master Redis Cluster (${profile.name} profile)`, () => {
+  it(
+    "under load with projector-redis SIGKILLed twice: nothing lost, customer_orders equals a fold of the store, read-your-writes holds",
+    async () => {
+      const stopLoad = new AbortController();
+      const load = runLoad({
+        address: `127.0.0.1:${stack.ports.command}`,
+        mode: "open",
+        rate: profile.rate,
+        durationMs: 3_600_000,
+        signal: stopLoad.signal,
+        timeoutMs: profile.callTimeoutMs,
+        maxInFlight: 1000,
+        connections: 1,
+        mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.02, 0.01),
+        rywRate: 0,
+        seed: 21,
+        customers: 200,
+        lateThresholdMs: 50,
+        slo: [],
+        onReply: log.record,
+      });
+      const reads = checkReadsUnderLoad({
+        commandPorts: [stack.ports.command],
+        queryPorts: [stack.ports.query],
+        signal: stopLoad.signal,
+      });
+      const restartedAt: number[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          await new Promise((r) => setTimeout(r, profile.faultAtMs));
+          await stack.kill("projector-redis");
+          await stack.restarted("projector-redis");
+          restartedAt.push(Date.now());
+        }
+        await new Promise((r) => setTimeout(r, profile.tailMs + 2_000));
+      } finally {
+        stopLoad.abort();
+        await Promise.allSettled([load, reads]);
+      }
+      const report = await load;
+      const readReport = await reads;
+
+      const { env } = stack;
+      const databaseUrl = stack.databaseUrl();
+      await eventually(
+        async () => {
+          const p = await positions(databaseUrl, cluster.url, env.namespace);
+          return p.postgres >= p.head && p.redis >= p.head;
+        },
+        "both read models to reach the store head",
+        120_000,
+        250,
+      ).catch(() => undefined); // the checks below say what is missing
+      console.log(
+        `Redis Cluster: ${report.ok}/${report.total} commands ok at ${report.rps.toFixed(0)}/s; reads: ${readReport.ok.lists} ListCustomerOrders + ${readReport.ok.summaries} GetOrderSummary showed their write, unanswered ${JSON.stringify(readReport.unanswered)}; projector-redis restarts ${stack.restarts.filter((r) => r.name === "projector-redis").length}`,
+      );
+
+      const commands = await checkCommands(databaseUrl, log.records);
+      const lost = commands.verdicts.filter((v) => v.verdict === "lost");
+      expect(lost.map((v) => `${v.record.method} ${v.record.key}: ${v.reason}`)).toEqual([]);
+      expect(commands.accepted).toBeGreaterThan(100);
+      const readModels = await checkReadModels(databaseUrl, cluster.url, env.namespace);
+      expect(readModels.differences.slice(0, 20)).toEqual([]);
+      expect(readModels.redis.right).toBe(readModels.orders);
+      expect(readModels.postgres.right).toBe(readModels.orders);
+
+      expect(readReport.stale.slice(0, 10)).toEqual([]);
+      expect(readReport.ok.lists).toBeGreaterThan(20);
+      for (const at of restartedAt) expect(readReport.okAt.some((t) => t > at)).toBe(true);
+      expect(stack.restarts.map((r) => r.name)).toEqual(["projector-redis", "projector-redis"]);
+
+      // The operator's CLI over the cluster: the read models agree with a fold of the store.
+      const verify = await run(process.execPath, [cliEntry, "verify", "--json"], {
+        env: { ...process.env, ...stack.serviceEnv() },
+        timeout: 120_000,
+      }).then(
+        (r) => ({ code: 0, output: r.stdout }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code,
+          output: `${e.stderr}\n${e.stdout}`,
+        }),
+      );
+      expect(verify.code, verify.output.slice(-3000)).toBe(0);
+
+      // Every key of the namespace in one slot, on one master of the three.
+      const redis = createRedisClient(cluster.url, { cluster: true }, { maxRetriesPerRequest: 3 });
+      try {
+        await redis.get(customerOrdersKeys(env.namespace).current); // ready, the masters known
+        const slot = Number(await redis.cluster("KEYSLOT", customerOrdersKeys(env.namespace).current));
+        const perMaster = await Promise.all(
+          redisMasters(redis).map(async (node) => Number(await node.cluster("COUNTKEYSINSLOT", slot))),
+        );
+        expect(perMaster).toHaveLength(3);
+        expect(perMaster.filter((n) => n > 0)).toHaveLength(1);
+        expect(Math.max(...perMaster)).toBeGreaterThan(readModels.orders);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    4 * profile.faultAtMs + 2 * profile.recoverTimeoutMs + profile.tailMs + 240_000,
+  );
+});
