@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type NodeRun, runNode } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeServer, startFakeOrderlyServer } from "./fake-orderly-server.js";
 import type { Report } from "./report.js";
@@ -10,20 +10,8 @@ import type { Report } from "./report.js";
 // The built CLI (`pnpm loadtest` runs dist/cli.js; turbo builds before it tests) as a process: exit codes and output.
 const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function runCli(args: string[]): Promise<NodeRun> {
+  return runNode(cli, args);
 }
 
 describe("loadtest CLI", () => {

@@ -23,6 +23,19 @@ const redisCliBin = process.env.ORDERLY_TEST_REDIS_CLI ?? "redis-cli";
 /** How a server goes down: `graceful` (SIGTERM), or `kill` (SIGKILL, as when its machine or container dies). */
 export type StopMode = "graceful" | "kill";
 
+/** What every throwaway server offers: it can be stopped in a mode, started again on the same port and folder. */
+export interface ThrowawayServer<Mode extends string = StopMode> {
+  readonly running: boolean;
+  /** Everything the current (or last) process printed. */
+  output(): string;
+  stop(mode?: Mode): Promise<void>;
+  start(): Promise<void>;
+  /** Stops in `mode` and starts again on the same port and folder. */
+  restart(mode?: Mode): Promise<void>;
+  /** Stops the server and removes its folder. */
+  close(): Promise<void>;
+}
+
 /**
  * Postgres shutdown modes (`pg_ctl stop -m`): smart = SIGTERM, fast = SIGINT (sessions cut, clean checkpoint),
  * immediate = SIGQUIT (no checkpoint: crash recovery from the WAL at the next start, like a power cut).
@@ -103,6 +116,43 @@ async function signalAndWait(
   }
 }
 
+/**
+ * A server process that can be stopped (in one of its `Mode`s, each a signal), started again with the same arguments
+ * and restarted: the part every throwaway server shares. `launch` spawns it; `ready` resolves once it serves.
+ */
+class RestartableProcess<Mode extends string> {
+  #proc: OwnedProcess | undefined;
+
+  constructor(
+    private readonly launch: () => OwnedProcess,
+    private readonly ready: (proc: OwnedProcess) => Promise<void>,
+    private readonly signals: Record<Mode, NodeJS.Signals>,
+    private readonly defaultMode: Mode,
+  ) {}
+
+  get running(): boolean {
+    const proc = this.#proc;
+    return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
+  }
+
+  readonly output = (): string => this.#proc?.output() ?? "";
+
+  readonly start = async (): Promise<void> => {
+    if (this.running) return;
+    this.#proc = this.launch();
+    await this.ready(this.#proc);
+  };
+
+  readonly stop = (mode: Mode = this.defaultMode): Promise<void> => signalAndWait(this.#proc, this.signals[mode]);
+
+  readonly restart = async (mode: Mode = this.defaultMode): Promise<void> => {
+    await this.stop(mode);
+    await this.start();
+  };
+}
+
+const stopSignals: Record<StopMode, NodeJS.Signals> = { graceful: "SIGTERM", kill: "SIGKILL" };
+
 async function ownedTempDir(prefix: string, user: { uid: number; gid: number } | undefined): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   if (user) await chown(dir, user.uid, user.gid);
@@ -111,7 +161,8 @@ async function ownedTempDir(prefix: string, user: { uid: number; gid: number } |
 
 // ---- Postgres ------------------------------------------------------------------------------------------------------
 
-export interface PostgresServer {
+/** `close` stops the server (immediate) and removes its folder. */
+export interface PostgresServer extends ThrowawayServer<PostgresStopMode> {
   readonly port: number;
   /** The cluster's data folder (inside the server's temp folder). */
   readonly dataDir: string;
@@ -119,19 +170,10 @@ export interface PostgresServer {
   readonly adminUrl: string;
   /** The URL of database `name` on this server. */
   databaseUrl(name: string): string;
-  readonly running: boolean;
-  /** Everything the current (or last) postmaster printed. */
-  output(): string;
-  stop(mode?: PostgresStopMode): Promise<void>;
-  start(): Promise<void>;
-  /** Stops in `mode` and starts again on the same port and data folder. */
-  restart(mode?: PostgresStopMode): Promise<void>;
   /** A physical base backup (pg_basebackup, WAL streamed) of the running cluster, taken online; its folder. */
   backup(): Promise<string>;
   /** Stops the server (fast), replaces its data folder with a copy of `backupDir` and starts it: the cluster goes back. */
   restore(backupDir: string): Promise<void>;
-  /** Stops the server (immediate) and removes its folder. */
-  close(): Promise<void>;
 }
 
 export interface PostgresServerOptions {
@@ -193,55 +235,40 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     String(port),
     ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
   ];
-  let proc: OwnedProcess | undefined;
   let backups = 0;
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-
-  const start = async () => {
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
-    proc = spawnOwned(join(postgresBin, "postgres"), args, { user, cwd: root });
-    // log_min_messages=warning hides the ready line: poll pg_isready instead.
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-    const current = proc;
-    let exited = false;
-    void current.exited.then(() => {
-      exited = true;
-    });
-    while (true) {
-      const ready = await run(join(postgresBin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-t", "1"])
-        .then(() => true)
-        .catch(() => false);
-      if (ready) return;
-      if (exited) throw new Error(`postgres exited before it was ready:\n${current.output().slice(-3000)}`);
-      if (Date.now() > deadline) {
-        current.child.kill("SIGQUIT");
-        throw new Error(`postgres was not ready in time:\n${current.output().slice(-3000)}`);
+  // log_min_messages=warning hides the ready line: poll pg_isready instead.
+  const postmaster = new RestartableProcess<PostgresStopMode>(
+    () => spawnOwned(join(postgresBin, "postgres"), args, { user, cwd: root }),
+    async (current) => {
+      const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+      let exited = false;
+      void current.exited.then(() => {
+        exited = true;
+      });
+      while (true) {
+        const ready = await run(join(postgresBin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-t", "1"])
+          .then(() => true)
+          .catch(() => false);
+        if (ready) return;
+        if (exited) throw new Error(`postgres exited before it was ready:\n${current.output().slice(-3000)}`);
+        if (Date.now() > deadline) {
+          current.child.kill("SIGQUIT");
+          throw new Error(`postgres was not ready in time:\n${current.output().slice(-3000)}`);
+        }
+        await sleep(100);
       }
-      await sleep(100);
-    }
-  };
-  const signals: Record<PostgresStopMode, NodeJS.Signals> = {
-    smart: "SIGTERM",
-    fast: "SIGINT",
-    immediate: "SIGQUIT",
-  };
-  const stop = (mode: PostgresStopMode = "fast") => signalAndWait(proc, signals[mode]);
+    },
+    { smart: "SIGTERM", fast: "SIGINT", immediate: "SIGQUIT" },
+    "fast",
+  );
+  const { start, stop } = postmaster;
   await start();
-  const server: PostgresServer = {
+  const server: PostgresServer = Object.assign(postmaster, {
     port,
     dataDir,
     adminUrl,
-    databaseUrl: (name) => `postgres://postgres@127.0.0.1:${port}/${name}`,
-    get running() {
-      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
-    },
-    output: () => proc?.output() ?? "",
-    stop,
-    start,
-    async restart(mode: PostgresStopMode = "fast") {
-      await stop(mode);
-      await start();
-    },
+    databaseUrl: (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`,
     async backup() {
       backups += 1;
       const dir = join(root, `backup-${backups}`);
@@ -273,7 +300,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
       await stop("immediate");
       await rm(root, { recursive: true, force: true });
     },
-  };
+  });
   return server;
 }
 
@@ -289,18 +316,12 @@ async function runAs(user: { uid: number; gid: number } | undefined, file: strin
 
 // ---- NATS ----------------------------------------------------------------------------------------------------------
 
-export interface NatsServer {
+export interface NatsServer extends ThrowawayServer {
   readonly port: number;
   /** `nats://127.0.0.1:<port>` */
   readonly url: string;
   /** The JetStream store folder (kept across restarts). */
   readonly storeDir: string;
-  readonly running: boolean;
-  output(): string;
-  stop(mode?: StopMode): Promise<void>;
-  start(): Promise<void>;
-  restart(mode?: StopMode): Promise<void>;
-  close(): Promise<void>;
 }
 
 /** `args`: more nats-server arguments (e.g. `["-c", configFile]` for TLS and users). */
@@ -321,33 +342,22 @@ async function startNatsNode(
   ownsRoot = false,
 ): Promise<NatsServer> {
   const storeDir = join(root, "jetstream");
-  let proc: OwnedProcess | undefined;
-  const start = async () => {
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
-    proc = spawnOwned(natsServerBin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {});
-    await waitForLine(proc, /Server is ready/, "nats-server", readyTimeoutMs);
-  };
-  const stop = (mode: StopMode = "graceful") => signalAndWait(proc, mode === "kill" ? "SIGKILL" : "SIGTERM");
-  await start();
-  return {
+  const server = new RestartableProcess<StopMode>(
+    () => spawnOwned(natsServerBin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {}),
+    (proc) => waitForLine(proc, /Server is ready/, "nats-server", readyTimeoutMs),
+    stopSignals,
+    "graceful",
+  );
+  await server.start();
+  return Object.assign(server, {
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
-    get running() {
-      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
-    },
-    output: () => proc?.output() ?? "",
-    stop,
-    start,
-    async restart(mode: StopMode = "graceful") {
-      await stop(mode);
-      await start();
-    },
     async close() {
-      await stop("kill");
+      await server.stop("kill");
       if (ownsRoot) await rm(root, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 export interface NatsCluster {
@@ -442,18 +452,12 @@ async function jetStreamAnswers(url: string): Promise<boolean> {
 
 // ---- Redis ---------------------------------------------------------------------------------------------------------
 
-export interface RedisServer {
+/** `start` starts again on the same port, empty (the server keeps nothing on disk: `--save ''`, no AOF), and so
+ * `restart` leaves no key. */
+export interface RedisServer extends ThrowawayServer {
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
-  readonly running: boolean;
-  output(): string;
-  stop(mode?: StopMode): Promise<void>;
-  /** Starts again on the same port, empty: the server keeps nothing on disk (`--save ''`, no AOF). */
-  start(): Promise<void>;
-  /** Stops and starts again: every key is gone. */
-  restart(mode?: StopMode): Promise<void>;
-  close(): Promise<void>;
 }
 
 /**
@@ -466,36 +470,38 @@ export async function startRedisServer(
   const root = await ownedTempDir("orderly-redis-", undefined);
   const port = await freePort();
   const extraArgs = options.args?.(port) ?? [];
-  let proc: OwnedProcess | undefined;
-  const start = async () => {
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) return;
-    proc = spawnOwned(
-      redisServerBin,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root, ...extraArgs],
-      {},
-    );
-    await waitForLine(proc, /Ready to accept connections/, "redis-server", options.readyTimeoutMs ?? 30_000);
-  };
-  const stop = (mode: StopMode = "graceful") => signalAndWait(proc, mode === "kill" ? "SIGKILL" : "SIGTERM");
-  await start();
-  return {
+  const server = new RestartableProcess<StopMode>(
+    () =>
+      spawnOwned(
+        redisServerBin,
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          root,
+          ...extraArgs,
+        ],
+        {},
+      ),
+    (proc) => waitForLine(proc, /Ready to accept connections/, "redis-server", options.readyTimeoutMs ?? 30_000),
+    stopSignals,
+    "graceful",
+  );
+  await server.start();
+  return Object.assign(server, {
     port,
     url: `redis://127.0.0.1:${port}`,
-    get running() {
-      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
-    },
-    output: () => proc?.output() ?? "",
-    stop,
-    start,
-    async restart(mode: StopMode = "graceful") {
-      await stop(mode);
-      await start();
-    },
     async close() {
-      await stop("kill");
+      await server.stop("kill");
       await rm(root, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 export interface RedisCluster {

@@ -11,6 +11,7 @@ export {
   type RedisCluster,
   type RedisServer,
   type StopMode,
+  type ThrowawayServer,
   startNatsCluster,
   startNatsServer,
   startPostgresServer,

@@ -8,19 +8,13 @@ import {
   streamName,
   subjectFor,
 } from "@orderly/event-bus";
-import {
-  createPool,
-  migrateEventStore,
-  PostgresEventLog,
-  PostgresEventStore,
-  StoreContinuity,
-  StoreRecovery,
-} from "@orderly/event-store-postgres";
+import { type PostgresEventLog, StoreContinuity, StoreRecovery } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { type Logger, type Projection, Projector } from "@orderly/projector";
 import {
   createTestEnvironment,
+  type DatabaseDump,
   dumpDatabase,
   eventually,
   replaceDatabase,
@@ -31,8 +25,8 @@ import type pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
 import { RedisCheckpointReader } from "./customer-orders-readers.js";
-import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
+import { openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 
 // Restore-like scenarios made in the test's own database and namespace: a projector must notice that the event store
@@ -63,11 +57,9 @@ afterAll(async () => {
 });
 
 async function openStore() {
-  const pool = createPool(env.databaseUrl, { max: 6 });
-  pools.push(pool);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  return { pool, store: new PostgresEventStore(pool), eventLog: new PostgresEventLog(pool) };
+  const opened = await openReadModelStore(env.databaseUrl, { max: 6 });
+  pools.push(opened.pool);
+  return opened;
 }
 
 function project(
@@ -118,6 +110,41 @@ async function publish(eventLog: PostgresEventLog, namespace: string, after: num
   }
 }
 
+/** Ends the pools, puts `dump` back in place of the database (and removes the dump), and opens the store again. */
+async function restoreStore(dump: DatabaseDump) {
+  for (const p of pools.splice(0)) await p.end();
+  try {
+    await replaceDatabase(env.databaseUrl, dump);
+  } finally {
+    await dump.remove();
+  }
+  return openStore();
+}
+
+/**
+ * order_summaries projected from the stream of `namespace` up to `before` (the histories of `seeds[0]`); a backup
+ * then; the store and the stream move on to `head` (those of `seeds[1]`) while the projector is stopped; the backup is
+ * restored. Returns the reopened store.
+ */
+async function streamAheadOfRestoredStore(namespace: string, seeds: readonly [number, number]) {
+  await replaceDatabase(env.databaseUrl);
+  const opened = await openStore();
+  const before = await appendHistories(opened.store, generateOrderHistories(24, seeds[0]));
+  await publish(opened.eventLog, namespace, 0);
+  const jsm = await jetstreamManager(nc);
+  const first = project(new OrderSummariesProjection(opened.pool), opened.pool, opened.eventLog, { namespace, jsm });
+  await first.projector.start();
+  await eventually(async () => first.projector.status().checkpoint === before, `order_summaries at ${before}`, 30_000);
+  await first.projector.stop();
+  projectors.length = 0;
+
+  // A backup now; then the stream moves on (the projector is not running, so those messages wait for it).
+  const dump = await dumpDatabase(env.databaseUrl);
+  const head = await appendHistories(opened.store, generateOrderHistories(24, seeds[1]));
+  await publish(opened.eventLog, namespace, before);
+  return { before, head, jsm, ...(await restoreStore(dump)) };
+}
+
 describe("projectors: the store went back", () => {
   it("projector-redis: a Redis checkpoint ahead of a restored store stops it instead of skipping what comes", async () => {
     let { pool, store, eventLog } = await openStore();
@@ -131,14 +158,7 @@ describe("projectors: the store went back", () => {
     expect(await first.gauge()).toBe("0");
     await first.projector.stop();
     projectors.length = 0;
-    for (const p of pools.splice(0)) await p.end();
-
-    try {
-      await replaceDatabase(env.databaseUrl, dump);
-    } finally {
-      await dump.remove();
-    }
-    ({ pool, store, eventLog } = await openStore());
+    ({ pool, store, eventLog } = await restoreStore(dump));
     expect(await store.headPosition()).toBe(before);
     // New commands after the restore take the lost positions for other events.
     const newHead = await appendHistories(store, generateOrderHistories(24, 3));
@@ -160,32 +180,7 @@ describe("projectors: the store went back", () => {
 
   it("projector-postgres: a stream ahead of the restored store is not applied", async () => {
     const namespace = `${env.namespace}_p`;
-    await replaceDatabase(env.databaseUrl);
-    let { pool, store, eventLog } = await openStore();
-    const before = await appendHistories(store, generateOrderHistories(24, 4));
-    await publish(eventLog, namespace, 0);
-    const jsm = await jetstreamManager(nc);
-    const first = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });
-    await first.projector.start();
-    await eventually(
-      async () => first.projector.status().checkpoint === before,
-      `order_summaries at ${before}`,
-      30_000,
-    );
-    await first.projector.stop();
-    projectors.length = 0;
-
-    // A backup now; then the stream moves on (the projector is not running, so those messages wait for it).
-    const dump = await dumpDatabase(env.databaseUrl);
-    const head = await appendHistories(store, generateOrderHistories(24, 5));
-    await publish(eventLog, namespace, before);
-    for (const p of pools.splice(0)) await p.end();
-    try {
-      await replaceDatabase(env.databaseUrl, dump);
-    } finally {
-      await dump.remove();
-    }
-    ({ pool, store, eventLog } = await openStore());
+    const { before, head, jsm, pool, eventLog } = await streamAheadOfRestoredStore(namespace, [4, 5]);
 
     const second = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });
     await second.projector.start();
@@ -204,30 +199,10 @@ describe("projectors: the store went back", () => {
 
   it("projector-postgres: the old stream's events at positions a recovery retired are never applied; it goes on once the stream is recreated", async () => {
     const namespace = `${env.namespace}_r`;
-    await replaceDatabase(env.databaseUrl);
-    let { pool, store, eventLog } = await openStore();
-    const before = await appendHistories(store, generateOrderHistories(24, 6));
-    await publish(eventLog, namespace, 0);
-    const jsm = await jetstreamManager(nc);
-    const first = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });
-    await first.projector.start();
-    await eventually(async () => first.projector.status().checkpoint === before, `at ${before}`, 30_000);
-    await first.projector.stop();
-    projectors.length = 0;
-
     // Backup; the stream moves on; the store goes back; recovery retires what downstream saw past the store, while the
     // old stream still holds those events (between recover's retirement and its recreation of the stream) and the
     // read model's checkpoint is still on the store's last event.
-    const dump = await dumpDatabase(env.databaseUrl);
-    const head = await appendHistories(store, generateOrderHistories(24, 7));
-    await publish(eventLog, namespace, before);
-    for (const p of pools.splice(0)) await p.end();
-    try {
-      await replaceDatabase(env.databaseUrl, dump);
-    } finally {
-      await dump.remove();
-    }
-    ({ pool, store, eventLog } = await openStore());
+    const { before, head, jsm, pool, store, eventLog } = await streamAheadOfRestoredStore(namespace, [6, 7]);
     expect(await new StoreRecovery(pool).retire(head, "test")).toEqual({ first: before + 1, last: head });
 
     const second = project(new OrderSummariesProjection(pool), pool, eventLog, { namespace, jsm });

@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { createRedisClient, isRedisCluster } from "@orderly/observability";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import {
@@ -15,9 +15,9 @@ import { CustomerOrdersProjection } from "./customer-orders.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
-import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { readCustomerOrdersMark, readCustomerOrdersSnapshot, setCustomerOrdersCheckpoint } from "./snapshots.js";
+import { openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -41,11 +41,7 @@ beforeAll(async () => {
   cluster = await startRedisCluster({ masters: 3 });
   client = createRedisClient(cluster.url, { cluster: true }, { enableAutoPipelining: false });
   expect(isRedisCluster(client)).toBe(true);
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
-  eventLog = new PostgresEventLog(pool);
+  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   await appendHistories(store, generateOrderHistories(2000, 11));
 }, 120_000);
 

@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import { PostgresEventLog, type PostgresEventStore } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import { CheckpointMovedError, ProjectionHandlerError } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
@@ -14,8 +14,8 @@ import {
 } from "./customer-orders-integrity.js";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import { listMember } from "./customer-orders-layout.js";
-import { migrateReadModels } from "./migrate.js";
 import { type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -32,10 +32,7 @@ let customers: string[];
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
+  ({ pool, store } = await openReadModelStore(env.databaseUrl));
   await appendHistories(store, generateOrderHistories(3000, 11));
   events = await new PostgresEventLog(pool).readAll(0, 10_000);
   orders = [...(await foldEventLog(store, events.length)).values()];

@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import { PostgresEventLog, type PostgresEventStore } from "@orderly/event-store-postgres";
 import { createTestEnvironment, type RedisServer, startRedisServer, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
@@ -7,9 +7,9 @@ import { CustomerOrdersProjection } from "./customer-orders.js";
 import { auditCustomerOrders } from "./customer-orders-integrity.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
-import { migrateReadModels } from "./migrate.js";
 import { canonicalSummary } from "./order-summary.js";
 import { readCustomerOrdersSnapshot } from "./snapshots.js";
+import { openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -30,10 +30,7 @@ beforeAll(async () => {
   env = await createTestEnvironment();
   own = await startRedisServer();
   redis = new Redis(own.url);
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
+  ({ pool, store } = await openReadModelStore(env.databaseUrl));
   await appendHistories(store, generateOrderHistories(2000, 5));
   for (let i = 0; i < FOREIGN; i += 10_000) {
     const pipeline = redis.pipeline();

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { testMetadata } from "@orderly/eventsourcing/testing";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
@@ -12,11 +12,11 @@ import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { listMember, packRows } from "./customer-orders-layout.js";
 import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
-import { migrateReadModels } from "./migrate.js";
 import { columnArrays, OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
+import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories, loseCustomerOrderKeys, type OrderHistory } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -57,16 +57,8 @@ function startProjectors() {
   return { postgres, redisProjector };
 }
 
-async function caughtUp(): Promise<number> {
-  const head = await store.headPosition();
-  const pgCp = new PostgresCheckpointReader(pool);
-  const redisCp = new RedisCheckpointReader(redis, env.namespace);
-  await eventually(
-    async () => (await pgCp.checkpoint()) === head && (await redisCp.checkpoint()) === head,
-    `both read models at ${head}`,
-    60_000,
-  );
-  return head;
+function caughtUp(): Promise<number> {
+  return bothCaughtUp({ pool, store, eventLog }, redis, env.namespace, 60_000);
 }
 
 async function listAll(customerId: string, limit = 3): Promise<OrderSummaryView[]> {
@@ -105,23 +97,13 @@ async function expectModelsEqualFold(): Promise<void> {
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
-  eventLog = new PostgresEventLog(pool);
+  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   histories.push(...generateOrderHistories(3000, 7));
   await appendHistories(store, histories);
 });
 
-afterAll(async () => {
-  for (const p of projectors) await p.stop();
-  await store?.close();
-  redis?.disconnect();
-  await pool?.end();
-  await env?.cleanup();
-});
+afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("order projections (event store only)", () => {
   it("project every event into both read models, equal to a fresh fold", async () => {

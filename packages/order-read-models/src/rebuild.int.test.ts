@@ -1,27 +1,20 @@
 import { randomUUID } from "node:crypto";
-import {
-  createPool,
-  migrateEventStore,
-  PostgresEventLog,
-  PostgresEventStore,
-  StoreContinuity,
-} from "@orderly/event-store-postgres";
+import { type PostgresEventLog, type PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import type { EventMetadata, RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { Projector, type RebuildProgress } from "@orderly/projector";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
-import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
+import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
-import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import { canonicalSummary, evolveSummary, type OrderSummaryView } from "./order-summary.js";
-import { PostgresCheckpointReader } from "./postgres-readers.js";
+import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
 
 let env: TestEnvironment;
@@ -140,36 +133,18 @@ async function expectBothEqualFold(): Promise<number> {
   return head;
 }
 
-async function caughtUp(): Promise<number> {
-  const head = await store.headPosition();
-  const pgCp = new PostgresCheckpointReader(pool);
-  const redisCp = new RedisCheckpointReader(redis, env.namespace);
-  await eventually(
-    async () => (await pgCp.checkpoint()) === head && (await redisCp.checkpoint()) === head,
-    `both read models at ${head}`,
-    90_000,
-  );
-  return head;
+function caughtUp(): Promise<number> {
+  return bothCaughtUp({ pool, store, eventLog }, redis, env.namespace, 90_000);
 }
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
-  eventLog = new PostgresEventLog(pool);
+  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistories(store, [...edgeCaseHistories(), ...generateOrderHistories(4000, 21)]);
 });
 
-afterAll(async () => {
-  for (const p of projectors) await p.stop();
-  await store?.close();
-  redis?.disconnect();
-  await pool?.end();
-  await env?.cleanup();
-});
+afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("fast rebuild", () => {
   it("reads for the fold exactly what readAll reads (every field the fold uses, every event)", async () => {

@@ -1,6 +1,15 @@
 // The servers a test owns (temp folder, free port): their home is @orderly/local-servers.
 export * from "@orderly/local-servers/throwaway";
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
-export { eventually, freePort, type RunningService, type StartServiceOptions, startService } from "./process.js";
+export {
+  eventually,
+  freePort,
+  type NodeRun,
+  type RunNodeOptions,
+  type RunningService,
+  runNode,
+  type StartServiceOptions,
+  startService,
+} from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export { createTestEnvironment, type TestEnvironment, type TestServers } from "./test-environment.js";

@@ -141,3 +141,43 @@ export async function eventually<T>(
 process.once("exit", () => {
   for (const service of running) service.child.kill("SIGKILL");
 });
+
+export interface NodeRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunNodeOptions {
+  /** The whole environment of the child (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** SIGKILL after this long (default: never). */
+  readonly timeoutMs?: number;
+}
+
+/** Runs a node script to its exit and resolves with its exit code and what it printed (a CLI under test). */
+export function runNode(entry: string, args: readonly string[], options: RunNodeOptions = {}): Promise<NodeRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entry, ...args], {
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer =
+      options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

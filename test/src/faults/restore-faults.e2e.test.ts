@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { eventually } from "@orderly/testing";
+import { eventually, type NodeRun, runNode } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricValue } from "../ops/support.js";
@@ -44,36 +43,10 @@ afterAll(async () => {
   await rm(workdir, { recursive: true, force: true });
 }, 120_000);
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `pnpm orderly <args>` (the built CLI) with the services' environment. */
-function orderly(stack: FaultStack, args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntry, ...args], {
-      env: { ...process.env, ...stack.serviceEnv() },
-      // recover writes its report file into the working folder.
-      cwd: workdir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function orderly(stack: FaultStack, args: string[]): Promise<NodeRun> {
+  // recover writes its report file into the working folder.
+  return runNode(cliEntry, args, { env: { ...process.env, ...stack.serviceEnv() }, cwd: workdir, timeoutMs: 300_000 });
 }
 
 async function dumpOutputs(stack: FaultStack, name: string): Promise<void> {
@@ -98,9 +71,9 @@ interface Recovery {
   divergedServices: ServiceName[];
   notReady: ServiceName[];
   loggedRecover: ServiceName[];
-  verifyBefore: CliResult;
-  recover: CliResult;
-  verifyAfter: CliResult;
+  verifyBefore: NodeRun;
+  recover: NodeRun;
+  verifyAfter: NodeRun;
   recoverMs: number;
   recoveredAt: number;
 }

@@ -1,7 +1,12 @@
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Report } from "@orderly/loadtest";
-import { createTestEnvironment, type RunningService, type TestEnvironment } from "@orderly/testing";
+import {
+  createTestEnvironment,
+  type NodeRun,
+  type RunningService,
+  runNode,
+  type TestEnvironment,
+} from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StackPorts, startStack, stopStack } from "../ops/support.js";
@@ -16,20 +21,8 @@ import { loadtestSecurityArgs, secureMode, secureToken } from "../secure-mode.js
 const cli = fileURLToPath(new URL("../../../packages/loadtest/dist/cli.js", import.meta.url));
 const COUNT = 300;
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function runCli(args: string[]): Promise<NodeRun> {
+  return runNode(cli, args);
 }
 
 describe("pnpm loadtest against the running stack", () => {
