@@ -11,10 +11,10 @@ export {
   type RedisCluster,
   type RedisServer,
   type StopMode,
-  type ThrowawayServer,
   startNatsCluster,
   startNatsServer,
   startPostgresServer,
   startRedisCluster,
   startRedisServer,
+  type ThrowawayServer,
 } from "./throwaway-servers.js";
