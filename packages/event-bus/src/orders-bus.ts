@@ -1,9 +1,9 @@
 import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
-import type { RecordedEvent } from "@orderly/eventsourcing";
+import type { RecordedEvent, StoredEventText } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { encodeEnvelope } from "./codec.js";
 import { headers, streamName, subjectFor } from "./names.js";
-import { encodeStoredEnvelopeOpen, type StoredEventText } from "./stored-envelope-writer.js";
+import { encodeStoredEnvelopeOpen } from "./stored-envelope-writer.js";
 import { ensureOrdersStream, type OrdersStreamOptions } from "./stream-config.js";
 
 /** Everything a publisher of order events needs for one namespace (the outbox relay's `RelayBus`). */

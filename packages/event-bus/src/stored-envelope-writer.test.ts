@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import { type RecordedEvent, type StoredEventText, ValidationError } from "@orderly/eventsourcing";
 import { type OrderEvent, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { encodeEnvelope } from "./codec.js";
-import { encodeStoredEnvelope, type StoredEventText } from "./stored-envelope-writer.js";
+import { encodeStoredEnvelope } from "./stored-envelope-writer.js";
 import { defaultValueEvents, longOrderPlaced, sampleOrderEvents, sampleRecorder } from "./test-samples.js";
 
 const orderId = randomUUID();
@@ -30,7 +30,9 @@ function storedText(event: RecordedEvent<OrderEvent>, json: (data: unknown) => s
     causationId: m.causationId,
     traceparent: m.traceparent ?? null,
     actor: m.actor ?? null,
+    schemaVersion: event.schemaVersion ?? 1,
     occurredAtMs: String(m.occurredAt.getTime()),
+    committedAtMs: String(event.committedAt.getTime()),
   };
 }
 

@@ -1,7 +1,16 @@
-import { noUpcasters, UnavailableError, type Upcasters } from "@orderly/eventsourcing";
+import {
+  emptyStoredEventText,
+  noUpcasters,
+  readStoredEventColumns,
+  type StoredEventColumns,
+  type StoredEventText,
+  UnavailableError,
+  type Upcasters,
+} from "@orderly/eventsourcing";
 import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
 import { mapDatabaseError } from "./postgres-event-store.js";
+import { STORED_EVENT_COLUMNS, TEXT_COLUMNS } from "./stored-event-columns.js";
 
 /**
  * Reading the whole event log in position order, for consumers outside the pipeline (the query service's
@@ -9,34 +18,9 @@ import { mapDatabaseError } from "./postgres-event-store.js";
  * commit), so "position > cursor" read again and again never skips a late commit and never repeats one.
  */
 
-/** One stored event in its text form, as Postgres returns it (no Date, no parsed JSON): what the envelope writer takes. */
-export interface StoredEventRow {
-  /** Decimal. */
-  readonly position: string;
-  readonly eventId: string;
-  readonly streamId: string;
-  /** Decimal. */
-  readonly streamVersion: string;
-  readonly type: string;
-  /** The payload as JSON text. */
-  readonly data: string;
-  readonly commandId: string;
-  readonly correlationId: string;
-  readonly causationId: string;
-  readonly traceparent: string | null;
-  /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
-  readonly occurredAtMs: string;
-  /** committed_at as whole epoch milliseconds, decimal. */
-  readonly committedAtMs: string;
-  /** The authenticated principal that issued the command; null when auth was off. */
-  readonly actor: string | null;
-  /** Schema version of `data`: the current version of its type (older payloads were upcast on the way out). */
-  readonly schemaVersion: number;
-}
-
 export interface EventFeedPage {
   /** The events after the cursor, in position order. */
-  readonly events: readonly StoredEventRow[];
+  readonly events: readonly StoredEventText[];
   /**
    * How far the log was read: the last event's position when the page is full, else the head position in the same
    * snapshot (every event up to it was read, or did not match the type filter). Never less than the cursor.
@@ -46,21 +30,13 @@ export interface EventFeedPage {
   readonly head: number;
 }
 
-// Every column as text: pg's row parsing is the read limit (MEASURED.md), and the envelope writer wants text anyway.
-const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
-
 // One statement, one snapshot: the head row and the page agree. The head row is told apart by its null event id.
-const COLUMNS = `position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
-  causation_id, traceparent, floor(extract(epoch from occurred_at) * 1000)::int8,
-  floor(extract(epoch from committed_at) * 1000)::int8, actor, schema_version`;
 const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null, null, null
   from global_position where id = 1`;
 const READ_ALL_SQL = `${HEAD_ROW} union all
-  (select ${COLUMNS} from events where position > $1 order by position limit $2)`;
+  (select ${STORED_EVENT_COLUMNS} from events where position > $1 order by position limit $2)`;
 const READ_TYPES_SQL = `${HEAD_ROW} union all
-  (select ${COLUMNS} from events where position > $1 and event_type = any($3::text[]) order by position limit $2)`;
-
-type Row = readonly (string | null)[];
+  (select ${STORED_EVENT_COLUMNS} from events where position > $1 and event_type = any($3::text[]) order by position limit $2)`;
 
 export interface PostgresEventFeedOptions {
   /** Bound of one read, from asking for a connection to the last row (default 5000 ms); past it UnavailableError. */
@@ -96,45 +72,18 @@ export class PostgresEventFeed {
         text: filtered ? READ_TYPES_SQL : READ_ALL_SQL,
         values: filtered ? [after, limit, types] : [after, limit],
         rowMode: "array",
-        types: rawTypes,
+        types: TEXT_COLUMNS,
         query_timeout: this.#timeoutMs,
       } as pg.QueryConfig);
     } catch (error) {
       throw mapDatabaseError(error);
     }
-    const rows = result.rows as Row[];
+    const rows = result.rows as StoredEventColumns[];
     let head = 0;
-    const events: StoredEventRow[] = [];
+    const events: StoredEventText[] = [];
     for (const r of rows) {
-      if (r[1] === null) {
-        head = Number(r[0]);
-        continue;
-      }
-      const type = r[4] as string;
-      let data = r[5] as string;
-      let schemaVersion = Number(r[13]);
-      // Text in, text out: the payload is parsed only when an upcaster applies.
-      if (this.#upcasters.needsUpcast(type, schemaVersion)) {
-        const upcast = this.#upcasters.upcast(type, schemaVersion, JSON.parse(data));
-        data = JSON.stringify(upcast.data);
-        schemaVersion = upcast.version;
-      }
-      events.push({
-        position: r[0] as string,
-        eventId: r[1] as string,
-        streamId: r[2] as string,
-        streamVersion: r[3] as string,
-        type,
-        data,
-        schemaVersion,
-        commandId: r[6] as string,
-        correlationId: r[7] as string,
-        causationId: r[8] as string,
-        traceparent: r[9] ?? null,
-        occurredAtMs: r[10] as string,
-        committedAtMs: r[11] as string,
-        actor: r[12] ?? null,
-      });
+      if (r[1] === null) head = Number(r[0]);
+      else events.push(readStoredEventColumns(r, emptyStoredEventText(), this.#upcasters));
     }
     const last = events.at(-1);
     const readTo = events.length === limit && last !== undefined ? Number(last.position) : Math.max(after, head);

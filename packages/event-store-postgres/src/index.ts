@@ -23,7 +23,6 @@ export {
   type EventFeedPage,
   PostgresEventFeed,
   type PostgresEventFeedOptions,
-  type StoredEventRow,
 } from "./event-feed.js";
 export {
   type AppliedMigration,
@@ -48,7 +47,7 @@ export {
 export { type FoldRow, PostgresEventLog, parseFoldPage } from "./projection-event-log.js";
 export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
 export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";
-export { type OutboxRowText, PostgresRelaySession, PostgresRelayStore } from "./relay-store.js";
+export { PostgresRelaySession, PostgresRelayStore } from "./relay-store.js";
 export {
   eventIdsAt,
   type RelayCheckpointRow,

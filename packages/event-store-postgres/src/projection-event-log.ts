@@ -1,6 +1,7 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import type pg from "pg";
 import { readRetiredRanges } from "./store-status.js";
+import { epochMsSql } from "./stored-event-columns.js";
 
 /**
  * An event as the summary fold reads it (the read models' \`FoldRow\` port): \`data\` only for the types whose data
@@ -18,9 +19,10 @@ export interface FoldRow {
 
 /**
  * The event log as projectors read it (the projector's \`EventLog\` port and the read models' fold source: gap fetches,
- * catch-up, rebuilds, verification): the `events` table of the event store in
- * position order, tuned for bulk reads. Rows come back as arrays with the timestamps as epoch milliseconds and the
- * positions as text, because `pg`'s per-row object and date parsing, not Postgres, is the limit (MEASURED.md).
+ * catch-up, rebuilds, verification): the `events` table of the event store in position order, tuned for bulk reads.
+ * Rows come back as arrays with the timestamps as epoch milliseconds (rounded down, as in every reader of the store:
+ * stored-event-columns.ts) and the positions as text, because `pg`'s per-row object and date parsing, not Postgres,
+ * is the limit (MEASURED.md).
  */
 export class PostgresEventLog {
   constructor(private readonly pool: pg.Pool) {}
@@ -31,7 +33,7 @@ export class PostgresEventLog {
       name: "projection_read_all",
       text: `select position::text, stream_id, stream_version::text, event_type, data::text, event_id::text,
           command_id::text, correlation_id::text, causation_id::text, traceparent,
-          (extract(epoch from occurred_at) * 1000)::float8, (extract(epoch from committed_at) * 1000)::float8, actor
+          ${epochMsSql("occurred_at")}::float8, ${epochMsSql("committed_at")}::float8, actor
         from events where events.position > $1 order by events.position limit $2`,
       values: [after, limit],
       rowMode: "array",
@@ -64,11 +66,11 @@ export class PostgresEventLog {
           commandId: r[6],
           correlationId: r[7],
           causationId: r[8],
-          occurredAt: new Date(Math.round(Number(r[10]))),
+          occurredAt: new Date(r[10]),
           ...(r[9] ? { traceparent: r[9] } : {}),
           ...(r[12] ? { actor: r[12] } : {}),
         },
-        committedAt: new Date(Math.round(Number(r[11]))),
+        committedAt: new Date(r[11]),
       };
     }
     return events;
@@ -86,7 +88,7 @@ export class PostgresEventLog {
     const result = await this.pool.query<[string | null, string | null]>({
       name: "projection_read_for_fold",
       text: `select string_agg(position::text || E'\t' || stream_id || E'\t' || stream_version::text || E'\t' ||
-          event_type || E'\t' || ((extract(epoch from occurred_at) * 1000)::float8)::text || E'\t' ||
+          event_type || E'\t' || ${epochMsSql("occurred_at")}::int8::text || E'\t' ||
           case when event_type = 'OrderPlaced' then encode(convert_to(coalesce(actor, ''), 'UTF8'), 'hex') else '' end
           || E'\t' || case when event_type in ('OrderPlaced', 'PaymentReceived') then data::text else '' end, E'\n'
           order by position),
@@ -137,7 +139,7 @@ export function parseFoldPage(text: string, lastEventId?: string): FoldRow[] {
       throw new Error(`event log page: malformed line after position ${events[events.length - 1]?.position ?? "?"}`);
     }
     const data = end > t6 + 1 ? JSON.parse(text.slice(t6 + 1, end)) : undefined;
-    const occurredAt = new Date(Math.round(Number(text.slice(t4 + 1, t5))));
+    const occurredAt = new Date(Number(text.slice(t4 + 1, t5)));
     // The actor (OrderPlaced only) comes hex-encoded: a `sub` may hold tabs and newlines.
     const actor = t6 > t5 + 1 ? Buffer.from(text.slice(t5 + 1, t6), "hex").toString("utf8") : "";
     events.push({

@@ -1,50 +1,25 @@
+import type { StoredEventColumns } from "@orderly/eventsourcing";
 import pg from "pg";
 import { COMMITS_CHANNEL } from "./event-feed.js";
 import { relayLockName } from "./relay-fence.js";
+import { epochMsSql, STORED_EVENT_COLUMNS, TEXT_COLUMNS } from "./stored-event-columns.js";
 
 // The outbox relay's statements on the store's tables: the tail read, its leader lock, its checkpoint row and the
 // LISTEN wake-up. Shaped by the ports `@orderly/outbox-relay` declares (`RelayStore`, `RelaySession`), which these
 // classes satisfy structurally (the store does not depend on the relay).
 
-/** One tail row, every column as text, in the order the relay's `OutboxRow` declares. */
-export type OutboxRowText = readonly [
-  position: string,
-  eventId: string,
-  streamId: string,
-  streamVersion: string,
-  eventType: string,
-  data: string,
-  commandId: string,
-  correlationId: string,
-  causationId: string,
-  traceparent: string | null,
-  occurredAtMs: string,
-  committedAtMs: string,
-  actor: string | null,
-  schemaVersion: string | null,
-];
-
 const POSITION = 0;
 const EVENT_ID = 1;
 
-// Every column as its text form: the relay parses only what it needs (pg's row parsing is the read limit, MEASURED.md).
-const rawTypes = {
-  getTypeParser: () => (value: string) => value,
-} as unknown as pg.CustomTypesConfig;
-
-// Timestamps as whole epoch milliseconds, rounded down in exact numeric arithmetic: what `pg` puts in a Date (it drops
-// the microseconds). The first part returns the event at the cursor (position and id only): every read also checks
-// that the store still holds the event published last, for one more index probe and no payload.
+// Timestamps as whole epoch milliseconds, rounded down (stored-event-columns.ts). The first part returns the event at
+// the cursor (position and id only): every read also checks that the store still holds the event published last, for
+// one more index probe and no payload.
 const readTailSql = `select position, event_id, null, null, null, null, null, null, null, null, null, null, null, null
 from events where position = $1 and $1 > 0
-union all (select position, event_id, stream_id, stream_version, event_type, data, command_id,
-  correlation_id, causation_id, traceparent,
-  floor(extract(epoch from occurred_at) * 1000)::int8, floor(extract(epoch from committed_at) * 1000)::int8, actor,
-  schema_version
-from events where position > $1 order by position limit $2)`;
+union all (select ${STORED_EVENT_COLUMNS} from events where position > $1 order by position limit $2)`;
 
 const tryLockSql = `select pg_try_advisory_lock(hashtext($1)) as locked, (select last from global_position) as head,
-  c.position as checkpoint, (extract(epoch from e.committed_at) * 1000)::float8 as next_committed_ms
+  c.position as checkpoint, ${epochMsSql("e.committed_at")}::float8 as next_committed_ms
 from (select 1) one
 left join relay_checkpoints c on c.name = $2
 left join events e on e.position = coalesce(c.position, 0) + 1`;
@@ -159,7 +134,7 @@ export class PostgresRelaySession {
 
   async headAfter(position: number): Promise<{ head: number; nextCommittedMs: number | undefined }> {
     const result = await this.client.query<{ last: string; next_committed_ms: number | null }>(
-      `select g.last, (extract(epoch from e.committed_at) * 1000)::float8 as next_committed_ms
+      `select g.last, ${epochMsSql("e.committed_at")}::float8 as next_committed_ms
        from global_position g left join events e on e.position = $1 + 1`,
       [position],
     );
@@ -169,15 +144,18 @@ export class PostgresRelaySession {
     };
   }
 
-  async read(after: number, limit: number): Promise<{ eventIdAtCursor: string | undefined; rows: OutboxRowText[] }> {
+  async read(
+    after: number,
+    limit: number,
+  ): Promise<{ eventIdAtCursor: string | undefined; rows: StoredEventColumns[] }> {
     const result = await this.client.query({
       name: "outbox_relay_read",
       text: readTailSql,
       values: [after, limit],
       rowMode: "array",
-      types: rawTypes,
+      types: TEXT_COLUMNS,
     });
-    const rows = result.rows as unknown as OutboxRowText[];
+    const rows = result.rows as unknown as StoredEventColumns[];
     const first = rows[0];
     if (first === undefined || first[POSITION] !== String(after)) return { eventIdAtCursor: undefined, rows };
     rows.shift();

@@ -6,5 +6,6 @@ export * from "./event-store.js";
 export * from "./expected-version.js";
 export * from "./in-memory-event-store.js";
 export * from "./seeded-random.js";
+export * from "./stored-event-text.js";
 export * from "./upcasters.js";
 export * from "./uuid.js";

@@ -21,14 +21,12 @@ export type {
   ContinuityCheck,
   LockAttempt,
   OutboxPage,
-  OutboxRow,
   PayloadUpcasters,
   RelayBus,
   RelayCheckpoint,
   RelayLogger,
   RelaySession,
   RelayStore,
-  StoredEventText,
 } from "./ports.js";
 export { StreamReconciler } from "./reconciler.js";
 export { OutboxRelay, type OutboxRelayOptions, type RelayRole } from "./relay.js";

@@ -1,11 +1,12 @@
 // The read-ahead publish pipeline alone: an in-memory tail and checkpoint, an in-memory publisher whose acks the test
 // controls. No Postgres, no NATS (those are covered by relay.int.test.ts).
+import type { StoredEventColumns } from "@orderly/eventsourcing";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { type InFlightBatch, type OutgoingMessage, PublishFailedError } from "./jetstream-publisher.js";
 import { registerRelayMetrics } from "./metrics.js";
 import { type AckedBatch, type BatchPublisher, PublishPipeline, StoreWentBackError } from "./pipeline.js";
-import type { ContinuityCheck, OutboxPage, OutboxRow, RelayBus, RelaySession } from "./ports.js";
+import type { ContinuityCheck, OutboxPage, RelayBus, RelaySession } from "./ports.js";
 import { Wakeup } from "./wakeup.js";
 
 const bus: RelayBus = {
@@ -23,7 +24,7 @@ const bus: RelayBus = {
   },
 };
 
-const row = (position: number): OutboxRow => [
+const row = (position: number): StoredEventColumns => [
   String(position),
   `event-${position}`,
   `order-${position}`,
@@ -42,7 +43,7 @@ const row = (position: number): OutboxRow => [
 
 /** The event log and the checkpoint row, in memory. */
 class MemorySession implements RelaySession {
-  readonly log: OutboxRow[];
+  readonly log: StoredEventColumns[];
   checkpoint = { position: 0, eventId: undefined as string | undefined };
   readonly reads: { after: number; limit: number }[] = [];
 
@@ -217,7 +218,11 @@ describe("PublishPipeline (in-memory ports)", () => {
     const running = p.run(session, publisher);
     await until(() => p.acked === 10);
     // A restore: a different event now sits at position 10.
-    (session.log as unknown as OutboxRow[])[9] = ["10", "another-event", ...row(10).slice(2)] as unknown as OutboxRow;
+    (session.log as unknown as StoredEventColumns[])[9] = [
+      "10",
+      "another-event",
+      ...row(10).slice(2),
+    ] as unknown as StoredEventColumns;
     session.log.push(row(11));
     p.noteCommit(11);
     wakeup.fire();

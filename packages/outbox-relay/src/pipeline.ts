@@ -1,7 +1,8 @@
+import { emptyStoredEventText, readStoredEventColumns, type StoredEventColumns } from "@orderly/eventsourcing";
 import { EventHeaderRenderer } from "./event-headers.js";
 import { HeaderSlab, type InFlightBatch, type OutgoingMessage, PublishFailedError } from "./jetstream-publisher.js";
 import type { RelayMetrics } from "./metrics.js";
-import type { ContinuityCheck, OutboxRow, PayloadUpcasters, RelayBus, RelaySession, StoredEventText } from "./ports.js";
+import type { ContinuityCheck, PayloadUpcasters, RelayBus, RelaySession } from "./ports.js";
 import type { Wakeup } from "./wakeup.js";
 
 /** A batch JetStream acknowledged whole, for benchmarks and tests (`onAcked`). */
@@ -100,21 +101,7 @@ export class PublishPipeline {
   readonly #headerSlab = new HeaderSlab();
   readonly #headers: EventHeaderRenderer;
   /** The one stored event handed to the bus, filled in place for every row. */
-  readonly #stored: { -readonly [K in keyof StoredEventText]: StoredEventText[K] } = {
-    position: "",
-    eventId: "",
-    streamId: "",
-    streamVersion: "",
-    type: "",
-    data: "",
-    commandId: "",
-    correlationId: "",
-    causationId: "",
-    traceparent: null,
-    actor: null,
-    schemaVersion: 1,
-    occurredAtMs: "",
-  };
+  readonly #stored = emptyStoredEventText();
 
   constructor(private readonly options: PublishPipelineOptions) {
     this.#headers = new EventHeaderRenderer(options.bus.headers);
@@ -174,7 +161,7 @@ export class PublishPipeline {
     const readSize = Math.min(batchSize, maxInFlight);
     // caughtUp: the last read returned less than asked, so there is nothing to read until a notification (or poll).
     let caughtUp = false;
-    let ahead: Promise<OutboxRow[]> | undefined;
+    let ahead: Promise<StoredEventColumns[]> | undefined;
     try {
       while (true) {
         this.options.checkSession();
@@ -212,7 +199,7 @@ export class PublishPipeline {
         if (!caughtUp && !this.options.stopping() && this.#inflightEvents + rows.length + readSize <= maxInFlight) {
           // The wake-up flag is cleared before every read, so a notification during this one causes another.
           wakeup.clear();
-          const lastRow = rows[rows.length - 1] as OutboxRow;
+          const lastRow = rows[rows.length - 1] as StoredEventColumns;
           ahead = this.#read(session, Number(lastRow[POSITION]), lastRow[EVENT_ID], readSize);
           // Awaited on the next turn; if this loop leaves first, the finally below settles it.
           ahead.catch(() => undefined);
@@ -245,7 +232,7 @@ export class PublishPipeline {
   }
 
   /** Encodes and publishes a batch in one burst, straight from the rows' text (no event object per row). */
-  #publish(publisher: BatchPublisher | undefined, rows: OutboxRow[]): void {
+  #publish(publisher: BatchPublisher | undefined, rows: StoredEventColumns[]): void {
     if (!publisher) throw new PublishFailedError("not connected to NATS");
     const bus = this.options.bus;
     const headers = this.#headers;
@@ -257,27 +244,14 @@ export class PublishPipeline {
     const messages: OutgoingMessage[] = new Array(n);
     for (let i = 0; i < n; i++) {
       // Indexed, not destructured: array destructuring goes through the iterator protocol, on the hot path.
-      const r = rows[i] as OutboxRow;
+      const r = rows[i] as StoredEventColumns;
       const position = r[POSITION];
       const eventId = r[EVENT_ID];
       const streamId = r[2];
       const type = r[4];
       const traceparent = r[9] ?? null;
       const committed = r[11];
-      stored.position = position;
-      stored.eventId = eventId;
-      stored.streamId = streamId;
-      stored.streamVersion = r[3];
-      stored.type = type;
-      stored.data = r[5];
-      stored.commandId = r[6];
-      stored.correlationId = r[7];
-      stored.causationId = r[8];
-      stored.traceparent = traceparent;
-      stored.actor = r[12] ?? null;
-      stored.schemaVersion = Number(r[13] ?? 1);
-      if (upcasters?.needsUpcast(type, stored.schemaVersion)) upcast(upcasters, stored);
-      stored.occurredAtMs = r[10];
+      readStoredEventColumns(r, stored, upcasters);
       committedMs[i] = Number(committed);
       if (traceparents) traceparents[i] = traceparent;
       const text = headers.render(eventId, position, streamId, type, committed, traceparent, this.#expectedSeq + i);
@@ -289,7 +263,7 @@ export class PublishPipeline {
     }
     const publishedAtMs = traceparents ? Date.now() : 0;
     const batch = publisher.publish(messages, this.options.ackTimeoutMs);
-    const last = rows[n - 1] as OutboxRow;
+    const last = rows[n - 1] as StoredEventColumns;
     const lastPosition = Number(last[POSITION]);
     this.#expectedSeq += n;
     this.#cursor = lastPosition;
@@ -298,7 +272,7 @@ export class PublishPipeline {
       this.#oldestPendingMs = committedMs[0];
     }
     this.#cursorEventId = last[EVENT_ID];
-    const firstPosition = Number((rows[0] as OutboxRow)[POSITION]);
+    const firstPosition = Number((rows[0] as StoredEventColumns)[POSITION]);
     const lastEventId = last[EVENT_ID];
     this.#inflight.push({ batch, firstPosition, lastPosition, lastEventId, committedMs, traceparents, publishedAtMs });
     this.#inflightEvents += n;
@@ -363,11 +337,4 @@ export class PublishPipeline {
     this.#checkpointed = position;
     await session.writeCheckpoint(position, position === this.#acked ? this.#ackedEventId : undefined);
   }
-}
-
-/** Reads an older payload as its type's current version, in place. */
-function upcast(upcasters: PayloadUpcasters, stored: { data: string; type: string; schemaVersion: number }): void {
-  const result = upcasters.upcast(stored.type, stored.schemaVersion, JSON.parse(stored.data));
-  stored.data = JSON.stringify(result.data);
-  stored.schemaVersion = result.version;
 }

@@ -2,29 +2,7 @@
 // `PostgresRelayStore` of @orderly/event-store-postgres, the only package that touches the store's tables; the bus by
 // `ordersBus()` of @orderly/event-bus; the continuity check by `StoreContinuity`. Services wire them in `main`.
 import type { JetStreamManager } from "@nats-io/jetstream";
-
-/**
- * One event of the outbox tail, every column in Postgres's text form, in this order (the bus encodes straight from
- * it: no RecordedEvent, no Date per event). Timestamps are whole epoch milliseconds rounded down, as `pg` reads them
- * into a Date, so the envelope is the one `encodeEnvelope` writes for the event the store reads.
- */
-export type OutboxRow = readonly [
-  position: string,
-  eventId: string,
-  streamId: string,
-  streamVersion: string,
-  eventType: string,
-  data: string,
-  commandId: string,
-  correlationId: string,
-  causationId: string,
-  traceparent: string | null,
-  occurredAtMs: string,
-  committedAtMs: string,
-  actor: string | null,
-  /** The payload's schema version (null from rows written before versions were recorded: 1). */
-  schemaVersion: string | null,
-];
+import type { StoredEventColumns, StoredEventText } from "@orderly/eventsourcing";
 
 /** A page of the tail after a position. */
 export interface OutboxPage {
@@ -34,7 +12,7 @@ export interface OutboxPage {
    */
   readonly eventIdAtCursor: string | undefined;
   /** At most the limit asked, in position order. */
-  readonly rows: OutboxRow[];
+  readonly rows: StoredEventColumns[];
 }
 
 /** A relay's checkpoint row: the last position acknowledged whole, and the id of the event there (its mark). */
@@ -99,37 +77,15 @@ export interface RelayStore {
   }): Promise<CommitListener>;
 }
 
-/** A stored event in Postgres's text form, filled in place from an `OutboxRow` for the bus to encode. */
-export interface StoredEventText {
-  /** Decimal. */
-  readonly position: string;
-  readonly eventId: string;
-  readonly streamId: string;
-  /** Decimal. */
-  readonly streamVersion: string;
-  readonly type: string;
-  /** The payload as JSON text. */
-  readonly data: string;
-  readonly commandId: string;
-  readonly correlationId: string;
-  readonly causationId: string;
-  /** Null or empty when none came in. */
-  readonly traceparent: string | null;
-  /** The audit identity; null when auth was off. */
-  readonly actor: string | null;
-  /** Schema version of `data` (after any upcasting). */
-  readonly schemaVersion: number;
-  /** occurred_at as whole epoch milliseconds, rounded down (as `pg` reads it into a Date), decimal. */
-  readonly occurredAtMs: string;
-}
-
 /** What the relay needs to know about the bus; `@orderly/event-bus`'s `ordersBus(namespace)` provides it. */
 export interface RelayBus {
   /** JetStream stream the events go to. */
   readonly stream: string;
   subject(eventType: string): string;
   /**
-   * The message body of a stored event. `stored` is filled in place for the next row: read it during the call only.
+   * The message body of a stored event (the relay reads the tail as `StoredEventColumns` of @orderly/eventsourcing,
+   * in Postgres's text form, and encodes straight from it: no RecordedEvent, no Date per event). `stored` is filled
+   * in place for the next row: read it during the call only.
    * The returned bytes must not change afterwards (nats.js copies them at its next flush).
    */
   encodeStored(stored: StoredEventText): Uint8Array;

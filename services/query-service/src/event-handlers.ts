@@ -1,8 +1,7 @@
 import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contracts";
 import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
-import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
+import { isDomainError, type StoredEventText, UnavailableError } from "@orderly/eventsourcing";
 import { EncodedMessage } from "@orderly/grpc-server";
-import type { LoggedEvent } from "./event-log.js";
 import type { Events } from "./events.js";
 import type { CallContext } from "./grpc-handlers.js";
 import { positionFromProto } from "./to-summary.js";
@@ -80,7 +79,7 @@ export function eventServiceHandlers(events: Events, observe: Observe = () => {}
 }
 
 /** SubscribeEventsResponse { EventEnvelope event = 1; } */
-export function subscribeEventsResponse(event: LoggedEvent): Uint8Array {
+export function subscribeEventsResponse(event: StoredEventText): Uint8Array {
   const envelope = encodeStoredEnvelopeOpen(event);
   const out = Buffer.allocUnsafe(1 + varintSize(envelope.length) + envelope.length);
   out[0] = 0x0a;
@@ -90,7 +89,7 @@ export function subscribeEventsResponse(event: LoggedEvent): Uint8Array {
 }
 
 /** ReadEventsResponse { repeated EventEnvelope events = 1; int64 next_position = 2; } */
-export function readEventsResponse(events: readonly LoggedEvent[], nextPosition: number): Uint8Array {
+export function readEventsResponse(events: readonly StoredEventText[], nextPosition: number): Uint8Array {
   const envelopes = events.map((event) => encodeStoredEnvelopeOpen(event));
   let size = 1 + varintSize(nextPosition);
   for (const envelope of envelopes) size += 1 + varintSize(envelope.length) + envelope.length;

@@ -1,26 +1,11 @@
-// The ports the EventService needs, declared here by their user; packages/event-store-postgres implements them
-// (PostgresEventLog, CommitNotifications), the only package that touches the store's tables.
+import type { StoredEventText } from "@orderly/eventsourcing";
 
-/** One stored event in text form (the columns as Postgres returns them); see StoredEventRow in the store. */
-export interface LoggedEvent {
-  readonly position: string;
-  readonly eventId: string;
-  readonly streamId: string;
-  readonly streamVersion: string;
-  readonly type: string;
-  readonly data: string;
-  readonly commandId: string;
-  readonly correlationId: string;
-  readonly causationId: string;
-  readonly traceparent: string | null;
-  readonly occurredAtMs: string;
-  readonly committedAtMs: string;
-  readonly actor: string | null;
-  readonly schemaVersion: number;
-}
+// The ports the EventService needs, declared here by their user; packages/event-store-postgres implements them
+// (PostgresEventFeed, CommitNotifications), the only package that touches the store's tables. An event travels in
+// its text form, `StoredEventText` of @orderly/eventsourcing, which the EventService encodes straight into envelopes.
 
 export interface EventLogPage {
-  readonly events: readonly LoggedEvent[];
+  readonly events: readonly StoredEventText[];
   /** Read up to here (the last event of a full page, else the head): the next cursor. */
   readonly readTo: number;
   /** The head in the same snapshot. */

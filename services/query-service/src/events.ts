@@ -1,6 +1,6 @@
-import { DomainError, ResourceExhaustedError, ValidationError } from "@orderly/eventsourcing";
+import { DomainError, ResourceExhaustedError, type StoredEventText, ValidationError } from "@orderly/eventsourcing";
 import type { CommitWatch } from "./commit-watch.js";
-import type { EventLog, EventLogPage, LoggedEvent } from "./event-log.js";
+import type { EventLog, EventLogPage } from "./event-log.js";
 
 // The EventService's use cases: ReadEvents (one page) and SubscribeEvents (catch-up, then live tail), both straight
 // from the event store, the source of truth. See docs/events.md.
@@ -84,7 +84,7 @@ export class Events {
   async readEvents(
     request: { fromPosition: number; maxCount: number; eventTypes: readonly string[] },
     _call?: Call,
-  ): Promise<{ events: readonly LoggedEvent[]; nextPosition: number }> {
+  ): Promise<{ events: readonly StoredEventText[]; nextPosition: number }> {
     const from = checkPosition(request.fromPosition);
     const max = request.maxCount === 0 ? DEFAULT_MAX_COUNT : request.maxCount;
     if (!Number.isInteger(max) || max < 1 || max > MAX_MAX_COUNT)
@@ -100,13 +100,20 @@ export class Events {
    * aborts. Validation happens before the first event (a bad request fails at once). The generator reads the next
    * page only when the consumer has taken the previous events, so a slow consumer holds at most one page.
    */
-  subscribe(request: { fromPosition: number; eventTypes: readonly string[] }, call: Call): AsyncGenerator<LoggedEvent> {
+  subscribe(
+    request: { fromPosition: number; eventTypes: readonly string[] },
+    call: Call,
+  ): AsyncGenerator<StoredEventText> {
     const from = checkPosition(request.fromPosition);
     const types = this.#checkTypes(request.eventTypes);
     return this.#follow(from, types, call.signal);
   }
 
-  async *#follow(from: number, types: readonly string[] | undefined, signal: AbortSignal): AsyncGenerator<LoggedEvent> {
+  async *#follow(
+    from: number,
+    types: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<StoredEventText> {
     // Registered once the generator runs: its finally then always runs too.
     if (this.#subscribers.size >= this.#maxSubscribers)
       throw new ResourceExhaustedError(`too many event subscriptions (at most ${this.#maxSubscribers}); retry later`);
