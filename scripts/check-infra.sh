@@ -145,9 +145,14 @@ missing = want - set(compose["services"])
 assert not missing, f"compose.yaml lacks {missing}"
 kinds = []
 deployments, budgets = set(), set()
+statefulsets, config = {}, {}
 for path in sorted(glob.glob("infra/k8s/*.yaml")):
     for doc in yaml.safe_load_all(open(path)):
         kinds.append(doc["kind"])
+        if doc["kind"] == "StatefulSet":
+            statefulsets[doc["metadata"]["name"]] = (doc["spec"]["serviceName"], doc["spec"]["replicas"])
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "orderly-config":
+            config = doc["data"]
         if doc["kind"] == "Deployment":
             c = doc["spec"]["template"]["spec"]["containers"][0]
             assert "readinessProbe" in c, f"{path}: no readinessProbe"
@@ -158,6 +163,14 @@ for path in sorted(glob.glob("infra/k8s/*.yaml")):
             budgets.add(doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"])
 assert kinds.count("Deployment") == 5 and kinds.count("Service") >= 5, kinds
 assert deployments <= budgets, f"no PodDisruptionBudget for {deployments - budgets}"
+# The NATS and Redis clusters: a budget each, and NATS_URL / REDIS_URL list pods that the StatefulSets make.
+assert set(statefulsets) <= budgets, f"no PodDisruptionBudget for {set(statefulsets) - budgets}"
+from urllib.parse import urlparse
+for variable, name in (("NATS_URL", "nats"), ("REDIS_URL", "redis")):
+    service, replicas = statefulsets[name]
+    pods = {f"{name}-{i}.{service}" for i in range(replicas)}
+    seeds = [urlparse(u.strip()).hostname for u in config[variable].split(",")]
+    assert len(seeds) > 1 and set(seeds) <= pods, f"config.yaml {variable} lists {seeds}, not pods of {sorted(pods)}"
 print(f"compose.yaml: {len(compose['services'])} services; infra/k8s: {len(kinds)} objects parse")
 EOF
 else
