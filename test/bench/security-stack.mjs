@@ -19,22 +19,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
 import { CREATE_ONLY, QueryClient, runLoad } from "@orderly/loadtest";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { SignJWT } from "jose";
 import { handshakeCost, verificationCost } from "../../packages/grpc-server/bench/security-costs.mjs";
+import { benchArgs } from "../../scripts/bench-args.mjs";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "8" },
-    warmup: { type: "string", default: "3" },
-    "in-flight": { type: "string", default: "64" },
-    rounds: { type: "string", default: "2" },
-    "fresh-tokens": { type: "string", default: "20000" },
-  },
-});
+const values = benchArgs({ seconds: "8", warmup: "3", "in-flight": "64", rounds: "2", "fresh-tokens": "20000" });
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const inFlight = Number(values["in-flight"]);

@@ -15,19 +15,12 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
+import { benchArgs } from "../../scripts/bench-args.mjs";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "5" },
-    warmup: { type: "string", default: "2" },
-    "in-flight": { type: "string", default: "32" },
-    rounds: { type: "string", default: "2" },
-  },
-});
+const values = benchArgs({ seconds: "5", warmup: "2", "in-flight": "32", rounds: "2" });
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const inFlight = Number(values["in-flight"]);

@@ -16,11 +16,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { CommandService, QueryService } from "@orderly/contracts";
 import { SignJWT } from "jose";
 import pino from "pino";
+import { benchArgs } from "../../../scripts/bench-args.mjs";
 import {
   createCertificateAuthority,
   GrpcServer,
@@ -78,14 +78,7 @@ async function serve(settings) {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: "string", default: "4" },
-      warmup: { type: "string", default: "2" },
-      "in-flight": { type: "string", default: "64" },
-      rounds: { type: "string", default: "2" },
-    },
-  });
+  const values = benchArgs({ seconds: "4", warmup: "2", "in-flight": "64", rounds: "2" });
   const measureMs = Number(values.seconds) * 1000;
   const warmupMs = Number(values.warmup) * 1000;
   const inFlight = Number(values["in-flight"]);

@@ -8,18 +8,10 @@ import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "../../../scripts/bench-args.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "5" },
-    warmup: { type: "string", default: "2" },
-    "in-flight": { type: "string", default: "64" },
-    rounds: { type: "string", default: "2" },
-    "warmup-calls": { type: "string", default: "5000" },
-  },
-});
+const values = benchArgs({ seconds: "5", warmup: "2", "in-flight": "64", rounds: "2", "warmup-calls": "5000" });
 const measureMs = Number(values.seconds) * 1000;
 const warmupMs = Number(values.warmup) * 1000;
 const inFlight = Number(values["in-flight"]);

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import {
   issueCertificate,
   Scopes,
 } from "@orderly/grpc-server";
+import { runNode } from "@orderly/testing";
 import { SignJWT } from "jose";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -197,23 +197,9 @@ describe("runLoad over TLS + mTLS with a bearer token", () => {
   });
 });
 
+/** The built CLI with only PATH and `env` in its environment (no ORDERLY_* of this process). */
 function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH, ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode(cli, args, { env: { PATH: process.env.PATH, ...env } });
 }
 
 describe("pnpm loadtest with --ca/--cert/--key/--token-file or ORDERLY_* variables", () => {

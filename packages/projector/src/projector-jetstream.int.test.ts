@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { testRecordedEvent } from "@orderly/eventsourcing/testing";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { headersOf, RawHeaders } from "./message-headers.js";
@@ -8,21 +9,7 @@ import { CheckpointMovedError, type EventLog, type Projection } from "./projecti
 import { type JetStreamSource, Projector } from "./projector.js";
 
 function event(position: number): RecordedEvent {
-  return {
-    type: "Happened",
-    data: { n: position },
-    streamId: `s-${position % 7}`,
-    streamVersion: 1,
-    position,
-    metadata: {
-      eventId: `e-${position}`,
-      commandId: "c",
-      correlationId: "c",
-      causationId: "c",
-      occurredAt: new Date(0),
-    },
-    committedAt: new Date(),
-  };
+  return testRecordedEvent(position, { committedAt: new Date() });
 }
 
 class MemoryLog implements EventLog {

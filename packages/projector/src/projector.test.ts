@@ -1,4 +1,5 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { testRecordedEvent } from "@orderly/eventsourcing/testing";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -12,22 +13,7 @@ import {
 import { Projector } from "./projector.js";
 
 function event(position: number, traceparent?: string): RecordedEvent {
-  return {
-    type: "Happened",
-    data: { n: position },
-    streamId: `s-${position % 7}`,
-    streamVersion: 1,
-    position,
-    metadata: {
-      eventId: `e-${position}`,
-      commandId: "c",
-      correlationId: "c",
-      causationId: "c",
-      occurredAt: new Date(0),
-      ...(traceparent ? { traceparent } : {}),
-    },
-    committedAt: new Date(Date.now() - 1000),
-  };
+  return testRecordedEvent(position, { committedAt: new Date(Date.now() - 1000) }, traceparent ? { traceparent } : {});
 }
 
 class MemoryLog implements EventLog {

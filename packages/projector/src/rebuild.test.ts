@@ -1,24 +1,11 @@
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { testRecordedEvent } from "@orderly/eventsourcing/testing";
 import { describe, expect, it } from "vitest";
 import type { EventLog } from "./projection.js";
 import { type RebuildTarget, rebuildProjection } from "./rebuild.js";
 
 function event(position: number): RecordedEvent {
-  return {
-    type: "Happened",
-    data: {},
-    streamId: "s",
-    streamVersion: position,
-    position,
-    metadata: {
-      eventId: `e-${position}`,
-      commandId: "c",
-      correlationId: "c",
-      causationId: "c",
-      occurredAt: new Date(0),
-    },
-    committedAt: new Date(0),
-  };
+  return testRecordedEvent(position, { data: {}, streamId: "s", streamVersion: position });
 }
 
 /** The store after a recovery: 1..40, positions 41..60 retired, then 61..80. */
