@@ -5,6 +5,7 @@ export * from "./event.js";
 export * from "./event-store.js";
 export * from "./expected-version.js";
 export * from "./in-memory-event-store.js";
+export * from "./partition.js";
 export * from "./seeded-random.js";
 export * from "./stored-event-text.js";
 export * from "./upcasters.js";

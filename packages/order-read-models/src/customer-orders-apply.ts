@@ -1,4 +1,4 @@
-import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { ownsStream, type PartitionSpec, type Position, type RecordedEvent, WHOLE } from "@orderly/eventsourcing";
 import { type CheckpointMark, stopAtUnknownTypes, type UnknownEventPolicy } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import { hashToSummary } from "./customer-orders-hash.js";
@@ -27,9 +27,15 @@ export async function writeCustomerOrdersCheckpoint(
     .exec();
 }
 
+/** The key suffix of a partition's checkpoint and mark: none for partition 0, `:p<i>` for the others. */
+export function partitionSuffix(index: number): string {
+  return index === 0 ? "" : `:p${index}`;
+}
+
 /**
  * Writes a batch into generation `gen` of `customer_orders` (live: checks the pointer and the swap lock), with the
- * checkpoint's mark (the last event's id, and `storeId` when known).
+ * checkpoint's mark (the last event's id, and `storeId` when known). A partition folds only its orders' events and
+ * moves its own checkpoint over the whole batch; the script refuses a generation laid out for another count.
  */
 export async function applyToGeneration(
   redis: ScriptRedis,
@@ -42,11 +48,14 @@ export async function applyToGeneration(
   storeId = "",
   onAbsent?: (orderIds: readonly string[]) => Promise<void>,
   unknownTypes: UnknownEventPolicy = stopAtUnknownTypes,
+  partition: PartitionSpec = WHOLE,
 ): Promise<[string, string]> {
   const last = events[events.length - 1];
   if (!last) return ["ok", String(after)];
-  // Skipped unknown types still move the checkpoint (to `last`), only the fold passes them over.
-  const folded = screenUnknown(events, unknownTypes);
+  // Skipped unknown types and other partitions' orders still move the checkpoint (to `last`); only the fold passes
+  // them over.
+  const own = partition.count === 1 ? events : events.filter((e) => ownsStream(partition, e.streamId));
+  const folded = screenUnknown(own, unknownTypes);
   const ids = ordersNeedingState(folded);
   const g = keys.generation(gen);
   const { found: current, missing } = cache.lookup(ids);
@@ -77,6 +86,8 @@ export async function applyToGeneration(
       packRows(changed.values()),
       last.metadata.eventId,
       storeId,
+      partitionSuffix(partition.index),
+      String(partition.count),
     );
   } catch (error) {
     cache.clear();

@@ -19,7 +19,9 @@ import type { OrderSummaryView } from "./order-summary.js";
  * - `:g<N>:o:<orderId>` → hash of the summary;
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
- * - `:swap-lock` → set by a rebuild while it swaps; live writes wait.
+ * - `:swap-lock` → set by a rebuild while it swaps; live writes wait;
+ * - partitioned (ADR 0017; N = `:g<N>:partitions`, absent = 1): partition 0 keeps `:checkpoint` and `:mark`, partition
+ *   i > 0 has `:checkpoint:p<i>` and `:mark:p<i>`; the read model's position is the lowest of them.
  */
 
 const MAX_MS = 9_999_999_999_999;
@@ -75,8 +77,31 @@ export function packRows(summaries: Iterable<OrderSummaryView>): string {
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-/** Queues an empty generation on `tx`: checkpoint 0, its key counts at 0, the layout that has `:listed`. */
-export function initGeneration(tx: ChainableCommander, g: string): ChainableCommander {
+/**
+ * Queues an empty generation on `tx`: checkpoint 0 (every partition's, with the count when more than 1), its key
+ * counts at 0, the layout that has `:listed`.
+ */
+export function initGeneration(tx: ChainableCommander, g: string, partitions = 1): ChainableCommander {
   const k = generationKeys(g);
-  return tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0", "layout", GENERATION_LAYOUT);
+  tx.set(k.checkpoint, "0").hset(k.counts, "orders", "0", "customers", "0", "layout", GENERATION_LAYOUT);
+  return partitions > 1 ? layOutGeneration(tx, g, partitions, "0") : tx;
+}
+
+/**
+ * Queues the partition layout of generation `g` on `tx`: the count, and every partition i > 0's checkpoint and mark at
+ * `position` (with `mark`, a copy of partition 0's). Partition 0's are the caller's to write.
+ */
+export function layOutGeneration(
+  tx: ChainableCommander,
+  g: string,
+  partitions: number,
+  position: string,
+  mark: { eventId?: string | undefined; storeId?: string | undefined } = {},
+): ChainableCommander {
+  tx.set(`${g}:partitions`, String(partitions));
+  for (let i = 1; i < partitions; i++) {
+    tx.set(`${g}:checkpoint:p${i}`, position);
+    tx.hset(`${g}:mark:p${i}`, "p", position, "e", mark.eventId ?? "", "s", mark.storeId ?? "");
+  }
+  return tx;
 }

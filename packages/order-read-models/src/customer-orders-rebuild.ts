@@ -14,7 +14,8 @@ import { BulkFold, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk
 import { applyToGeneration, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
 import { hashToSummary } from "./customer-orders-hash.js";
 import { customerOrdersKeys, slotScript } from "./customer-orders-keys.js";
-import { initGeneration, listMember, packRows } from "./customer-orders-layout.js";
+import { initGeneration, layOutGeneration, listMember, packRows } from "./customer-orders-layout.js";
+import { highestCheckpoint } from "./customer-orders-partitions.js";
 import { WRITE_ROWS_LUA, withScripts } from "./customer-orders-scripts.js";
 import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
@@ -200,13 +201,18 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     try {
       const current = await this.redis.get(this.keys.current);
       let position = shadowCheckpoint;
+      let partitions = this.options.partitions ?? 1;
       if (current !== null) {
-        const live = Number((await this.redis.get(`${this.keys.generation(current)}:checkpoint`)) ?? 0);
+        partitions =
+          this.options.partitions ?? Number((await this.redis.get(`${this.keys.generation(current)}:partitions`)) ?? 1);
+        // Partitioned: the furthest partition's; the shadow then holds every event up to it, for every partition.
+        const live = await highestCheckpoint(this.redis, this.keys.generation(current));
         if (live > shadowCheckpoint) {
           await catchUp(shadowCheckpoint, live);
           position = live;
         }
       }
+      await this.layOut(shadow, position, partitions);
       const flipped = await this.redis.orderlyFlip(this.keys.prefix, current ?? "", shadow, String(position));
       if (flipped !== 1) throw new Error("customer_orders: the generation pointer changed during the swap");
       this.oldGen = current ?? undefined;
@@ -215,6 +221,17 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     } finally {
       await this.redis.del(this.keys.swapLock);
     }
+  }
+
+  /** The shadow's partitions, every one at `position` with the shadow's own mark (partition 0's). */
+  private async layOut(shadow: string, position: Position, partitions: number): Promise<void> {
+    if (partitions === 1) return;
+    const g = this.keys.generation(shadow);
+    const [eventId, storeId] = await this.redis.hmget(`${g}:mark`, "e", "s");
+    await layOutGeneration(this.redis.multi(), g, partitions, String(position), {
+      eventId: eventId ?? undefined,
+      storeId: storeId ?? undefined,
+    }).exec();
   }
 
   async dropOld(): Promise<void> {

@@ -29,6 +29,22 @@ if orders > 0 then redis.call('HINCRBY', g .. ':counts', 'orders', orders) end
 if customers > 0 then redis.call('HINCRBY', g .. ':counts', 'customers', customers) end
 `;
 
+/** Lua: `low` = the lowest partition checkpoint of generation `g` with `parts` partitions (as a string). */
+const LOWEST_LUA = `  local low, lown = nil, nil
+  for i = 0, tonumber(parts) - 1 do
+    local k = g .. ':checkpoint'
+    if i > 0 then k = k .. ':p' .. i end
+    local v = redis.call('GET', k) or '0'
+    local n = tonumber(v)
+    if lown == nil or n < lown then low, lown = v, n end
+  end
+`;
+
+/**
+ * One batch of a partition (ARGV[10] its key suffix, ARGV[11] the count; ADR 0017): refuses a generation laid out for
+ * another count, compares-and-sets the partition's checkpoint, and announces the read model's position, the lowest
+ * partition's.
+ */
 const APPLY_SCRIPT = `
 local prefix, gen = ARGV[1], ARGV[2]
 if ARGV[6] == 'live' then
@@ -37,12 +53,16 @@ if ARGV[6] == 'live' then
   if redis.call('EXISTS', prefix .. ':swap-lock') == 1 then return {'paused', ''} end
 end
 local g = prefix .. ':g' .. gen
-local cp = redis.call('GET', g .. ':checkpoint')
+local parts = redis.call('GET', g .. ':partitions') or '1'
+if parts ~= ARGV[11] then return {'layout', parts} end
+local cp = redis.call('GET', g .. ':checkpoint' .. ARGV[10])
 if cp ~= ARGV[3] then return {'checkpoint', cp or ''} end
 local d = cjson.decode(ARGV[7])
-${WRITE_ROWS_LUA}redis.call('SET', g .. ':checkpoint', ARGV[4])
-redis.call('HSET', g .. ':mark', 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
-if ARGV[6] == 'live' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
+${WRITE_ROWS_LUA}redis.call('SET', g .. ':checkpoint' .. ARGV[10], ARGV[4])
+redis.call('HSET', g .. ':mark' .. ARGV[10], 'p', ARGV[4], 'e', ARGV[8], 's', ARGV[9])
+if ARGV[6] == 'live' then
+${LOWEST_LUA}  redis.call('PUBLISH', ARGV[5], low)
+end
 return {'ok', ARGV[4]}
 `;
 
@@ -61,18 +81,21 @@ end
 return out
 `;
 
+/** The read model's position: the lowest partition checkpoint of the live generation. */
 const CHECKPOINT_SCRIPT = `
 local cur = redis.call('GET', ARGV[1] .. ':current')
 if not cur then return '0' end
-return redis.call('GET', ARGV[1] .. ':g' .. cur .. ':checkpoint') or '0'
+local g = ARGV[1] .. ':g' .. cur
+local parts = redis.call('GET', g .. ':partitions') or '1'
+${LOWEST_LUA}return low
 `;
 
 const MARK_SCRIPT = `
 local cur = redis.call('GET', ARGV[1] .. ':current')
 if not cur then return {'0', '', ''} end
 local g = ARGV[1] .. ':g' .. cur
-local cp = redis.call('GET', g .. ':checkpoint') or '0'
-local m = redis.call('HMGET', g .. ':mark', 'p', 'e', 's')
+local cp = redis.call('GET', g .. ':checkpoint' .. ARGV[2]) or '0'
+local m = redis.call('HMGET', g .. ':mark' .. ARGV[2], 'p', 'e', 's')
 if m[1] ~= cp then return {cp, '', ''} end
 return {cp, m[2] or '', m[3] or ''}
 `;
@@ -90,7 +113,7 @@ export type ScriptRedis = Redis & {
   orderlyApply(...args: string[]): Promise<[string, string]>;
   orderlyList(...args: string[]): Promise<(string | string[])[]>;
   orderlyCheckpoint(prefix: string): Promise<string>;
-  orderlyMark(prefix: string): Promise<[string, string, string]>;
+  orderlyMark(prefix: string, suffix: string): Promise<[string, string, string]>;
   orderlyFlip(...args: string[]): Promise<number>;
 };
 

@@ -134,7 +134,11 @@ export async function dropGenerationKeys(redis: Redis, g: string): Promise<numbe
     },
     1,
   );
-  removed += await redis.unlink(k.customers, k.listed, k.counts, k.checkpoint, k.mark);
+  // A partitioned generation's other partitions' checkpoints and marks (ADR 0017).
+  const partitions = Number((await redis.get(`${g}:partitions`)) ?? 1);
+  const more: string[] = [`${g}:partitions`];
+  for (let i = 1; i < partitions; i++) more.push(`${g}:checkpoint:p${i}`, `${g}:mark:p${i}`);
+  removed += await redis.unlink(k.customers, k.listed, k.counts, k.checkpoint, k.mark, ...more);
   return removed;
 }
 

@@ -1,4 +1,5 @@
-import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import type { PartitionSpec, Position, RecordedEvent } from "@orderly/eventsourcing";
+import { WHOLE } from "@orderly/eventsourcing";
 import {
   type CheckpointMark,
   CheckpointMovedError,
@@ -10,12 +11,13 @@ import {
 } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { applyToGeneration, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
+import { applyToGeneration, partitionSuffix, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
 import { auditGeneration, checkGenerationCounts, RollingAudit } from "./customer-orders-integrity.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { initGeneration } from "./customer-orders-layout.js";
 import { type ScriptRedis, withScripts } from "./customer-orders-scripts.js";
 import { dropGenerationKeys, unlinkKeysNamedLike } from "./customer-orders-walk.js";
+import { checkPartition, PartitionLayoutError, partitionCheckpointName } from "./partitions.js";
 import { SummaryCache } from "./summary-cache.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
@@ -42,6 +44,8 @@ export interface CustomerOrdersProjectionOptions {
   readonly storeId?: () => string | undefined;
   /** What an event type this code does not know does (PROJECTOR_UNKNOWN_EVENT_TYPES; default: stop at it). */
   readonly unknownTypes?: UnknownEventPolicy;
+  /** The partition this writer applies (default the whole read model; ADR 0017). */
+  readonly partition?: PartitionSpec;
 }
 
 /**
@@ -52,7 +56,9 @@ export interface CustomerOrdersProjectionOptions {
  * event store.
  */
 export class CustomerOrdersProjection implements Projection {
-  readonly name = CUSTOMER_ORDERS;
+  readonly name: string;
+  private readonly partition: PartitionSpec;
+  private readonly suffix: string;
   private readonly redis: ScriptRedis;
   private readonly keys: ReturnType<typeof customerOrdersKeys>;
   private readonly log: Logger;
@@ -72,6 +78,9 @@ export class CustomerOrdersProjection implements Projection {
     private readonly options: CustomerOrdersProjectionOptions,
   ) {
     this.cache = new SummaryCache(options.cacheSize ?? 100_000);
+    this.partition = checkPartition(options.partition ?? WHOLE);
+    this.suffix = partitionSuffix(this.partition.index);
+    this.name = partitionCheckpointName(CUSTOMER_ORDERS, this.partition.index);
     this.redis = withScripts(redis);
     this.keys = customerOrdersKeys(options.namespace);
     this.log = options.logger ?? silentLogger;
@@ -86,11 +95,21 @@ export class CustomerOrdersProjection implements Projection {
     const [gen, hw] = await Promise.all([this.redis.get(this.keys.current), this.readHighWater()]);
     const known = Math.max(hw, this.written);
     if (gen === null) return this.lost(known > 0 ? "generation pointer vanished" : undefined);
-    const raw = await this.redis.get(`${this.keys.generation(gen)}:checkpoint`);
-    if (raw === null) return this.lost("checkpoint vanished", gen);
+    const [parts, raw] = await this.redis.mget(
+      `${this.keys.generation(gen)}:partitions`,
+      `${this.keys.generation(gen)}:checkpoint${this.suffix}`,
+    );
+    const stored = Number(parts ?? 1);
+    if (stored !== this.partition.count) throw new PartitionLayoutError(CUSTOMER_ORDERS, stored, this.partition.count);
+    if (raw === null || raw === undefined) return this.lost("checkpoint vanished", gen);
     const cp = Number(raw);
     if (gen === this.gen && cp < this.written) return this.lost(`checkpoint went back to ${cp}`, gen);
-    if (gen !== this.gen && cp < hw) return this.lost(`checkpoint ${cp} is below the high-water mark ${hw}`, gen);
+    // A generation another partition's writer started while this one ran (it found data lost) is adopted: starting yet
+    // another would undo that writer's replay, once per partition.
+    const adopted = this.partition.count > 1 && this.gen !== undefined && gen !== this.gen;
+    if (gen !== this.gen && cp < hw && !adopted) {
+      return this.lost(`checkpoint ${cp} is below the high-water mark ${hw}`, gen);
+    }
     if (gen !== this.gen || cp !== this.written) this.cache.clear();
     this.gen = gen;
     this.written = cp;
@@ -102,7 +121,7 @@ export class CustomerOrdersProjection implements Projection {
 
   /** The live generation's checkpoint with the event it stands on (read atomically with it). */
   async checkpointMark(): Promise<CheckpointMark> {
-    const [position, eventId, storeId] = await this.redis.orderlyMark(this.keys.prefix);
+    const [position, eventId, storeId] = await this.redis.orderlyMark(this.keys.prefix, this.suffix);
     return { position: Number(position), eventId: eventId || undefined, storeId: storeId || undefined };
   }
 
@@ -143,6 +162,7 @@ export class CustomerOrdersProjection implements Projection {
         this.options.storeId?.() ?? "",
         (absent) => this.hashesAbsent(absent, after),
         this.options.unknownTypes,
+        this.partition,
       );
       if (outcome === "ok") {
         this.written = Number(value);
@@ -161,10 +181,11 @@ export class CustomerOrdersProjection implements Projection {
       if (outcome === "moved" && value !== "") {
         // A rebuild swapped generations: continue from the new generation's checkpoint.
         this.gen = value;
-        const raw = await this.redis.get(`${this.keys.generation(value)}:checkpoint`);
+        const raw = await this.redis.get(`${this.keys.generation(value)}:checkpoint${this.suffix}`);
         this.written = Number(raw ?? 0);
         throw new CheckpointMovedError(this.name, after, this.written, `generation swapped to g${value}`);
       }
+      if (outcome === "layout") throw new PartitionLayoutError(CUSTOMER_ORDERS, Number(value), this.partition.count);
       const cp = value === "" ? -1 : Number(value);
       if (outcome === "moved" || cp < after) {
         const actual = await this.lost(
@@ -204,7 +225,7 @@ export class CustomerOrdersProjection implements Projection {
   ): Promise<Position> {
     let gen = String(Date.now());
     if (gen === brokenGen) gen = String(Date.now() + 1);
-    await initGeneration(this.redis.multi(), this.keys.generation(gen)).exec();
+    await initGeneration(this.redis.multi(), this.keys.generation(gen), this.partition.count).exec();
     await writeCustomerOrdersCheckpoint(this.redis, this.keys, gen, { position: 0, eventId: undefined });
     await this.redis.set(this.keys.current, gen);
     if (reason !== undefined && kind === "partial") {
@@ -259,11 +280,16 @@ export class CustomerOrdersProjection implements Projection {
     }
   }
 
+  /** `customer_orders.high_water` (partition 0, as before partitions), `customer_orders.high_water.p<i>`. */
+  private get highWaterName(): string {
+    return `${CUSTOMER_ORDERS}.high_water${this.partition.index === 0 ? "" : `.p${this.partition.index}`}`;
+  }
+
   private async readHighWater(): Promise<Position> {
     if (!this.options.pool) return 0;
     const result = await this.options.pool.query<{ position: number | string }>(
       "select position from projection_checkpoints where name = $1",
-      [`${CUSTOMER_ORDERS}.high_water`],
+      [this.highWaterName],
     );
     return Number(result.rows[0]?.position ?? 0);
   }
@@ -279,7 +305,7 @@ export class CustomerOrdersProjection implements Projection {
       .query(
         `insert into projection_checkpoints (name, position) values ($1, $2)
          on conflict (name) do update set position = excluded.position, updated_at = now()`,
-        [`${CUSTOMER_ORDERS}.high_water`, position],
+        [this.highWaterName, position],
       )
       .catch((error: unknown) => {
         this.highWaterWritten = -1;

@@ -1,6 +1,6 @@
 export type { BulkFoldOptions, FoldProgress } from "./bulk-fold.js";
 export { CustomerOrdersProjection, type CustomerOrdersProjectionOptions } from "./customer-orders.js";
-export { writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
+export { partitionSuffix, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
 export { hashToSummary } from "./customer-orders-hash.js";
 export {
   auditCustomerOrders,
@@ -13,6 +13,7 @@ export {
 } from "./customer-orders-integrity.js";
 export { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 export { listMember } from "./customer-orders-layout.js";
+export { ensureRedisLayout, highestCheckpoint } from "./customer-orders-partitions.js";
 export { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export {
@@ -45,6 +46,12 @@ export {
   type OrderSummaryView,
   orderIdOf,
 } from "./order-summary.js";
+export {
+  ensurePostgresLayout,
+  MIN_CHECKPOINT_SQL,
+  PartitionLayoutError,
+  partitionCheckpointName,
+} from "./partitions.js";
 export { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
 export {
   type ReadModelMark,

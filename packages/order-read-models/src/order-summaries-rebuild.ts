@@ -19,6 +19,7 @@ import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
 import { OrderSummariesProjection, rowToSummary, writeOrderSummariesCheckpoint } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { layOut } from "./partitions.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
@@ -31,6 +32,11 @@ const COLUMNS =
 export interface RebuildTargetOptions extends BulkFoldOptions {
   /** The event store's id (`StoreContinuity.knownStoreId`), written with every checkpoint of the shadow. */
   readonly storeId?: () => string | undefined;
+  /**
+   * The partitions the rebuilt read model is laid out for (ADR 0017): how a read model changes its count. Default: the
+   * count it has.
+   */
+  readonly partitions?: number;
 }
 
 /** What a rebuild of either read model takes besides its stores. */
@@ -210,18 +216,19 @@ export class OrderSummariesRebuild implements RebuildTarget {
     try {
       await client.query("begin");
       await client.query(`lock table ${ORDER_SUMMARIES} in exclusive mode`);
-      const live = await client.query<{ position: number | string }>(
-        "select position from projection_checkpoints where name = $1",
+      // Partitioned (ADR 0017): the furthest partition's checkpoint; the shadow catches up to it, so it holds every
+      // partition's events up to there, and every partition of the new layout starts from it.
+      const live = await client.query<{ position: number | string | null; partitions: number | null }>(
+        `select max(position) as position, max(partitions) filter (where name = $1) as partitions
+           from projection_checkpoints where name = $1 or starts_with(name, $1 || '.p')`,
         [ORDER_SUMMARIES],
       );
       const position = Number(live.rows[0]?.position ?? 0);
-      if (position < shadowCheckpoint) {
-        // The live model is behind the shadow: never move a checkpoint backwards, so the live row jumps ahead, with
-        // the mark of the shadow's checkpoint (the last event the rebuild folded).
-        await writeOrderSummariesCheckpoint(client, ORDER_SUMMARIES, await this.shadow.checkpointMark());
-      } else {
-        await catchUp(shadowCheckpoint, position);
-      }
+      const partitions = this.options.partitions ?? live.rows[0]?.partitions ?? 1;
+      // The live model behind the shadow: never move a checkpoint backwards, so the live rows jump ahead, with the mark
+      // of the shadow's checkpoint (the last event the rebuild folded).
+      if (position > shadowCheckpoint) await catchUp(shadowCheckpoint, position);
+      await layOut(client, ORDER_SUMMARIES, partitions, await this.shadow.checkpointMark());
       const pkeys = await client.query<{ table: string; constraint: string }>(
         `select conrelid::regclass::text as table, conname as constraint from pg_constraint
           where conrelid in ($1::regclass, $2::regclass) and contype = 'p'`,
@@ -239,7 +246,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
         await client.query(`alter table ${table} rename constraint ${table}_pkey_tmp to ${table}_pkey`);
       }
       await client.query(
-        "update projection_checkpoints set version = $2, epoch = epoch + 1, updated_at = now() where name = $1",
+        "update projection_checkpoints set version = $2 where name = $1 or starts_with(name, $1 || '.p')",
         [ORDER_SUMMARIES, this.version],
       );
       await client.query("delete from projection_checkpoints where name = $1", [SHADOW]);

@@ -5,7 +5,14 @@ import {
   quotedElement,
   timestampElement,
 } from "@orderly/event-store-postgres";
-import { isUuid, type Position, type RecordedEvent } from "@orderly/eventsourcing";
+import {
+  isUuid,
+  ownsStream,
+  type PartitionSpec,
+  type Position,
+  type RecordedEvent,
+  WHOLE,
+} from "@orderly/eventsourcing";
 import {
   type CheckpointMark,
   CheckpointMovedError,
@@ -23,6 +30,7 @@ import {
   orderIdOf,
   ordersNeedingState,
 } from "./order-summary.js";
+import { checkPartition, PartitionLayoutError, partitionCheckpointName } from "./partitions.js";
 import { SummaryCache } from "./summary-cache.js";
 import { screenUnknown } from "./unknown-types.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
@@ -76,8 +84,14 @@ export function rowToSummary(row: SummaryRow): OrderSummaryView {
 export interface OrderSummariesProjectionOptions {
   /** Table to write (default `order_summaries`; a rebuild writes `order_summaries_v2`). */
   readonly table?: string;
-  /** Checkpoint row (default the table name). */
+  /** Checkpoint row (default the table name); partition i > 0 of it writes `<checkpointName>.p<i>`. */
   readonly checkpointName?: string;
+  /**
+   * The partition this writer applies (default the whole read model): it folds only the events of the orders that
+   * belong to it, and moves its own checkpoint row over every event (ADR 0017). The rows must have been laid out for
+   * `partition.count` (`ensurePostgresLayout`).
+   */
+  readonly partition?: PartitionSpec;
   /** Announce each checkpoint with pg_notify (default true; a shadow does not). */
   readonly announce?: boolean;
   /** Summaries kept from this writer's own batches (default 100,000; 0 reads every touched row back). */
@@ -121,6 +135,8 @@ export class OrderSummariesProjection implements Projection {
   private readonly cache: SummaryCache;
   private readonly storeId: () => string | undefined;
   private readonly unknownTypes: UnknownEventPolicy;
+  private readonly partition: PartitionSpec;
+  private readonly base: string;
   private epoch = 0;
   private written: Position = -1;
 
@@ -129,7 +145,9 @@ export class OrderSummariesProjection implements Projection {
     options: OrderSummariesProjectionOptions = {},
   ) {
     this.table = options.table ?? ORDER_SUMMARIES;
-    this.checkpointName = options.checkpointName ?? this.table;
+    this.partition = checkPartition(options.partition ?? WHOLE);
+    this.base = options.checkpointName ?? this.table;
+    this.checkpointName = partitionCheckpointName(this.base, this.partition.index);
     this.name = this.checkpointName;
     this.cache = new SummaryCache(options.cacheSize ?? 100_000);
     this.storeId = options.storeId ?? (() => undefined);
@@ -140,9 +158,16 @@ export class OrderSummariesProjection implements Projection {
       text: `select ${COLUMNS} from ${this.table} where order_id = any($1::uuid[])`,
     };
     const announce = options.announce ?? true;
+    // Partitioned: the read model's position is the lowest partition's, so that is what is announced (the other rows as
+    // this statement's snapshot sees them: a concurrent commit is announced by the next batch or found by the poll).
+    const announced =
+      this.partition.count === 1
+        ? "cp.position::text"
+        : `least(cp.position, (select min(position) from projection_checkpoints
+            where (name = $22 or starts_with(name, $22 || '.p')) and name <> $1))::text`;
     this.applySql = `with cp as (
         update projection_checkpoints set position = $3, event_id = $19::uuid, store_id = $20::uuid, updated_at = now()
-        where name = $1 and position = $2 and epoch = $18 returning position
+        where name = $1 and position = $2 and epoch = $18 and partitions = $21 returning position
       ), up as (
         insert into ${this.table} (${COLUMNS})
         select u.* from unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
@@ -156,24 +181,32 @@ export class OrderSummariesProjection implements Projection {
           placed_position = excluded.placed_position, placed_by = excluded.placed_by
         where ${this.table}.last_position < excluded.last_position
       )
-      select ${announce ? `pg_notify('${PROJECTIONS_CHANNEL}', $1::text || ':' || cp.position::text)` : "cp.position"},
+      select ${announce ? `pg_notify('${PROJECTIONS_CHANNEL}', $22::text || ':' || ${announced})` : "cp.position, $22::text"},
         set_config('synchronous_commit', 'off', true)
       from cp`;
   }
 
   /** The durable checkpoint; creates the row (at 0, current version) the first time. */
   async checkpoint(): Promise<Position> {
-    const result = await this.pool.query<{ position: number | string; epoch: number | string }>(
-      `with ins as (
-         insert into projection_checkpoints (name, position, version) values ($1, 0, $2)
-         on conflict (name) do nothing returning position, epoch
-       )
-       select position, epoch from ins union all
-       select position, epoch from projection_checkpoints where name = $1`,
+    // A partition's row is laid out with the others (ensurePostgresLayout), never created alone: a writer of a layout a
+    // rebuild replaced finds its row gone (or another count) and stops instead of starting over at 0.
+    const result = await this.pool.query<{ position: number | string; epoch: number | string; partitions: number }>(
+      this.partition.count === 1
+        ? `with ins as (
+             insert into projection_checkpoints (name, position, version) values ($1, 0, $2)
+             on conflict (name) do nothing returning position, epoch, partitions
+           )
+           select position, epoch, partitions from ins union all
+           select position, epoch, partitions from projection_checkpoints where name = $1`
+        : "select position, epoch, partitions from projection_checkpoints where name = $1 and $2::int is not null",
       [this.checkpointName, ORDER_SUMMARIES_VERSION],
     );
-    const position = Number(result.rows[0]?.position ?? 0);
-    const epoch = Number(result.rows[0]?.epoch ?? 0);
+    const row = result.rows[0];
+    if (row === undefined || row.partitions !== this.partition.count) {
+      throw new PartitionLayoutError(this.base, row?.partitions ?? 0, this.partition.count);
+    }
+    const position = Number(row.position);
+    const epoch = Number(row.epoch);
     if (position !== this.written || epoch !== this.epoch) this.cache.clear();
     this.written = position;
     this.epoch = epoch;
@@ -205,27 +238,30 @@ export class OrderSummariesProjection implements Projection {
   async apply(events: readonly RecordedEvent[], after: Position): Promise<void> {
     const last = events[events.length - 1];
     if (!last) return;
-    // Skipped unknown types still move the checkpoint (to `last`), only the fold passes them over.
-    const folded = screenUnknown(events, this.unknownTypes);
+    // Skipped unknown types and other partitions' orders still move the checkpoint (to `last`); only the fold passes
+    // them over.
+    const own = this.partition.count === 1 ? events : events.filter((e) => ownsStream(this.partition, e.streamId));
+    const folded = screenUnknown(own, this.unknownTypes);
     const ids = ordersNeedingState(folded);
     const bad = folded.find((e) => !isUuid(orderIdOf(e)));
     if (bad) throw new ProjectionHandlerError(bad.position, `stream ${bad.streamId} does not name an order uuid`);
     try {
-      await this.write(events, folded, after, last.position, ids);
+      await this.write(folded, after, last, ids);
     } catch (error) {
       this.cache.clear();
       throw error;
     }
   }
 
+  /** Folds `folded` (this partition's events of the batch) and moves the checkpoint to `lastEvent`, the batch's last. */
   private async write(
-    events: readonly RecordedEvent[],
     folded: readonly RecordedEvent[],
     after: Position,
-    last: Position,
+    lastEvent: RecordedEvent,
     ids: readonly string[],
   ): Promise<void> {
-    const lastEventId = (events[events.length - 1] as RecordedEvent).metadata.eventId;
+    const last = lastEvent.position;
+    const lastEventId = lastEvent.metadata.eventId;
     if (this.written !== after) await this.checkpoint();
     const { found, missing } = this.cache.lookup(ids);
     if (missing.length > 0) {
@@ -237,7 +273,7 @@ export class OrderSummariesProjection implements Projection {
     const changed = foldBatch(found, folded, this.unknownTypes);
     const rows = [...changed.values()];
     const result = await this.pool.query({
-      name: `os_apply_${this.table}`,
+      name: `os_apply_${this.table}_${this.partition.count}`,
       text: this.applySql,
       values: [
         this.checkpointName,
@@ -247,6 +283,8 @@ export class OrderSummariesProjection implements Projection {
         this.epoch,
         lastEventId,
         this.storeId() ?? null,
+        this.partition.count,
+        this.base,
       ],
     });
     if (result.rowCount === 0) {

@@ -2,6 +2,7 @@ import { isUuid, type Position } from "@orderly/eventsourcing";
 import type pg from "pg";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { MIN_CHECKPOINT_SQL } from "./partitions.js";
 import { ORDER_SUMMARIES } from "./versions.js";
 
 /** GetOrderSummary's reader: one primary-key lookup on `order_summaries`. */
@@ -22,7 +23,7 @@ export class PostgresOrderSummaryReader {
   }
 }
 
-/** The last position a Postgres read model has applied (0 before the first event). */
+/** The last position a Postgres read model has applied (0 before the first event): the minimum over its partitions. */
 export class PostgresCheckpointReader {
   constructor(
     private readonly pool: pg.Pool,
@@ -32,7 +33,8 @@ export class PostgresCheckpointReader {
   async checkpoint(): Promise<Position> {
     const result = await this.pool.query<{ position: number | string }>({
       name: "os_get_checkpoint",
-      text: "select position from projection_checkpoints where name = $1",
+      // Partitioned (ADR 0017): the lowest of its partitions' checkpoints; unpartitioned, its one row.
+      text: MIN_CHECKPOINT_SQL,
       values: [this.name],
     });
     return Number(result.rows[0]?.position ?? 0);

@@ -13,7 +13,26 @@ describe("readProjectorConfig", () => {
       redisCheckIntervalMs: 5000,
       redisAuditPassMs: 60_000,
       unknownEventTypes: "stop",
+      partitions: 1,
+      partitionList: undefined,
+      leaseIntervalMs: 2000,
     });
+  });
+
+  it("reads the partition count and a static partition list (one index or a comma list)", () => {
+    expect(readProjectorConfig({ PROJECTOR_PARTITIONS: "4" })).toMatchObject({
+      partitions: 4,
+      partitionList: undefined,
+    });
+    expect(readProjectorConfig({ PROJECTOR_PARTITIONS: "4", PROJECTOR_PARTITION: "2" }).partitionList).toEqual([2]);
+    expect(readProjectorConfig({ PROJECTOR_PARTITIONS: "4", PROJECTOR_PARTITION: "3,0" }).partitionList).toEqual([
+      0, 3,
+    ]);
+    expect(() => readProjectorConfig({ PROJECTOR_PARTITIONS: "4", PROJECTOR_PARTITION: "4" })).toThrow(
+      /does not exist/,
+    );
+    expect(() => readProjectorConfig({ PROJECTOR_PARTITION: "1" })).toThrow(/does not exist with 1/);
+    expect(() => readProjectorConfig({ PROJECTOR_PARTITIONS: "0" })).toThrow(ConfigError);
   });
 
   it("reads PROJECTOR_UNKNOWN_EVENT_TYPES: stop (default) or skip, nothing else", () => {

@@ -1,3 +1,4 @@
+import { parsePartitionList } from "@orderly/eventsourcing";
 import { ConfigError, readInteger } from "@orderly/observability";
 import { parseUnknownEventTypes, type UnknownEventTypes, unknownEventTypesModes } from "@orderly/projector";
 
@@ -28,6 +29,19 @@ export interface ProjectorConfig {
    * the checkpoint moves past it). PROJECTOR_UNKNOWN_EVENT_TYPES.
    */
   readonly unknownEventTypes: UnknownEventTypes;
+  /**
+   * How many partitions the read model is split into (ADR 0017): PROJECTOR_PARTITIONS, default 1 (unpartitioned, as
+   * before). An order belongs to partition fnv1a32(order id) mod N; each partition has its own checkpoint.
+   */
+  readonly partitions: number;
+  /**
+   * The partitions this instance applies, statically: PROJECTOR_PARTITION, one index or a comma list (`0,2`).
+   * Unset: with 1 partition every instance applies it (as before); with more, instances claim partitions through
+   * Postgres advisory locks and share them evenly, taking over a dead instance's.
+   */
+  readonly partitionList: readonly number[] | undefined;
+  /** How often an instance looks at the partition leases and rebalances: PROJECTOR_LEASE_INTERVAL_MS, default 2000. */
+  readonly leaseIntervalMs: number;
 }
 
 export function readProjectorConfig(env: Record<string, string | undefined>): ProjectorConfig {
@@ -42,8 +56,17 @@ export function readProjectorConfig(env: Record<string, string | undefined>): Pr
     ackWaitMs: int("PROJECTOR_ACK_WAIT_MS", 60_000, 1000, 3_600_000),
     redisCheckIntervalMs: int("PROJECTOR_REDIS_CHECK_INTERVAL_MS", 5000, 10, 3_600_000),
     redisAuditPassMs: int("PROJECTOR_REDIS_AUDIT_PASS_MS", 60_000, 0, 86_400_000),
+    partitions: int("PROJECTOR_PARTITIONS", 1, 1, 1024),
+    partitionList: undefined as readonly number[] | undefined,
+    leaseIntervalMs: int("PROJECTOR_LEASE_INTERVAL_MS", 2000, 50, 600_000),
     unknownEventTypes: parseUnknownEventTypes(env.PROJECTOR_UNKNOWN_EVENT_TYPES) ?? "stop",
   };
+  const list = env.PROJECTOR_PARTITION?.trim();
+  if (list !== undefined && list !== "") {
+    const parsed = parsePartitionList(list, config.partitions);
+    if (typeof parsed === "string") problems.push(`PROJECTOR_PARTITION: ${parsed}`);
+    else config.partitionList = parsed;
+  }
   if (parseUnknownEventTypes(env.PROJECTOR_UNKNOWN_EVENT_TYPES) === undefined) {
     problems.push(
       `PROJECTOR_UNKNOWN_EVENT_TYPES must be one of ${unknownEventTypesModes.join(", ")} (got ${JSON.stringify(env.PROJECTOR_UNKNOWN_EVENT_TYPES)})`,

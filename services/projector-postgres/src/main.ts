@@ -1,4 +1,5 @@
 import {
+  ensurePostgresLayout,
   ORDER_SUMMARIES,
   ORDER_SUMMARIES_VERSION,
   OrderSummariesProjection,
@@ -16,12 +17,18 @@ runProjectorProcess(
     defaultMetricsPort: 9404,
     poolMax: 6,
     setup: ({ pool, eventLog, logger, config, storeId, unknownTypes }) => ({
-      projection: new OrderSummariesProjection(pool, { storeId, unknownTypes }),
+      projection: (partition) => new OrderSummariesProjection(pool, { storeId, unknownTypes, partition }),
+      ensureLayout: (count) => ensurePostgresLayout(pool, ORDER_SUMMARIES, count, ORDER_SUMMARIES_VERSION),
+      // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0017).
       rebuild: () =>
-        rebuildProjection(new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, { storeId }), eventLog, {
-          logger,
-          batchSize: config.rebuildBatchSize,
-        }),
+        rebuildProjection(
+          new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, {
+            storeId,
+            partitions: config.partitions,
+          }),
+          eventLog,
+          { logger, batchSize: config.rebuildBatchSize },
+        ),
       // The rebuild's swap records the version with the checkpoint.
       storedVersion: () => storedVersion(pool, ORDER_SUMMARIES),
       codeVersion: ORDER_SUMMARIES_VERSION,

@@ -5,6 +5,7 @@ import {
   CustomerOrdersProjection,
   CustomerOrdersRebuild,
   customerOrdersKeys,
+  ensureRedisLayout,
 } from "@orderly/order-read-models";
 import { rebuildProjection } from "@orderly/projector";
 import { runProjectorProcess } from "@orderly/projector-process";
@@ -33,21 +34,26 @@ runProjectorProcess(
       });
       for (const kind of ["total", "partial"]) dataLost.inc({ projection: CUSTOMER_ORDERS, kind }, 0);
       return {
-        projection: new CustomerOrdersProjection(redis, {
-          namespace: stack.namespace,
-          pool,
-          logger,
-          storeId,
-          unknownTypes,
-          checkIntervalMs: config.redisCheckIntervalMs,
-          auditPassMs: config.redisAuditPassMs,
-          onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
-        }),
-        rebuild: () =>
-          rebuildProjection(new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId }), eventLog, {
+        projection: (partition) =>
+          new CustomerOrdersProjection(redis, {
+            partition,
+            namespace: stack.namespace,
+            pool,
             logger,
-            batchSize: config.rebuildBatchSize,
+            storeId,
+            unknownTypes,
+            checkIntervalMs: config.redisCheckIntervalMs,
+            auditPassMs: config.redisAuditPassMs,
+            onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
           }),
+        ensureLayout: (count) => ensureRedisLayout(redis, stack.namespace, count),
+        // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0017).
+        rebuild: () =>
+          rebuildProjection(
+            new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId, partitions: config.partitions }),
+            eventLog,
+            { logger, batchSize: config.rebuildBatchSize },
+          ),
         // The version lives beside the read model in Redis.
         storedVersion: async () => (await redis.get(versionKey)) ?? undefined,
         codeVersion: String(CUSTOMER_ORDERS_VERSION),

@@ -16,7 +16,10 @@ import {
   customerOrdersKeys,
   foldEventLog,
   listMember,
+  MIN_CHECKPOINT_SQL,
+  ORDER_SUMMARIES,
   type OrderSummaryView,
+  RedisCheckpointReader,
   readGeneration,
   readLists,
   rowToSummary,
@@ -319,15 +322,9 @@ export async function positions(
     const head = Number(
       (await client.query("select coalesce(max(position), 0) as last from events")).rows[0]?.last ?? 0,
     );
-    const postgres = Number(
-      (await client.query("select position from projection_checkpoints where name = 'order_summaries'")).rows[0]
-        ?.position ?? 0,
-    );
-    const keys = customerOrdersKeys(namespace);
-    const generation = await redis.get(keys.current);
-    const redisCheckpoint = generation
-      ? Number((await redis.get(`${keys.generation(generation)}:checkpoint`)) ?? 0)
-      : 0;
+    // A partitioned read model's position is its lowest partition's (ADR 0017): what the query service waits for.
+    const postgres = Number((await client.query(MIN_CHECKPOINT_SQL, [ORDER_SUMMARIES])).rows[0]?.position ?? 0);
+    const redisCheckpoint = await new RedisCheckpointReader(redis, namespace).checkpoint();
     return { head, postgres, redis: redisCheckpoint };
   } finally {
     redis.disconnect();
