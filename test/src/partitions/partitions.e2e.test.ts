@@ -54,7 +54,8 @@ async function owned(name: Projector, port: number): Promise<number | undefined>
 }
 
 beforeAll(async () => {
-  stack = await startStack({ env: partitionEnv });
+  // A read waits out a takeover (lease look + catch-up) instead of answering UNAVAILABLE after the default 500 ms.
+  stack = await startStack({ env: partitionEnv, queryEnv: { QUERY_MAX_WAIT_MS: "10000" } });
   for (const name of ["projector-postgres", "projector-redis"] as const) second.set(name, await startSecond(name));
 }, 180_000);
 
@@ -138,7 +139,7 @@ describe(`partitioned projectors: ${PARTITIONS} partitions over 2 instances each
     const commands = await checkCommands(databaseUrl, log.records);
     const models = await checkReadModels(databaseUrl, stack.env.redisUrl, stack.env.namespace);
     console.log(
-      `partitions: ${commands.total} commands (${commands.accepted} accepted), ryw ${report.ryw?.ok}/${report.ryw?.checks}, takeover ${JSON.stringify(takeoverMs)} ms, orders ${models.orders}`,
+      `partitions: ${commands.total} commands (${commands.accepted} accepted), ryw ${report.ryw?.ok}/${report.ryw?.checks} (max ${report.ryw?.latency_ms.max} ms), takeover ${JSON.stringify(takeoverMs)} ms, orders ${models.orders}`,
     );
     expect(commands.accepted).toBeGreaterThan(profile.rate);
     expect(commands.lost).toBe(0);
