@@ -18,8 +18,13 @@ const grpc = createRequire(import.meta.url)(grpcPath);
 
 if (!isMainThread) {
   // The catch-up consumer.
-  const { port, total } = workerData;
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const { port, total, window } = workerData;
+  // grpc-js's default HTTP/2 window is 64 KiB (about 180 envelopes in flight); `--window` sets the consumer's own.
+  const client = new grpc.Client(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+    window > 0 ? { "grpc-node.flow_control_window": window } : {},
+  );
   let n = 0;
   const call = client.makeServerStreamRequest(
     "/orderly.orders.v1.EventService/SubscribeEvents",
@@ -55,6 +60,7 @@ if (!isMainThread) {
       events: { type: "string", default: "200000" },
       rate: { type: "string", default: "1000" },
       seconds: { type: "string", default: "10" },
+      window: { type: "string", default: "0" },
     },
   });
   const total = Number(values.events);
@@ -112,7 +118,7 @@ if (!isMainThread) {
     started = performance.now();
     const caughtUp = await new Promise((resolve, reject) => {
       const worker = new Worker(new URL(import.meta.url), {
-        workerData: { port: service.grpcPort, total, grpcPath: grpcPath },
+        workerData: { port: service.grpcPort, total, grpcPath, window: Number(values.window) },
       });
       worker.once("message", (message) => (message.error ? reject(new Error(message.error)) : resolve(message.n)));
       worker.once("error", reject);

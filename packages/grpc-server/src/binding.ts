@@ -56,6 +56,15 @@ export class EncodedMessage {
   constructor(readonly bytes: Uint8Array) {}
 }
 
+/**
+ * Several response messages of a server stream, each already in its wire form, yielded at once: the server writes them
+ * one after the other without returning to the handler in between (one generator step, one abort check and one
+ * metrics update per batch instead of per message). Flow control still applies between batches.
+ */
+export class EncodedBatch {
+  constructor(readonly messages: readonly Uint8Array[]) {}
+}
+
 function serializer<T extends DescMessage>(schema: T): (message: MessageInitShape<T> | EncodedMessage) => Buffer {
   return (message) => {
     if (message instanceof EncodedMessage) {

@@ -1,5 +1,5 @@
 export { JwtAuthenticator, type JwtAuthOptions, type Principal, readPublicKey, Scopes } from "./auth.js";
-export { EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+export { EncodedBatch, EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
 export {
   type CertificateFiles,
   createCertificateAuthority,

@@ -12,6 +12,7 @@ import {
   CreateOrderResponseSchema,
   QueryService,
   WaitForPositionRequestSchema,
+  WaitForPositionResponseSchema,
 } from "@orderly/contracts";
 import {
   AlreadyExistsError,
@@ -25,7 +26,7 @@ import {
 import pino from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { grpcServiceDefinition } from "./binding.js";
+import { EncodedBatch, grpcServiceDefinition } from "./binding.js";
 import { healthService } from "./health.js";
 import { findProtoDir } from "./reflection.js";
 import { type CallContext, GrpcServer } from "./server.js";
@@ -96,6 +97,25 @@ function commandServer(registry: Registry) {
       try {
         if (request.minPosition >= 0n) {
           for (let i = 1n; i <= request.minPosition; i++) yield { readModels: [{ readModel: "p", position: i }] };
+          return;
+        }
+        if (request.minPosition === -3n) {
+          // Batches of messages already in wire form, an empty one among them, then a plain message.
+          const wire = (from: bigint, to: bigint) => {
+            const out: Uint8Array[] = [];
+            for (let i = from; i <= to; i++)
+              out.push(
+                toBinary(
+                  WaitForPositionResponseSchema,
+                  create(WaitForPositionResponseSchema, { readModels: [{ readModel: "b", position: i }] }),
+                ),
+              );
+            return out;
+          };
+          yield new EncodedBatch(wire(1n, 5n));
+          yield new EncodedBatch([]);
+          yield new EncodedBatch(wire(6n, 7n));
+          yield { readModels: [{ readModel: "p", position: 8n }] };
           return;
         }
         const big = "x".repeat(10_000);
@@ -420,6 +440,16 @@ describe("GrpcServer", () => {
     );
     expect(result.error).toBeUndefined();
     expect(result.messages.map((m) => m.readModels[0]?.position)).toEqual([1n, 2n, 3n]);
+  });
+
+  it("writes every message of an EncodedBatch, in order, and counts each as sent", async () => {
+    const result = await collect(
+      (queries.waitForPosition as (r: unknown) => grpc.ClientReadableStream<{ readModels: { position: bigint }[] }>)(
+        create(WaitForPositionRequestSchema, { minPosition: -3n }),
+      ),
+    );
+    expect(result.error).toBeUndefined();
+    expect(result.messages.map((m) => m.readModels[0]?.position)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
   });
 
   it("stops pulling from the generator when the client does not read (backpressure)", async () => {

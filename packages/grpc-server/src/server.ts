@@ -1,10 +1,11 @@
-import { once } from "node:events";
+import { type EventEmitter, once } from "node:events";
 import {
   create,
   type DescMessage,
   type DescMethod,
   type MessageInitShape,
   type MessageShape,
+  toBinary,
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import {
@@ -22,7 +23,8 @@ import { ResourceExhaustedError } from "@orderly/eventsourcing";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { JwtAuthenticator, type JwtAuthOptions, type Principal } from "./auth.js";
-import { EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+import { EncodedBatch, EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+import { type FramedWriter, framedWriter, frameMessages } from "./grpc-js-internals.js";
 import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
 import {
@@ -74,7 +76,7 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   ctx: CallContext,
-) => AsyncIterable<Init<O> | EncodedMessage>;
+) => AsyncIterable<Init<O> | EncodedMessage | EncodedBatch>;
 
 /** One handler per method of a protobuf-es service, typed from its generated descriptor. */
 export type ServiceImplementation<T extends GenServiceMethods> = {
@@ -160,6 +162,8 @@ export const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
 
 /** Messages a server stream queues in grpc-js before the handler waits for the client (see serverStreaming). */
 export const STREAM_QUEUE_MESSAGES = 256;
+/** Bytes a server stream written in framed batches queues in its HTTP/2 stream before the handler waits. */
+export const STREAM_QUEUE_BYTES = 256 * 1024;
 const DEADLINE_TOLERANCE_MS = 100;
 
 /**
@@ -477,18 +481,47 @@ export class GrpcServer {
           return;
         }
         const iterator = handler(request as MessageShape<DescMessage>, ctx)[Symbol.asyncIterator]();
+        let framed: FramedWriter | null | undefined;
         try {
           for (;;) {
             const next = await untilAborted(iterator.next(), ctx.signal);
             if (next.done) break;
-            const message = next.value instanceof EncodedMessage ? next.value : create(method.output, next.value);
+            const value = next.value;
             // grpc-js's stream says "full" at 16 queued messages (objectMode's default); waiting for the socket every 16
             // small messages caps a stream at a few thousand a second. Queue up to STREAM_QUEUE_MESSAGES, then wait:
-            // still bounded, and a client that stops reading still stops the handler (HTTP/2 flow control).
-            if (!call.write(message) && call.writableLength >= STREAM_QUEUE_MESSAGES) {
+            // still bounded (plus at most one batch), and a client that stops reading still stops the handler (HTTP/2
+            // flow control).
+            let sent = 1;
+            if (value instanceof EncodedBatch) {
+              const messages = value.messages;
+              sent = messages.length;
+              // A batch goes out as one HTTP/2 write of framed messages (grpc-js-internals.ts); from then on, so does
+              // everything else of this call, to keep the order. Without the expected internals: message by message.
+              if (framed === undefined && sent > 0) framed = framedWriter(call) ?? null;
+              if (framed) {
+                if (sent > 0 && !framed.write(frameMessages(messages)) && framed.queuedBytes >= STREAM_QUEUE_BYTES) {
+                  await untilAborted(drained(framed.drainSource, stallTimeoutMs), ctx.signal);
+                }
+              } else {
+                let full = false;
+                for (let i = 0; i < sent; i++) full = !call.write(new EncodedMessage(messages[i] as Uint8Array));
+                if (full && call.writableLength >= STREAM_QUEUE_MESSAGES) {
+                  await untilAborted(drained(call, stallTimeoutMs), ctx.signal);
+                }
+              }
+            } else if (framed) {
+              const bytes =
+                value instanceof EncodedMessage ? value.bytes : toBinary(method.output, create(method.output, value));
+              if (!framed.write(frameMessages([bytes])) && framed.queuedBytes >= STREAM_QUEUE_BYTES) {
+                await untilAborted(drained(framed.drainSource, stallTimeoutMs), ctx.signal);
+              }
+            } else if (
+              !call.write(value instanceof EncodedMessage ? value : create(method.output, value)) &&
+              call.writableLength >= STREAM_QUEUE_MESSAGES
+            ) {
               await untilAborted(drained(call, stallTimeoutMs), ctx.signal);
             }
-            this.metrics.messagesSent.inc(labels);
+            if (sent > 0) this.metrics.messagesSent.inc(labels, sent);
           }
           if (ctx.signal.aborted) throw ctx.signal.reason;
           call.end();
@@ -750,7 +783,7 @@ class GrpcCallContext implements CallContext {
  * Resolves once the stream has room again; rejects with ResourceExhaustedError when the client has not read for
  * `stallTimeoutMs` (the server has stopped producing meanwhile: memory stays bounded, and the client is told why).
  */
-function drained(call: ServerWritableStream<unknown, unknown>, stallTimeoutMs: number | undefined): Promise<unknown> {
+function drained(call: EventEmitter, stallTimeoutMs: number | undefined): Promise<unknown> {
   if (stallTimeoutMs === undefined) return once(call, "drain");
   return new Promise((resolve, reject) => {
     const onDrain = () => {

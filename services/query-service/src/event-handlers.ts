@@ -1,7 +1,7 @@
 import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contracts";
 import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
 import { isDomainError, type StoredEventText, UnavailableError } from "@orderly/eventsourcing";
-import { EncodedMessage } from "@orderly/grpc-server";
+import { EncodedBatch, EncodedMessage } from "@orderly/grpc-server";
 import type { Events } from "./events.js";
 import type { CallContext } from "./grpc-handlers.js";
 import { positionFromProto } from "./to-summary.js";
@@ -12,7 +12,7 @@ import { positionFromProto } from "./to-summary.js";
 
 export interface EventServiceHandlers {
   readEvents(request: ReadEventsRequest, ctx: CallContext): Promise<EncodedMessage>;
-  subscribeEvents(request: SubscribeEventsRequest, ctx: CallContext): AsyncGenerator<EncodedMessage>;
+  subscribeEvents(request: SubscribeEventsRequest, ctx: CallContext): AsyncGenerator<EncodedBatch>;
 }
 
 type Observe = (rpc: string, code: string, seconds: number) => void;
@@ -66,7 +66,8 @@ export function eventServiceHandlers(events: Events, observe: Observe = () => {}
           },
           ctx,
         );
-        for await (const event of stream) yield new EncodedMessage(subscribeEventsResponse(event));
+        // A page of the store at a time: one batch of response messages per page (grpc-server writes them at once).
+        for await (const page of stream) yield new EncodedBatch(subscribeEventsResponses(page));
         if (ctx.signal.aborted) code = "cancelled";
       } catch (error) {
         code = isDomainError(error) ? error.code : ctx.signal.aborted ? "cancelled" : "internal";
@@ -86,6 +87,29 @@ export function subscribeEventsResponse(event: StoredEventText): Uint8Array {
   const at = writeVarint(out, 1, envelope.length);
   out.set(envelope, at);
   return out;
+}
+
+/**
+ * One SubscribeEventsResponse per event of a page, written into one buffer for the page (one allocation per page, not
+ * per event): each response is a view of it.
+ */
+export function subscribeEventsResponses(events: readonly StoredEventText[]): Uint8Array[] {
+  const envelopes = events.map((event) => encodeStoredEnvelopeOpen(event));
+  let size = 0;
+  for (const envelope of envelopes) size += 1 + varintSize(envelope.length) + envelope.length;
+  const out = Buffer.allocUnsafe(size);
+  const responses: Uint8Array[] = new Array(envelopes.length);
+  let at = 0;
+  for (let i = 0; i < envelopes.length; i++) {
+    const envelope = envelopes[i] as Uint8Array;
+    const start = at;
+    out[at++] = 0x0a;
+    at = writeVarint(out, at, envelope.length);
+    out.set(envelope, at);
+    at += envelope.length;
+    responses[i] = out.subarray(start, at);
+  }
+  return responses;
 }
 
 /** ReadEventsResponse { repeated EventEnvelope events = 1; int64 next_position = 2; } */

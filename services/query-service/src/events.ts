@@ -97,13 +97,14 @@ export class Events {
 
   /**
    * The events after `fromPosition`, then every new one as it commits, in position order, until the call's signal
-   * aborts. Validation happens before the first event (a bad request fails at once). The generator reads the next
-   * page only when the consumer has taken the previous events, so a slow consumer holds at most one page.
+   * aborts, a page (one store read, never empty) at a time: one generator step per page, not per event, is what lets
+   * catch-up run at the store's read rate. Validation happens before the first event (a bad request fails at once).
+   * The generator reads ahead at most one page, so a slow consumer holds at most two.
    */
   subscribe(
     request: { fromPosition: number; eventTypes: readonly string[] },
     call: Call,
-  ): AsyncGenerator<StoredEventText> {
+  ): AsyncGenerator<readonly StoredEventText[]> {
     const from = checkPosition(request.fromPosition);
     const types = this.#checkTypes(request.eventTypes);
     return this.#follow(from, types, call.signal);
@@ -113,7 +114,7 @@ export class Events {
     from: number,
     types: readonly string[] | undefined,
     signal: AbortSignal,
-  ): AsyncGenerator<StoredEventText> {
+  ): AsyncGenerator<readonly StoredEventText[]> {
     // Registered once the generator runs: its finally then always runs too.
     if (this.#subscribers.size >= this.#maxSubscribers)
       throw new ResourceExhaustedError(`too many event subscriptions (at most ${this.#maxSubscribers}); retry later`);
@@ -137,14 +138,17 @@ export class Events {
           next.catch(() => {});
           ahead = next;
         }
-        for (const event of page.events) {
-          const position = Number(event.position);
-          // The store's promise, checked: a page that went backwards would be a bug here or there, never sent.
-          if (position <= cursor) throw new Error(`event log out of order: ${position} after ${cursor}`);
-          cursor = position;
-          state.position = position;
-          this.#observer.sent?.(1);
-          yield event;
+        const events = page.events;
+        if (events.length > 0) {
+          for (const event of events) {
+            const position = Number(event.position);
+            // The store's promise, checked: a page that went backwards would be a bug here or there, never sent.
+            if (position <= cursor) throw new Error(`event log out of order: ${position} after ${cursor}`);
+            cursor = position;
+          }
+          state.position = cursor;
+          this.#observer.sent?.(events.length);
+          yield events;
           if (signal.aborted) return;
         }
         cursor = Math.max(cursor, page.readTo);
