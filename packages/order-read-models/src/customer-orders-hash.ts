@@ -18,6 +18,6 @@ export function hashToSummary(orderId: string, h: Record<string, string>): Order
     updatedAt: new Date(Number(h.ua)),
     lastPosition: Number(h.lp),
     placedPosition: Number(h.pp),
-    placedBy: "", // order_summaries keeps who placed an order; the customer lists do not
+    placedBy: h.pb ?? "", // absent in hashes written before CUSTOMER_ORDERS_VERSION 3
   };
 }

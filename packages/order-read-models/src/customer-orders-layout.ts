@@ -16,7 +16,8 @@ import type { OrderSummaryView } from "./order-summary.js";
  *   the same scripts, so a partial loss of keys (some customers gone, the checkpoint still there) shows as a mismatch;
  *   `layout` (2), and `lost` once a writer found an order's hash or list entry gone;
  * - `:g<N>:listed` → hash customer id → entries ever added to its list (a lost list entry shows against it);
- * - `:g<N>:o:<orderId>` → hash of the summary;
+ * - `:g<N>:o:<orderId>` → hash of the summary (`pb`: who placed the order, the audit identity of issue 15, since
+ *   CUSTOMER_ORDERS_VERSION 3; a hash written before has none and reads as "");
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
  * - `:swap-lock` → set by a rebuild while it swaps; live writes wait;
@@ -41,6 +42,9 @@ export function isListMember(cursor: string): boolean {
   return memberPattern.test(cursor);
 }
 
+/** Strings per order in `packRows`' array: the id, the list member and the 13 hash fields below. */
+export const PACKED_ROW_WIDTH = 15;
+
 function toFields(s: OrderSummaryView): string[] {
   return [
     s.customerId,
@@ -55,12 +59,13 @@ function toFields(s: OrderSummaryView): string[] {
     String(s.updatedAt.getTime()),
     String(s.lastPosition),
     String(s.placedPosition),
+    s.placedBy,
   ];
 }
 
 /**
- * The changed summaries as one JSON array of strings, 14 per order (id, list member, the hash fields), which the apply
- * script reads with cjson. One argument instead of 14 per order: ioredis builds and Redis parses a 1,400-argument
+ * The changed summaries as one JSON array of strings, 15 per order (id, list member, the hash fields), which the apply
+ * script reads with cjson. One argument instead of 15 per order: ioredis builds and Redis parses a 1,400-argument
  * command at about twice the CPU of this string and its decoding (measured: 0.63 vs 0.38 ms in Node, 0.60 vs 0.47 ms
  * in Redis per 100 orders). Everything stays a string, so numbers never pass through Lua's doubles.
  */

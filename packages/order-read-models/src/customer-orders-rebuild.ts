@@ -14,7 +14,7 @@ import { BulkFold, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk
 import { applyToGeneration, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
 import { hashToSummary } from "./customer-orders-hash.js";
 import { customerOrdersKeys, slotScript } from "./customer-orders-keys.js";
-import { initGeneration, layOutGeneration, listMember, packRows } from "./customer-orders-layout.js";
+import { initGeneration, layOutGeneration, listMember, PACKED_ROW_WIDTH, packRows } from "./customer-orders-layout.js";
 import { highestCheckpoint } from "./customer-orders-partitions.js";
 import { WRITE_ROWS_LUA, withScripts } from "./customer-orders-scripts.js";
 import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
@@ -53,7 +53,7 @@ export async function rebuildCustomerOrders(
 const WRITE_SCRIPT = `
 local g = ARGV[1]
 local d = cjson.decode(ARGV[2])
-${WRITE_ROWS_LUA}return #d / 14
+${WRITE_ROWS_LUA}return #d / ${PACKED_ROW_WIDTH}
 `;
 
 /**

@@ -77,12 +77,14 @@ async function listAll(customerId: string, limit = 3): Promise<OrderSummaryView[
 async function expectModelsEqualFold(): Promise<void> {
   const head = await store.headPosition();
   const expected = await foldEventLog(store, head);
+  expect([...expected.values()].some((s) => s.placedBy.startsWith("svc-"))).toBe(true); // the histories carry an actor
   const rows = await pool.query("select order_id from order_summaries");
   expect(rows.rowCount).toBe(expected.size);
   const reader = new PostgresOrderSummaryReader(pool);
   for (const summary of expected.values()) {
     const actual = await reader.getOrderSummary(summary.orderId);
     expect(actual && canonicalSummary(actual)).toBe(canonicalSummary(summary));
+    expect(actual?.placedBy).toBe(summary.placedBy);
   }
   const byCustomer = new Map<string, OrderSummaryView[]>();
   for (const s of expected.values()) byCustomer.set(s.customerId, [...(byCustomer.get(s.customerId) ?? []), s]);
@@ -92,6 +94,8 @@ async function expectModelsEqualFold(): Promise<void> {
       (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.placedPosition - a.placedPosition,
     );
     expect(listed.map(canonicalSummary)).toEqual(want.map(canonicalSummary));
+    // Who placed each order (issue 15), in customer_orders too since CUSTOMER_ORDERS_VERSION 3.
+    expect(listed.map((s) => s.placedBy)).toEqual(want.map((s) => s.placedBy));
   }
 }
 
@@ -341,7 +345,7 @@ describe("order projections (event store only)", () => {
       updatedAt: new Date(-1000 * i - 7),
       lastPosition: 10 + i,
       placedPosition: 2 ** 40 + i,
-      placedBy: "", // customer_orders does not keep it
+      placedBy: text,
     }));
     const decoded = (await redis.eval("return cjson.decode(ARGV[1])", 0, packRows(rows))) as string[];
     const expected = rows.flatMap((r) => [
@@ -351,6 +355,7 @@ describe("order projections (event store only)", () => {
       ...[r.totalMinor, r.paidMinor, r.itemCount, r.version, r.createdAt.getTime(), r.updatedAt.getTime()].map(String),
       String(r.lastPosition),
       String(r.placedPosition),
+      Buffer.from(r.placedBy).toString(),
     ]);
     expect(decoded).toEqual(expected);
     // What ioredis writes for a lone surrogate (U+FFFD), and no number passed through a double.

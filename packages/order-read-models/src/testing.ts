@@ -53,6 +53,8 @@ export function generateOrderHistories(targetEvents: number, seed = 1): OrderHis
         correlationId: commandId,
         causationId: commandId,
         occurredAt: new Date(placedAt + i * 1000),
+        // Who issued the command (issue 15's audit identity): the read models keep it as placedBy.
+        actor: `svc-${customerId.slice(-1)}`,
       };
       const payment = { amountMinor: totalMinor, paymentReference: `pay-${orderId.slice(0, 8)}` };
       let event: OrderEvent;

@@ -10,6 +10,7 @@ import {
   type QueryClient,
 } from "@orderly/client";
 import { PaymentStatus } from "@orderly/contracts";
+import { clientSecurity, serviceUrl } from "../secure-mode.js";
 
 // Read-your-writes under faults: a few clients each write (CreateOrder, and every third order UpdatePaymentStatus) and
 // read their write back at once with min_position = the position the command service returned — GetOrderSummary
@@ -51,8 +52,18 @@ export async function checkReadsUnderLoad(options: ReadCheckOptions): Promise<Re
   for (const command of options.commandPorts) {
     for (const query of options.queryPorts) {
       sessions.push({
-        commands: createCommandClient({ baseUrl: `http://127.0.0.1:${command}`, timeoutMs: 10_000, retry: false }),
-        queries: createQueryClient({ baseUrl: `http://127.0.0.1:${query}`, timeoutMs: readTimeoutMs, retry: false }),
+        commands: createCommandClient({
+          baseUrl: serviceUrl(command),
+          timeoutMs: 10_000,
+          retry: false,
+          ...clientSecurity(),
+        }),
+        queries: createQueryClient({
+          baseUrl: serviceUrl(query),
+          timeoutMs: readTimeoutMs,
+          retry: false,
+          ...clientSecurity(),
+        }),
       });
     }
   }
@@ -175,8 +186,8 @@ export interface EventFollower {
  */
 export function followEvents(queryPort: number, signal: AbortSignal): EventFollower {
   const session = createOrderlySession({
-    command: `http://127.0.0.1:${queryPort}`,
-    query: { baseUrl: `http://127.0.0.1:${queryPort}`, retry: false },
+    command: { baseUrl: serviceUrl(queryPort), ...clientSecurity() },
+    query: { baseUrl: serviceUrl(queryPort), retry: false, ...clientSecurity() },
   });
   let received = 0;
   let outOfOrder = 0;

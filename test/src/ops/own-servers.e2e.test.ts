@@ -13,6 +13,7 @@ import {
   type TestEnvironment,
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientSecurity, serviceUrl } from "../secure-mode.js";
 import { alive, stackEntry, stackLogs } from "./support.js";
 
 const installed = findInstalledServers(process.env);
@@ -146,8 +147,8 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
         ).toBe(true);
         process.stderr.write(`first start with own servers: ready in ${ms} ms\n`);
 
-        const commands = createCommandClient({ baseUrl: `http://127.0.0.1:${env.COMMAND_PORT}` });
-        const queries = createQueryClient({ baseUrl: `http://127.0.0.1:${env.QUERY_PORT}` });
+        const commands = createCommandClient({ baseUrl: serviceUrl(env.COMMAND_PORT as string), ...clientSecurity() });
+        const queries = createQueryClient({ baseUrl: serviceUrl(env.QUERY_PORT as string), ...clientSecurity() });
         const { accepted } = await commands.createOrder({
           idempotencyKey: crypto.randomUUID(),
           customerId: "c-first-run",
@@ -175,7 +176,7 @@ describe.skipIf(!installed.postgres || !installed.nats || !installed.redis)(
         const msgs = messages(stack.output());
         expect(msgs.find((m) => m.startsWith("started own Postgres"))).toContain("(kept from an earlier run)");
         process.stderr.write(`second start with own servers: ready in ${ms} ms\n`);
-        const queries = createQueryClient({ baseUrl: `http://127.0.0.1:${env.QUERY_PORT}` });
+        const queries = createQueryClient({ baseUrl: serviceUrl(env.QUERY_PORT as string), ...clientSecurity() });
         const { summary } = await queries.getOrderSummary({ orderId });
         expect(summary?.orderId).toBe(orderId);
         const listed = await queries.listCustomerOrders({ customerId: "c-first-run" });

@@ -110,6 +110,15 @@ describe("the stack over mTLS with JWT authorization", () => {
     expect(summary?.summary?.orderId).toBe(orderId);
     expect(summary?.summary?.totalMinor).toBe(999n);
     expect(summary?.summary?.placedBy).toBe("svc-checkout");
+    // ... and in the customer's list (the Redis read model keeps it since CUSTOMER_ORDERS_VERSION 3).
+    let listed: Awaited<ReturnType<typeof queries.listCustomerOrders>> | undefined;
+    await eventually(async () => {
+      listed = await queries
+        .listCustomerOrders({ customerId: "customer-secure", minPosition: position })
+        .catch(() => undefined);
+      return listed !== undefined;
+    }, "the customer's orders at the order's position");
+    expect(listed?.orders.find((o) => o.orderId === orderId)?.placedBy).toBe("svc-checkout");
 
     // Audit identity: the token's sub in the event row and in the envelope the relay published.
     const client = new pg.Client({ connectionString: env.databaseUrl });
