@@ -30,22 +30,10 @@ export function createCertificateAuthority(
 ): CertificateFiles {
   mkdirSync(dir, { recursive: true });
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  openssl([
-    "req",
+  newKeyRequest(files.key, files.cert, commonName, [
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    files.key,
-    "-out",
-    files.cert,
     "-days",
     "825",
-    "-subj",
-    `/CN=${commonName}`,
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",
@@ -78,20 +66,7 @@ export function issueCertificate(
   }
   writeFileSync(extensions, `${lines.join("\n")}\n`);
   try {
-    openssl([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      files.key,
-      "-out",
-      csr,
-      "-subj",
-      `/CN=${options.commonName}`,
-    ]);
+    newKeyRequest(files.key, csr, options.commonName, []);
     openssl([
       "x509",
       "-req",
@@ -115,6 +90,25 @@ export function issueCertificate(
   }
   chmodSync(files.key, 0o600);
   return files;
+}
+
+/** `openssl req` with a new P-256 key (to `keyFile`, unencrypted) for `/CN=<commonName>`, written to `out`. */
+function newKeyRequest(keyFile: string, out: string, commonName: string, more: readonly string[]): void {
+  openssl([
+    "req",
+    ...more,
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    out,
+    "-subj",
+    `/CN=${commonName}`,
+  ]);
 }
 
 function openssl(args: string[]): void {

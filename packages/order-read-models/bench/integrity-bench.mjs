@@ -19,7 +19,7 @@ import {
   customerOrdersKeys,
   RollingAudit,
 } from "@orderly/order-read-models";
-import { generateOrderHistories } from "@orderly/order-read-models/testing";
+import { generateOrderHistories, recordHistories } from "@orderly/order-read-models/testing";
 import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 
@@ -28,28 +28,6 @@ const PASS_MS = Number(process.env.BENCH_PASS_MS ?? 60_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 5_000);
 const log = (msg) => process.stderr.write(`[integrity-bench] ${msg}\n`);
 
-/** The histories as the store would record them: interleaved, gapless positions from `from`. */
-function recorded(histories, from) {
-  const events = [];
-  let position = from;
-  const rounds = Math.max(...histories.map((h) => h.events.length));
-  for (let round = 0; round < rounds; round++) {
-    for (const h of histories) {
-      const entry = h.events[round];
-      if (!entry) continue;
-      events.push({
-        type: entry.event.type,
-        data: entry.event.data,
-        streamId: `order-${h.orderId}`,
-        streamVersion: round + 1,
-        position: ++position,
-        metadata: entry.metadata,
-        committedAt: new Date(),
-      });
-    }
-  }
-  return events;
-}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (ms) => Math.round(ms * 1000) / 1000;
@@ -57,7 +35,7 @@ const round = (ms) => Math.round(ms * 1000) / 1000;
 const env = await createTestEnvironment();
 const redis = new Redis(env.redisUrl);
 try {
-  const fill = recorded(generateOrderHistories(EVENTS, 42), 0);
+  const fill = recordHistories(generateOrderHistories(EVENTS, 42), 0);
   const projection = new CustomerOrdersProjection(redis, {
     namespace: env.namespace,
     checkIntervalMs: 3_600_000,
@@ -70,7 +48,7 @@ try {
   const g = customerOrdersKeys(env.namespace).generation(projection.generation);
 
   // Baseline: live batches of 100 new events (new orders and their later events, as a live stream brings them).
-  const live = recorded(generateOrderHistories(20_000, 43), fill.length);
+  const live = recordHistories(generateOrderHistories(20_000, 43), fill.length);
   const applyMs = [];
   for (let i = 0; i + 100 <= live.length && applyMs.length < 200; i += 100) {
     const started = performance.now();

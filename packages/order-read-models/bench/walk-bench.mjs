@@ -13,7 +13,7 @@ import {
   hashToSummary,
   readGenerationContents,
 } from "@orderly/order-read-models";
-import { generateOrderHistories } from "@orderly/order-read-models/testing";
+import { generateOrderHistories, recordHistories } from "@orderly/order-read-models/testing";
 import { startRedisServer } from "@orderly/testing";
 import { Redis } from "ioredis";
 
@@ -21,27 +21,6 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FOREIGN = Number(process.env.BENCH_FOREIGN ?? 300_000);
 const log = (msg) => process.stderr.write(`[walk-bench] ${msg}\n`);
 
-function recorded(histories) {
-  const events = [];
-  let position = 0;
-  const rounds = Math.max(...histories.map((h) => h.events.length));
-  for (let round = 0; round < rounds; round++) {
-    for (const h of histories) {
-      const entry = h.events[round];
-      if (!entry) continue;
-      events.push({
-        type: entry.event.type,
-        data: entry.event.data,
-        streamId: `order-${h.orderId}`,
-        streamVersion: round + 1,
-        position: ++position,
-        metadata: entry.metadata,
-        committedAt: new Date(),
-      });
-    }
-  }
-  return events;
-}
 
 /** The read the walk replaced (snapshots.ts before issue 13b): one SCAN pass over the whole keyspace. */
 async function readByScan(redis, g) {
@@ -96,7 +75,7 @@ try {
   const namespace = "walk-bench";
   const projection = new CustomerOrdersProjection(redis, { namespace, checkIntervalMs: 3_600_000, auditPassMs: 0 });
   await projection.checkpoint();
-  const events = recorded(generateOrderHistories(EVENTS, 42));
+  const events = recordHistories(generateOrderHistories(EVENTS, 42));
   log(`filling a generation with ${events.length} events`);
   for (let i = 0; i < events.length; i += 2000) await projection.apply(events.slice(i, i + 2000), i);
   const g = customerOrdersKeys(namespace).generation(projection.generation);

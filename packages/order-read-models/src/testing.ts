@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type EventMetadata, type EventStore, seededRandom } from "@orderly/eventsourcing";
+import { type EventMetadata, type EventStore, type RecordedEvent, seededRandom } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
@@ -106,6 +106,32 @@ export async function appendHistories(
     }
   }
   return store.headPosition();
+}
+
+/**
+ * The histories as the store would record them, without a store: interleaved as `appendHistories` appends them, at
+ * gapless positions after `from`, committed now.
+ */
+export function recordHistories(histories: readonly OrderHistory[], from = 0): RecordedEvent<OrderEvent>[] {
+  const events: RecordedEvent<OrderEvent>[] = [];
+  let position = from;
+  const rounds = Math.max(...histories.map((h) => h.events.length));
+  for (let round = 0; round < rounds; round++) {
+    for (const h of histories) {
+      const entry = h.events[round];
+      if (!entry) continue;
+      events.push({
+        type: entry.event.type,
+        data: entry.event.data,
+        streamId: `order-${h.orderId}`,
+        streamVersion: round + 1,
+        position: ++position,
+        metadata: entry.metadata,
+        committedAt: new Date(),
+      } as RecordedEvent<OrderEvent>);
+    }
+  }
+  return events;
 }
 
 /**
