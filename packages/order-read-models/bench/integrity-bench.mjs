@@ -28,7 +28,6 @@ const PASS_MS = Number(process.env.BENCH_PASS_MS ?? 60_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 5_000);
 const log = (msg) => process.stderr.write(`[integrity-bench] ${msg}\n`);
 
-
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (ms) => Math.round(ms * 1000) / 1000;
 

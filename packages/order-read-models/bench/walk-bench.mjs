@@ -21,7 +21,6 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FOREIGN = Number(process.env.BENCH_FOREIGN ?? 300_000);
 const log = (msg) => process.stderr.write(`[walk-bench] ${msg}\n`);
 
-
 /** The read the walk replaced (snapshots.ts before issue 13b): one SCAN pass over the whole keyspace. */
 async function readByScan(redis, g) {
   const orderKeys = [];
