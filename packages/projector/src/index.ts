@@ -1,5 +1,6 @@
 // \`sleep\` kept under its old name for the read models: it is @orderly/retry's \`pause\`.
 export { pause as sleep } from "@orderly/retry";
+export { type JetStreamSource, LiveConsumer } from "./jetstream-consumer.js";
 export { MessageQueue } from "./message-queue.js";
 export { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 export {
@@ -12,7 +13,7 @@ export {
   ProjectionHandlerError,
   silentLogger,
 } from "./projection.js";
-export { type JetStreamSource, Projector, type ProjectorOptions, type ProjectorStatus } from "./projector.js";
+export { Projector, type ProjectorOptions, type ProjectorStatus } from "./projector.js";
 export {
   type RebuildOptions,
   type RebuildProgress,

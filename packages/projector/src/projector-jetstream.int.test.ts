@@ -4,9 +4,10 @@ import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { testRecordedEvent } from "@orderly/eventsourcing/testing";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { JetStreamSource } from "./jetstream-consumer.js";
 import { headersOf, RawHeaders } from "./message-headers.js";
 import { CheckpointMovedError, type EventLog, type Projection } from "./projection.js";
-import { type JetStreamSource, Projector } from "./projector.js";
+import { Projector } from "./projector.js";
 
 function event(position: number): RecordedEvent {
   return testRecordedEvent(position, { committedAt: new Date() });
