@@ -6,7 +6,7 @@ import { seededRandom } from "@orderly/eventsourcing/testing";
 import { type OrderEvent, type OrderEventType, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, decodeEnvelopeReflective, encodeEnvelope, toEnvelope } from "./codec.js";
-import { sampleOrderEvents } from "./test-samples.js";
+import { randomOrderEvent, sampleOrderEvents } from "./test-samples.js";
 
 // ---- a tiny protobuf wire builder, to write what our encoder never writes (order, repeats, unknown fields) ----
 
@@ -380,7 +380,7 @@ describe("hand-written EventEnvelope reader vs protobuf-es", () => {
     const random = seededRandom(0x5eed);
     const stats = { events: 0, sameAccept: 0, sameReject: 0, stricter: 0 };
     for (let n = 0; n < 2000; n++) {
-      const event = randomEvent(random);
+      const event = randomOrderEvent(random);
       let parts = chunks(event);
       // Vary the wire form: shuffled fields, repeats of a field, unknown fields.
       if (random() < 0.5) parts = shuffle(parts, random);
@@ -429,67 +429,6 @@ function shuffle<T>(items: T[], random: () => number): T[] {
     [out[i], out[j]] = [out[j] as T, out[i] as T];
   }
   return out;
-}
-
-const alphabet = ["a", "Z", "0", "-", " ", "é", "ß", "€", "中", "😀", "\uFEFF", "\u0000", "~"];
-
-function randomString(random: () => number, max = 40): string {
-  const length = Math.floor(random() * random() * max);
-  let out = "";
-  for (let i = 0; i < length; i++) {
-    out += random() < 0.8 ? String.fromCharCode(32 + Math.floor(random() * 95)) : alphabet[Math.floor(random() * 13)];
-  }
-  return out;
-}
-
-function randomInt(random: () => number): number {
-  const r = random();
-  if (r < 0.1) return 0;
-  if (r < 0.2) return -Math.floor(random() * 2 ** (1 + Math.floor(random() * 53)));
-  if (r < 0.25) return Number.MAX_SAFE_INTEGER;
-  return Math.floor(random() * 2 ** (1 + Math.floor(random() * 53)));
-}
-
-function randomEvent(random: () => number): RecordedEvent<OrderEvent> {
-  const type = orderEventTypes[Math.floor(random() * orderEventTypes.length)] as OrderEventType;
-  let event: OrderEvent;
-  switch (type) {
-    case "OrderPlaced":
-      event = {
-        type,
-        data: {
-          orderId: random() < 0.9 ? randomUUID() : randomString(random),
-          customerId: randomString(random),
-          currency: randomString(random, 4),
-          items: Array.from({ length: Math.floor(random() * 5) }, () => ({
-            sku: randomString(random),
-            quantity: Math.floor(random() * 20_000) - 10_000,
-            unitPriceMinor: randomInt(random),
-          })),
-          totalMinor: randomInt(random),
-        },
-      };
-      break;
-    case "OrderShipped":
-      event = { type, data: { carrier: randomString(random), trackingNumber: randomString(random) } };
-      break;
-    case "OrderCancelled":
-      event = { type, data: { reason: randomString(random, 200) } };
-      break;
-    default:
-      event = { type, data: { amountMinor: randomInt(random), paymentReference: randomString(random) } };
-  }
-  const tp = random() < 0.5 ? traceparent : random() < 0.5 ? undefined : randomString(random, 80);
-  const actor = random() < 0.5 ? undefined : randomString(random, 60);
-  const ms = Math.floor((random() - 0.3) * 4e12);
-  const base = recorded(event, {
-    ...(actor ? { actor } : {}),
-    position: randomInt(random),
-    streamVersion: randomInt(random),
-    occurredAt: new Date(ms),
-    ...(tp !== undefined ? { traceparent: tp } : {}),
-  });
-  return { ...base, streamId: random() < 0.9 ? `order-${randomUUID()}` : randomString(random) };
 }
 
 function mutate(bytes: Uint8Array, random: () => number): Uint8Array {

@@ -1,6 +1,15 @@
 import { isUtf8 } from "node:buffer";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
 import type { LineItem, OrderEvent, OrderEventType, PaymentData } from "@orderly/orders-domain";
+import {
+  ENVELOPE,
+  LINE_ITEM,
+  ORDER_CANCELLED,
+  ORDER_PLACED,
+  ORDER_SHIPPED,
+  PAYMENT,
+  TIMESTAMP,
+} from "./envelope-fields.js";
 
 /**
  * A hand-written reader of `orderly.orders.v1.EventEnvelope` bytes (proto/orderly/orders/v1/events.proto), the
@@ -208,15 +217,60 @@ function skip(wireType: number, fieldNo: number, end: number, budget: number): v
   if (pos > end) pastEnd("unknown field", end);
 }
 
-// Field numbers of each message as bit sets (for telling a wrong wire type from an unknown field).
-const bits = (...numbers: number[]): number => numbers.reduce((set, n) => set | (1 << n), 0);
-const ENVELOPE_FIELDS = bits(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26);
-const TIMESTAMP_FIELDS = bits(1, 2);
-const ORDER_PLACED_FIELDS = bits(1, 2, 3, 4, 5);
-const LINE_ITEM_FIELDS = bits(1, 2, 3);
-const PAYMENT_FIELDS = bits(1, 2);
-const ORDER_SHIPPED_FIELDS = bits(1, 2);
-const ORDER_CANCELLED_FIELDS = bits(1);
+// Field numbers of each message as bit sets (for telling a wrong wire type from an unknown field), from the
+// descriptors (envelope-fields.ts).
+const bits = (numbers: Readonly<Record<string, number>>): number =>
+  Object.values(numbers).reduce((set, n) => set | (1 << n), 0);
+const ENVELOPE_FIELDS = bits(ENVELOPE);
+const TIMESTAMP_FIELDS = bits(TIMESTAMP);
+const ORDER_PLACED_FIELDS = bits(ORDER_PLACED);
+const LINE_ITEM_FIELDS = bits(LINE_ITEM);
+const PAYMENT_FIELDS = bits(PAYMENT);
+const ORDER_SHIPPED_FIELDS = bits(ORDER_SHIPPED);
+const ORDER_CANCELLED_FIELDS = bits(ORDER_CANCELLED);
+for (const set of Object.values(ENVELOPE)) if (set >= 32) throw new Error("envelope field numbers must stay below 32");
+
+// Tags (field number << 3 | wire type) of the fields the reader knows.
+const tag = (field: number, wireType: number): number => field * 8 + wireType;
+const T_EVENT_ID = tag(ENVELOPE.eventId, LEN);
+const T_POSITION = tag(ENVELOPE.position, VARINT);
+const T_STREAM_ID = tag(ENVELOPE.streamId, LEN);
+const T_STREAM_VERSION = tag(ENVELOPE.streamVersion, VARINT);
+const T_EVENT_TYPE = tag(ENVELOPE.eventType, LEN);
+const T_OCCURRED_AT = tag(ENVELOPE.occurredAt, LEN);
+const T_COMMAND_ID = tag(ENVELOPE.commandId, LEN);
+const T_CORRELATION_ID = tag(ENVELOPE.correlationId, LEN);
+const T_CAUSATION_ID = tag(ENVELOPE.causationId, LEN);
+const T_TRACEPARENT = tag(ENVELOPE.traceparent, LEN);
+const T_ORDER_ID = tag(ENVELOPE.orderId, LEN);
+const T_SCHEMA_VERSION = tag(ENVELOPE.eventSchemaVersion, VARINT);
+const T_ACTOR = tag(ENVELOPE.actor, LEN);
+const T_SECONDS = tag(TIMESTAMP.seconds, VARINT);
+const T_NANOS = tag(TIMESTAMP.nanos, VARINT);
+const T_PLACED_ORDER_ID = tag(ORDER_PLACED.orderId, LEN);
+const T_PLACED_CUSTOMER_ID = tag(ORDER_PLACED.customerId, LEN);
+const T_PLACED_CURRENCY = tag(ORDER_PLACED.currency, LEN);
+const T_PLACED_ITEM = tag(ORDER_PLACED.items, LEN);
+const T_PLACED_TOTAL = tag(ORDER_PLACED.totalMinor, VARINT);
+const T_ITEM_SKU = tag(LINE_ITEM.sku, LEN);
+const T_ITEM_QUANTITY = tag(LINE_ITEM.quantity, VARINT);
+const T_ITEM_PRICE = tag(LINE_ITEM.unitPriceMinor, VARINT);
+const T_PAYMENT_AMOUNT = tag(PAYMENT.amountMinor, VARINT);
+const T_PAYMENT_REFERENCE = tag(PAYMENT.paymentReference, LEN);
+const T_SHIPPED_CARRIER = tag(ORDER_SHIPPED.carrier, LEN);
+const T_SHIPPED_TRACKING = tag(ORDER_SHIPPED.trackingNumber, LEN);
+const T_CANCELLED_REASON = tag(ORDER_CANCELLED.reason, LEN);
+
+/** The oneof's cases by field number, in one table: the event type and protobuf-es's case name. */
+const caseByField = new Map<number, { readonly type: OrderEventType; readonly name: string }>([
+  [ENVELOPE.orderPlaced, { type: "OrderPlaced", name: "orderPlaced" }],
+  [ENVELOPE.paymentAuthorized, { type: "PaymentAuthorized", name: "paymentAuthorized" }],
+  [ENVELOPE.paymentReceived, { type: "PaymentReceived", name: "paymentReceived" }],
+  [ENVELOPE.paymentFailed, { type: "PaymentFailed", name: "paymentFailed" }],
+  [ENVELOPE.paymentRefunded, { type: "PaymentRefunded", name: "paymentRefunded" }],
+  [ENVELOPE.orderShipped, { type: "OrderShipped", name: "orderShipped" }],
+  [ENVELOPE.orderCancelled, { type: "OrderCancelled", name: "orderCancelled" }],
+]);
 
 interface RawItem {
   sku: string;
@@ -254,7 +308,7 @@ class RawEnvelope {
   orderId = "";
   schemaVersion = 0;
   actor = "";
-  /** Field number of the oneof case that is set (20–26), 0 for none. */
+  /** Field number of the oneof case that is set, 0 for none. */
   eventField = 0;
   event = new RawEvent();
 }
@@ -266,68 +320,31 @@ function parse(bytes: Uint8Array): RawEnvelope {
   const r = new RawEnvelope();
   while (pos < end) {
     const t = readTag(end);
-    switch (t) {
-      case 10 /* 1:LEN */:
-        r.eventId = readString(end);
-        break;
-      case 16 /* 2:VARINT */:
-        r.position = readInt64(end);
-        break;
-      case 26 /* 3:LEN */:
-        r.streamId = readString(end);
-        break;
-      case 32 /* 4:VARINT */:
-        r.streamVersion = readInt64(end);
-        break;
-      case 42 /* 5:LEN */:
-        r.eventType = readString(end);
-        break;
-      case 50 /* 6:LEN */:
-        r.hasOccurredAt = true;
-        readTimestamp(r, messageEnd(end));
-        break;
-      case 58 /* 7:LEN */:
-        r.commandId = readString(end);
-        break;
-      case 66 /* 8:LEN */:
-        r.correlationId = readString(end);
-        break;
-      case 74 /* 9:LEN */:
-        r.causationId = readString(end);
-        break;
-      case 82 /* 10:LEN */:
-        r.traceparent = readString(end);
-        break;
-      case 90 /* 11:LEN */:
-        r.orderId = readString(end);
-        break;
-      case 96 /* 12:VARINT */:
-        // int32: protobuf-es reads the varint's low 32 bits as a signed integer.
-        r.schemaVersion = readUint32(end) | 0;
-        break;
-      case 106 /* 13:LEN */:
-        r.actor = readString(end);
-        break;
-      case 162 /* 20:LEN */:
-      case 170 /* 21:LEN */:
-      case 178 /* 22:LEN */:
-      case 186 /* 23:LEN */:
-      case 194 /* 24:LEN */:
-      case 202 /* 25:LEN */:
-      case 210 /* 26:LEN */:
-        {
-          const field = t >>> 3;
-          // The same case again merges into it (protobuf's rule for a message field); another case replaces it.
-          if (r.eventField !== field) {
-            r.eventField = field;
-            r.event = new RawEvent();
-          }
-          readEvent(field, r.event, messageEnd(end));
-          break;
-        }
-      default:
-        otherField(t, ENVELOPE_FIELDS, end, 1);
-    }
+    if (t === T_EVENT_ID) r.eventId = readString(end);
+    else if (t === T_POSITION) r.position = readInt64(end);
+    else if (t === T_STREAM_ID) r.streamId = readString(end);
+    else if (t === T_STREAM_VERSION) r.streamVersion = readInt64(end);
+    else if (t === T_EVENT_TYPE) r.eventType = readString(end);
+    else if (t === T_OCCURRED_AT) {
+      r.hasOccurredAt = true;
+      readTimestamp(r, messageEnd(end));
+    } else if (t === T_COMMAND_ID) r.commandId = readString(end);
+    else if (t === T_CORRELATION_ID) r.correlationId = readString(end);
+    else if (t === T_CAUSATION_ID) r.causationId = readString(end);
+    else if (t === T_TRACEPARENT) r.traceparent = readString(end);
+    else if (t === T_ORDER_ID) r.orderId = readString(end);
+    // int32: protobuf-es reads the varint's low 32 bits as a signed integer.
+    else if (t === T_SCHEMA_VERSION) r.schemaVersion = readUint32(end) | 0;
+    else if (t === T_ACTOR) r.actor = readString(end);
+    else if ((t & 7) === LEN && caseByField.has(t >>> 3)) {
+      const field = t >>> 3;
+      // The same case again merges into it (protobuf's rule for a message field); another case replaces it.
+      if (r.eventField !== field) {
+        r.eventField = field;
+        r.event = new RawEvent();
+      }
+      readEvent(field, r.event, messageEnd(end));
+    } else otherField(t, ENVELOPE_FIELDS, end, 1);
   }
   return r;
 }
@@ -335,8 +352,8 @@ function parse(bytes: Uint8Array): RawEnvelope {
 function readTimestamp(r: RawEnvelope, end: number): void {
   while (pos < end) {
     const t = readTag(end);
-    if (t === 8 /* 1:VARINT */) r.seconds = readInt64(end);
-    else if (t === 16 /* 2:VARINT */) r.nanos = readUint32(end) | 0;
+    if (t === T_SECONDS) r.seconds = readInt64(end);
+    else if (t === T_NANOS) r.nanos = readUint32(end) | 0;
     else otherField(t, TIMESTAMP_FIELDS, end, 2);
   }
 }
@@ -344,28 +361,25 @@ function readTimestamp(r: RawEnvelope, end: number): void {
 function readEvent(field: number, e: RawEvent, end: number): void {
   while (pos < end) {
     const t = readTag(end);
-    switch (field) {
-      case 20:
-        if (t === 10 /* 1:LEN */) e.orderId = readString(end);
-        else if (t === 18 /* 2:LEN */) e.customerId = readString(end);
-        else if (t === 26 /* 3:LEN */) e.currency = readString(end);
-        else if (t === 34 /* 4:LEN */) e.items.push(readLineItem(messageEnd(end)));
-        else if (t === 40 /* 5:VARINT */) e.totalMinor = readInt64(end);
-        else otherField(t, ORDER_PLACED_FIELDS, end, 2);
-        break;
-      case 25:
-        if (t === 10 /* 1:LEN */) e.carrier = readString(end);
-        else if (t === 18 /* 2:LEN */) e.trackingNumber = readString(end);
-        else otherField(t, ORDER_SHIPPED_FIELDS, end, 2);
-        break;
-      case 26:
-        if (t === 10 /* 1:LEN */) e.reason = readString(end);
-        else otherField(t, ORDER_CANCELLED_FIELDS, end, 2);
-        break;
-      default: // 21–24: the four payment events share one shape
-        if (t === 8 /* 1:VARINT */) e.amountMinor = readInt64(end);
-        else if (t === 18 /* 2:LEN */) e.paymentReference = readString(end);
-        else otherField(t, PAYMENT_FIELDS, end, 2);
+    if (field === ENVELOPE.orderPlaced) {
+      if (t === T_PLACED_ORDER_ID) e.orderId = readString(end);
+      else if (t === T_PLACED_CUSTOMER_ID) e.customerId = readString(end);
+      else if (t === T_PLACED_CURRENCY) e.currency = readString(end);
+      else if (t === T_PLACED_ITEM) e.items.push(readLineItem(messageEnd(end)));
+      else if (t === T_PLACED_TOTAL) e.totalMinor = readInt64(end);
+      else otherField(t, ORDER_PLACED_FIELDS, end, 2);
+    } else if (field === ENVELOPE.orderShipped) {
+      if (t === T_SHIPPED_CARRIER) e.carrier = readString(end);
+      else if (t === T_SHIPPED_TRACKING) e.trackingNumber = readString(end);
+      else otherField(t, ORDER_SHIPPED_FIELDS, end, 2);
+    } else if (field === ENVELOPE.orderCancelled) {
+      if (t === T_CANCELLED_REASON) e.reason = readString(end);
+      else otherField(t, ORDER_CANCELLED_FIELDS, end, 2);
+    } else {
+      // The four payment events share one shape.
+      if (t === T_PAYMENT_AMOUNT) e.amountMinor = readInt64(end);
+      else if (t === T_PAYMENT_REFERENCE) e.paymentReference = readString(end);
+      else otherField(t, PAYMENT_FIELDS, end, 2);
     }
   }
 }
@@ -374,9 +388,9 @@ function readLineItem(end: number): RawItem {
   const item: RawItem = { sku: "", quantity: 0, unitPriceMinor: 0 };
   while (pos < end) {
     const t = readTag(end);
-    if (t === 10 /* 1:LEN */) item.sku = readString(end);
-    else if (t === 16 /* 2:VARINT */) item.quantity = readUint32(end) | 0;
-    else if (t === 24 /* 3:VARINT */) item.unitPriceMinor = readInt64(end);
+    if (t === T_ITEM_SKU) item.sku = readString(end);
+    else if (t === T_ITEM_QUANTITY) item.quantity = readUint32(end) | 0;
+    else if (t === T_ITEM_PRICE) item.unitPriceMinor = readInt64(end);
     else otherField(t, LINE_ITEM_FIELDS, end, 3);
   }
   return item;
@@ -389,65 +403,35 @@ function safe(value: Int64, field: string): number {
   return value;
 }
 
-// The oneof cases as protobuf-es names them (the reference's error messages use these names).
-const caseNames = [
-  "orderPlaced",
-  "paymentAuthorized",
-  "paymentReceived",
-  "paymentFailed",
-  "paymentRefunded",
-  "orderShipped",
-  "orderCancelled",
-] as const;
-const caseTypes: readonly OrderEventType[] = [
-  "OrderPlaced",
-  "PaymentAuthorized",
-  "PaymentReceived",
-  "PaymentFailed",
-  "PaymentRefunded",
-  "OrderShipped",
-  "OrderCancelled",
-];
-
 /** The event's data, validated in the order `fromEnvelope` validates it (so both paths report the same field). */
-function eventData(r: RawEnvelope): OrderEvent["data"] {
+function eventData(r: RawEnvelope, name: string): OrderEvent["data"] {
   const e = r.event;
-  switch (r.eventField) {
-    case 20: {
-      const items: LineItem[] = new Array(e.items.length);
-      for (let i = 0; i < e.items.length; i++) {
-        const item = e.items[i] as RawItem;
-        items[i] = {
-          sku: item.sku,
-          quantity: item.quantity,
-          unitPriceMinor: safe(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
-        };
-      }
-      return {
-        orderId: e.orderId,
-        customerId: e.customerId,
-        currency: e.currency,
-        items,
-        totalMinor: safe(e.totalMinor, "order_placed.total_minor"),
+  const field = r.eventField;
+  if (field === ENVELOPE.orderPlaced) {
+    const items: LineItem[] = new Array(e.items.length);
+    for (let i = 0; i < e.items.length; i++) {
+      const item = e.items[i] as RawItem;
+      items[i] = {
+        sku: item.sku,
+        quantity: item.quantity,
+        unitPriceMinor: safe(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
       };
     }
-    case 21:
-    case 22:
-    case 23:
-    case 24: {
-      const data: PaymentData = {
-        amountMinor: safe(e.amountMinor, `${caseNames[r.eventField - 20]}.amount_minor`),
-        paymentReference: e.paymentReference,
-      };
-      return data;
-    }
-    case 25:
-      return { carrier: e.carrier, trackingNumber: e.trackingNumber };
-    case 26:
-      return { reason: e.reason };
-    default:
-      throw new ValidationError("event", "no event case is set");
+    return {
+      orderId: e.orderId,
+      customerId: e.customerId,
+      currency: e.currency,
+      items,
+      totalMinor: safe(e.totalMinor, "order_placed.total_minor"),
+    };
   }
+  if (field === ENVELOPE.orderShipped) return { carrier: e.carrier, trackingNumber: e.trackingNumber };
+  if (field === ENVELOPE.orderCancelled) return { reason: e.reason };
+  const data: PaymentData = {
+    amountMinor: safe(e.amountMinor, `${name}.amount_minor`),
+    paymentReference: e.paymentReference,
+  };
+  return data;
 }
 
 /**
@@ -466,13 +450,12 @@ export function readEnvelope(bytes: Uint8Array, committedMs: string | undefined)
   }
   if (!r.hasOccurredAt) throw new ValidationError("occurred_at", "missing");
   const occurredAt = new Date(Number(r.seconds) * 1000 + Math.round(r.nanos / 1000000));
-  const data = eventData(r);
-  const type = caseTypes[r.eventField - 20] as OrderEventType;
+  const eventCase = caseByField.get(r.eventField);
+  if (eventCase === undefined) throw new ValidationError("event", "no event case is set");
+  const data = eventData(r, eventCase.name);
+  const type = eventCase.type;
   if (type !== r.eventType) {
-    throw new ValidationError(
-      "event_type",
-      `${JSON.stringify(r.eventType)} does not name the ${caseNames[r.eventField - 20]} case`,
-    );
+    throw new ValidationError("event_type", `${JSON.stringify(r.eventType)} does not name the ${eventCase.name} case`);
   }
   const streamVersion = safe(r.streamVersion, "stream_version");
   const position = safe(r.position, "position");

@@ -9,6 +9,7 @@ export {
 } from "./codec.js";
 export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
 export { type OrdersBus, ordersBus } from "./orders-bus.js";
+export { type FieldKind, fieldNumbers, ProtoWriter } from "./proto-writer.js";
 export { encodeStoredEnvelope, encodeStoredEnvelopeOpen } from "./stored-envelope-writer.js";
 export {
   ensureOrdersStream,

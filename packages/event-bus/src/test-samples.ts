@@ -1,7 +1,7 @@
 // Sample events for the codec, writer and reader tests (not built into dist: see tsconfig.build.json).
 import { randomUUID } from "node:crypto";
 import type { RecordedEvent } from "@orderly/eventsourcing";
-import type { OrderEvent, OrderEventType } from "@orderly/orders-domain";
+import { type OrderEvent, type OrderEventType, orderEventTypes } from "@orderly/orders-domain";
 
 export interface SampleEdges {
   /** The second line item's SKU (default "SKU-2"). */
@@ -101,5 +101,86 @@ export function sampleRecorder(orderId: string) {
       },
       committedAt: new Date(Date.UTC(2026, 10, 26, 6, 0, 1, 456) + position),
     };
+  };
+}
+
+// ---- random events (seeded by the caller, so a failure reproduces) ----
+
+const alphabet = ["a", "Z", "0", "-", " ", "é", "ß", "€", "中", "😀", "\uFEFF", "\u0000", "~"];
+const sampleTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+function randomString(random: () => number, max = 40): string {
+  const length = Math.floor(random() * random() * max);
+  let out = "";
+  for (let i = 0; i < length; i++) {
+    out += random() < 0.8 ? String.fromCharCode(32 + Math.floor(random() * 95)) : alphabet[Math.floor(random() * 13)];
+  }
+  return out;
+}
+
+/** Zero, negative, 2^53 - 1 and everything between, in a safe integer. */
+function randomInt(random: () => number): number {
+  const r = random();
+  if (r < 0.1) return 0;
+  if (r < 0.2) return -Math.floor(random() * 2 ** (1 + Math.floor(random() * 53)));
+  if (r < 0.25) return Number.MAX_SAFE_INTEGER;
+  return Math.floor(random() * 2 ** (1 + Math.floor(random() * 53)));
+}
+
+/**
+ * A random recorded order event of any type: random strings (non-ASCII, NUL, a byte order mark, long), random safe
+ * integers of every size and sign, pre-epoch times, absent and odd traceparents and actors, non-order stream ids.
+ */
+export function randomOrderEvent(random: () => number): RecordedEvent<OrderEvent> {
+  const type = orderEventTypes[Math.floor(random() * orderEventTypes.length)] as OrderEventType;
+  let event: OrderEvent;
+  switch (type) {
+    case "OrderPlaced":
+      event = {
+        type,
+        data: {
+          orderId: random() < 0.9 ? randomUUID() : randomString(random),
+          customerId: randomString(random),
+          currency: randomString(random, 4),
+          items: Array.from({ length: Math.floor(random() * 5) }, () => ({
+            sku: randomString(random),
+            quantity: Math.floor(random() * 20_000) - 10_000,
+            unitPriceMinor: randomInt(random),
+          })),
+          totalMinor: randomInt(random),
+        },
+      };
+      break;
+    case "OrderShipped":
+      event = { type, data: { carrier: randomString(random), trackingNumber: randomString(random) } };
+      break;
+    case "OrderCancelled":
+      event = { type, data: { reason: randomString(random, 200) } };
+      break;
+    default:
+      event = { type, data: { amountMinor: randomInt(random), paymentReference: randomString(random) } };
+  }
+  const tp = random() < 0.5 ? sampleTraceparent : random() < 0.5 ? undefined : randomString(random, 80);
+  const actor = random() < 0.5 ? undefined : randomString(random, 60);
+  const occurredAt = new Date(Math.floor((random() - 0.3) * 4e12));
+  const position = randomInt(random);
+  const streamVersion = randomInt(random);
+  const streamId = random() < 0.9 ? `order-${randomUUID()}` : randomString(random);
+  return {
+    type: event.type,
+    data: event.data,
+    streamId,
+    streamVersion,
+    position,
+    metadata: {
+      eventId: randomUUID(),
+      commandId: randomUUID(),
+      correlationId: randomUUID(),
+      causationId: randomUUID(),
+      occurredAt,
+      ...(tp !== undefined ? { traceparent: tp } : {}),
+      ...(actor ? { actor } : {}),
+    },
+    committedAt: occurredAt,
   };
 }
