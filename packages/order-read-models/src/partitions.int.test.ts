@@ -1,4 +1,4 @@
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { partitionOf } from "@orderly/eventsourcing";
 import { Projector, rebuildProjection } from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
@@ -10,12 +10,12 @@ import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { ensureRedisLayout } from "./customer-orders-partitions.js";
 import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
-import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
 import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { ensurePostgresLayout, PartitionLayoutError } from "./partitions.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
+import { closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
@@ -50,22 +50,12 @@ async function positions(): Promise<Record<string, number>> {
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
-  eventLog = new PostgresEventLog(pool);
+  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistories(store, generateOrderHistories(2000, 11));
 });
 
-afterAll(async () => {
-  for (const p of projectors) await p.stop();
-  await store?.close();
-  redis?.disconnect();
-  await pool?.end();
-  await env?.cleanup();
-});
+afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("partitioned order_summaries", () => {
   it("partition 0 alone applies only its orders, moves its checkpoint to the head, and holds the read model's position at the others'", async () => {

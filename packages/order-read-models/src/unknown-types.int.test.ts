@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createPool, migrateEventStore, PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
+import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { Position } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
 import { type Logger, type Projection, Projector, unknownEventPolicy } from "@orderly/projector";
@@ -10,9 +10,9 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
-import { migrateReadModels } from "./migrate.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
 import { PostgresOrderSummaryReader } from "./postgres-readers.js";
+import { closeAll, openReadModelStore } from "./test-store.js";
 
 // Events of types this release does not know (as a newer release would write them), appended to the real store:
 // PROJECTOR_UNKNOWN_EVENT_TYPES=skip passes over them (counted, logged once per type, checkpoint past them, ready),
@@ -102,22 +102,12 @@ function startProjector(projection: Projection): Projector {
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
-  store = new PostgresEventStore(pool);
-  eventLog = new PostgresEventLog(pool);
+  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistory();
 });
 
-afterAll(async () => {
-  for (const p of projectors) await p.stop();
-  await store?.close();
-  redis?.disconnect();
-  await pool?.end();
-  await env?.cleanup();
-});
+afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("events of a type the projectors do not know", () => {
   it("stop (the default): both projections stop at the first one, as at a poison event", async () => {

@@ -2,6 +2,7 @@
 export * from "@orderly/local-servers/throwaway";
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
 export {
+  answers200,
   eventually,
   freePort,
   type NodeRun,

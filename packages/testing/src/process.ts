@@ -107,7 +107,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   return service;
 }
 
-async function answers200(url: string): Promise<boolean> {
+/** Whether `url` answers 200 within a second (a readiness probe). */
+export async function answers200(url: string): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
     await response.arrayBuffer();

@@ -102,6 +102,17 @@ export interface StartedCommandService {
   cleanup(): Promise<void>;
 }
 
+/** The command service's environment in `env`'s namespace, on loopback `commandPort`, metrics on `metricsPort`. */
+export function commandServiceEnv(env: TestEnvironment, commandPort: number, metricsPort: number) {
+  return {
+    ...env.env,
+    COMMAND_PORT: String(commandPort),
+    COMMAND_HOST: "127.0.0.1",
+    METRICS_PORT: String(metricsPort),
+    LOG_FORMAT: "json",
+  };
+}
+
 /**
  * A fresh database (or `options.env`), the command service on free ports, and a direct Postgres pool for checking
  * the store. `options.serviceEnv` is added to the service's environment (e.g. a DATABASE_URL through a proxy).
@@ -117,11 +128,7 @@ export async function startCommandService(
       name: "command-service",
       entry: commandServiceEntry,
       env: {
-        ...env.env,
-        COMMAND_PORT: String(commandPort),
-        COMMAND_HOST: "127.0.0.1",
-        METRICS_PORT: String(metricsPort),
-        LOG_FORMAT: "json",
+        ...commandServiceEnv(env, commandPort, metricsPort),
         // A busy CI machine must not turn a graceful stop into a forced one.
         SHUTDOWN_GRACE_MS: "30000",
         ...options.serviceEnv,

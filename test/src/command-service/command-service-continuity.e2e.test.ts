@@ -17,6 +17,7 @@ import { metricValue } from "../ops/support.js";
 import {
   commandClient,
   commandServiceEntry,
+  commandServiceEnv,
   createOrderRequest,
   type StartedCommandService,
   startCommandService,
@@ -136,13 +137,7 @@ describe("command service: continuity gate", () => {
     const service = await startService({
       name: "command-service",
       entry: commandServiceEntry,
-      env: {
-        ...env.env,
-        COMMAND_PORT: String(commandPort),
-        COMMAND_HOST: "127.0.0.1",
-        METRICS_PORT: String(metricsPort),
-        LOG_FORMAT: "json",
-      },
+      env: commandServiceEnv(env, commandPort, metricsPort),
       // Not /readyz: it never becomes ready while the store is behind the stream.
       readyLine: /command-service ready/,
       readyTimeoutMs: 60_000,

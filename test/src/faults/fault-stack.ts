@@ -1,4 +1,5 @@
 import {
+  answers200,
   createTestEnvironment,
   freePort,
   type NatsServer,
@@ -233,14 +234,4 @@ export async function startFaultStack(
     throw error;
   }
   return stack;
-}
-
-async function answers200(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    await response.arrayBuffer();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
 }
