@@ -517,11 +517,19 @@ export interface RedisCluster {
 /**
  * A Redis Cluster of `masters` nodes (default 3, no replicas) on loopback: each node started with
  * `--cluster-enabled yes`, then `redis-cli --cluster create ... --cluster-yes` assigns the 16384 slots. Resolves once
- * every node reports `cluster_state:ok`.
+ * every node reports `cluster_state:ok`. `args(port)`: more arguments of each node (e.g. TLS on its port, an ACL file,
+ * `--cluster-announce-hostname`); `cli`: redis-cli's connection arguments for the set-up (e.g. `--tls --cacert <ca>
+ * --user <u> --pass <p>`).
  */
 export async function startRedisCluster(
-  options: { masters?: number; readyTimeoutMs?: number } = {},
+  options: {
+    masters?: number;
+    readyTimeoutMs?: number;
+    args?: (port: number) => readonly string[];
+    cli?: readonly string[];
+  } = {},
 ): Promise<RedisCluster> {
+  const cli = options.cli ?? [];
   const count = options.masters ?? 3;
   const nodes: RedisServer[] = [];
   const cluster: RedisCluster = {
@@ -542,18 +550,20 @@ export async function startRedisCluster(
       nodes.push(
         await startRedisServer({
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
-          args: () => [
+          args: (port) => [
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
             "nodes.conf",
             "--cluster-node-timeout",
             "5000",
+            ...(options.args?.(port) ?? []),
           ],
         }),
       );
     }
     await run(redisCliBin, [
+      ...cli,
       "--cluster",
       "create",
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -564,7 +574,15 @@ export async function startRedisCluster(
     const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
     for (const node of nodes) {
       while (true) {
-        const { stdout } = await run(redisCliBin, ["-h", "127.0.0.1", "-p", String(node.port), "cluster", "info"]);
+        const { stdout } = await run(redisCliBin, [
+          ...cli,
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(node.port),
+          "cluster",
+          "info",
+        ]);
         if (/cluster_state:ok/.test(stdout)) break;
         if (Date.now() > deadline) throw new Error(`Redis Cluster node ${node.port} not ok in time:\n${stdout}`);
         await sleep(100);

@@ -2,7 +2,7 @@ import { connect as connectNats } from "@nats-io/transport-node";
 import pg from "pg";
 import { natsServers, type StackConfig } from "./config.js";
 import type { NatsLinkOptions, RedisLinkOptions } from "./links.js";
-import { createRedisClient } from "./redis-client.js";
+import { createRedisClient, withRedisCause } from "./redis-client.js";
 
 export type DependencyName = "Postgres" | "NATS" | "Redis";
 
@@ -230,6 +230,19 @@ async function probeNats(url: string, timeoutMs: number, link?: NatsLinkOptions)
 }
 
 async function probeRedis(url: string, timeoutMs: number, link?: RedisLinkOptions): Promise<string | undefined> {
+  try {
+    return await probeRedisOnce(url, timeoutMs, link);
+  } catch (error) {
+    if (link?.cluster !== true) throw error;
+    // ioredis' Cluster does not keep why its nodes failed (a certificate, a refused connection: "Connection is
+    // closed."): ask the first seed alone, which says; when it answers, the cluster itself is the problem.
+    const seed = url.split(",")[0]?.trim() ?? url;
+    await probeRedisOnce(seed, timeoutMs, link.tls === undefined ? {} : { tls: link.tls });
+    throw error;
+  }
+}
+
+async function probeRedisOnce(url: string, timeoutMs: number, link?: RedisLinkOptions): Promise<undefined> {
   const redis = createRedisClient(url, link, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -247,7 +260,7 @@ async function probeRedis(url: string, timeoutMs: number, link?: RedisLinkOption
     await redis.ping();
     return undefined;
   } catch (error) {
-    throw cause ?? error;
+    throw withRedisCause(cause ?? error);
   } finally {
     redis.disconnect();
   }

@@ -38,6 +38,7 @@ export {
   isRedisCluster,
   type RedisClientOptions,
   redisMasters,
+  withRedisCause,
 } from "./redis-client.js";
 export { runMain } from "./run-main.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";

@@ -1,6 +1,13 @@
 import { Cluster, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { clusterOptions, clusterSeeds, createRedisClient, isRedisCluster, redisMasters } from "./redis-client.js";
+import {
+  clusterOptions,
+  clusterSeeds,
+  createRedisClient,
+  isRedisCluster,
+  redisMasters,
+  withRedisCause,
+} from "./redis-client.js";
 
 // What the factory hands ioredis; the clients are made lazily and never connect here. Against real servers:
 // order-read-models' customer-orders-cluster.int.test.ts and test/src/faults/redis-cluster.e2e.test.ts.
@@ -76,5 +83,16 @@ describe("createRedisClient", () => {
     } finally {
       client.disconnect();
     }
+  });
+
+  it("names why a cluster client reached no node (ioredis keeps it in lastNodeError)", () => {
+    const failed = Object.assign(new Error("Failed to refresh slots cache."), {
+      lastNodeError: new Error("WRONGPASS invalid username-password pair"),
+    });
+    expect((withRedisCause(failed) as Error).message).toBe(
+      "Failed to refresh slots cache: WRONGPASS invalid username-password pair",
+    );
+    const plain = new Error("ECONNREFUSED");
+    expect(withRedisCause(plain)).toBe(plain);
   });
 });

@@ -85,6 +85,19 @@ export function redisMasters(client: Redis): Redis[] {
   return c instanceof Cluster ? c.nodes("master") : [client];
 }
 
+/**
+ * A Redis client's error with its cause: a cluster client that reached no node says only "Failed to refresh slots
+ * cache." and keeps why (WRONGPASS, a certificate problem, ECONNREFUSED) in `lastNodeError`.
+ */
+export function withRedisCause(error: unknown): unknown {
+  const last = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError;
+  if (!(error instanceof Error) || last === undefined) return error;
+  const cause = withRedisCause(last);
+  return new Error(`${error.message.replace(/\.$/, "")}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+    cause: error,
+  });
+}
+
 function entries(url: string): string[] {
   return url
     .split(",")

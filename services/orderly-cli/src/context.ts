@@ -1,7 +1,7 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createPool } from "@orderly/event-store-postgres";
-import { createRedisClient, maskPassword, type StackConfig } from "@orderly/observability";
+import { createRedisClient, maskPassword, type StackConfig, withRedisCause } from "@orderly/observability";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { CommandFailedError } from "./command.js";
@@ -96,9 +96,12 @@ export function openContext(options: OpenContextOptions): OpenedContext {
           return r;
         } catch (error) {
           r.disconnect();
-          throw new CommandFailedError(`Redis at ${maskPassword(stack.redisUrl)}: ${(error as Error).message}`, {
-            cause: error,
-          });
+          throw new CommandFailedError(
+            `Redis at ${maskPassword(stack.redisUrl)}: ${(withRedisCause(error) as Error).message}`,
+            {
+              cause: error,
+            },
+          );
         }
       })();
       return redis;

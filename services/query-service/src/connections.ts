@@ -1,4 +1,11 @@
-import { connectionProblem, createRedisClient, type Logger, maskPassword, PostgresProbe } from "@orderly/observability";
+import {
+  connectionProblem,
+  createRedisClient,
+  type Logger,
+  maskPassword,
+  PostgresProbe,
+  withRedisCause,
+} from "@orderly/observability";
 import type { Redis } from "ioredis";
 import pg from "pg";
 import type { Cleanups } from "./cleanups.js";
@@ -98,7 +105,9 @@ async function openRedis(
   redis.on("error", (error) => logger.debug({ err: error }, "Redis error"));
   cleanups.push(() => redis.disconnect());
   await redis.connect().catch((error: unknown) => {
-    throw new Error(`Redis is not reachable at REDIS_URL (${maskPassword(config.stack.redisUrl)}): ${String(error)}`);
+    throw new Error(
+      `Redis is not reachable at REDIS_URL (${maskPassword(config.stack.redisUrl)}): ${String(withRedisCause(error))}`,
+    );
   });
   // On a cluster, the checkpoint channel's PUBLISH reaches subscribers on every node.
   const subscriber = createRedisClient(config.stack.redisUrl, config.stack.redis, {

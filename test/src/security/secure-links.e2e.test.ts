@@ -8,19 +8,23 @@ import { NatsStreamTail } from "@orderly/event-bus";
 import { createPool } from "@orderly/event-store-postgres";
 import { createCertificateAuthority, issueCertificate } from "@orderly/grpc-server";
 import {
+  createRedisClient,
   maskPassword,
   natsServer,
   postgresServer,
   readStackConfig,
+  redisMasters,
   redisServer,
   type StackConfig,
 } from "@orderly/observability";
 import {
   type NatsServer,
   type PostgresServer,
+  type RedisCluster,
   type RedisServer,
   startNatsServer,
   startPostgresServer,
+  startRedisCluster,
   startRedisServer,
 } from "@orderly/testing";
 import { Redis } from "ioredis";
@@ -46,6 +50,7 @@ const pgPassword = "pg-s3cret-pw";
 
 let nats: NatsServer;
 let redis: RedisServer;
+let redisCluster: RedisCluster | undefined;
 let postgres: PostgresServer;
 
 function stack(env: Record<string, string>): StackConfig {
@@ -133,7 +138,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([nats?.close(), redis?.close(), postgres?.close()]);
+  await Promise.all([nats?.close(), redis?.close(), redisCluster?.close(), postgres?.close()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -216,6 +221,76 @@ describe("Redis over TLS (rediss://) with an ACL user", () => {
     const otherAuthority = stack({ REDIS_URL: url(`orderly:${redisPassword}@`), REDIS_TLS_CA: otherCa.cert });
     expect(await probe(redisServer(otherAuthority.redisUrl, otherAuthority.redis))).toMatch(/certificate|self.signed/i);
     const plaintext = stack({ REDIS_URL: url(`orderly:${redisPassword}@`, "redis") });
+    expect(await probe(redisServer(plaintext.redisUrl, plaintext.redis))).toBeDefined();
+    expect(redisServer(plaintext.redisUrl, plaintext.redis).name).not.toContain(redisPassword);
+  });
+});
+
+describe("a Redis Cluster over TLS with an ACL user (REDIS_URL listing rediss:// seeds)", () => {
+  // Three masters serving TLS only (the cluster bus too), the same ACL file, announcing the name their certificate
+  // carries (`localhost`): the client reaches the nodes it learns from the slot map with the seeds' user, password
+  // and CA (@orderly/observability createRedisClient).
+  const seeds = (credentials: string) =>
+    (redisCluster as RedisCluster).nodes.map((n) => `rediss://${credentials}localhost:${n.port}`).join(",");
+
+  beforeAll(async () => {
+    // The nodes connect to each other over TLS on the cluster bus: their certificate is a client's too.
+    const nodeCert = issueCertificate(ca, join(dir, "redis-cluster"), "node", { hosts: ["localhost"], usage: "both" });
+    redisCluster = await startRedisCluster({
+      masters: 3,
+      args: (port) => [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        nodeCert.cert,
+        "--tls-key-file",
+        nodeCert.key,
+        "--tls-ca-cert-file",
+        ca.cert,
+        "--tls-auth-clients",
+        "no",
+        "--tls-cluster",
+        "yes",
+        "--aclfile",
+        join(dir, "users.acl"),
+        "--cluster-announce-hostname",
+        "localhost",
+        "--cluster-preferred-endpoint-type",
+        "hostname",
+      ],
+      cli: ["--tls", "--cacert", ca.cert, "--user", "orderly", "--pass", redisPassword, "--no-auth-warning"],
+    });
+  }, 60_000);
+
+  it("connects to every master with the seeds' user, password and CA; each slot's key lands on its master", async () => {
+    const config = stack({ REDIS_URL: seeds(`orderly:${redisPassword}@`), REDIS_TLS_CA: ca.cert });
+    expect(config.redis.cluster).toBe(true);
+    expect(await probe(redisServer(config.redisUrl, config.redis))).toBeUndefined();
+    const client = createRedisClient(config.redisUrl, config.redis, { maxRetriesPerRequest: 1 });
+    try {
+      // Keys in many slots: the client follows the slot map to all three masters (nodes it was not given in REDIS_URL
+      // would be reached the same way).
+      for (let i = 0; i < 30; i++) await client.set(`{secure_links_${i}}:k`, String(i));
+      for (let i = 0; i < 30; i++) expect(await client.get(`{secure_links_${i}}:k`)).toBe(String(i));
+      const masters = redisMasters(client);
+      expect(masters).toHaveLength(3);
+      for (const master of masters) {
+        expect(await master.acl("WHOAMI")).toBe("orderly");
+        expect(Number(await master.dbsize())).toBeGreaterThan(0);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("is refused with a wrong password, another CA, and in plaintext; the password is never shown", async () => {
+    const wrong = stack({ REDIS_URL: seeds("orderly:wrong@"), REDIS_TLS_CA: ca.cert });
+    expect(await probe(redisServer(wrong.redisUrl, wrong.redis))).toMatch(/WRONGPASS|invalid username-password/i);
+    const otherAuthority = stack({ REDIS_URL: seeds(`orderly:${redisPassword}@`), REDIS_TLS_CA: otherCa.cert });
+    expect(await probe(redisServer(otherAuthority.redisUrl, otherAuthority.redis))).toMatch(/certificate|self.signed/i);
+    const plaintext = stack({ REDIS_URL: seeds(`orderly:${redisPassword}@`).replaceAll("rediss:", "redis:") });
     expect(await probe(redisServer(plaintext.redisUrl, plaintext.redis))).toBeDefined();
     expect(redisServer(plaintext.redisUrl, plaintext.redis).name).not.toContain(redisPassword);
   });
