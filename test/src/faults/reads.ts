@@ -115,7 +115,7 @@ export async function checkReadsUnderLoad(options: ReadCheckOptions): Promise<Re
           position = response.accepted?.position ?? 0n;
           mine.set(orderId, { version: 1, paid: false });
         }
-      } catch (error) {
+      } catch {
         if (options.signal.aborted) break;
         report.commandsFailed++;
         await sleep(options.pauseMs ?? 50);

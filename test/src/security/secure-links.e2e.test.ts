@@ -235,7 +235,11 @@ describe("a Redis Cluster over TLS with an ACL user (REDIS_URL listing rediss://
 
   beforeAll(async () => {
     // The nodes connect to each other over TLS on the cluster bus: their certificate is a client's too.
-    const nodeCert = issueCertificate(ca, join(dir, "redis-cluster"), "node", { hosts: ["localhost"], usage: "both" });
+    const nodeCert = issueCertificate(ca, join(dir, "redis-cluster"), "node", {
+      commonName: "localhost",
+      hosts: ["localhost"],
+      usage: "both",
+    });
     redisCluster = await startRedisCluster({
       masters: 3,
       args: (port) => [
