@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
+import { latin1Slice, utf8Slice } from "@orderly/library-internals/node-buffer";
 import type { LineItem, OrderEvent, OrderEventType, PaymentData } from "@orderly/orders-domain";
 import {
   ENVELOPE,
@@ -39,11 +40,6 @@ const I32 = 5;
 const RECURSION_LIMIT = 100;
 
 type Int64 = number | bigint;
-
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string })
-  .latin1Slice;
-const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (start: number, end: number) => string }).utf8Slice;
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 // The reader's state: one envelope is read at a time, synchronously.
 let buf: Uint8Array = new Uint8Array(0);
@@ -154,14 +150,13 @@ function readString(end: number): string {
     if ((buf[i] as number) > 0x7f) return decodeUtf8(start, stop);
   }
   // ASCII: latin1 is the same characters; Node's native slice is ~4x faster than TextDecoder on short strings.
-  return latin1Slice ? latin1Slice.call(buf, start, stop) : fatalUtf8.decode(buf.subarray(start, stop));
+  return latin1Slice.call(buf, start, stop);
 }
 
 /** Like protobuf-es (a fatal TextDecoder): invalid UTF-8 is rejected and a leading byte order mark dropped. */
 function decodeUtf8(start: number, stop: number): string {
   const bytes = buf.subarray(start, stop);
   if (!isUtf8(bytes)) fail("invalid UTF-8");
-  if (!utf8Slice) return fatalUtf8.decode(bytes);
   const text = utf8Slice.call(buf, start, stop);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

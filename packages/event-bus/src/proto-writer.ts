@@ -1,4 +1,5 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { utf8Write } from "@orderly/library-internals/node-buffer";
 
 /**
  * The one hand-written protobuf writer (the envelopes the relay and the command service publish, the command
@@ -67,17 +68,6 @@ function kindOf(field: DescField): FieldKind | string {
 const VARINT = 0;
 const LEN = 2;
 const SLAB_BYTES = 128 * 1024;
-
-/**
- * Buffer#utf8Write: what Buffer#write calls for "utf8" once it has normalised its arguments (that normalisation costs
- * as much as the copy for strings this short). Long-standing in Node, though not in its typings.
- */
-type Utf8Writer = (this: Buffer, value: string, offset: number, length?: number) => number;
-const utf8Write: Utf8Writer =
-  (Buffer.prototype as unknown as { utf8Write?: Utf8Writer }).utf8Write ??
-  function (this: Buffer, value: string, offset: number, length?: number) {
-    return this.write(value, offset, length ?? this.length - offset, "utf8");
-  };
 
 export class ProtoWriter {
   buf = Buffer.allocUnsafe(SLAB_BYTES);

@@ -14,6 +14,7 @@ import {
   VersionConflictError,
   validateAppendRequest,
 } from "@orderly/eventsourcing";
+import { backendProcessId } from "@orderly/library-internals/pg";
 import pg from "pg";
 import { arrayLiteral, integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
 import { postgresErrorKind, QUERY_TIMEOUT_MESSAGE } from "./postgres-errors.js";
@@ -317,7 +318,7 @@ export class PostgresEventStore implements EventStore {
    * is merely slow does not commit later or keep its locks, then discard its connection. Runs in the background.
    */
   #abandon(client: pg.PoolClient, release: () => void): void {
-    const pid = (client as unknown as { processID?: number }).processID;
+    const pid = backendProcessId(client);
     const cancel = async () => {
       if (pid === undefined) return;
       const canceller = new pg.Client({

@@ -1,4 +1,6 @@
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { publishHeaders } from "@orderly/library-internals/nats";
+import { utf8Write } from "@orderly/library-internals/node-buffer";
 
 /** What nats.js needs of a header set when publishing: its wire form. */
 export interface EncodedHeaders {
@@ -38,14 +40,6 @@ class HeaderBytes implements EncodedHeaders {
 }
 
 const HEADER_SLAB_BYTES = 256 * 1024;
-
-/** Buffer#utf8Write: Buffer#write without its argument normalisation (long-standing in Node, not in its typings). */
-type Utf8Writer = (this: Buffer, value: string, offset: number) => number;
-const utf8Write: Utf8Writer =
-  (Buffer.prototype as unknown as { utf8Write?: Utf8Writer }).utf8Write ??
-  function (this: Buffer, value: string, offset: number) {
-    return this.write(value, offset, "utf8");
-  };
 
 /**
  * Writes header blocks into shared slabs: one allocation per few hundred messages instead of a Buffer each. A slab
@@ -178,8 +172,7 @@ export class JetStreamPublisher {
     try {
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i] as OutgoingMessage;
-        // nats.js only calls `encode()` on the headers it is given.
-        this.#nc.publish(m.subject, m.data, { headers: m.headers as unknown as MsgHdrs, reply: replyPrefix + i });
+        this.#nc.publish(m.subject, m.data, { headers: publishHeaders(m.headers), reply: replyPrefix + i });
       }
     } catch (error) {
       this.#fail(batch, new PublishFailedError(`publish failed: ${(error as Error).message}`));

@@ -2,10 +2,10 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/
 import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
 import { testRecordedEvent } from "@orderly/eventsourcing/testing";
+import { headersOf, RawHeaders } from "@orderly/library-internals/nats";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JetStreamSource } from "./jetstream-consumer.js";
-import { headersOf, RawHeaders } from "./message-headers.js";
 import { CheckpointMovedError, type EventLog, type Projection } from "./projection.js";
 import { Projector } from "./projector.js";
 

@@ -1,12 +1,12 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Position, RecordedEvent } from "@orderly/eventsourcing";
+import { headersOf } from "@orderly/library-internals/nats";
 import { pause } from "@orderly/retry";
 import { Registry } from "prom-client";
 import { BatchApplier, Stopped } from "./batch-applier.js";
 import { ContinuityGuard } from "./continuity-guard.js";
 import { type JetStreamSource, LiveConsumer } from "./jetstream-consumer.js";
 import { LagMeter } from "./lag-meter.js";
-import { headersOf } from "./message-headers.js";
 import { MessageQueue } from "./message-queue.js";
 import { type ProjectorMetrics, projectorMetrics } from "./metrics.js";
 import {

@@ -1,4 +1,15 @@
 import type { JsMsg } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { latin1Slice } from "./node-buffer.js";
+
+/**
+ * nats.js internals we rely on (measured, pinned version 3.3.1; `nats.int.test.ts` and the projector's JetStream test
+ * fail loudly when an upgrade changes them):
+ * - reading a message's header block raw (`headersOf`), from `JsMsg.msg._rdata` / `_msg.hdr`, instead of the parsed
+ *   `m.headers` map; falls back to `m.headers` when the internals do not have that shape;
+ * - publishing headers already in wire form (`publishHeaders`): nats.js only calls `encode()` on the headers it is
+ *   given, so a rendered block passes where a `MsgHdrs` is typed, without `MsgHdrs`'s per-`set` canonicalisation.
+ */
 
 /** The one thing a decoder asks of message headers (`MsgHdrs` satisfies it). */
 export interface HeaderReader {
@@ -35,8 +46,6 @@ const CR = 13;
 const LF = 10;
 const COLON = 58;
 
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string })
-  .latin1Slice;
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 export class RawHeaders implements HeaderReader {
@@ -85,5 +94,10 @@ function decodeValue(bytes: Uint8Array, start: number, stop: number): string {
   for (let i = start; i < stop; i++) {
     if ((bytes[i] as number) > 0x7f) return utf8.decode(bytes.subarray(start, stop));
   }
-  return latin1Slice ? latin1Slice.call(bytes, start, stop) : utf8.decode(bytes.subarray(start, stop));
+  return latin1Slice.call(bytes, start, stop);
+}
+
+/** Headers already in their wire form (`NATS/1.0\r\nName: value\r\n…\r\n\r\n`), passed where nats.js types a MsgHdrs. */
+export function publishHeaders(encoded: { encode(): Uint8Array }): MsgHdrs {
+  return encoded as unknown as MsgHdrs;
 }
