@@ -1,5 +1,5 @@
 /**
- * Partitions of a read model (ADR 0017): an order belongs to partition `fnv1a32(utf8(orderId)) mod count`, where
+ * Partitions of a read model (ADR 0019): an order belongs to partition `fnv1a32(utf8(orderId)) mod count`, where
  * `orderId` is the order's id in its canonical text form (the lower-case UUID of its stream `order-<id>`) and fnv1a32
  * is the 32-bit FNV-1a hash (offset basis 0x811c9dc5, prime 0x01000193) over the id's UTF-8 bytes, taken as an
  * unsigned integer. Stable across processes, versions and languages: any other implementation must give the same

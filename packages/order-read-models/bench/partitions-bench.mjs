@@ -1,4 +1,4 @@
-// Catch-up drain rate of a backlog with 1, 2 and 4 partitions (issue 17, ADR 0017), in one run so the ratios compare.
+// Catch-up drain rate of a backlog with 1, 2 and 4 partitions (issue 17, ADR 0019), in one run so the ratios compare.
 // Run after `pnpm build`: `node packages/order-read-models/bench/partitions-bench.mjs`.
 // env: BENCH_PARTITION_EVENTS=200000 (the backlog), BENCH_PARTITION_COUNTS=1,2,4, BENCH_PARTITION_ROUNDS=1 (rounds
 //      alternate the order: 1,2,4 then 4,2,1, so a drift of the machine's load does not favour one count),

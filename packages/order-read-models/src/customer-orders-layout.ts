@@ -21,7 +21,7 @@ import type { OrderSummaryView } from "./order-summary.js";
  * - `:g<N>:c:<customerId>` → sorted set, all scores 0, members `<inverted created_at>:<inverted position>:<order id>`
  *   so lexicographic order is newest first (ties: higher position first) and a member is a stable keyset cursor;
  * - `:swap-lock` → set by a rebuild while it swaps; live writes wait;
- * - partitioned (ADR 0017; N = `:g<N>:partitions`, absent = 1): partition 0 keeps `:checkpoint` and `:mark`, partition
+ * - partitioned (ADR 0019; N = `:g<N>:partitions`, absent = 1): partition 0 keeps `:checkpoint` and `:mark`, partition
  *   i > 0 has `:checkpoint:p<i>` and `:mark:p<i>`; the read model's position is the lowest of them.
  */
 

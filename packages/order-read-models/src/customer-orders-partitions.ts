@@ -4,7 +4,7 @@ import { PartitionLayoutError } from "./partitions.js";
 import { CUSTOMER_ORDERS } from "./versions.js";
 
 /**
- * Makes sure the live generation of `customer_orders` is laid out for `count` partitions (ADR 0017): a generation of
+ * Makes sure the live generation of `customer_orders` is laid out for `count` partitions (ADR 0019): a generation of
  * another count that has applied nothing (every partition at 0) is laid out anew; one that has is refused
  * (PartitionLayoutError: rebuild). No generation yet: the first writer creates it with `count`.
  */

@@ -42,7 +42,7 @@ const LOWEST_LUA = `  local low, lown = nil, nil
 `;
 
 /**
- * One batch of a partition (ARGV[10] its key suffix, ARGV[11] the count; ADR 0017): refuses a generation laid out for
+ * One batch of a partition (ARGV[10] its key suffix, ARGV[11] the count; ADR 0019): refuses a generation laid out for
  * another count, compares-and-sets the partition's checkpoint, and announces the read model's position, the lowest
  * partition's.
  */

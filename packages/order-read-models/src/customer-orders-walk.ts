@@ -134,7 +134,7 @@ export async function dropGenerationKeys(redis: Redis, g: string): Promise<numbe
     },
     1,
   );
-  // A partitioned generation's other partitions' checkpoints and marks (ADR 0017).
+  // A partitioned generation's other partitions' checkpoints and marks (ADR 0019).
   const partitions = Number((await redis.get(`${g}:partitions`)) ?? 1);
   const more: string[] = [`${g}:partitions`];
   for (let i = 1; i < partitions; i++) more.push(`${g}:checkpoint:p${i}`, `${g}:mark:p${i}`);

@@ -44,7 +44,7 @@ export interface CustomerOrdersProjectionOptions {
   readonly storeId?: () => string | undefined;
   /** What an event type this code does not know does (PROJECTOR_UNKNOWN_EVENT_TYPES; default: stop at it). */
   readonly unknownTypes?: UnknownEventPolicy;
-  /** The partition this writer applies (default the whole read model; ADR 0017). */
+  /** The partition this writer applies (default the whole read model; ADR 0019). */
   readonly partition?: PartitionSpec;
 }
 

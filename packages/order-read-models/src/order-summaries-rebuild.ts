@@ -33,7 +33,7 @@ export interface RebuildTargetOptions extends BulkFoldOptions {
   /** The event store's id (`StoreContinuity.knownStoreId`), written with every checkpoint of the shadow. */
   readonly storeId?: () => string | undefined;
   /**
-   * The partitions the rebuilt read model is laid out for (ADR 0017): how a read model changes its count. Default: the
+   * The partitions the rebuilt read model is laid out for (ADR 0019): how a read model changes its count. Default: the
    * count it has.
    */
   readonly partitions?: number;
@@ -216,7 +216,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
     try {
       await client.query("begin");
       await client.query(`lock table ${ORDER_SUMMARIES} in exclusive mode`);
-      // Partitioned (ADR 0017): the furthest partition's checkpoint; the shadow catches up to it, so it holds every
+      // Partitioned (ADR 0019): the furthest partition's checkpoint; the shadow catches up to it, so it holds every
       // partition's events up to there, and every partition of the new layout starts from it.
       const live = await client.query<{ position: number | string | null; partitions: number | null }>(
         `select max(position) as position, max(partitions) filter (where name = $1) as partitions

@@ -88,7 +88,7 @@ export interface OrderSummariesProjectionOptions {
   readonly checkpointName?: string;
   /**
    * The partition this writer applies (default the whole read model): it folds only the events of the orders that
-   * belong to it, and moves its own checkpoint row over every event (ADR 0017). The rows must have been laid out for
+   * belong to it, and moves its own checkpoint row over every event (ADR 0019). The rows must have been laid out for
    * `partition.count` (`ensurePostgresLayout`).
    */
   readonly partition?: PartitionSpec;

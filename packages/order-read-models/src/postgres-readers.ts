@@ -33,7 +33,7 @@ export class PostgresCheckpointReader {
   async checkpoint(): Promise<Position> {
     const result = await this.pool.query<{ position: number | string }>({
       name: "os_get_checkpoint",
-      // Partitioned (ADR 0017): the lowest of its partitions' checkpoints; unpartitioned, its one row.
+      // Partitioned (ADR 0019): the lowest of its partitions' checkpoints; unpartitioned, its one row.
       text: MIN_CHECKPOINT_SQL,
       values: [this.name],
     });

@@ -20,8 +20,8 @@ export interface ReadModelSnapshot {
   readonly mark: ReadModelMark;
   readonly summaries: ReadonlyMap<string, OrderSummaryView>;
   /**
-   * Redis only: the checkpoint moved (or a rebuild swapped generations) while the snapshot was read, so rows may
-   * stand past `mark.position` (up to `movedTo`).
+   * Rows may stand past `mark.position` (up to `movedTo`): Redis, the checkpoint moved (or a rebuild swapped
+   * generations) while the snapshot was read; a partitioned read model, its other partitions are further on.
    */
   readonly movedTo?: number;
   /** Redis only: orders not listed exactly once, under their own customer, with their own list member. */
@@ -38,8 +38,11 @@ export async function readOrderSummariesSnapshot(pool: pg.Pool): Promise<ReadMod
   const client = await pool.connect();
   try {
     await client.query("begin isolation level repeatable read read only");
+    // Partitioned (ADR 0019): the lowest partition's checkpoint is the read model's; rows of partitions further on
+    // stand past it, up to the furthest (`movedTo`), as rows written meanwhile do.
     const checkpoint = await client.query<{ row: Record<string, unknown> }>(
-      "select to_jsonb(c) as row from projection_checkpoints c where name = $1",
+      `select to_jsonb(c) as row from projection_checkpoints c where name = $1 or starts_with(name, $1 || '.p')
+        order by position, name`,
       [ORDER_SUMMARIES],
     );
     const rows = await client.query(
@@ -49,7 +52,9 @@ export async function readOrderSummariesSnapshot(pool: pg.Pool): Promise<ReadMod
     await client.query("commit");
     const summaries = new Map<string, OrderSummaryView>();
     for (const row of rows.rows) summaries.set(row.order_id, rowToSummary(row));
-    return { name: ORDER_SUMMARIES, mark: markOf(checkpoint.rows[0]?.row), summaries };
+    const mark = markOf(checkpoint.rows[0]?.row);
+    const furthest = markOf(checkpoint.rows.at(-1)?.row).position;
+    return { name: ORDER_SUMMARIES, mark, summaries, ...(furthest > mark.position ? { movedTo: furthest } : {}) };
   } catch (error) {
     await client.query("rollback").catch(() => undefined);
     throw error;

@@ -30,7 +30,7 @@ export interface ProjectorConfig {
    */
   readonly unknownEventTypes: UnknownEventTypes;
   /**
-   * How many partitions the read model is split into (ADR 0017): PROJECTOR_PARTITIONS, default 1 (unpartitioned, as
+   * How many partitions the read model is split into (ADR 0019): PROJECTOR_PARTITIONS, default 1 (unpartitioned, as
    * before). An order belongs to partition fnv1a32(order id) mod N; each partition has its own checkpoint.
    */
   readonly partitions: number;

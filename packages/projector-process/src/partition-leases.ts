@@ -26,7 +26,7 @@ export interface PartitionLeasesOptions {
 const MEMBER = 0x7fffffff;
 
 /**
- * Partition leases as Postgres session advisory locks (ADR 0017). Every instance holds a shared "member" lock and an
+ * Partition leases as Postgres session advisory locks (ADR 0019). Every instance holds a shared "member" lock and an
  * exclusive lock per partition it applies, on one connection of its own: a killed instance's connection ends and the
  * server releases its locks, and the others take its partitions on their next look. Each look (every `intervalMs`)
  * counts the members and gives each its share (N / members, the first N mod members by backend pid one more): an

@@ -3,7 +3,7 @@ import type { Projector, ProjectorStatus } from "@orderly/projector";
 import type { PartitionHolder } from "./partition-leases.js";
 
 /**
- * The projectors of the partitions this process applies, one each (ADR 0017): started when a partition is assigned
+ * The projectors of the partitions this process applies, one each (ADR 0019): started when a partition is assigned
  * (statically, or when its lease is acquired), stopped before it is released. A fresh projector (and projection) per
  * start: nothing cached from an earlier hold survives another instance's writes.
  */

@@ -19,7 +19,7 @@ runProjectorProcess(
     setup: ({ pool, eventLog, logger, config, storeId, unknownTypes }) => ({
       projection: (partition) => new OrderSummariesProjection(pool, { storeId, unknownTypes, partition }),
       ensureLayout: (count) => ensurePostgresLayout(pool, ORDER_SUMMARIES, count, ORDER_SUMMARIES_VERSION),
-      // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0017).
+      // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019).
       rebuild: () =>
         rebuildProjection(
           new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, {

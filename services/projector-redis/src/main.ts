@@ -47,7 +47,7 @@ runProjectorProcess(
             onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
           }),
         ensureLayout: (count) => ensureRedisLayout(redis, stack.namespace, count),
-        // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0017).
+        // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019).
         rebuild: () =>
           rebuildProjection(
             new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId, partitions: config.partitions }),

@@ -322,7 +322,7 @@ export async function positions(
     const head = Number(
       (await client.query("select coalesce(max(position), 0) as last from events")).rows[0]?.last ?? 0,
     );
-    // A partitioned read model's position is its lowest partition's (ADR 0017): what the query service waits for.
+    // A partitioned read model's position is its lowest partition's (ADR 0019): what the query service waits for.
     const postgres = Number((await client.query(MIN_CHECKPOINT_SQL, [ORDER_SUMMARIES])).rows[0]?.position ?? 0);
     const redisCheckpoint = await new RedisCheckpointReader(redis, namespace).checkpoint();
     return { head, postgres, redis: redisCheckpoint };
