@@ -1,30 +1,10 @@
-import { createServer, type Server, type Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readStackConfig } from "./config.js";
 import { checkDependencies, connectionProblem, maskPassword } from "./dependencies.js";
+import { testPortsForSuite } from "./test-ports.js";
 
 describe("checkDependencies", () => {
-  // A port that is certainly closed: bound, then closed again.
-  let closedPort = 0;
-  // A port that accepts and never answers (a hung server).
-  let silent: Server;
-  let silentPort = 0;
-  const sockets = new Set<Socket>();
-  beforeAll(async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    closedPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    silent = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-    silentPort = (silent.address() as { port: number }).port;
-  });
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((r) => silent.close(() => r()));
-  });
+  const ports = testPortsForSuite();
 
   it("finds the shared servers up (a missing database counts as up: it is created at start)", async () => {
     const report = await checkDependencies(
@@ -42,8 +22,8 @@ describe("checkDependencies", () => {
   it("says which is down, at what URL, and how to start it", async () => {
     const report = await checkDependencies(
       {
-        databaseUrl: `postgres://root:secret@127.0.0.1:${closedPort}/orderly`,
-        natsUrl: `nats://127.0.0.1:${closedPort}`,
+        databaseUrl: `postgres://root:secret@127.0.0.1:${ports.closedPort}/orderly`,
+        natsUrl: `nats://127.0.0.1:${ports.closedPort}`,
         redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       },
       { timeoutMs: 2_000 },
@@ -55,10 +35,10 @@ describe("checkDependencies", () => {
       ["Redis", true],
     ]);
     expect(report.message).toContain(
-      `Postgres is not reachable at postgres://root:***@127.0.0.1:${closedPort}/orderly`,
+      `Postgres is not reachable at postgres://root:***@127.0.0.1:${ports.closedPort}/orderly`,
     );
     expect(report.message).toContain("pg_ctlcluster --skip-systemctl-redirect");
-    expect(report.message).toContain(`NATS is not reachable at nats://127.0.0.1:${closedPort}`);
+    expect(report.message).toContain(`NATS is not reachable at nats://127.0.0.1:${ports.closedPort}`);
     expect(report.message).toContain("/usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js");
     expect(report.message).not.toContain("secret");
     expect(report.message).not.toContain("Redis is not reachable");
@@ -69,12 +49,12 @@ describe("checkDependencies", () => {
       {
         databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
         natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
-        redisUrl: `redis://127.0.0.1:${closedPort}`,
+        redisUrl: `redis://127.0.0.1:${ports.closedPort}`,
       },
       { timeoutMs: 2_000 },
     );
     expect(report.message).toContain(
-      `Redis is not reachable at redis://127.0.0.1:${closedPort} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${closedPort}`,
+      `Redis is not reachable at redis://127.0.0.1:${ports.closedPort} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${ports.closedPort}`,
     );
   });
 
@@ -83,7 +63,7 @@ describe("checkDependencies", () => {
       {
         databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
         natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
-        redisUrl: `redis://127.0.0.1:${silentPort}`,
+        redisUrl: `redis://127.0.0.1:${ports.silentPort}`,
       },
       { timeoutMs: 1_000 },
     );
@@ -92,7 +72,7 @@ describe("checkDependencies", () => {
       ["NATS", true],
       ["Redis", false],
     ]);
-    expect(report.message).toContain(`Redis is not reachable at redis://127.0.0.1:${silentPort}`);
+    expect(report.message).toContain(`Redis is not reachable at redis://127.0.0.1:${ports.silentPort}`);
     expect(report.message).toContain("redis-server --daemonize yes");
   });
 });

@@ -1,28 +1,12 @@
-import { createServer, type Server, type Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PostgresProbe } from "./health-watch.js";
+import { testPortsForSuite } from "./test-ports.js";
 
 const url = (port: number) => `postgres://root@127.0.0.1:${port}/postgres`;
 const sharedPostgres = process.env.ORDERLY_TEST_ADMIN_DATABASE_URL ?? url(5432);
 
 describe("PostgresProbe", () => {
-  let closedPort = 0;
-  let silent: Server;
-  let silentPort = 0;
-  const sockets = new Set<Socket>();
-  beforeAll(async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    closedPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    silent = createServer((socket) => sockets.add(socket));
-    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-    silentPort = (silent.address() as { port: number }).port;
-  });
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((r) => silent.close(() => r()));
-  });
+  const ports = testPortsForSuite();
 
   it("is true against a running Postgres, again and again over one connection", async () => {
     const probe = new PostgresProbe(sharedPostgres, { applicationName: "orderly probe test" });
@@ -36,9 +20,9 @@ describe("PostgresProbe", () => {
   });
 
   it("is false when nothing listens, and false within its timeout when the server never answers", async () => {
-    const refused = new PostgresProbe(url(closedPort));
+    const refused = new PostgresProbe(url(ports.closedPort));
     expect(await refused.check()).toBe(false);
-    const hung = new PostgresProbe(url(silentPort), { timeoutMs: 300 });
+    const hung = new PostgresProbe(url(ports.silentPort), { timeoutMs: 300 });
     const started = Date.now();
     expect(await hung.check()).toBe(false);
     expect(Date.now() - started).toBeLessThan(2_000);
