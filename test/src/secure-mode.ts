@@ -14,6 +14,19 @@ import type { LoadSecurity } from "@orderly/loadtest";
 /** True when the suites run against services with TLS + mTLS + JWT on. */
 export const secureMode = process.env.ORDERLY_E2E_SECURE === "1";
 
+/**
+ * CI's time budget (`.ci/run` within 30 minutes; `pnpm test` has just run every scenario in plaintext): in secure
+ * mode the fault suites run their client-facing scenarios only (the services' restarts, reconnects and retries over
+ * TLS with tokens), unless ORDERLY_E2E_SECURE_FAULTS=all runs every scenario. What a fault does to Postgres, NATS
+ * or Redis behind the services does not depend on the gRPC edge's security.
+ */
+export const secureFaultSubset = secureMode && process.env.ORDERLY_E2E_SECURE_FAULTS !== "all";
+
+/** For `it.skipIf`: true for a fault scenario left out of secure mode's subset (see `secureFaultSubset`). */
+export function notInSecureSubset(inSubset: boolean): boolean {
+  return secureFaultSubset && !inSubset;
+}
+
 /** Where the setup file wrote the CA, the client certificate and the token (only in secure mode). */
 export const SECURE_DIR_VARIABLE = "ORDERLY_E2E_SECURE_DIR";
 /** The token the setup file signed (scopes orders:write orders:read). */

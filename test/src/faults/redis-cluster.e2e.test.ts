@@ -13,6 +13,7 @@ import {
   startRedisCluster,
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadtestSecurity } from "../secure-mode.js";
 import { CommandLog, checkCommands, checkReadModels, positions } from "./checker.js";
 import { type FaultStack, type OwnServers, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
@@ -80,6 +81,7 @@ describe(`the services on a 3-master Redis Cluster (${profile.name} profile)`, (
         lateThresholdMs: 50,
         slo: [],
         onReply: log.record,
+        ...loadtestSecurity(),
       });
       const reads = checkReadsUnderLoad({
         commandPorts: [stack.ports.command],

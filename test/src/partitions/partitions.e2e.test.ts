@@ -7,6 +7,7 @@ import { eventually, freePort, type RunningService, startService } from "@orderl
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandLog, checkCommands, checkReadModels, positions } from "../faults/checker.js";
 import { type Stack, serviceEntry, startStack } from "../query-service/stack.js";
+import { loadtestSecurity } from "../secure-mode.js";
 
 // Partitioned projectors (ADR 0019) as processes: each read model split 4 ways over two instances of its projector,
 // which share the partitions through leases (Postgres advisory locks). Under load one instance of each is SIGKILLed:
@@ -106,6 +107,7 @@ describe(`partitioned projectors: ${PARTITIONS} partitions over 2 instances each
       lateThresholdMs: 50,
       slo: [],
       onReply: log.record,
+      ...loadtestSecurity(),
     });
     let takeoverMs: Record<string, number> = {};
     try {
