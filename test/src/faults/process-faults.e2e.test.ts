@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { notInSecureSubset } from "../secure-mode.js";
 import { CommandLog } from "./checker.js";
 import { expectNoDamage } from "./expectations.js";
 import { type FaultStack, type OwnServers, type ServiceName, startFaultStack, startOwnServers } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { runScenario } from "./scenario.js";
-import { notInSecureSubset } from "../secure-mode.js";
 
 // Process faults under load, each service a separate process restarted by the stack as a platform would:
 // SIGKILL of every kind, and SIGSTOP of the relay and each projector for longer than the consumers' ack wait.

@@ -7,6 +7,7 @@ import { eventually, type NodeRun, runNode } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricValue } from "../ops/support.js";
+import { notInSecureSubset } from "../secure-mode.js";
 import { CommandLog, checkReadModels } from "./checker.js";
 import {
   type FaultStack,
@@ -18,7 +19,6 @@ import {
 } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { runScenario, type ScenarioResult } from "./scenario.js";
-import { notInSecureSubset } from "../secure-mode.js";
 
 // When Postgres goes back (issue 13): the store restored from a backup taken mid-run while the stream and the Redis
 // read model are ahead of it, and a fresh database under an old namespace. Each must be detected within seconds

@@ -4,12 +4,12 @@ import { eventually } from "@orderly/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricValue } from "../ops/support.js";
+import { notInSecureSubset } from "../secure-mode.js";
 import { CommandLog } from "./checker.js";
 import { expectNoDamage } from "./expectations.js";
 import { type FaultStack, type OwnServers, partialLoss, startFaultStack, startOwnServers } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { type FaultTimes, runScenario } from "./scenario.js";
-import { notInSecureSubset } from "../secure-mode.js";
 
 // Server faults under load, on servers of the suite's own (never the shared ones): NATS restarted, Postgres
 // restarted in fast and immediate shutdown mode, Redis restarted empty, and part of the namespace's Redis keys gone.
