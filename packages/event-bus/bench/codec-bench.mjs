@@ -12,8 +12,14 @@ import { pathToFileURL } from "node:url";
 const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
 const perRound = Number(process.env.BENCH_EVENTS ?? 20_000);
 
-const builds = { after: await import(new URL("../dist/index.js", import.meta.url).href) };
-if (process.env.BENCH_BEFORE) builds.before = await import(pathToFileURL(`${process.env.BENCH_BEFORE}/index.js`).href);
+// A build's public entry with its reference codec (`./testing`; older builds exported it from the entry itself).
+async function load(dist) {
+  const entry = await import(pathToFileURL(`${dist}/index.js`).href);
+  const testing = await import(pathToFileURL(`${dist}/testing.js`).href).catch(() => ({}));
+  return { ...entry, ...testing };
+}
+const builds = { after: await load(new URL("../dist", import.meta.url).pathname) };
+if (process.env.BENCH_BEFORE) builds.before = await load(process.env.BENCH_BEFORE);
 
 // A realistic mix: 40% OrderPlaced with 1–3 items, the rest payments, shipments and cancellations.
 const events = [];

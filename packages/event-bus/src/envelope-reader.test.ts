@@ -3,7 +3,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "@orderly/contracts";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
 import { seededRandom } from "@orderly/eventsourcing/testing";
-import { type OrderEvent, type OrderEventType, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
+import { type OrderEvent, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, decodeEnvelopeReflective, encodeEnvelope, toEnvelope } from "./codec.js";
 import { randomOrderEvent, sampleOrderEvents } from "./test-samples.js";

@@ -1,12 +1,4 @@
-export {
-  decodeEnvelope,
-  decodeEnvelopeReflective,
-  encodeEnvelope,
-  encodeEnvelopeReflective,
-  fromEnvelope,
-  type HeaderReader,
-  toEnvelope,
-} from "./codec.js";
+export { decodeEnvelope, encodeEnvelope, type HeaderReader } from "./codec.js";
 export { assertNamespace, headers, ordersSubjects, streamName, subjectFor } from "./names.js";
 export { type OrdersBus, ordersBus } from "./orders-bus.js";
 export { type FieldKind, fieldNumbers, ProtoWriter } from "./proto-writer.js";

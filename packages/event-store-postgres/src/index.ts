@@ -44,7 +44,7 @@ export {
   PostgresEventStore,
   type PostgresEventStoreOptions,
 } from "./postgres-event-store.js";
-export { type FoldRow, PostgresEventLog, parseFoldPage } from "./projection-event-log.js";
+export { type FoldRow, PostgresEventLog } from "./projection-event-log.js";
 export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
 export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";
 export { PostgresRelaySession, PostgresRelayStore } from "./relay-store.js";
