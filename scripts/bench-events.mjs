@@ -1,10 +1,14 @@
 // EventService figures (issue 16), in one run on one machine, in a database of its own:
 //  1. catch-up throughput of SubscribeEvents to one consumer over gRPC (events/s), with the raw Postgres read rate of
 //     the same events (PostgresEventFeed, pages of 1000, text rows) measured in the same run as the baseline;
-//  2. live latency: commands appended at a fixed rate while one subscriber tails the head; from the append call
-//     (before the commit) to the event's arrival at the client, p50/p99 (an upper bound of commit → delivered).
+//  2. the maximum command rate of the store in the same run: appends (one OrderPlaced each, its own transaction, as the
+//     command service's unbatched path) in a closed loop with `--concurrency` in flight for `--max-seconds`;
+//  3. live latency: commands appended at a fixed open-loop rate (default: half that maximum) while one subscriber tails
+//     the head; from the append call (before the commit) to the event's arrival at the client, p50/p99 (an upper bound
+//     of commit → delivered), with how long the appends themselves took.
 //
-// Usage: pnpm build && node scripts/bench-events.mjs [--events 200000] [--rate 1000] [--seconds 10]
+// Usage: pnpm build && node scripts/bench-events.mjs [--events 200000] [--rate <n>|half] [--seconds 10]
+//        [--concurrency 32] [--max-seconds 3] [--window <bytes>]
 // Prints one JSON object. The query service runs in this process (composition root of services/query-service).
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
@@ -16,7 +20,39 @@ const root = new URL("..", import.meta.url);
 const grpcPath = createRequire(new URL("services/query-service/package.json", root)).resolve("@grpc/grpc-js");
 const grpc = createRequire(import.meta.url)(grpcPath);
 
-if (!isMainThread) {
+const now = () => performance.timeOrigin + performance.now(); // one clock across threads
+
+if (!isMainThread && workerData.mode === "live") {
+  // The live subscriber, on a thread of its own (as a consumer process would be): records when each position arrived.
+  const { port, from, until } = workerData;
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = client.makeServerStreamRequest(
+    "/orderly.orders.v1.EventService/SubscribeEvents",
+    () => Buffer.from([0x08, ...varint(from)]),
+    (bytes) => bytes,
+    {},
+  );
+  const arrived = [];
+  let expected = from;
+  call.on("data", (bytes) => {
+    const position = positionOf(bytes);
+    if (position !== expected + 1) {
+      parentPort.postMessage({ error: `live: position ${position} after ${expected}` });
+      return;
+    }
+    expected = position;
+    arrived.push(position, now());
+    if (position === until) {
+      call.cancel();
+      client.close();
+      parentPort.postMessage({ arrived });
+    }
+  });
+  call.on("error", (error) => {
+    if (error.code !== grpc.status.CANCELLED) parentPort.postMessage({ error: String(error) });
+  });
+  parentPort.postMessage({ ready: true });
+} else if (!isMainThread) {
   // The catch-up consumer.
   const { port, total, window } = workerData;
   // grpc-js's default HTTP/2 window is 64 KiB (about 180 envelopes in flight); `--window` sets the consumer's own.
@@ -58,13 +94,14 @@ if (!isMainThread) {
   const { values } = parseArgs({
     options: {
       events: { type: "string", default: "200000" },
-      rate: { type: "string", default: "1000" },
+      rate: { type: "string", default: "half" },
+      concurrency: { type: "string", default: "32" },
+      "max-seconds": { type: "string", default: "3" },
       seconds: { type: "string", default: "10" },
       window: { type: "string", default: "0" },
     },
   });
   const total = Number(values.events);
-  const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const round = (x, d = 0) => Number(x.toFixed(d));
   const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -125,67 +162,89 @@ if (!isMainThread) {
     });
     const grpcSeconds = (performance.now() - started) / 1000;
 
-    const client = new grpc.Client(`127.0.0.1:${service.grpcPort}`, grpc.credentials.createInsecure());
-    const subscribe = (from) =>
-      client.makeServerStreamRequest(
-        "/orderly.orders.v1.EventService/SubscribeEvents",
-        () => Buffer.from([0x08, ...varint(from)]),
-        (bytes) => bytes,
-        {},
-      );
+    const store = new PostgresEventStore(pool);
+    const appendOne = () => {
+      const orderId = randomUUID();
+      return store.append({
+        streamId: `order-${orderId}`,
+        expectedVersion: "no_stream",
+        events: [
+          {
+            event: {
+              type: "OrderPlaced",
+              data: { orderId, customerId: "c", currency: "EUR", items: [], totalMinor: 0 },
+            },
+            metadata: testMetadata(randomUUID(), { eventId: randomUUID() }),
+          },
+        ],
+      });
+    };
+
+    // The maximum command rate, measured now (closed loop, `concurrency` appends in flight), with nobody subscribed.
+    const maxSeconds = Number(values["max-seconds"]);
+    const concurrency = Number(values.concurrency);
+    let maxCount = 0;
+    const maxStart = performance.now();
+    const maxEnd = maxStart + maxSeconds * 1000;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < maxEnd) {
+          await appendOne();
+          maxCount++;
+        }
+      }),
+    );
+    const maxRate = maxCount / ((performance.now() - maxStart) / 1000);
+    const rate = values.rate === "half" ? Math.max(1, Math.round(maxRate / 2)) : Number(values.rate);
+    const headBeforeLive = await store.headPosition();
 
     // Live: one subscriber at the head; commands appended at `rate` per second (open loop) through the event store.
-    const store = new PostgresEventStore(pool);
     const sentAt = new Map();
-    const deliveredAt = new Map();
-    const live = subscribe(total);
-    let expected = total;
-    live.on("data", (bytes) => {
-      const position = positionOf(bytes);
-      if (position !== expected + 1) throw new Error(`live: position ${position} after ${expected}`);
-      expected = position;
-      deliveredAt.set(position, performance.now());
+    const target = headBeforeLive + rate * seconds;
+    const liveWorker = new Worker(new URL(import.meta.url), {
+      workerData: { mode: "live", port: service.grpcPort, from: headBeforeLive, until: target },
     });
-    live.on("error", () => {});
-    await new Promise((r) => setTimeout(r, 300));
+    const delivered = new Promise((resolve, reject) => {
+      liveWorker.on("message", (message) => {
+        if (message.error) reject(new Error(message.error));
+        else if (message.arrived) resolve(message.arrived);
+      });
+      liveWorker.once("error", reject);
+    });
+    await new Promise((resolve) => liveWorker.once("message", resolve)); // the worker has called
+    await new Promise((r) => setTimeout(r, 500)); // and the server has it waiting at the head
     const appends = [];
+    const appendMs = [];
+    const ackedAtOf = new Map();
     const interval = 1000 / rate;
     const liveStart = performance.now();
     for (let i = 0; i < rate * seconds; i++) {
       const due = liveStart + i * interval;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const calledAt = performance.now();
-      const orderId = randomUUID();
-      const commandId = randomUUID();
+      const calledAt = now();
       appends.push(
-        store
-          .append({
-            streamId: `order-${orderId}`,
-            expectedVersion: "no_stream",
-            events: [
-              {
-                event: {
-                  type: "OrderPlaced",
-                  data: { orderId, customerId: "c", currency: "EUR", items: [], totalMinor: 0 },
-                },
-                metadata: testMetadata(commandId, { eventId: randomUUID() }),
-              },
-            ],
-          })
-          .then((outcome) => sentAt.set(outcome.position, calledAt)),
+        appendOne().then((outcome) => {
+          const ackedAt = now();
+          sentAt.set(outcome.position, calledAt);
+          ackedAtOf.set(outcome.position, ackedAt);
+          appendMs.push(ackedAt - calledAt);
+        }),
       );
     }
     await Promise.all(appends);
-    const target = total + rate * seconds;
-    while (expected < target) await new Promise((r) => setTimeout(r, 20));
-    live.cancel();
+    const arrived = await delivered;
+    const deliveredAt = new Map();
+    for (let i = 0; i < arrived.length; i += 2) deliveredAt.set(arrived[i], arrived[i + 1]);
     await store.close();
-    client.close();
     // From the append call to the delivery of its position (a delivery may beat the append's own acknowledgement).
     const latencies = [...sentAt].map(([position, at]) => (deliveredAt.get(position) ?? Number.NaN) - at);
     if (latencies.some(Number.isNaN)) throw new Error("an appended position was never delivered");
     latencies.sort((a, b) => a - b);
+    // From the appender's acknowledgement to the delivery: a lower bound of commit → delivered (negative when the
+    // subscriber had it before the appender heard back).
+    const afterAck = [...ackedAtOf].map(([position, at]) => (deliveredAt.get(position) ?? Number.NaN) - at);
+    afterAck.sort((a, b) => a - b);
     console.log(
       JSON.stringify(
         {
@@ -193,6 +252,9 @@ if (!isMainThread) {
           raw_postgres_read_events_per_s: round(total / rawSeconds),
           grpc_catch_up_events_per_s: round(caughtUp / grpcSeconds),
           grpc_vs_raw: round(total / grpcSeconds / (total / rawSeconds), 2),
+          max_commands_per_s: round(maxRate),
+          max_rate_concurrency: concurrency,
+          load_average: (await import("node:os")).loadavg().map((x) => round(x, 2)),
           live: {
             commands_per_s: rate,
             seconds,
@@ -201,6 +263,20 @@ if (!isMainThread) {
               p50: round(percentile(latencies, 50), 2),
               p99: round(percentile(latencies, 99), 2),
               max: round(latencies.at(-1) ?? 0, 2),
+            },
+            append_acked_to_delivered_ms: {
+              p50: round(percentile(afterAck, 50), 2),
+              p99: round(percentile(afterAck, 99), 2),
+            },
+            append_ms: {
+              p50: round(
+                percentile(
+                  appendMs.sort((a, b) => a - b),
+                  50,
+                ),
+                2,
+              ),
+              p99: round(percentile(appendMs, 99), 2),
             },
           },
         },
