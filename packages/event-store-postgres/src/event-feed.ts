@@ -28,15 +28,26 @@ export interface EventFeedPage {
   readonly readTo: number;
   /** The head position in the same snapshot: less than the cursor only when the store went back (a restore). */
   readonly head: number;
+  /**
+   * The id of the event at the cursor (`after`) in the same snapshot; undefined when the store holds none there
+   * (cursor 0, a position a recovery retired, or a store that went back). A reader that remembers the id of the event
+   * it took last compares it: a different one means another timeline reuses the positions (ADR 0010).
+   */
+  readonly cursorEventId: string | undefined;
 }
 
 // One statement, one snapshot: the head row and the page agree. The head row is told apart by its null event id.
 const HEAD_ROW = `select last, null, null, null, null, null, null, null, null, null, null, null, null, null
   from global_position where id = 1`;
+// The event at the cursor, told apart by its null stream id (one primary-key probe, no payload): the mark check.
+const CURSOR_ROW = `select position, event_id, null, null, null, null, null, null, null, null, null, null, null, null
+  from events where position = $1`;
+// (The page's branch comes before the cursor's: its column types settle the union's.)
 const READ_ALL_SQL = `${HEAD_ROW} union all
-  (select ${STORED_EVENT_COLUMNS} from events where position > $1 order by position limit $2)`;
+  (select ${STORED_EVENT_COLUMNS} from events where position > $1 order by position limit $2) union all ${CURSOR_ROW}`;
 const READ_TYPES_SQL = `${HEAD_ROW} union all
-  (select ${STORED_EVENT_COLUMNS} from events where position > $1 and event_type = any($3::text[]) order by position limit $2)`;
+  (select ${STORED_EVENT_COLUMNS} from events where position > $1 and event_type = any($3::text[]) order by position limit $2)
+  union all ${CURSOR_ROW}`;
 
 export interface PostgresEventFeedOptions {
   /** Bound of one read, from asking for a connection to the last row (default 5000 ms); past it UnavailableError. */
@@ -68,7 +79,7 @@ export class PostgresEventFeed {
     let result: pg.QueryResult;
     try {
       result = await this.#pool.query({
-        name: filtered ? "orderly_event_log_read_types" : "orderly_event_log_read",
+        name: filtered ? "orderly_event_log_read_types_v2" : "orderly_event_log_read_v2",
         text: filtered ? READ_TYPES_SQL : READ_ALL_SQL,
         values: filtered ? [after, limit, types] : [after, limit],
         rowMode: "array",
@@ -80,14 +91,16 @@ export class PostgresEventFeed {
     }
     const rows = result.rows as StoredEventColumns[];
     let head = 0;
+    let cursorEventId: string | undefined;
     const events: StoredEventText[] = [];
     for (const r of rows) {
       if (r[1] === null) head = Number(r[0]);
+      else if (r[2] === null) cursorEventId = r[1];
       else events.push(readStoredEventColumns(r, emptyStoredEventText(), this.#upcasters));
     }
     const last = events.at(-1);
     const readTo = events.length === limit && last !== undefined ? Number(last.position) : Math.max(after, head);
-    return { events, readTo, head };
+    return { events, readTo, head, cursorEventId };
   }
 
   /** The position of the last committed event (0 when none). */

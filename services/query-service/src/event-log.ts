@@ -10,6 +10,8 @@ export interface EventLogPage {
   readonly readTo: number;
   /** The head in the same snapshot. */
   readonly head: number;
+  /** The id of the event at the cursor in the same snapshot (undefined: none there). */
+  readonly cursorEventId?: string | undefined;
 }
 
 /** Pages of the event log in position order. */

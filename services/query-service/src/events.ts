@@ -21,6 +21,23 @@ export class PositionAheadOfStoreError extends DomainError {
   }
 }
 
+/**
+ * The store no longer holds the event the subscription sent last at its position: it was restored to an earlier point
+ * (and has committed other events at those positions since), replaced by another database, or a recovery retired the
+ * position (ADR 0010/0011). Continuing would hand on another timeline's events as if they followed.
+ */
+export class StoreWentBackUnderSubscriptionError extends DomainError {
+  readonly code = "failed_precondition" as const;
+  constructor(position: number, eventId: string, found: string | undefined) {
+    super(
+      `the store no longer holds event ${eventId} at position ${position} (it has ${found === undefined ? "no event" : `event ${found}`} ` +
+        "there): it was restored to an earlier point or replaced, and the events this subscription sent may not exist " +
+        "in it any more; find out (pnpm orderly status) before resubscribing, from a position the store holds",
+    );
+    this.name = "StoreWentBackUnderSubscriptionError";
+  }
+}
+
 export interface EventsOptions {
   readonly log: EventLog;
   readonly commits: CommitWatch;
@@ -127,10 +144,15 @@ export class Events {
       // store's round trip overlaps the sending instead of adding to it.
       let mark = this.#commits.mark();
       let ahead: Promise<EventLogPage> | undefined;
+      // The event sent last (its position is the cursor of the next read): every read checks the store still holds it
+      // there, in the same snapshot as the page (ADR 0010's mark, one index probe).
+      let sentLast: { position: number; eventId: string } | undefined;
       while (!signal.aborted) {
         const page = await (ahead ?? this.#log.read(cursor, this.#pageSize, types));
         ahead = undefined;
         if (page.head < cursor) throw new PositionAheadOfStoreError(cursor, page.head);
+        if (sentLast !== undefined && sentLast.position === cursor && page.cursorEventId !== sentLast.eventId)
+          throw new StoreWentBackUnderSubscriptionError(cursor, sentLast.eventId, page.cursorEventId);
         const full = page.events.length === this.#pageSize;
         if (full) {
           const next = this.#log.read(page.readTo, this.#pageSize, types);
@@ -147,6 +169,8 @@ export class Events {
             cursor = position;
           }
           state.position = cursor;
+          const last = events[events.length - 1] as StoredEventText;
+          sentLast = { position: cursor, eventId: last.eventId };
           this.#observer.sent?.(events.length);
           yield events;
           if (signal.aborted) return;
