@@ -23,7 +23,8 @@ import { checkReadsUnderLoad } from "./reads.js";
 // --cluster-enabled yes ×3, redis-cli --cluster create), REDIS_URL listing the three nodes — the contract the services
 // read (@orderly/observability createRedisClient). Open-loop load on the command service, clients reading their own
 // writes back (ListCustomerOrders and GetOrderSummary with min_position), and projector-redis SIGKILLed twice under
-// the load (the stack restarts it, as a platform would). Then: no accepted command lost, the Redis read model equal
+// the load (the stack restarts it, as a platform would). The projectors run 2 partitions (PROJECTOR_PARTITIONS=2,
+// ADR 0019), so the per-partition checkpoint keys are on the cluster too, in the namespace's slot. Then: no accepted command lost, the Redis read model equal
 // to a fold of the store row by row, no stale read, reads answered again after each restart, `orderly verify` agrees
 // over the cluster, and the namespace's keys all in one slot of one master. CI runs the short profile (~40 s); the long
 // one: ORDERLY_FAULTS_PROFILE=long pnpm --filter @orderly/e2e exec vitest run src/faults/redis-cluster.e2e.test.ts
@@ -52,7 +53,7 @@ beforeAll(async () => {
     },
   };
   expect(cluster.url.split(",")).toHaveLength(3);
-  stack = await startFaultStack(servers, profile);
+  stack = await startFaultStack(servers, profile, { PROJECTOR_PARTITIONS: "2" });
 }, 240_000);
 
 afterAll(async () => {
