@@ -90,6 +90,24 @@ async function appendOrders(events: number, seed: number): Promise<number> {
   return appendHistories(new PostgresEventStore(pool), generateOrderHistories(events, seed), 64);
 }
 
+/**
+ * A backup of the store; then `events` more (of `seed`) reach every component; then the services stop, the backup is
+ * put back and the services start again (probed on /healthz: they need not become ready). Returns the head the store
+ * had reached before it went back.
+ */
+async function backUpMoveOnAndRestore(events: number, seed: number): Promise<number> {
+  const dump = await dumpDatabase(env.databaseUrl);
+  const head = await appendOrders(events, seed);
+  await caughtUp();
+  await stopServices();
+  await pool.end();
+  await replaceDatabase(env.databaseUrl, dump);
+  await dump.remove();
+  pool = createPool(env.databaseUrl, { max: 4 });
+  await startServices("healthz");
+  return head;
+}
+
 /** Until status shows every component at the store's head (nothing ahead, nothing lagging). */
 async function caughtUp(): Promise<void> {
   log("waiting for every component to catch up");
@@ -131,17 +149,8 @@ describe("pnpm orderly recover", () => {
     await appendOrders(1500, 1);
     await caughtUp();
     expect((await orderly("verify")).code).toBe(0);
-    const dump = await dumpDatabase(env.databaseUrl);
-    const headBefore = await appendOrders(1500, 2);
-    await caughtUp();
-
     // Postgres goes back, the services come back, and commands keep coming before anyone notices.
-    await stopServices();
-    await pool.end();
-    await replaceDatabase(env.databaseUrl, dump);
-    await dump.remove();
-    pool = createPool(env.databaseUrl, { max: 4 });
-    await startServices("healthz");
+    const headBefore = await backUpMoveOnAndRestore(1500, 2);
     const restoredHead = await appendOrders(300, 3);
     expect(restoredHead).toBeLessThan(headBefore);
 
@@ -201,15 +210,7 @@ describe("pnpm orderly recover", () => {
   it("--dry-run changes nothing; --reappend brings back the lost events of untouched orders, once", async () => {
     await appendOrders(1000, 11);
     await caughtUp();
-    const dump = await dumpDatabase(env.databaseUrl);
-    await appendOrders(600, 12);
-    await caughtUp();
-    await stopServices();
-    await pool.end();
-    await replaceDatabase(env.databaseUrl, dump);
-    await dump.remove();
-    pool = createPool(env.databaseUrl, { max: 4 });
-    await startServices("healthz");
+    await backUpMoveOnAndRestore(600, 12);
     // Other orders after the restore: the store now holds other events than the stream at those positions (reset).
     await appendOrders(100, 13);
     const reportFile = join(workdir, `orderly-recovery-${env.namespace}.json`);
@@ -274,15 +275,7 @@ describe("pnpm orderly recover", () => {
   it("is safe to interrupt: killed mid-way, run again, it finishes the job", async () => {
     await appendOrders(1500, 7);
     await caughtUp();
-    const dump = await dumpDatabase(env.databaseUrl);
-    await appendOrders(1500, 8);
-    await caughtUp();
-    await stopServices();
-    await pool.end();
-    await replaceDatabase(env.databaseUrl, dump);
-    await dump.remove();
-    pool = createPool(env.databaseUrl, { max: 4 });
-    await startServices("healthz");
+    await backUpMoveOnAndRestore(1500, 8);
     await appendOrders(200, 9);
 
     // Kill it at four points: after the report is written, after the positions were retired (before any read model
