@@ -3,6 +3,12 @@ import type { ProjectorMetrics } from "./metrics.js";
 import type { CheckpointMark, ContinuityCheck, Logger } from "./projection.js";
 
 /**
+ * The guards of one process that are diverged, per gauge: `orderly_store_diverged` has no labels, and a process runs
+ * a projector per partition it holds (ADR 0019), so the gauge is 1 while any of them is diverged.
+ */
+const divergedGuards = new WeakMap<object, Set<ContinuityGuard>>();
+
+/**
  * The projector's continuity state (ADR 0010/0011): marks (the checkpoint's, a batch's last event) checked against the
  * event store, and, once one disagrees, the divergence — the marks to check again and the one line logged — until the
  * store agrees again. Without a ContinuityCheck everything agrees.
@@ -17,7 +23,18 @@ export class ContinuityGuard {
     private readonly log: Logger,
     private readonly projection: string,
   ) {
-    this.metrics.storeDiverged.set(0);
+    this.report();
+  }
+
+  private report(): void {
+    let diverged = divergedGuards.get(this.metrics.storeDiverged);
+    if (!diverged) {
+      diverged = new Set();
+      divergedGuards.set(this.metrics.storeDiverged, diverged);
+    }
+    if (this.divergence) diverged.add(this);
+    else diverged.delete(this);
+    this.metrics.storeDiverged.set(diverged.size > 0 ? 1 : 0);
   }
 
   /** The line that was logged when the store stopped agreeing; undefined while it agrees. */
@@ -32,7 +49,7 @@ export class ContinuityGuard {
     if (message === undefined) return true;
     if (this.divergence === undefined) {
       this.divergence = { marks: [mark], message };
-      this.metrics.storeDiverged.set(1);
+      this.report();
       this.log.error(
         { projection: this.projection, checkpoint, position: mark.position, eventId: mark.eventId },
         message,
@@ -79,7 +96,7 @@ export class ContinuityGuard {
       return false;
     }
     this.divergence = undefined;
-    this.metrics.storeDiverged.set(0);
+    this.report();
     return true;
   }
 }

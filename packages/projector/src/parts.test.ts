@@ -57,4 +57,21 @@ describe("ContinuityGuard", () => {
     expect(guard.diverged).toBeUndefined();
     expect((await m.storeDiverged.get()).values[0]?.value).toBe(0);
   });
+
+  it("keeps the process's gauge at 1 while any guard on it (one per partition) is diverged", async () => {
+    const m = metrics();
+    let held = false;
+    const check: ContinuityCheck = { diverges: async () => (held ? undefined : "lost") };
+    const a = new ContinuityGuard(check, m, silentLogger, "p.p1");
+    expect(await a.agrees({ position: 9, eventId: "x" }, "it", 0)).toBe(false);
+    // Another partition's projector starting on the same registry does not hide it, nor does a partition that agrees.
+    const b = new ContinuityGuard(check, m, silentLogger, "p.p2");
+    expect((await m.storeDiverged.get()).values[0]?.value).toBe(1);
+    expect(await b.agrees({ position: 9, eventId: "x" }, "it", 0)).toBe(false);
+    held = true;
+    expect(await b.recheck({ position: 9, eventId: "x" })).toBe(true);
+    expect((await m.storeDiverged.get()).values[0]?.value).toBe(1);
+    expect(await a.recheck({ position: 9, eventId: "x" })).toBe(true);
+    expect((await m.storeDiverged.get()).values[0]?.value).toBe(0);
+  });
 });
