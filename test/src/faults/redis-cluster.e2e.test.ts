@@ -158,6 +158,22 @@ describe(`the services on a 3-master Redis Cluster (${profile.name} profile)`, (
         expect(perMaster).toHaveLength(3);
         expect(perMaster.filter((n) => n > 0)).toHaveLength(1);
         expect(Math.max(...perMaster)).toBeGreaterThan(readModels.orders);
+        // ...and no key of the stack's elsewhere (the cluster is this test's own: scanning it is fine).
+        let keys = 0;
+        const strays: string[] = [];
+        for (const node of redisMasters(redis)) {
+          let cursor = "0";
+          do {
+            const [next, page] = await node.scan(cursor, "COUNT", 1000);
+            cursor = next;
+            keys += page.length;
+            for (const key of page) {
+              if (Number(await redis.cluster("KEYSLOT", key)) !== slot) strays.push(key);
+            }
+          } while (cursor !== "0");
+        }
+        expect(strays.slice(0, 10)).toEqual([]);
+        expect(keys).toBe(Math.max(...perMaster));
       } finally {
         redis.disconnect();
       }
