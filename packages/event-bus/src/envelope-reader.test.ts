@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { toBinary } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "@orderly/contracts";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
@@ -6,7 +5,7 @@ import { seededRandom } from "@orderly/eventsourcing/testing";
 import { type OrderEvent, type OrderPlaced, orderEventTypes } from "@orderly/orders-domain";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, decodeEnvelopeReflective, encodeEnvelope, toEnvelope } from "./codec.js";
-import { randomOrderEvent, sampleOrderEvents } from "./test-samples.js";
+import { randomOrderEvent, recordWithRandomIds, sampleOrderEvents } from "./test-samples.js";
 
 // ---- a tiny protobuf wire builder, to write what our encoder never writes (order, repeats, unknown fields) ----
 
@@ -99,24 +98,14 @@ function recorded(
   event: OrderEvent,
   options: { position?: number; streamVersion?: number; traceparent?: string; actor?: string; occurredAt?: Date } = {},
 ): RecordedEvent<OrderEvent> {
-  const occurredAt = options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123));
-  return {
-    type: event.type,
-    data: event.data,
+  return recordWithRandomIds(event, {
     streamId: `order-${orderId}`,
     streamVersion: options.streamVersion ?? 3,
     position: options.position ?? 1_000_003,
-    metadata: {
-      eventId: randomUUID(),
-      commandId: randomUUID(),
-      correlationId: randomUUID(),
-      causationId: randomUUID(),
-      occurredAt,
-      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
-      ...(options.actor !== undefined ? { actor: options.actor } : {}),
-    },
-    committedAt: occurredAt,
-  };
+    occurredAt: options.occurredAt ?? new Date(Date.UTC(2026, 10, 26, 6, 0, 0, 123)),
+    traceparent: options.traceparent,
+    actor: options.actor,
+  });
 }
 
 /** The envelope's fields as separate wire chunks (so a test can reorder, repeat and interleave them). */

@@ -166,21 +166,42 @@ export function randomOrderEvent(random: () => number): RecordedEvent<OrderEvent
   const position = randomInt(random);
   const streamVersion = randomInt(random);
   const streamId = random() < 0.9 ? `order-${randomUUID()}` : randomString(random);
-  return {
-    type: event.type,
-    data: event.data,
+  return recordWithRandomIds(event, {
     streamId,
     streamVersion,
     position,
+    occurredAt,
+    traceparent: tp,
+    actor: actor || undefined,
+  });
+}
+
+export interface RecordedAt {
+  readonly streamId: string;
+  readonly streamVersion: number;
+  readonly position: number;
+  readonly occurredAt: Date;
+  readonly traceparent?: string | undefined;
+  readonly actor?: string | undefined;
+}
+
+/** `event` recorded `at` with fresh random ids (none related to another), committed when it occurred. */
+export function recordWithRandomIds(event: OrderEvent, at: RecordedAt): RecordedEvent<OrderEvent> {
+  return {
+    type: event.type,
+    data: event.data,
+    streamId: at.streamId,
+    streamVersion: at.streamVersion,
+    position: at.position,
     metadata: {
       eventId: randomUUID(),
       commandId: randomUUID(),
       correlationId: randomUUID(),
       causationId: randomUUID(),
-      occurredAt,
-      ...(tp !== undefined ? { traceparent: tp } : {}),
-      ...(actor ? { actor } : {}),
+      occurredAt: at.occurredAt,
+      ...(at.traceparent !== undefined ? { traceparent: at.traceparent } : {}),
+      ...(at.actor !== undefined ? { actor: at.actor } : {}),
     },
-    committedAt: occurredAt,
+    committedAt: at.occurredAt,
   };
 }
