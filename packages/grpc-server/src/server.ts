@@ -20,11 +20,11 @@ import {
 } from "@grpc/grpc-js";
 import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { ResourceExhaustedError } from "@orderly/eventsourcing";
+import { type FramedWriter, framedWriter, frameMessages } from "@orderly/library-internals/grpc-js";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { JwtAuthenticator, type JwtAuthOptions, type Principal } from "./auth.js";
 import { EncodedBatch, EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
-import { type FramedWriter, framedWriter, frameMessages } from "./grpc-js-internals.js";
 import { HealthState } from "./health.js";
 import { type GrpcMetrics, grpcMetrics } from "./metrics.js";
 import {
@@ -495,7 +495,7 @@ export class GrpcServer {
             if (value instanceof EncodedBatch) {
               const messages = value.messages;
               sent = messages.length;
-              // A batch goes out as one HTTP/2 write of framed messages (grpc-js-internals.ts); from then on, so does
+              // A batch goes out as one HTTP/2 write of framed messages (@orderly/library-internals/grpc-js); from then on, so does
               // everything else of this call, to keep the order. Without the expected internals: message by message.
               if (framed === undefined && sent > 0) framed = framedWriter(call) ?? null;
               if (framed) {

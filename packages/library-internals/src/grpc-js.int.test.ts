@@ -1,9 +1,9 @@
 import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { framedWriter, frameMessages, GRPC_JS_INTERNALS } from "./grpc-js-internals.js";
+import { framedWriter, frameMessages, GRPC_JS_INTERNALS } from "./grpc-js.js";
 
-// Fails loudly when a @grpc/grpc-js upgrade moves the internals grpc-js-internals.ts relies on (ADR 0018). The
+// Fails loudly when a @grpc/grpc-js upgrade moves the internals grpc-js.ts relies on (ADR 0017 §3, ADR 0018). The
 // product would still work (it falls back to per-message writes), but slower: fix the module or drop it.
 
 const version = (createRequire(import.meta.url)("@grpc/grpc-js/package.json") as { version: string }).version;
@@ -56,7 +56,7 @@ afterAll(() => {
   server?.forceShutdown();
 });
 
-describe(`@grpc/grpc-js ${version} internals (grpc-js-internals.ts)`, () => {
+describe(`@grpc/grpc-js ${version} internals (@orderly/library-internals/grpc-js)`, () => {
   it("still has what framedWriter relies on: messages written as framed batches arrive one by one, then status OK", async () => {
     const received: string[] = [];
     const status = await new Promise<grpc.StatusObject>((resolve) => {

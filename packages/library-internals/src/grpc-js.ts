@@ -1,8 +1,8 @@
 import type { EventEmitter } from "node:events";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 
-// The one module that reaches into @grpc/grpc-js's internals (ADR 0018). Written against 1.14.x; what it touches is
-// listed in `GRPC_JS_INTERNALS` and checked by grpc-js-internals.int.test.ts, which fails on an upgrade that moves any
+// The one module that reaches into @grpc/grpc-js's internals (ADR 0017 §3, ADR 0018). Written against 1.14.x; what it
+// touches is listed in `GRPC_JS_INTERNALS` and checked by grpc-js.int.test.ts, which fails on an upgrade that moves any
 // of it. When the shape is not found at run time, `framedWriter` returns undefined and callers fall back to the public
 // per-message `call.write`: slower, never wrong.
 //
