@@ -126,11 +126,7 @@ export class PartitionLeases {
       [this.key, MEMBER],
     );
     const row = result.rows[0];
-    const pids = row?.pids ?? [];
-    const rank = Math.max(0, pids.indexOf(row?.me ?? -1));
-    const members = Math.max(1, pids.length);
-    const n = this.options.partitions;
-    return Math.floor(n / members) + (rank < n % members ? 1 : 0);
+    return shareOf(row?.pids ?? [], row?.me ?? -1, this.options.partitions);
   }
 
   private async rebalance(client: pg.Client): Promise<void> {
@@ -174,4 +170,15 @@ export class PartitionLeases {
   private async releaseAll(unlock = true): Promise<void> {
     for (const index of this.partitionsHeld) await this.release(unlock ? this.client : undefined, index);
   }
+}
+
+/**
+ * How many of `partitions` the member `me` should hold when `members` (backend pids, sorted) hold the member lock:
+ * an even share, the first `partitions mod members` by pid one more. Every member computes the same split, so they
+ * converge without talking; a member not (yet) listed counts as the first.
+ */
+export function shareOf(members: readonly number[], me: number, partitions: number): number {
+  const count = Math.max(1, members.length);
+  const rank = Math.max(0, members.indexOf(me));
+  return Math.floor(partitions / count) + (rank < partitions % count ? 1 : 0);
 }
