@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { describe, expect, it } from "vitest";
-import { ConfigError, readPort, readStackConfig, withDefaultUser } from "./config.js";
+import { ConfigError, problemCollector, readPort, readStackConfig, withDefaultUser } from "./config.js";
 
 describe("readStackConfig", () => {
   it("uses the defaults that run on a developer's machine", () => {
@@ -174,5 +174,22 @@ describe("readPort", () => {
     expect(readPort({}, "METRICS_PORT", 9401)).toBe(9401);
     expect(readPort({ METRICS_PORT: "9500" }, "METRICS_PORT", 9401)).toBe(9500);
     expect(() => readPort({ METRICS_PORT: "-1" }, "METRICS_PORT", 9401)).toThrow('METRICS_PORT="-1" is not a TCP port');
+  });
+});
+
+describe("problemCollector", () => {
+  it("gathers the problems of every reader that throws a ConfigError, rethrows any other error", () => {
+    const problems: string[] = [];
+    const collect = problemCollector(problems);
+    expect(collect(() => readPort({ P: "x" }, "P", 1), 7)).toBe(7);
+    expect(collect(() => readPort({ Q: "99999" }, "Q", 2), 8)).toBe(8);
+    expect(collect(() => 3, 9)).toBe(3);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^P="x" is not a TCP port/);
+    expect(() =>
+      collect(() => {
+        throw new TypeError("a bug");
+      }, 0),
+    ).toThrow(TypeError);
   });
 });

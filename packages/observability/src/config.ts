@@ -51,6 +51,22 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * For a service's config reader: `collect(read, fallback)` runs `read` and, when it throws a ConfigError, adds its
+ * problems to `problems` and returns `fallback`, so that one ConfigError at the end names every bad variable at once.
+ */
+export function problemCollector(problems: string[]): <T>(read: () => T, fallback: T) => T {
+  return (read, fallback) => {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+      return fallback;
+    }
+  };
+}
+
 /** Reads and validates the stack configuration; throws one ConfigError listing every problem. */
 export function readStackConfig(env: Env): StackConfig {
   const problems: string[] = [];

@@ -1,6 +1,7 @@
 export {
   ConfigError,
   natsServers,
+  problemCollector,
   readInteger,
   readPort,
   readStackConfig,

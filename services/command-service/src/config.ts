@@ -2,6 +2,7 @@ import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "
 import {
   ConfigError,
   type NatsLinkOptions,
+  problemCollector,
   readInteger,
   readPort,
   readStackConfig,
@@ -51,15 +52,7 @@ type Env = Record<string, string | undefined>;
 /** Reads and validates the configuration; throws one ConfigError naming every bad variable. */
 export function readConfig(env: Env): CommandServiceConfig {
   const problems: string[] = [];
-  const collect = <T>(read: () => T, fallback: T): T => {
-    try {
-      return read();
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems.push(...error.problems);
-      return fallback;
-    }
-  };
+  const collect = problemCollector(problems);
   const stack = collect(() => readStackConfig(env), undefined);
   const security = readServerSecurityConfig(env);
   problems.push(...security.problems);

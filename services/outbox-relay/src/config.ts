@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  problemCollector,
   readInteger,
   readPort,
   readStackConfig,
@@ -25,15 +26,7 @@ type Env = Record<string, string | undefined>;
 /** Reads and validates the relay's environment; throws one ConfigError naming every bad variable. */
 export function readConfig(env: Env): RelayServiceConfig {
   const problems: string[] = [];
-  const collect = <T>(fn: () => T, fallback: T): T => {
-    try {
-      return fn();
-    } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems);
-      else throw error;
-      return fallback;
-    }
-  };
+  const collect = problemCollector(problems);
   const stack = collect(() => readStackConfig(env), undefined);
   const config = {
     metricsPort: collect(() => readPort(env, "METRICS_PORT", 9403), 9403),

@@ -1,6 +1,7 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
 import {
   ConfigError,
+  problemCollector,
   readInteger,
   readPort,
   readStackConfig,
@@ -58,15 +59,7 @@ type Env = Record<string, string | undefined>;
 
 export function readQueryServiceConfig(env: Env): QueryServiceConfig {
   const problems: string[] = [];
-  const collect = <T>(read: () => T, fallback: T): T => {
-    try {
-      return read();
-    } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems);
-      else throw error;
-      return fallback;
-    }
-  };
+  const collect = problemCollector(problems);
   const stack = collect(() => readStackConfig(env), undefined);
   const security = readServerSecurityConfig(env);
   problems.push(...security.problems);
