@@ -1,6 +1,6 @@
 // Sample events for the codec, writer and reader tests (not built into dist: see tsconfig.build.json).
 import { randomUUID } from "node:crypto";
-import type { RecordedEvent } from "@orderly/eventsourcing";
+import type { EventMetadata, RecordedEvent } from "@orderly/eventsourcing";
 import { type OrderEvent, type OrderEventType, orderEventTypes } from "@orderly/orders-domain";
 
 export interface SampleEdges {
@@ -176,14 +176,9 @@ export function randomOrderEvent(random: () => number): RecordedEvent<OrderEvent
   });
 }
 
-export interface RecordedAt {
-  readonly streamId: string;
-  readonly streamVersion: number;
-  readonly position: number;
-  readonly occurredAt: Date;
-  readonly traceparent?: string | undefined;
-  readonly actor?: string | undefined;
-}
+/** Where and when an event was recorded, and with which trace and actor. */
+export type RecordedAt = Pick<RecordedEvent, "streamId" | "streamVersion" | "position"> &
+  Pick<EventMetadata, "occurredAt" | "traceparent" | "actor">;
 
 /** `event` recorded `at` with fresh random ids (none related to another), committed when it occurred. */
 export function recordWithRandomIds(event: OrderEvent, at: RecordedAt): RecordedEvent<OrderEvent> {

@@ -12,7 +12,7 @@ import {
   startService,
   type TestEnvironment,
 } from "@orderly/testing";
-import { serviceEntry } from "../query-service/stack.js";
+import { serviceEntry, stackServiceEnv } from "../query-service/stack.js";
 import type { FaultProfile } from "./profile.js";
 
 // The five services as separate processes (as a container platform runs them) against a Postgres, NATS and Redis
@@ -122,11 +122,7 @@ export async function startFaultStack(
           name,
           entry: serviceEntry(name),
           env: {
-            ...env.env,
-            COMMAND_PORT: String(ports.command),
-            QUERY_PORT: String(ports.query),
-            METRICS_PORT: String(metrics[name]),
-            LOG_FORMAT: "json",
+            ...stackServiceEnv(env, ports, metrics[name]),
             PROJECTOR_ACK_WAIT_MS: String(profile.ackWaitMs),
             // customer_orders' partial-loss detection, bound interval + pass (ADR 0007): 6 s here instead of 65 s.
             PROJECTOR_REDIS_CHECK_INTERVAL_MS: String(partialLoss.checkIntervalMs),

@@ -84,11 +84,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       name,
       entry: serviceEntry(name),
       env: {
-        ...env.env,
-        COMMAND_PORT: String(ports.command),
-        QUERY_PORT: String(ports.query),
-        METRICS_PORT: String(metrics[name]),
-        LOG_FORMAT: "json",
+        ...stackServiceEnv(env, ports, metrics[name]),
         ...options.env,
         ...(name === "query-service" ? queryEnv : {}),
         ...extraEnv,
@@ -149,6 +145,21 @@ async function loadServices() {
 /** A proto-loader client of `service` on 127.0.0.1:`port`. */
 export async function createClient(service: "CommandService" | "QueryService", port: number): Promise<Client> {
   return client((await loadServices())[service], port);
+}
+
+/** A service's environment in `env`'s namespace: the stack's gRPC ports, its own metrics port, JSON logs. */
+export function stackServiceEnv(
+  env: TestEnvironment,
+  ports: { readonly command: number; readonly query: number },
+  metricsPort: number,
+): Record<string, string> {
+  return {
+    ...env.env,
+    COMMAND_PORT: String(ports.command),
+    QUERY_PORT: String(ports.query),
+    METRICS_PORT: String(metricsPort),
+    LOG_FORMAT: "json",
+  };
 }
 
 /** The built entry point of a service. */
