@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import { partitionOf } from "@orderly/eventsourcing";
 import { Projector, rebuildProjection } from "@orderly/projector";
@@ -74,6 +75,12 @@ describe("partitioned order_summaries", () => {
     expect(rows.rowCount).toBeGreaterThan(0);
     for (const row of rows.rows) expect(partitionOf(row.order_id, N)).toBe(0);
     expect(await new PostgresCheckpointReader(pool).checkpoint()).toBe(0);
+    // GetOrderSummary's shortcut: the owning partition's checkpoint.
+    const reader = new PostgresOrderSummaryReader(pool);
+    expect(await reader.partitionCheckpoint((rows.rows[0] as { order_id: string }).order_id)).toBe(head);
+    let other = randomUUID();
+    while (partitionOf(other, N) !== 1) other = randomUUID();
+    expect(await reader.partitionCheckpoint(other)).toBe(0);
     // What `orderly verify` compares: the lowest partition's checkpoint, rows up to the furthest one's as moved on.
     const snapshot = await readOrderSummariesSnapshot(pool);
     expect(snapshot.mark.position).toBe(0);

@@ -7,10 +7,12 @@ import {
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
 } from "@orderly/order-read-models";
+import type pg from "pg";
 import { startQueryService } from "./app.js";
 import { BatchingOrderSummaryReader } from "./batching-reader.js";
 import { readQueryServiceConfig } from "./config.js";
 import { PostgresOrderSummaryBatchReader } from "./pg-summary-batch-reader.js";
+import type { OrderSummaryReader } from "./read-models.js";
 
 // Composition root of the QueryService: configuration, the read-model readers, and the service (app.ts).
 
@@ -25,10 +27,7 @@ async function main(): Promise<void> {
     config,
     logger,
     readers: ({ pool, redis, namespace }) => ({
-      // Concurrent reads share one query (ADR 0008).
-      summaries: config.batchReads
-        ? new BatchingOrderSummaryReader(new PostgresOrderSummaryBatchReader(pool))
-        : new PostgresOrderSummaryReader(pool),
+      summaries: summariesReader(pool, config.batchReads),
       customerOrders: new RedisCustomerOrdersReader(redis, namespace),
       summariesCheckpoint: new PostgresCheckpointReader(pool, "order_summaries"),
       customerOrdersCheckpoint: new RedisCheckpointReader(redis, namespace),
@@ -49,3 +48,16 @@ async function main(): Promise<void> {
 }
 
 runMain("query-service", logger, main);
+
+/**
+ * GetOrderSummary's reader: concurrent reads share one query (ADR 0008) unless QUERY_BATCH_READS is off; a partitioned
+ * `order_summaries` also answers with the owning partition's checkpoint (ADR 0019).
+ */
+function summariesReader(pool: pg.Pool, batchReads: boolean): OrderSummaryReader {
+  const byId = new PostgresOrderSummaryReader(pool);
+  const reads = batchReads ? new BatchingOrderSummaryReader(new PostgresOrderSummaryBatchReader(pool)) : byId;
+  return {
+    getOrderSummary: (orderId) => reads.getOrderSummary(orderId),
+    partitionCheckpoint: (orderId) => byId.partitionCheckpoint(orderId),
+  };
+}

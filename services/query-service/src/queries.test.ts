@@ -112,6 +112,34 @@ describe("GetOrderSummary", () => {
     expect(visible).toEqual([8]);
   });
 
+  it("partitioned: answers as soon as the order's own partition has applied min_position, the slowest one not", async () => {
+    const models = new InMemoryReadModels();
+    const own = { position: 0 };
+    const reader = {
+      getOrderSummary: (id: string) => models.getOrderSummary(id),
+      partitionCheckpoint: async () => own.position,
+    };
+    const { watchers, queries } = await setup({ summaries: reader, maxWaitMs: 100 });
+    watchers.order_summaries.advance(3);
+    const order = view();
+    models.put(order);
+    // Its partition at 9: no wait, although the read model (the lowest partition) is at 3.
+    own.position = 9;
+    const started = Date.now();
+    expect((await queries.getOrderSummary({ orderId: order.orderId, minPosition: 9 })).summary.orderId).toBe(
+      order.orderId,
+    );
+    expect(Date.now() - started).toBeLessThan(90);
+    // Its partition behind too: waits for the read model, and UNAVAILABLE when neither gets there.
+    own.position = 5;
+    expect(await codeOf(queries.getOrderSummary({ orderId: order.orderId, minPosition: 9 }))).toBe("unavailable");
+    // Its partition gets there during the wait: asked again when the budget runs out, answered.
+    const pending = queries.getOrderSummary({ orderId: order.orderId, minPosition: 12 });
+    await new Promise((r) => setTimeout(r, 20));
+    own.position = 12;
+    expect((await pending).summary.orderId).toBe(order.orderId);
+  });
+
   it("NOT_FOUND only once min_position is reached; UNAVAILABLE with position and lag when the budget runs out", async () => {
     const { models, watchers, queries, waited } = await setup({ maxWaitMs: 100 });
     watchers.order_summaries.advance(4);

@@ -106,7 +106,12 @@ export class Queries {
   ): Promise<{ summary: OrderSummaryView; consistency: Consistency }> {
     const orderId = validateOrderId(request.orderId);
     validatePosition(request.minPosition, "min_position");
-    await this.awaitPosition("order_summaries", request.minPosition, ctx);
+    // Partitioned: the order's own partition may have applied min_position while the slowest one has not.
+    if (!(await this.ownPartitionAt(orderId, request.minPosition))) {
+      await this.awaitPosition("order_summaries", request.minPosition, ctx, () =>
+        this.ownPartitionAt(orderId, request.minPosition),
+      );
+    }
     const summary = await readFrom("order_summaries", () => this.options.summaries.getOrderSummary(orderId));
     if (!summary) {
       // Only now is NOT_FOUND the truth: the read model has applied min_position.
@@ -219,7 +224,28 @@ export class Queries {
     return { readModel, position, lagSeconds };
   }
 
-  private async awaitPosition(readModel: ReadModelName, minPosition: number, ctx: QueryContext): Promise<void> {
+  /** Whether the partition that owns `orderId` has applied `minPosition` (false when unknown or unpartitioned). */
+  private async ownPartitionAt(orderId: string, minPosition: number): Promise<boolean> {
+    const reader = this.options.summaries;
+    if (minPosition <= this.options.watchers.order_summaries.position || !reader.partitionCheckpoint) return false;
+    try {
+      const position = await reader.partitionCheckpoint(orderId);
+      return position !== undefined && position >= minPosition;
+    } catch {
+      return false; // the whole model's checkpoint decides
+    }
+  }
+
+  /**
+   * Waits until the read model reached `minPosition` within the budget. `reachedElse`: asked once more when the wait
+   * timed out (the order's own partition may have got there), before the caller is told to retry.
+   */
+  private async awaitPosition(
+    readModel: ReadModelName,
+    minPosition: number,
+    ctx: QueryContext,
+    reachedElse?: () => Promise<boolean>,
+  ): Promise<void> {
     const watcher = this.options.watchers[readModel];
     if (minPosition <= watcher.position) return;
     const budget = Math.min(
@@ -241,6 +267,7 @@ export class Queries {
     this.options.observer?.waited?.(readModel, outcome, (performance.now() - started) / 1000, ctx.traceparent);
     if (outcome === "reached") return;
     if (outcome === "cancelled") throw new UnavailableError("the request was cancelled while waiting for min_position");
+    if (outcome === "timeout" && (await reachedElse?.())) return;
     const state = await this.consistency(readModel);
     throw new UnavailableError(
       `${readModel} has not reached min_position ${minPosition} within ${Math.max(0, Math.round(budget))} ms: ${describe([state])}; retry`,

@@ -34,6 +34,11 @@ export interface OrderSummaryView {
 
 export interface OrderSummaryReader {
   getOrderSummary(orderId: string): Promise<OrderSummaryView | undefined>;
+  /**
+   * A partitioned read model (ADR 0019): the checkpoint of the partition that owns the order, read where the rows are
+   * read. Undefined when the read model is not partitioned (or its layout just changed): wait for the whole model.
+   */
+  partitionCheckpoint?(orderId: string): Promise<number | undefined>;
 }
 
 export interface CustomerOrdersPage {
