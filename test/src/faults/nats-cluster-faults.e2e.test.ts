@@ -2,7 +2,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { streamName } from "@orderly/event-bus";
-import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, runLoad } from "@orderly/loadtest";
 import {
   eventually,
   freePort,
@@ -15,8 +14,8 @@ import {
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceEntry } from "../query-service/stack.js";
-import { loadtestSecurity } from "../secure-mode.js";
 import { CommandLog, checkCommands, checkReadModels, checkStream, positions } from "./checker.js";
+import { faultLoad } from "./fault-load.js";
 import { type FaultStack, type OwnServers, type ServiceName, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { checkReadsUnderLoad, followEvents } from "./reads.js";
@@ -127,23 +126,13 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
 
       const stopLoad = new AbortController();
       const load = (port: number, seed: number) =>
-        runLoad({
-          address: `127.0.0.1:${port}`,
-          mode: "open",
+        faultLoad({
+          port,
           rate: profile.rate / 2,
-          durationMs: 3_600_000,
-          signal: stopLoad.signal,
-          timeoutMs: profile.callTimeoutMs,
-          maxInFlight: 1000,
-          connections: 1,
-          mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.02, 0.01),
-          rywRate: 0,
           seed,
-          customers: 200,
-          lateThresholdMs: 50,
-          slo: [],
-          onReply: log.record,
-          ...loadtestSecurity(),
+          signal: stopLoad.signal,
+          log,
+          timeoutMs: profile.callTimeoutMs,
         });
       const loads = [load(stack.ports.command, 11), load(secondCommandPort, 12)];
       const reads = checkReadsUnderLoad({

@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, runLoad } from "@orderly/loadtest";
 import { createRedisClient, redisMasters } from "@orderly/observability";
 import { customerOrdersKeys } from "@orderly/order-read-models";
 import {
@@ -13,8 +12,8 @@ import {
   startRedisCluster,
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadtestSecurity } from "../secure-mode.js";
 import { CommandLog, checkCommands, checkReadModels, positions } from "./checker.js";
+import { faultLoad } from "./fault-load.js";
 import { type FaultStack, type OwnServers, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { checkReadsUnderLoad } from "./reads.js";
@@ -64,23 +63,13 @@ afterAll(async () => {
 /** Open-loop load and the read checker while `fault` runs; resolves after the tail, with what both saw. */
 async function underLoad(seed: number, fault: () => Promise<void>) {
   const stopLoad = new AbortController();
-  const load = runLoad({
-    address: `127.0.0.1:${stack.ports.command}`,
-    mode: "open",
+  const load = faultLoad({
+    port: stack.ports.command,
     rate: profile.rate,
-    durationMs: 3_600_000,
-    signal: stopLoad.signal,
-    timeoutMs: profile.callTimeoutMs,
-    maxInFlight: 1000,
-    connections: 1,
-    mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.02, 0.01),
-    rywRate: 0,
     seed,
-    customers: 200,
-    lateThresholdMs: 50,
-    slo: [],
-    onReply: log.record,
-    ...loadtestSecurity(),
+    signal: stopLoad.signal,
+    log,
+    timeoutMs: profile.callTimeoutMs,
   });
   const reads = checkReadsUnderLoad({
     commandPorts: [stack.ports.command],

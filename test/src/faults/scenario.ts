@@ -2,9 +2,8 @@ import { appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, type Report, runLoad } from "@orderly/loadtest";
+import type { Report } from "@orderly/loadtest";
 import { eventually } from "@orderly/testing";
-import { loadtestSecurity } from "../secure-mode.js";
 import {
   type CommandLog,
   type CommandReport,
@@ -15,6 +14,7 @@ import {
   type ReadModelReport,
   type StreamReport,
 } from "./checker.js";
+import { faultLoad } from "./fault-load.js";
 import type { FaultStack } from "./fault-stack.js";
 import type { FaultProfile } from "./profile.js";
 
@@ -80,24 +80,15 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   })();
 
   const stopLoad = new AbortController();
-  const load = runLoad({
-    address: `127.0.0.1:${stack.ports.command}`,
-    mode: "open",
+  // Until stopped: `tailMs` after the stack has recovered from the fault.
+  const load = faultLoad({
+    port: stack.ports.command,
     rate: profile.rate,
-    // Until stopped: `tailMs` after the stack has recovered from the fault.
-    durationMs: 3_600_000,
+    seed: options.seed ?? 7,
     signal: stopLoad.signal,
+    log,
     timeoutMs: profile.callTimeoutMs,
     maxInFlight: 2000,
-    connections: 1,
-    mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.02, 0.01),
-    rywRate: 0,
-    seed: options.seed ?? 7,
-    customers: 200,
-    lateThresholdMs: 50,
-    slo: [],
-    onReply: log.record,
-    ...loadtestSecurity(),
   });
   let times: FaultTimes;
   try {
