@@ -15,6 +15,9 @@ export interface ReceivedSpan {
   readonly kind: number;
   readonly links: readonly { traceId: string; spanId: string }[];
   readonly attributes: Record<string, unknown>;
+  /** Epoch nanoseconds, decimal (as OTLP/JSON sends them). */
+  readonly startTimeUnixNano: string;
+  readonly endTimeUnixNano: string;
 }
 
 export interface OtlpReceiver {
@@ -43,6 +46,8 @@ interface OtlpSpan {
   kind?: number;
   attributes?: KeyValue[];
   links?: { traceId: string; spanId: string }[];
+  startTimeUnixNano?: string | number;
+  endTimeUnixNano?: string | number;
 }
 interface ExportRequest {
   resourceSpans?: {
@@ -96,6 +101,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 kind: span.kind ?? 0,
                 links: (span.links ?? []).map((link) => ({ traceId: hexId(link.traceId), spanId: hexId(link.spanId) })),
                 attributes: attributesOf(span.attributes),
+                startTimeUnixNano: String(span.startTimeUnixNano ?? 0),
+                endTimeUnixNano: String(span.endTimeUnixNano ?? 0),
               });
             }
           }

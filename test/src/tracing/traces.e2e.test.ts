@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Accepted, metricsText, metricValue, type Stack, startStack } from "../query-service/stack.js";
@@ -118,6 +119,10 @@ describe("traces", () => {
       "orderly.wait.outcome": "reached",
     });
     expect(receiver.rejected).toBe(0);
+    // `node scripts/trace-svg.mjs` runs this test with ORDERLY_TRACE_SPANS_FILE set and draws the README's picture
+    // (docs/img/trace.svg) from the spans this one command left.
+    const spansFile = process.env.ORDERLY_TRACE_SPANS_FILE;
+    if (spansFile) await writeFile(spansFile, `${JSON.stringify(spans, null, 2)}\n`);
   }, 60_000);
 
   it("a command without a traceparent starts a trace of its own that still reaches the projectors", async () => {
