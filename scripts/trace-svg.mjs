@@ -84,6 +84,7 @@ const tick = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].find((step) => totalMs /
 const out = [];
 out.push(
   `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
+  `<title>One command's trace: ${spans.length} spans from ${services.length} processes</title>`,
   `<rect width="100%" height="100%" fill="#ffffff"/>`,
   `<text x="12" y="22" font-size="15" font-weight="600">One CreateOrder and a GetOrderSummary(min_position) waiting for it: ${spans.length} spans from ${services.length} processes, one trace</text>`,
   `<text x="12" y="40" fill="#555">trace ${esc(spans[0].traceId)} · ${totalMs.toFixed(1)} ms · captured by the traces e2e test's OTLP receiver (scripts/trace-svg.mjs)</text>`,
