@@ -1,10 +1,12 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import { partitionSuffix } from "./customer-orders-apply.js";
 import { checkGeneration } from "./customer-orders-integrity.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { readGenerationContents } from "./customer-orders-walk.js";
 import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { partitionCheckpointName } from "./partitions.js";
 import { CUSTOMER_ORDERS, ORDER_SUMMARIES } from "./versions.js";
 
 /** Where a read model stands: its checkpoint and, where recorded, the event it stands on and the store it came from. */
@@ -139,6 +141,50 @@ export async function readOrderSummariesMark(pool: pg.Pool): Promise<ReadModelMa
   return markOf(result.rows[0]?.row);
 }
 
+/**
+ * Where each partition of `order_summaries` stands (ADR 0019): entry i is partition i's checkpoint row, as many as
+ * the base row records (one when unpartitioned, or when the model has no row yet). The read model's position is the
+ * lowest of them.
+ */
+export async function readOrderSummariesPartitionMarks(pool: pg.Pool): Promise<ReadModelMark[]> {
+  const result = await pool.query<{ name: string; row: Record<string, unknown> }>(
+    "select name, to_jsonb(c) as row from projection_checkpoints c where name = $1 or starts_with(name, $1 || '.p')",
+    [ORDER_SUMMARIES],
+  );
+  const rows = new Map(result.rows.map((r) => [r.name, r.row]));
+  const count = Math.max(1, Number(rows.get(ORDER_SUMMARIES)?.partitions ?? 1));
+  return Array.from({ length: count }, (_, i) => markOf(rows.get(partitionCheckpointName(ORDER_SUMMARIES, i))));
+}
+
+/**
+ * Where each partition of the live generation of `customer_orders` stands (ADR 0019): entry i is `:checkpoint:p<i>`
+ * and its mark (`:checkpoint` for 0), as many as the generation's `:partitions` records (absent = 1; none without a
+ * generation).
+ */
+export async function readCustomerOrdersPartitionMarks(redis: Redis, namespace: string): Promise<ReadModelMark[]> {
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen === null) return [markOf(undefined)];
+  const g = keys.generation(gen);
+  const count = Math.max(1, Number((await redis.get(`${g}:partitions`)) ?? 1));
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const suffix = partitionSuffix(i);
+      const [checkpoint, mark] = await Promise.all([
+        redis.get(`${g}:checkpoint${suffix}`),
+        redis.hgetall(`${g}:mark${suffix}`),
+      ]);
+      const position = Number(checkpoint ?? 0);
+      const matches = mark.p === String(position);
+      return {
+        position,
+        eventId: matches && mark.e ? mark.e : undefined,
+        storeId: matches && mark.s ? mark.s : undefined,
+      };
+    }),
+  );
+}
+
 /** Where the live generation of `customer_orders` stands (0 when Redis holds none). */
 export async function readCustomerOrdersMark(redis: Redis, namespace: string): Promise<ReadModelMark> {
   const keys = customerOrdersKeys(namespace);
@@ -160,11 +206,13 @@ export async function readCustomerOrdersMark(redis: Redis, namespace: string): P
  * put back on the store before the rebuild, and moved past retired positions after it). The epoch moves with it, so
  * a live writer drops what it cached. Nothing when the model has no checkpoint row yet. With `expected`, only when the
  * checkpoint still stands there (compare-and-set: a projector that moved it meanwhile keeps its own); true when set.
+ * `partition` names the partition's row (ADR 0019: `order_summaries.p<i>`; 0, the default, is the base row).
  */
 export async function setOrderSummariesCheckpoint(
   pool: pg.Pool,
   mark: ReadModelMark,
   expected?: number,
+  partition = 0,
 ): Promise<boolean> {
   const columns = await pool.query<{ column_name: string }>(
     `select column_name from information_schema.columns
@@ -173,7 +221,7 @@ export async function setOrderSummariesCheckpoint(
   );
   const has = new Set(columns.rows.map((r) => r.column_name));
   const sets = ["position = $2", "epoch = epoch + 1", "updated_at = now()"];
-  const values: unknown[] = [ORDER_SUMMARIES, mark.position];
+  const values: unknown[] = [partitionCheckpointName(ORDER_SUMMARIES, partition), mark.position];
   if (has.has("event_id")) sets.push(`event_id = $${values.push(mark.eventId ?? null)}`);
   if (has.has("store_id")) sets.push(`store_id = $${values.push(mark.storeId ?? null)}`);
   const guard = expected === undefined ? "" : ` and position = $${values.push(expected)}`;
@@ -187,7 +235,8 @@ export async function setOrderSummariesCheckpoint(
 /**
  * Moves the live generation's checkpoint of `customer_orders` (and its mark) to `mark`, and its high-water mark in
  * Postgres with it (else the projector would take the lower checkpoint for lost data and start over from 0). With
- * `expected`, only when the checkpoint still stands there (compare-and-set); true when set.
+ * `expected`, only when the checkpoint still stands there (compare-and-set); true when set. `partition` names the
+ * partition's keys (ADR 0019: `:checkpoint:p<i>`, `:mark:p<i>`, high water `.p<i>`; 0, the default, the base ones).
  */
 export async function setCustomerOrdersCheckpoint(
   redis: Redis,
@@ -195,24 +244,35 @@ export async function setCustomerOrdersCheckpoint(
   namespace: string,
   mark: ReadModelMark,
   expected?: number,
+  partition = 0,
 ): Promise<boolean> {
   const keys = customerOrdersKeys(namespace);
   const gen = await redis.get(keys.current);
+  const suffix = partitionSuffix(partition);
   if (gen !== null) {
     const g = keys.generation(gen);
-    // Compare-and-set on the live generation's checkpoint (and its pointer): WATCH, check, MULTI/EXEC.
+    // Compare-and-set on the live generation's checkpoint (its pointer, and its partition count): WATCH, check,
+    // MULTI/EXEC.
     const watcher = redis.duplicate();
     try {
-      await watcher.watch(keys.current, `${g}:checkpoint`);
-      const [now, checkpoint] = await Promise.all([watcher.get(keys.current), watcher.get(`${g}:checkpoint`)]);
-      if (now !== gen || (expected !== undefined && Number(checkpoint ?? 0) !== expected)) {
+      await watcher.watch(keys.current, `${g}:checkpoint${suffix}`, `${g}:partitions`);
+      const [now, checkpoint, count] = await Promise.all([
+        watcher.get(keys.current),
+        watcher.get(`${g}:checkpoint${suffix}`),
+        watcher.get(`${g}:partitions`),
+      ]);
+      if (
+        now !== gen ||
+        partition >= Number(count ?? 1) ||
+        (expected !== undefined && Number(checkpoint ?? 0) !== expected)
+      ) {
         await watcher.unwatch();
         return false;
       }
       const done = await watcher
         .multi()
-        .set(`${g}:checkpoint`, String(mark.position))
-        .hset(`${g}:mark`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
+        .set(`${g}:checkpoint${suffix}`, String(mark.position))
+        .hset(`${g}:mark${suffix}`, "p", String(mark.position), "e", mark.eventId ?? "", "s", mark.storeId ?? "")
         .exec();
       if (done === null) return false;
     } finally {
@@ -222,7 +282,7 @@ export async function setCustomerOrdersCheckpoint(
   await pool.query(
     `insert into projection_checkpoints (name, position) values ($1, $2)
      on conflict (name) do update set position = excluded.position, updated_at = now()`,
-    [HIGH_WATER, mark.position],
+    [partition === 0 ? HIGH_WATER : `${HIGH_WATER}.p${partition}`, mark.position],
   );
   return true;
 }

@@ -4,8 +4,8 @@ import {
   CUSTOMER_ORDERS,
   ORDER_SUMMARIES,
   type ReadModelMark,
-  readCustomerOrdersMark,
-  readOrderSummariesMark,
+  readCustomerOrdersPartitionMarks,
+  readOrderSummariesPartitionMarks,
 } from "@orderly/order-read-models";
 import { type CliCommand, EXIT_FINDING, EXIT_OK } from "./command.js";
 import type { CliContext } from "./context.js";
@@ -22,6 +22,22 @@ export interface ComponentStatus {
   readonly component: string;
   readonly state: ComponentState;
   readonly position?: number;
+  readonly eventId?: string;
+  readonly lag?: number;
+  readonly detail?: string;
+  /**
+   * A partitioned read model (ADR 0019, more than one partition): every partition's checkpoint, checked as a component
+   * is. The component's position is then the lowest of them (the read model's position) and its state the first
+   * partition's that is not `ok`.
+   */
+  readonly partitions?: readonly PartitionStatus[];
+}
+
+/** One partition's checkpoint of a partitioned read model. */
+export interface PartitionStatus {
+  readonly partition: number;
+  readonly state: ComponentState;
+  readonly position: number;
   readonly eventId?: string;
   readonly lag?: number;
   readonly detail?: string;
@@ -78,10 +94,10 @@ export async function readStatus(context: CliContext): Promise<StatusReport> {
       .jsm()
       .then((jsm) => readOrdersStreamStatus(jsm, namespace))
       .catch((error: unknown) => error as Error),
-    readOrderSummariesMark(pool).catch((error: unknown) => error as Error),
+    readOrderSummariesPartitionMarks(pool).catch((error: unknown) => error as Error),
     context
       .redis()
-      .then((redis) => readCustomerOrdersMark(redis, namespace))
+      .then((redis) => readCustomerOrdersPartitionMarks(redis, namespace))
       .catch((error: unknown) => error as Error),
   ]);
 
@@ -102,8 +118,15 @@ export async function readStatus(context: CliContext): Promise<StatusReport> {
       });
     }
   }
-  const readModel = (component: string, mark: ReadModelMark | Error): Mark | ComponentStatus => {
-    if (mark instanceof Error) return down(component, mark);
+  const readModels: [string, ReadModelMark[] | Error][] = [
+    [`read model ${ORDER_SUMMARIES} (Postgres)`, summaries],
+    [`read model ${CUSTOMER_ORDERS} (Redis)`, customerOrders],
+  ];
+  const positions = [...marks, ...readModels.flatMap(([, m]) => (m instanceof Error ? [] : m))].flatMap((m) =>
+    "position" in m && m.position !== undefined ? [m.position] : [],
+  );
+  const storeIds = await eventIdsAt(pool, positions);
+  const checkReadModelMark = (component: string, mark: ReadModelMark): ComponentStatus => {
     if (mark.storeId !== undefined && store.storeId !== undefined && mark.storeId !== store.storeId) {
       return {
         component,
@@ -112,17 +135,50 @@ export async function readStatus(context: CliContext): Promise<StatusReport> {
         detail: `checkpoint taken from store ${mark.storeId}, this store is ${store.storeId} (pnpm orderly recover)`,
       };
     }
-    return { component, position: mark.position, eventId: mark.eventId };
+    return checkMark({ component, position: mark.position, eventId: mark.eventId }, store, storeIds);
   };
-  marks.push(readModel(`read model ${ORDER_SUMMARIES} (Postgres)`, summaries));
-  marks.push(readModel(`read model ${CUSTOMER_ORDERS} (Redis)`, customerOrders));
+  const readModel = (component: string, partitionMarks: ReadModelMark[] | Error): ComponentStatus => {
+    if (partitionMarks instanceof Error) return down(component, partitionMarks);
+    const checked = partitionMarks.map((m) => checkReadModelMark(component, m));
+    if (checked.length === 1) return checked[0] as ComponentStatus;
+    // Partitioned: the read model stands where its lowest partition does; a partition that is not ok makes it not ok.
+    let lowest = 0;
+    checked.forEach((c, i) => {
+      if ((c.position ?? 0) < ((checked[lowest] as ComponentStatus).position ?? 0)) lowest = i;
+    });
+    const partitions: PartitionStatus[] = checked.map((c, partition) => ({
+      partition,
+      state: c.state,
+      position: c.position ?? 0,
+      ...(c.eventId ? { eventId: c.eventId } : {}),
+      ...(c.lag !== undefined ? { lag: c.lag } : {}),
+      ...(c.detail ? { detail: c.detail } : {}),
+    }));
+    const bad = partitions.find((p) => p.state !== "ok");
+    const furthest = Math.max(...partitions.map((p) => p.position));
+    const base = checked[lowest] as ComponentStatus;
+    return {
+      ...base,
+      state: bad?.state ?? "ok",
+      detail: bad
+        ? `partition ${bad.partition} of ${partitions.length}: ${bad.detail ?? bad.state}`
+        : `${partitions.length} partitions, the lowest (${lowest}) at ${base.position}, the furthest at ${furthest}`,
+      partitions,
+    };
+  };
 
-  const positions = marks.flatMap((m) => ("position" in m && m.position !== undefined ? [m.position] : []));
-  const storeIds = await eventIdsAt(pool, positions);
-  const components = marks.map((m) => ("state" in m ? m : checkMark(m, store, storeIds)));
-  const findings = components
-    .filter((c) => c.state !== "ok")
-    .map((c) => `${c.component}: ${c.state}${c.detail ? ` (${c.detail})` : ""}`);
+  const components = [
+    ...marks.map((m) => ("state" in m ? m : checkMark(m, store, storeIds))),
+    ...readModels.map(([component, m]) => readModel(component, m)),
+  ];
+  const findings = components.flatMap((c) => {
+    if (c.partitions) {
+      return c.partitions
+        .filter((p) => p.state !== "ok")
+        .map((p) => `${c.component} partition ${p.partition}: ${p.state}${p.detail ? ` (${p.detail})` : ""}`);
+    }
+    return c.state === "ok" ? [] : [`${c.component}: ${c.state}${c.detail ? ` (${c.detail})` : ""}`];
+  });
   return { namespace, store, components, findings };
 }
 
@@ -168,6 +224,14 @@ export function formatStatus(report: StatusReport): string {
     lines.push(
       `${c.component.padEnd(width)}  ${c.state.padEnd(8)} ${position.padEnd(14)} ${lag.padEnd(12)} ${c.detail ?? ""}`.trimEnd(),
     );
+    for (const p of c.partitions ?? []) {
+      const name = `  partition ${p.partition}`;
+      const at = `at ${p.position}`;
+      const behind = p.lag === undefined ? "" : `lag ${p.lag}`;
+      lines.push(
+        `${name.padEnd(width)}  ${p.state.padEnd(8)} ${at.padEnd(14)} ${behind.padEnd(12)} ${p.detail ?? ""}`.trimEnd(),
+      );
+    }
   }
   lines.push(
     report.findings.length === 0 ? "all components agree with the store" : `${report.findings.length} finding(s)`,
