@@ -15,8 +15,8 @@ import {
   CUSTOMER_ORDERS,
   ORDER_SUMMARIES,
   type ReadModelMark,
-  readCustomerOrdersMark,
-  readOrderSummariesMark,
+  readCustomerOrdersPartitionMarks,
+  readOrderSummariesPartitionMarks,
   setCustomerOrdersCheckpoint,
   setOrderSummariesCheckpoint,
 } from "@orderly/order-read-models";
@@ -189,8 +189,14 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
   //    and a sound checkpoint left below the range steps over it by itself (catch-up skips retired ranges).
   const storeId = store.storeId;
   const continuity = new StoreContinuity(pool);
+  // A partitioned read model (ADR 0019) settles every partition's checkpoint so, each a compare-and-set of its own.
   const settle = async (name: ReadModelName): Promise<void> => {
-    const current = await readReadModelMark(context, name);
+    const count = (await readReadModelMarks(context, name)).length;
+    for (let partition = 0; partition < count; partition++) await settlePartition(name, partition, count);
+  };
+  const settlePartition = async (name: ReadModelName, partition: number, count: number): Promise<void> => {
+    const current = (await readReadModelMarks(context, name))[partition];
+    if (!current) return;
     const sound = (await continuity.check(current)).kind === "ok";
     const top = await recovery.lastEventPosition();
     // The positions past the store's last event are retired (up to the counter) when a recovery retired some.
@@ -201,8 +207,9 @@ async function recover(context: CliContext, options: RecoverOptions): Promise<Co
     } else if (!sound) {
       mark = { position: top, eventId: top === 0 ? undefined : (await eventIdsAt(pool, [top])).get(top), storeId };
     }
-    if (mark && (await setReadModelCheckpoint(context, name, mark, (now) => sameMark(now, current)))) {
-      step(`${name}: checkpoint moved from ${current.position} to ${mark.position}`);
+    if (mark && (await setReadModelCheckpoint(context, name, partition, mark, (now) => sameMark(now, current)))) {
+      const which = count > 1 ? ` partition ${partition} of ${count}` : "";
+      step(`${name}${which}: checkpoint moved from ${current.position} to ${mark.position}`);
     }
   };
   for (const name of [ORDER_SUMMARIES, CUSTOMER_ORDERS] as const) await settle(name);
@@ -307,21 +314,28 @@ async function makePlan(
   const marks = await readMarks(context);
   const ids = await eventIdsAt(
     pool,
-    marks.flatMap((m) => (m.mark ? [m.mark.position] : [])),
+    marks.flatMap((m) => (m.marks ?? []).map((mark) => mark.position)),
   );
   const retired = (p: number) => store.retired.some((r) => p >= r.first && p <= r.last);
   const rebuild: { name: ReadModelName; why: string }[] = [];
-  for (const { name, mark, error } of marks) {
-    if (!mark) throw new CommandFailedError(`${name} cannot be read: ${error}`);
-    let problem: string | undefined;
-    if (chosen === "reset") problem = "the store is the truth: every read model is rebuilt from it";
-    else if (mark.storeId !== undefined && mark.storeId !== store.storeId)
-      problem = `its checkpoint comes from store ${mark.storeId}`;
-    else if (mark.position > afterRefill && !(retired(mark.position) && mark.position === store.head))
-      problem = `its checkpoint ${mark.position} is past the store's last event ${afterRefill}`;
-    else if (mark.eventId !== undefined && mark.position <= storeLast && ids.get(mark.position) !== mark.eventId)
-      problem = `its checkpoint stands on event ${mark.eventId}, the store holds ${ids.get(mark.position) ?? "nothing"} at ${mark.position}`;
-    if (problem) rebuild.push({ name, why: problem });
+  for (const { name, marks: partitions, error } of marks) {
+    if (!partitions) throw new CommandFailedError(`${name} cannot be read: ${error}`);
+    // Every partition's checkpoint (ADR 0019) is judged as an unpartitioned read model's is; one amiss rebuilds it all.
+    for (const [index, mark] of partitions.entries()) {
+      const its = partitions.length > 1 ? `its partition ${index}'s checkpoint` : "its checkpoint";
+      let problem: string | undefined;
+      if (chosen === "reset") problem = "the store is the truth: every read model is rebuilt from it";
+      else if (mark.storeId !== undefined && mark.storeId !== store.storeId)
+        problem = `${its} comes from store ${mark.storeId}`;
+      else if (mark.position > afterRefill && !(retired(mark.position) && mark.position === store.head))
+        problem = `${its} ${mark.position} is past the store's last event ${afterRefill}`;
+      else if (mark.eventId !== undefined && mark.position <= storeLast && ids.get(mark.position) !== mark.eventId)
+        problem = `${its} stands on event ${mark.eventId}, the store holds ${ids.get(mark.position) ?? "nothing"} at ${mark.position}`;
+      if (problem) {
+        rebuild.push({ name, why: problem });
+        break;
+      }
+    }
   }
   const relay = store.relayCheckpoints.find((r) => r.name === RELAY);
   const relayPosition = relay?.position ?? 0;
@@ -330,7 +344,7 @@ async function makePlan(
   const maxSeen = Math.max(
     stream.tailPosition,
     relayPosition,
-    ...marks.map((m) => m.mark?.position ?? 0),
+    ...marks.flatMap((m) => (m.marks ?? []).map((mark) => mark.position)),
     ...marks.map((m) => m.highWater ?? 0),
   );
   return {
@@ -345,55 +359,56 @@ async function makePlan(
   };
 }
 
+/** Every read model's partition marks (one when unpartitioned), and the highest high-water mark of customer_orders. */
 async function readMarks(context: CliContext) {
   const pool = await context.pool();
   const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
   const [summaries, customerOrders, highWater] = await Promise.all([
-    readOrderSummariesMark(pool).catch((error: unknown) => message(error)),
+    readOrderSummariesPartitionMarks(pool).catch((error: unknown) => message(error)),
     context
       .redis()
-      .then((redis) => readCustomerOrdersMark(redis, context.stack.namespace))
+      .then((redis) => readCustomerOrdersPartitionMarks(redis, context.stack.namespace))
       .catch((error: unknown) => message(error)),
+    // Partition i > 0 records its own (`customer_orders.high_water.p<i>`, ADR 0019).
     pool
-      .query<{ position: number }>("select position from projection_checkpoints where name = $1", [
-        `${CUSTOMER_ORDERS}.high_water`,
-      ])
+      .query<{ position: number | string | null }>(
+        "select max(position) as position from projection_checkpoints where name = $1 or starts_with(name, $1 || '.p')",
+        [`${CUSTOMER_ORDERS}.high_water`],
+      )
       .then((r) => Number(r.rows[0]?.position ?? 0))
       .catch(() => 0),
   ]);
-  const entry = (name: ReadModelName, value: ReadModelMark | string, hw?: number) =>
+  const entry = (name: ReadModelName, value: ReadModelMark[] | string, hw?: number) =>
     typeof value === "string"
-      ? { name, mark: undefined, error: value, highWater: hw }
-      : { name, mark: value, error: undefined, highWater: hw };
+      ? { name, marks: undefined, error: value, highWater: hw }
+      : { name, marks: value, error: undefined, highWater: hw };
   return [entry(ORDER_SUMMARIES, summaries), entry(CUSTOMER_ORDERS, customerOrders, highWater)];
 }
 
 /**
- * Sets a read model's checkpoint when `when` approves of where it stands, compare-and-set against that reading: a
- * projector that moved it in between keeps its own.
+ * Sets a read model partition's checkpoint (0 when unpartitioned) when `when` approves of where it stands,
+ * compare-and-set against that reading: a projector that moved it in between keeps its own.
  */
 async function setReadModelCheckpoint(
   context: CliContext,
   name: ReadModelName,
+  partition: number,
   mark: ReadModelMark,
   when: (current: ReadModelMark) => boolean,
 ): Promise<boolean> {
+  const current = (await readReadModelMarks(context, name))[partition];
+  if (!current || !when(current)) return false;
   const pool = await context.pool();
-  if (name === ORDER_SUMMARIES) {
-    const current = await readOrderSummariesMark(pool);
-    return when(current) && (await setOrderSummariesCheckpoint(pool, mark, current.position));
-  }
+  if (name === ORDER_SUMMARIES) return setOrderSummariesCheckpoint(pool, mark, current.position, partition);
   const redis = await context.redis();
-  const current = await readCustomerOrdersMark(redis, context.stack.namespace);
-  return (
-    when(current) && (await setCustomerOrdersCheckpoint(redis, pool, context.stack.namespace, mark, current.position))
-  );
+  return setCustomerOrdersCheckpoint(redis, pool, context.stack.namespace, mark, current.position, partition);
 }
 
-async function readReadModelMark(context: CliContext, name: ReadModelName): Promise<ReadModelMark> {
+/** Where each partition of a read model stands (entry i: partition i; one entry when unpartitioned). */
+async function readReadModelMarks(context: CliContext, name: ReadModelName): Promise<ReadModelMark[]> {
   const pool = await context.pool();
-  if (name === ORDER_SUMMARIES) return readOrderSummariesMark(pool);
-  return readCustomerOrdersMark(await context.redis(), context.stack.namespace);
+  if (name === ORDER_SUMMARIES) return readOrderSummariesPartitionMarks(pool);
+  return readCustomerOrdersPartitionMarks(await context.redis(), context.stack.namespace);
 }
 
 function sameMark(a: ReadModelMark, b: ReadModelMark): boolean {

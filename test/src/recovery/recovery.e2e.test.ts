@@ -33,6 +33,8 @@ let env: TestEnvironment;
 let pool: pg.Pool;
 let services: RunningService[] = [];
 let workdir: string;
+/** What the projectors start with besides the test's environment (the partitioned test sets PROJECTOR_PARTITIONS). */
+let projectorEnv: Record<string, string> = {};
 
 /** Ready on `/readyz`; after the store went back they are NOT_SERVING there (by design), so then only alive. */
 async function startServices(probe: "readyz" | "healthz" = "readyz"): Promise<void> {
@@ -47,7 +49,13 @@ async function startServices(probe: "readyz" | "healthz" = "readyz"): Promise<vo
       await startService({
         name,
         entry: entry(service),
-        env: { ...env.env, METRICS_PORT: String(port), RELAY_LOCK_RETRY_MS: "100", LOG_LEVEL: "warn" },
+        env: {
+          ...env.env,
+          ...(name === "relay" ? {} : projectorEnv),
+          METRICS_PORT: String(port),
+          RELAY_LOCK_RETRY_MS: "100",
+          LOG_LEVEL: "warn",
+        },
         readyUrl: `http://127.0.0.1:${port}/${probe}`,
         readyTimeoutMs: 60_000,
       }),
@@ -134,6 +142,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  projectorEnv = {};
   await stopServices();
   await pool?.end();
   await env?.cleanup();
@@ -180,6 +189,59 @@ describe("pnpm orderly recover", () => {
     expect(after.code, after.stdout).toBe(0);
 
     // Safe to run twice: nothing left to do.
+    const again = await orderly("recover", "--json");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).plan.mode).toBe("none");
+  }, 420_000);
+
+  // ADR 0019: with partitioned projectors every partition's checkpoint is read, judged and moved as the one checkpoint
+  // of an unpartitioned read model is. Before, recover moved partition 0's only: the others stayed ahead of the store
+  // (the rebuild's swap caught up to them; their projectors stayed diverged, unready).
+  it("partitioned projectors (PROJECTOR_PARTITIONS=2): every partition's checkpoint ahead of the restored store is recovered", async () => {
+    await stopServices();
+    projectorEnv = { PROJECTOR_PARTITIONS: "2", PROJECTOR_LEASE_INTERVAL_MS: "300" };
+    await startServices();
+    await appendOrders(1200, 21);
+    await caughtUp();
+    expect((await orderly("verify")).code).toBe(0);
+    const headBefore = await backUpMoveOnAndRestore(1200, 22);
+    await appendOrders(200, 23);
+
+    // Status names every partition of customer_orders (Redis, not restored) as ahead of the store.
+    const status = await orderly("status", "--json");
+    expect(status.code).toBe(1);
+    const findings = (JSON.parse(status.stdout) as { findings: string[] }).findings.join("\n");
+    expect(findings).toMatch(/customer_orders.* partition 0: ahead/);
+    expect(findings).toMatch(/customer_orders.* partition 1: ahead/);
+
+    const recovered = await orderly("recover");
+    expect(recovered.code, recovered.stdout + recovered.stderr).toBe(0);
+    expect(recovered.stderr + recovered.stdout).toMatch(/customer_orders partition 1 of 2: checkpoint moved from \d+/);
+    expect((await orderly("verify")).code).toBe(0);
+    const report = JSON.parse(await readFile(join(workdir, `orderly-recovery-${env.namespace}.json`), "utf8")) as {
+      retired: { first: number; last: number };
+    };
+    expect(report.retired.last).toBeGreaterThanOrEqual(headBefore);
+
+    // New commands reach every partition of both read models: each at the store's head, nothing ahead, verify 0.
+    const newHead = await appendOrders(200, 24);
+    expect(newHead).toBeGreaterThan(report.retired.last);
+    await caughtUp();
+    const after = await orderly("status", "--json");
+    expect(after.code, after.stdout).toBe(0);
+    const readModels = (
+      JSON.parse(after.stdout) as {
+        components: { component: string; partitions?: { state: string; position: number }[] }[];
+      }
+    ).components.filter((c) => c.component.startsWith("read model"));
+    expect(readModels).toHaveLength(2);
+    for (const model of readModels) {
+      expect(model.partitions?.map((p) => [p.state, p.position])).toEqual([
+        ["ok", newHead],
+        ["ok", newHead],
+      ]);
+    }
+    expect((await orderly("verify")).code).toBe(0);
     const again = await orderly("recover", "--json");
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).plan.mode).toBe("none");
