@@ -11,8 +11,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { ProtoWriter } from "@orderly/event-bus";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
-import { encodeCreateOrder, ProtoWriter } from "../dist/request-hash.js";
+import { encodeCreateOrder } from "../dist/request-hash.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const openSeconds = Number(process.env.BENCH_OPEN_SECONDS ?? 20);
@@ -51,6 +52,7 @@ const plainRequest = () => {
 // not decoded. `checkReply` decodes one reply per target with proto-loader to make sure the calls are real.
 function requestBytes() {
   const writer = new ProtoWriter();
+  writer.begin();
   encodeCreateOrder(plainRequest())(writer);
   return Buffer.from(writer.finish());
 }
