@@ -10,8 +10,8 @@ import type { RedisLinkOptions } from "./links.js";
  * commands, Lua scripts (`defineCommand`, routed by their first key), pipelines, MULTI/EXEC and WATCH — as long as the
  * keys of one call hash to one slot, which Orderly's keys guarantee (every key of a namespace's `customer_orders`
  * starts with the hash tag `{<namespace>}`, customer-orders-keys.ts). What differs, and who minds it:
- * - keyspace-wide commands (SCAN, KEYS, FLUSHDB, DBSIZE) reach one master only: visit `redisMasters(client)` instead
- *   (only test clean-ups scan);
+ * - a command without a key runs on one master only: a caller that must reach every node of its own cluster (the
+ *   cluster tests' checks) visits `redisMasters(client)`;
  * - `client instanceof Redis` is false for a cluster: use `isRedisCluster`;
  * - SUBSCRIBE works (a cluster delivers PUBLISH to every node's subscribers) and is re-issued after a failover.
  * customer-orders-cluster.int.test.ts and test/src/faults/redis-cluster.e2e.test.ts run the read model and the

@@ -26,6 +26,7 @@ import {
   rebuildCustomerOrders,
   rebuildOrderSummaries,
 } from "@orderly/order-read-models";
+import { ORDER_HASH_FIELDS, orderHashValues } from "@orderly/order-read-models/testing";
 import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import { generateEventLog } from "./generate-event-log.mjs";
@@ -36,7 +37,6 @@ const BEFORE = (process.env.BENCH_REBUILD_BEFORE ?? "1") !== "0";
 const BEFORE_EVENTS = Number(process.env.BENCH_BEFORE_EVENTS ?? 200_000);
 
 // The hash fields of `customer_orders` (customer-orders.ts).
-const FIELDS = ["c", "s", "p", "cur", "t", "pd", "n", "v", "ca", "ua", "lp", "pp"];
 
 const env = await createTestEnvironment();
 const pool = createPool(env.databaseUrl, { max: 8 });
@@ -133,21 +133,8 @@ try {
   log(`ceiling: Redis writes of ${rows.length} summaries`);
   const g = `${customerOrdersKeys(env.namespace).prefix}:gbench`;
   const hashArgs = (s) => {
-    const values = [
-      s.customerId,
-      s.status,
-      s.paymentStatus,
-      s.currency,
-      String(s.totalMinor),
-      String(s.paidMinor),
-      String(s.itemCount),
-      String(s.version),
-      String(s.createdAt.getTime()),
-      String(s.updatedAt.getTime()),
-      String(s.lastPosition),
-      String(s.placedPosition),
-    ];
-    return FIELDS.flatMap((f, i) => [f, values[i]]);
+    const values = orderHashValues(s);
+    return ORDER_HASH_FIELDS.flatMap((f, i) => [f, values[i]]);
   };
   const dropBench = async () => {
     let cursor = "0";

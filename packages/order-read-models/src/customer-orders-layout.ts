@@ -42,10 +42,14 @@ export function isListMember(cursor: string): boolean {
   return memberPattern.test(cursor);
 }
 
-/** Strings per order in `packRows`' array: the id, the list member and the 13 hash fields below. */
-export const PACKED_ROW_WIDTH = 15;
+/** The names of an order hash's fields, in the order `orderHashValues` gives their values (the write script's order). */
+export const ORDER_HASH_FIELDS = ["c", "s", "p", "cur", "t", "pd", "n", "v", "ca", "ua", "lp", "pp", "pb"] as const;
 
-function toFields(s: OrderSummaryView): string[] {
+/** Strings per order in `packRows`' array: the id, the list member and the hash fields. */
+export const PACKED_ROW_WIDTH = 2 + ORDER_HASH_FIELDS.length;
+
+/** An order hash's field values, in `ORDER_HASH_FIELDS` order. */
+export function orderHashValues(s: OrderSummaryView): string[] {
   return [
     s.customerId,
     s.status,
@@ -73,7 +77,7 @@ export function packRows(summaries: Iterable<OrderSummaryView>): string {
   const flat: string[] = [];
   for (const s of summaries) {
     flat.push(s.orderId, listMember(s));
-    for (const field of toFields(s)) flat.push(field);
+    for (const field of orderHashValues(s)) flat.push(field);
   }
   const json = JSON.stringify(flat);
   // JSON.stringify escapes a lone surrogate, which cjson refuses; ioredis used to write it as U+FFFD, and so do we.

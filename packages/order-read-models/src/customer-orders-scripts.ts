@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { slotScript } from "./customer-orders-keys.js";
-import { PACKED_ROW_WIDTH } from "./customer-orders-layout.js";
+import { ORDER_HASH_FIELDS, PACKED_ROW_WIDTH } from "./customer-orders-layout.js";
 
 /**
  * The Lua that writes packed rows (`d`, from `packRows`) into generation `g`: each order's hash, its customer-list
@@ -12,9 +12,7 @@ import { PACKED_ROW_WIDTH } from "./customer-orders-layout.js";
 export const WRITE_ROWS_LUA = `local orders, customers = 0, 0
 for i = 1, #d, ${PACKED_ROW_WIDTH} do
   local oid, cid = d[i], d[i + 2]
-  local added = redis.call('HSET', g .. ':o:' .. oid, 'c', cid, 's', d[i + 3], 'p', d[i + 4], 'cur', d[i + 5],
-    't', d[i + 6], 'pd', d[i + 7], 'n', d[i + 8], 'v', d[i + 9], 'ca', d[i + 10], 'ua', d[i + 11],
-    'lp', d[i + 12], 'pp', d[i + 13], 'pb', d[i + 14])
+  local added = redis.call('HSET', g .. ':o:' .. oid, ${ORDER_HASH_FIELDS.map((name, j) => `'${name}', d[i + ${j + 2}]`).join(", ")})
   local entered = redis.call('ZADD', g .. ':c:' .. cid, 0, d[i + 1])
   if added > 0 then orders = orders + 1 end
   if entered > 0 then

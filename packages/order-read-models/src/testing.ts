@@ -4,6 +4,9 @@ import type { OrderEvent } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import { listMember } from "./customer-orders-layout.js";
+
+export { ORDER_HASH_FIELDS, orderHashValues } from "./customer-orders-layout.js";
+
 import type { OrderSummaryView } from "./order-summary.js";
 
 /** One order's events, in stream order (test and benchmark data). */
