@@ -116,7 +116,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
 
   const { env, servers } = stack;
   const databaseUrl = stack.databaseUrl();
-  await eventually(
+  const caughtUp = await eventually(
     async () => {
       const p = await positions(databaseUrl, servers.redis.url, env.namespace);
       return p.postgres >= p.head && p.redis >= p.head;
@@ -124,8 +124,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     `${name}: both read models to reach the store head`,
     120_000,
     200,
-  ).catch(() => undefined); // the checker reports what is missing
+  ).then(
+    () => true,
+    () => false, // the checker reports what is missing
+  );
   const catchUpMs = Date.now() - loadEndedAt;
+  if (!caughtUp) await explainLag(stack, name);
 
   const mine = log.records.slice(first);
   const commands = await checkCommands(databaseUrl, mine);
@@ -162,6 +166,25 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   };
   publish(profile, result);
   return result;
+}
+
+/**
+ * A read model that did not reach the store head: prints where each side stands and the last lines of the projectors'
+ * output, so that a failure on CI (where only the test's output survives) says why.
+ */
+async function explainLag(stack: FaultStack, name: string): Promise<void> {
+  const p = await positions(stack.databaseUrl(), stack.servers.redis.url, stack.env.namespace).catch(String);
+  const readiness = await stack.readiness().catch(String);
+  const tail = (text: string) => text.split("\n").slice(-40).join("\n");
+  console.log(
+    [
+      `${name}: the read models did not reach the store head: ${JSON.stringify(p)}`,
+      `readiness: ${JSON.stringify(readiness)}; restarts: ${JSON.stringify(stack.restarts)}`,
+      ...(["projector-postgres", "projector-redis", "outbox-relay"] as const).map(
+        (service) => `--- ${service}, last lines:\n${tail(stack.output(service))}`,
+      ),
+    ].join("\n"),
+  );
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined ? "—" : `${(ms / 1000).toFixed(1)} s`);
