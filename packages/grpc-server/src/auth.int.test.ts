@@ -14,8 +14,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JwtAuthenticator, type Principal, Scopes } from "./auth.js";
 import { grpcServiceDefinition } from "./binding.js";
+import type { CallContext } from "./call-context.js";
 import { healthService } from "./health.js";
-import { type CallContext, GrpcServer } from "./server.js";
+import { GrpcServer } from "./server.js";
 
 const ISSUER = "https://auth.orderly.test";
 const AUDIENCE = "orderly";

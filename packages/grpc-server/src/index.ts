@@ -1,5 +1,6 @@
 export { JwtAuthenticator, type JwtAuthOptions, type Principal, readPublicKey, Scopes } from "./auth.js";
 export { EncodedBatch, EncodedMessage, grpcServiceDefinition, methodPath, UndecodableRequest } from "./binding.js";
+export { CallAbortedError, type CallContext } from "./call-context.js";
 export {
   type CertificateFiles,
   createCertificateAuthority,
@@ -20,14 +21,10 @@ export { addReflection, findProtoDir, loadPackageDefinition, type ReflectionGuar
 export { insecureWarning, isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "./security-config.js";
 export {
   type AddServiceOptions,
-  CallAbortedError,
-  type CallContext,
   GrpcServer,
   type GrpcServerOptions,
   MAX_RECEIVE_MESSAGE_BYTES,
-  type ServerStreamingHandler,
-  type ServiceImplementation,
-  type UnaryHandler,
 } from "./server.js";
+export type { ServerStreamingHandler, ServiceImplementation, UnaryHandler } from "./service-implementation.js";
 export { INTERNAL_MESSAGE, type MappedStatus, statusByErrorCode, statusName, toGrpcStatus } from "./status.js";
 export { checkTlsFiles, ServerTls, type ServerTlsOptions, TLS_REFRESH_INTERVAL_MS } from "./tls.js";

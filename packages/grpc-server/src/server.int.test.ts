@@ -27,9 +27,10 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EncodedBatch, grpcServiceDefinition } from "./binding.js";
+import type { CallContext } from "./call-context.js";
 import { healthService } from "./health.js";
 import { findProtoDir } from "./reflection.js";
-import { type CallContext, GrpcServer } from "./server.js";
+import { GrpcServer } from "./server.js";
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? "silent" });
 
