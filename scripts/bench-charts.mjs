@@ -185,7 +185,7 @@ function summaryPoints(summary) {
 }
 
 export function renderCharts(data, charts) {
-  const { goalChart, lineChart, PALETTE } = charts;
+  const { goalChart, lineChart, PALETTE, percentileTicks } = charts;
   const m = data.machine ?? {};
   const commit = String(m.git_commit ?? "").slice(0, 12);
   const rows = goalRows(data);
@@ -199,15 +199,6 @@ export function renderCharts(data, charts) {
 
   const h = data.end_to_end?.half_rate;
   const series = [];
-  const ticks = [
-    { value: 1, label: "0%" },
-    { value: 2, label: "50%" },
-    { value: 10, label: "90%" },
-    { value: 100, label: "99%" },
-    { value: 1000, label: "99.9%" },
-    { value: 10000, label: "99.99%" },
-    { value: 100000, label: "99.999%" },
-  ];
   if (h) {
     const c = summaryPoints(h.latency_ms);
     series.push({
@@ -254,7 +245,13 @@ export function renderCharts(data, charts) {
     title: h
       ? `End to end at half the maximum rate: latency percentiles (${commit || "?"})`
       : "End to end: no latency figures in docs/benchmarks.json",
-    x: { label: "percentile (log scale in 1 / (1 − quantile))", log: true, min: 1, max: maxX, ticks },
+    x: {
+      label: "percentile (log scale in 1 / (1 − quantile))",
+      log: true,
+      min: 1,
+      max: maxX,
+      ticks: percentileTicks(5),
+    },
     y: { label: "ms", min: 0 },
     series,
     emptyText: "the end-to-end run did not complete",

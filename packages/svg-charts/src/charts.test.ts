@@ -1,6 +1,6 @@
 import { DOMParser, type Element } from "@xmldom/xmldom";
 import { describe, expect, it } from "vitest";
-import { goalChart, goalMet, lineChart, makeScale, niceStep } from "./index.js";
+import { goalChart, goalMet, lineChart, makeScale, niceStep, percentileTicks } from "./index.js";
 
 /** Parses strictly: any XML warning or error fails the test. */
 function parseSvg(text: string) {
@@ -51,6 +51,22 @@ describe("makeScale", () => {
     const flat = makeScale({ values: [5, 5], from: 0, to: 1, min: 0 });
     expect(flat.domain[0]).toBe(0);
     expect(flat.domain[1]).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe("percentileTicks", () => {
+  it("puts 0% and 50% at 1 and 2, then one more nine at each power of ten", () => {
+    expect(percentileTicks(6)).toEqual([
+      { value: 1, label: "0%" },
+      { value: 2, label: "50%" },
+      { value: 10, label: "90%" },
+      { value: 100, label: "99%" },
+      { value: 1_000, label: "99.9%" },
+      { value: 10_000, label: "99.99%" },
+      { value: 100_000, label: "99.999%" },
+      { value: 1_000_000, label: "99.9999%" },
+    ]);
+    expect(percentileTicks(2).map((t) => t.label)).toEqual(["0%", "50%", "90%", "99%"]);
   });
 });
 

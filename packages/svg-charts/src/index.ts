@@ -6,5 +6,13 @@ export {
   lineChart,
   type ReferenceLine,
 } from "./line-chart.js";
-export { formatNumber, makeScale, niceStep, type Scale, type ScaleOptions, type Tick } from "./scale.js";
+export {
+  formatNumber,
+  makeScale,
+  niceStep,
+  percentileTicks,
+  type Scale,
+  type ScaleOptions,
+  type Tick,
+} from "./scale.js";
 export { escapeXml, PALETTE } from "./svg.js";

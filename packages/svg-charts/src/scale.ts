@@ -102,3 +102,18 @@ export function formatNumber(value: number): string {
   if (abs === 0) return "0";
   return String(Number(value.toPrecision(3)));
 }
+
+/**
+ * Gridlines of an HDR percentile axis, whose x is 1 / (1 − quantile): 0% at 1, 50% at 2, then 90%, 99%, 99.9%, … at
+ * each power of ten up to `maxNines` nines (10^maxNines).
+ */
+export function percentileTicks(maxNines: number): Tick[] {
+  const ticks: Tick[] = [
+    { value: 1, label: "0%" },
+    { value: 2, label: "50%" },
+  ];
+  for (let n = 1; n <= maxNines; n++) {
+    ticks.push({ value: 10 ** n, label: n === 1 ? "90%" : `99${n > 2 ? `.${"9".repeat(n - 2)}` : ""}%` });
+  }
+  return ticks;
+}
