@@ -23,10 +23,11 @@ import {
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { InvalidArgumentError, Option } from "commander";
 import { type CliCommand, CommandFailedError, type CommandResult, EXIT_FINDING, EXIT_OK } from "./command.js";
-import { type ConsistencyReport, checkConsistency, type StreamComparison, type StreamEntry } from "./consistency.js";
+import { type ConsistencyReport, checkConsistency } from "./consistency.js";
 import type { CliContext } from "./context.js";
 import { type ReadModelName, rebuildReadModel } from "./read-models.js";
 import { type LostEvent, loadReport, type RecoveryReport, saveReport } from "./recovery-report.js";
+import type { StreamComparison, StreamEntry } from "./stream-comparison.js";
 import { formatVerify, jsonOf } from "./verify.js";
 
 // `pnpm orderly recover` (docs/adr/0011-recovery.md). Every run plans from what it finds, so a second run, or a run

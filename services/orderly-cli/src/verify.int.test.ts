@@ -20,7 +20,9 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_FINDING, EXIT_OK } from "./command.js";
-import type { ConsistencyReport, ReadModelComparison, StreamComparison } from "./consistency.js";
+import type { ConsistencyReport } from "./consistency.js";
+import type { ReadModelComparison } from "./read-model-comparison.js";
+import type { StreamComparison } from "./stream-comparison.js";
 import { orderlyIn } from "./testing-cli.js";
 
 let env: TestEnvironment;
