@@ -1,6 +1,7 @@
 import type { Position } from "@orderly/eventsourcing";
-import { EventLogGapError, followOn, type RetiredRange } from "@orderly/projector";
+import { EventLogGapError, followOn, type RetiredRange, type UnknownEventPolicy } from "@orderly/projector";
 import { evolveSummary, type FoldableEvent, type OrderSummaryView, orderIdOf } from "./order-summary.js";
+import { screenUnknown, skipUnknown } from "./unknown-types.js";
 
 /** Pages of the event log as the fold reads them (`PostgresEventLog.readForFold`; any `EventLog.readAll` works too). */
 export interface FoldSource {
@@ -39,6 +40,11 @@ export interface BulkFoldOptions {
   readonly quietEvents?: number;
   /** Summaries held in memory (default 1,000,000); beyond, the least recently touched are written and let go. */
   readonly maxOrders?: number;
+  /**
+   * What an event type this code does not know does (PROJECTOR_UNKNOWN_EVENT_TYPES), as in the live projections:
+   * default stop at it (the fold throws), or skip it (reported to the policy, the order's version moves past it).
+   */
+  readonly unknownTypes?: UnknownEventPolicy;
 }
 
 /** The event a shadow's checkpoint stands on (`eventId` undefined when the log did not say). */
@@ -76,6 +82,8 @@ export class BulkFold {
   private readonly writeConcurrency: number;
   private readonly quietEvents: number;
   private readonly maxOrders: number;
+  /** The policy in `skip` mode; undefined in `stop` mode (the fold refuses an unknown type). */
+  private readonly skipping: UnknownEventPolicy | undefined;
   /** Rows written so far (an order written twice counts twice). */
   rowsWritten = 0;
 
@@ -89,6 +97,7 @@ export class BulkFold {
     this.writeConcurrency = options.writeConcurrency ?? 2;
     this.quietEvents = options.quietEvents ?? 200_000;
     this.maxOrders = options.maxOrders ?? 1_000_000;
+    this.skipping = options.unknownTypes?.mode === "skip" ? options.unknownTypes : undefined;
   }
 
   /** Orders held in memory. */
@@ -123,8 +132,10 @@ export class BulkFold {
       next = read < to ? this.read(read, to) : undefined;
       const last = page[page.length - 1];
       if (!last) continue;
-      await this.restoreLetGo(page);
-      this.fold(page);
+      // Skipped unknown types still move the checkpoint (to `last`); only the fold passes them over.
+      const folded = this.skipping ? screenUnknown(page, this.skipping) : page;
+      await this.restoreLetGo(folded);
+      this.fold(folded);
       at = last.position;
       eventId = last.metadata.eventId;
       await this.flushQuiet(at);
@@ -144,11 +155,13 @@ export class BulkFold {
   }
 
   private fold(page: readonly FoldableEvent[]): void {
+    const skipping = this.skipping;
     for (const event of page) {
       const id = orderIdOf(event);
       const before = this.summaries.get(id);
-      const after = evolveSummary(before, event);
-      if (after === before) continue;
+      const skipped = skipping && skipUnknown(before, event, skipping);
+      const after = skipped ? skipped.after : evolveSummary(before, event);
+      if (after === before || after === undefined) continue;
       this.summaries.set(id, after);
       this.dirty.add(id);
       this.touchedIds.push(id);

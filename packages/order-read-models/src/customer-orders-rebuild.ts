@@ -162,6 +162,8 @@ export class CustomerOrdersRebuild implements RebuildTarget {
       "shadow",
       this.cache,
       this.options.storeId?.() ?? "",
+      undefined,
+      this.options.unknownTypes,
     );
     if (outcome !== "ok") throw new Error(`shadow generation g${this.shadowGen}: ${outcome} ${value}`);
   }
@@ -172,7 +174,7 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     // The fold reads Postgres while Redis answers the read-back.
     const [{ summaries, listed }, folded] = await Promise.all([
       readGenerationContents(this.redis, g),
-      foldEventLog(this.eventLog, position),
+      foldEventLog(this.eventLog, position, undefined, this.options.unknownTypes?.mode),
     ]);
     const expected = checksumSummaries(folded.values());
     const actual = checksumSummaries(summaries.values());

@@ -163,6 +163,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
       announce: false,
       cacheSize: 200_000,
       ...(options.storeId ? { storeId: options.storeId } : {}),
+      ...(options.unknownTypes ? { unknownTypes: options.unknownTypes } : {}),
     });
   }
 
@@ -198,7 +199,7 @@ export class OrderSummariesRebuild implements RebuildTarget {
   async verify(position: Position): Promise<Verification> {
     const [result, folded] = await Promise.all([
       this.pool.query(`select * from ${SHADOW}`),
-      foldEventLog(this.eventLog, position),
+      foldEventLog(this.eventLog, position, undefined, this.options.unknownTypes?.mode),
     ]);
     const actual = checksumSummaries(result.rows.map(rowToSummary));
     const expected = checksumSummaries(folded.values());

@@ -2,21 +2,36 @@ import { randomUUID } from "node:crypto";
 import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { Position } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
-import { type Logger, type Projection, Projector, unknownEventPolicy } from "@orderly/projector";
+import {
+  type Logger,
+  type Projection,
+  Projector,
+  type RebuildTarget,
+  rebuildProjection,
+  stopAtUnknownTypes,
+  type UnknownEventPolicy,
+  unknownEventPolicy,
+} from "@orderly/projector";
 import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
-import { OrderSummariesProjection } from "./order-summaries.js";
+import { CustomerOrdersRebuild, readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
+import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
+import { OrderSummariesRebuild, rebuildOrderSummaries } from "./order-summaries-rebuild.js";
+import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresOrderSummaryReader } from "./postgres-readers.js";
 import { closeAll, openReadModelStore } from "./test-store.js";
+import { checksumSummaries } from "./verification.js";
 
 // Events of types this release does not know (as a newer release would write them), appended to the real store:
 // PROJECTOR_UNKNOWN_EVENT_TYPES=skip passes over them (counted, logged once per type, checkpoint past them, ready),
-// stop (the default) stops at the first as at a poison event. Both projections, each in its own namespace.
+// stop (the default) stops at the first as at a poison event. Both projections, each in its own namespace. Rebuilds
+// (`orderly rebuild`, a version change) honour the same policy.
 
 let env: TestEnvironment;
 let pool: pg.Pool;
@@ -28,6 +43,8 @@ const customerId = `c-${randomUUID()}`;
 const orders = [randomUUID(), randomUUID()];
 let firstUnknown: Position;
 let head: Position;
+/** Each order's PaymentReceived, the last event of its stream. */
+const paidAt = new Map<string, Position>();
 
 /** OrderPlaced, a future OrderGiftWrapped, PaymentReceived on each order; a future CustomerRegistered in between. */
 async function appendHistory(): Promise<void> {
@@ -67,7 +84,7 @@ async function appendHistory(): Promise<void> {
     events: [{ event: { type: "CustomerRegistered", data: { name: "x" } }, metadata: testMetadata() }],
   });
   for (const orderId of orders) {
-    await store.append({
+    const outcome = await store.append({
       streamId: `order-${orderId}`,
       expectedVersion: 2,
       events: [
@@ -77,6 +94,7 @@ async function appendHistory(): Promise<void> {
         },
       ],
     });
+    paidAt.set(orderId, outcome.position);
   }
   firstUnknown = Math.min(...wrapped);
   head = await store.headPosition();
@@ -119,7 +137,7 @@ describe("events of a type the projectors do not know", () => {
         announce: false,
       }),
     );
-    const redisProjector = startProjector(new CustomerOrdersProjection(redis, { namespace: `${env.namespace}-stop` }));
+    const redisProjector = startProjector(new CustomerOrdersProjection(redis, { namespace: `${env.namespace}:stop` }));
     await pool.query("create table order_summaries_stop (like order_summaries including all)");
     await postgres.start();
     await redisProjector.start();
@@ -172,17 +190,132 @@ describe("events of a type the projectors do not know", () => {
       ["paid", 3],
     ]);
     // Counted per projection and type; one line per type and projection, though OrderGiftWrapped came twice.
-    const metrics = await registry.getSingleMetricAsString("projector_unknown_events_skipped_total");
-    for (const projection of ["order_summaries", "customer_orders"]) {
-      expect(metrics).toContain(`{projection="${projection}",type="OrderGiftWrapped"} 2`);
-      expect(metrics).toContain(`{projection="${projection}",type="CustomerRegistered"} 1`);
-    }
-    const skipLines = lines.filter((l) => l.msg.startsWith("skipping events of a type"));
-    expect(skipLines.map((l) => `${l.obj.projection} ${l.obj.type}`).sort()).toEqual([
-      "customer_orders CustomerRegistered",
-      "customer_orders OrderGiftWrapped",
-      "order_summaries CustomerRegistered",
-      "order_summaries OrderGiftWrapped",
-    ]);
+    await expectSkipsReported(registry, lines);
   });
+});
+
+/** Both read models as they stand: order_summaries' rows, and the summaries of `namespace`'s live generation. */
+async function readModels(namespace: string): Promise<{ postgres: OrderSummaryView[]; redis: OrderSummaryView[] }> {
+  const rows = await pool.query("select * from order_summaries");
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  const redisSummaries = gen === null ? [] : [...(await readGeneration(redis, keys.generation(gen))).values()];
+  return { postgres: rows.rows.map(rowToSummary), redis: redisSummaries };
+}
+
+/** The orders as the known events alone make them: placed, then paid, at the stream version past the gift wrap. */
+function expectFoldWithoutUnknown(summaries: readonly OrderSummaryView[]): void {
+  expect(summaries.map((s) => s.orderId).sort()).toEqual([...orders].sort());
+  for (const summary of summaries) {
+    expect(summary).toMatchObject({
+      customerId,
+      status: "paid",
+      paymentStatus: "paid",
+      totalMinor: 10,
+      paidMinor: 10,
+      itemCount: 2,
+      version: 3,
+      lastPosition: paidAt.get(summary.orderId),
+    });
+  }
+}
+
+/** The skip policy of a projector process, counting into `registry` and logging into `lines`. */
+function skipPolicies(lines: { msg: string; obj: Record<string, unknown> }[]) {
+  const registry = new Registry();
+  const logger = captureLogger(lines);
+  const policy = (projection: string): UnknownEventPolicy =>
+    unknownEventPolicy("skip", { projection, registry, logger });
+  return { registry, postgres: policy("order_summaries"), redis: policy("customer_orders") };
+}
+
+/** Counted once per skipped event (a rebuild's verification does not count again); one warn line per type. */
+async function expectSkipsReported(registry: Registry, lines: { msg: string; obj: Record<string, unknown> }[]) {
+  const metrics = await registry.getSingleMetricAsString("projector_unknown_events_skipped_total");
+  for (const projection of ["order_summaries", "customer_orders"]) {
+    expect(metrics).toContain(`{projection="${projection}",type="OrderGiftWrapped"} 2`);
+    expect(metrics).toContain(`{projection="${projection}",type="CustomerRegistered"} 1`);
+  }
+  const skipLines = lines.filter((l) => l.msg.startsWith("skipping events of a type"));
+  expect(skipLines.map((l) => `${l.obj.projection} ${l.obj.type}`).sort()).toEqual([
+    "customer_orders CustomerRegistered",
+    "customer_orders OrderGiftWrapped",
+    "order_summaries CustomerRegistered",
+    "order_summaries OrderGiftWrapped",
+  ]);
+}
+
+/** A target without its bulk replay: the rebuild applies every batch through `applyToShadow` (the swap's catch-up). */
+function batchByBatch(target: RebuildTarget): RebuildTarget {
+  return {
+    name: target.name,
+    dropShadow: () => target.dropShadow(),
+    createShadow: () => target.createShadow(),
+    applyToShadow: (events, after) => target.applyToShadow(events, after),
+    verify: (position) => target.verify(position),
+    swap: (at, catchUp) => target.swap(at, catchUp),
+    dropOld: () => target.dropOld(),
+  };
+}
+
+describe("rebuilds of a store holding events of a type this code does not know", () => {
+  const namespace = () => `${env.namespace}:rebuild`;
+
+  it("stop (the default): both rebuilds refuse at the first one and leave the live read models as they were", async () => {
+    const before = await readModels(namespace());
+    for (const unknownTypes of [undefined, stopAtUnknownTypes]) {
+      const options = unknownTypes ? { unknownTypes } : {};
+      await expect(rebuildOrderSummaries(pool, options)).rejects.toThrow(/OrderGiftWrapped.*unknown event type/);
+      await expect(rebuildCustomerOrders(redis, namespace(), pool, options)).rejects.toThrow(
+        /OrderGiftWrapped.*unknown event type/,
+      );
+    }
+    expect(await readModels(namespace())).toEqual(before);
+    // Nothing of the shadows is left: no table, no key of the namespace (which had none before).
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, found] = await redis.scan(cursor, "MATCH", `{${namespace()}}:*`, "COUNT", 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== "0");
+    expect(keys).toEqual([]);
+    const shadows = await pool.query("select tablename from pg_tables where tablename like 'order_summaries_%'");
+    expect(shadows.rows.map((r) => r.tablename).filter((t) => t !== "order_summaries_stop")).toEqual([]);
+  }, 60_000);
+
+  it("skip: both rebuilds complete, equal a fold without the unknown events, count and log them", async () => {
+    const lines: { msg: string; obj: Record<string, unknown> }[] = [];
+    const { registry, postgres, redis: redisPolicy } = skipPolicies(lines);
+    const results = [
+      await rebuildOrderSummaries(pool, { unknownTypes: postgres }),
+      await rebuildCustomerOrders(redis, namespace(), pool, { unknownTypes: redisPolicy }),
+    ];
+    for (const result of results) {
+      expect(result.position).toBe(head);
+      expect(result.verification).toMatchObject({ rows: 2, expectedRows: 2 });
+    }
+    const models = await readModels(namespace());
+    expectFoldWithoutUnknown(models.postgres);
+    expectFoldWithoutUnknown(models.redis);
+    expect(checksumSummaries(models.redis)).toEqual(checksumSummaries(models.postgres));
+    await expectSkipsReported(registry, lines);
+  }, 60_000);
+
+  it("skip: the same through the shadow's batch apply (the path of the swap's catch-up)", async () => {
+    const lines: { msg: string; obj: Record<string, unknown> }[] = [];
+    const { registry, postgres, redis: redisPolicy } = skipPolicies(lines);
+    const targets = [
+      new OrderSummariesRebuild(pool, eventLog, undefined, { unknownTypes: postgres }),
+      new CustomerOrdersRebuild(redis, namespace(), eventLog, { unknownTypes: redisPolicy }),
+    ];
+    for (const target of targets) {
+      const result = await rebuildProjection(batchByBatch(target), eventLog, { batchSize: 2 });
+      expect(result.position).toBe(head);
+    }
+    const models = await readModels(namespace());
+    expectFoldWithoutUnknown(models.postgres);
+    expectFoldWithoutUnknown(models.redis);
+    await expectSkipsReported(registry, lines);
+  }, 60_000);
 });

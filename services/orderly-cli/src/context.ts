@@ -2,6 +2,7 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createPool } from "@orderly/event-store-postgres";
 import { createRedisClient, maskPassword, type StackConfig, withRedisCause } from "@orderly/observability";
+import type { Logger, UnknownEventTypes } from "@orderly/projector";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { CommandFailedError } from "./command.js";
@@ -14,6 +15,13 @@ import type { Progress } from "./progress.js";
  */
 export interface CliContext {
   readonly stack: StackConfig;
+  /** What a rebuild does with an event type this release does not know (PROJECTOR_UNKNOWN_EVENT_TYPES). */
+  readonly unknownEventTypes: UnknownEventTypes;
+  /**
+   * For the product code a command runs (a rebuild's one line per skipped unknown type): warnings and errors go to
+   * `warn`, also with --json (they are not the command's output); info lines are what the progress bars show.
+   */
+  readonly logger: Logger;
   /** `--json` was given: no prose, no progress bars. */
   readonly json: boolean;
   progress(label: string, total: number): Progress;
@@ -27,6 +35,10 @@ export interface CliContext {
 
 export interface OpenContextOptions {
   readonly stack: StackConfig;
+  /** Default `stop`. */
+  readonly unknownEventTypes?: UnknownEventTypes;
+  /** Where the logger's warnings and errors go (one line each); default nowhere. */
+  readonly warn?: (line: string) => void;
   readonly json: boolean;
   readonly progress: (label: string, total: number) => Progress;
   readonly note: (message: string) => void;
@@ -46,8 +58,12 @@ export function openContext(options: OpenContextOptions): OpenedContext {
   let nats: Promise<NatsConnection> | undefined;
   let jsm: Promise<JetStreamManager> | undefined;
   let redis: Promise<Redis> | undefined;
+  const warn = options.warn ?? (() => {});
+  const line = (obj: object, msg?: string) => warn(`${msg ?? ""} ${JSON.stringify(obj)}`);
   const context: CliContext = {
     stack,
+    unknownEventTypes: options.unknownEventTypes ?? "stop",
+    logger: { info: () => {}, warn: line, error: line },
     json: options.json,
     progress: options.progress,
     note: (message) => {

@@ -1,18 +1,19 @@
 #!/usr/bin/env node
-import { ConfigError, readStackConfig, type StackConfig } from "@orderly/observability";
+import { ConfigError } from "@orderly/observability";
 import { runCli } from "./cli.js";
 import { EXIT_FAILED } from "./command.js";
 import { commands } from "./commands.js";
+import { type CliConfig, readCliConfig } from "./config.js";
 import { openContext } from "./context.js";
 import { progressFactory } from "./progress.js";
 
 // Composition root of `pnpm orderly`: the same environment as the services (DATABASE_URL, NATS_URL, REDIS_URL,
-// ORDERLY_NAMESPACE), read here and nowhere else.
+// ORDERLY_NAMESPACE, and PROJECTOR_UNKNOWN_EVENT_TYPES for rebuilds), read here and nowhere else.
 
 async function main(): Promise<number> {
-  let stack: StackConfig;
+  let config: CliConfig;
   try {
-    stack = readStackConfig(process.env);
+    config = readCliConfig(process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     // --help needs no configuration.
@@ -20,7 +21,7 @@ async function main(): Promise<number> {
       process.stderr.write(`orderly: ${error.message}\n`);
       return EXIT_FAILED;
     }
-    stack = readStackConfig({});
+    config = readCliConfig({});
   }
   const interactive = process.stdout.isTTY === true && process.stderr.isTTY === true;
   return runCli(
@@ -28,10 +29,12 @@ async function main(): Promise<number> {
     commands,
     ({ json }) =>
       openContext({
-        stack,
+        stack: config.stack,
+        unknownEventTypes: config.unknownEventTypes,
         json,
         progress: progressFactory(interactive && !json),
         note: (message) => process.stderr.write(`${message}\n`),
+        warn: (line) => process.stderr.write(`orderly: ${line}\n`),
       }),
     {
       stdout: (text) => process.stdout.write(text),

@@ -19,12 +19,14 @@ runProjectorProcess(
     setup: ({ pool, eventLog, logger, config, storeId, unknownTypes }) => ({
       projection: (partition) => new OrderSummariesProjection(pool, { storeId, unknownTypes, partition }),
       ensureLayout: (count) => ensurePostgresLayout(pool, ORDER_SUMMARIES, count, ORDER_SUMMARIES_VERSION),
-      // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019).
+      // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019). Unknown event types
+      // as the live projection (PROJECTOR_UNKNOWN_EVENT_TYPES).
       rebuild: () =>
         rebuildProjection(
           new OrderSummariesRebuild(pool, eventLog, ORDER_SUMMARIES_VERSION, {
             storeId,
             partitions: config.partitions,
+            unknownTypes,
           }),
           eventLog,
           { logger, batchSize: config.rebuildBatchSize },

@@ -47,10 +47,15 @@ runProjectorProcess(
             onDataLost: (_reason, kind) => dataLost.inc({ projection: CUSTOMER_ORDERS, kind }),
           }),
         ensureLayout: (count) => ensureRedisLayout(redis, stack.namespace, count),
-        // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019).
+        // Laid out for PROJECTOR_PARTITIONS: how a read model changes its partition count (ADR 0019). Unknown event
+        // types as the live projection (PROJECTOR_UNKNOWN_EVENT_TYPES).
         rebuild: () =>
           rebuildProjection(
-            new CustomerOrdersRebuild(redis, stack.namespace, eventLog, { storeId, partitions: config.partitions }),
+            new CustomerOrdersRebuild(redis, stack.namespace, eventLog, {
+              storeId,
+              partitions: config.partitions,
+              unknownTypes,
+            }),
             eventLog,
             { logger, batchSize: config.rebuildBatchSize },
           ),
