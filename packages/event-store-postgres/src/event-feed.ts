@@ -9,7 +9,7 @@ import {
 } from "@orderly/eventsourcing";
 import { backoffDelay } from "@orderly/retry";
 import pg from "pg";
-import { mapDatabaseError } from "./postgres-event-store.js";
+import { mapDatabaseError } from "./statement-runner.js";
 import { STORED_EVENT_COLUMNS, TEXT_COLUMNS } from "./stored-event-columns.js";
 
 /**

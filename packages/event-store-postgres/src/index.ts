@@ -38,16 +38,12 @@ export {
   postgresErrorKind,
   QUERY_TIMEOUT_MESSAGE,
 } from "./postgres-errors.js";
-export {
-  type AppendStats,
-  mapDatabaseError,
-  PostgresEventStore,
-  type PostgresEventStoreOptions,
-} from "./postgres-event-store.js";
+export { type AppendStats, PostgresEventStore, type PostgresEventStoreOptions } from "./postgres-event-store.js";
 export { type FoldRow, PostgresEventLog } from "./projection-event-log.js";
 export { RecoveryConflictError, StoreRecovery } from "./recovery.js";
 export { RelayFence, type RelayFenceOptions, relayLockName } from "./relay-fence.js";
 export { PostgresRelaySession, PostgresRelayStore } from "./relay-store.js";
+export { mapDatabaseError } from "./statement-runner.js";
 export {
   eventIdsAt,
   type RelayCheckpointRow,

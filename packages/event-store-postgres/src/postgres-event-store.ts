@@ -3,7 +3,6 @@ import {
   type CommandOutcome,
   type Event,
   type EventStore,
-  IdempotencyKeyReusedError,
   noUpcasters,
   type Position,
   type ReadStreamResult,
@@ -11,13 +10,14 @@ import {
   ResourceExhaustedError,
   UnavailableError,
   type Upcasters,
-  VersionConflictError,
   validateAppendRequest,
 } from "@orderly/eventsourcing";
-import { backendProcessId } from "@orderly/library-internals/pg";
-import pg from "pg";
+import type pg from "pg";
+import { APPEND_SQL, type AppendRow, type PendingAppend, settle } from "./append-rows.js";
 import { arrayLiteral, integerElement, NULL_ELEMENT, quotedElement, timestampElement } from "./array-literals.js";
-import { postgresErrorKind, QUERY_TIMEOUT_MESSAGE } from "./postgres-errors.js";
+import { EVENT_COLUMNS, type EventRow, toRecordedEvent } from "./event-rows.js";
+import { postgresErrorKind } from "./postgres-errors.js";
+import { StatementRunner } from "./statement-runner.js";
 
 export interface PostgresEventStoreOptions {
   /** Most commands flushed in one transaction (default 256). */
@@ -68,66 +68,16 @@ export interface AppendStats {
   readonly largestBatch: number;
 }
 
-interface PendingAppend {
-  readonly request: AppendRequest;
-  /**
-   * The events' data (JSON) and occurred-at, as array literal elements, made when the append was called: a value that
-   * cannot be serialised fails only its own caller, not the batch.
-   */
-  readonly data: readonly string[];
-  readonly occurredAt: readonly string[];
-  readonly resolve: (outcome: CommandOutcome) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-interface AppendRow {
-  r_status: number;
-  r_stream_version: number | null;
-  r_position: number | null;
-  r_command_id: string | null;
-  r_stream_id: string | null;
-}
-
-interface EventRow {
-  position: number;
-  event_id: string;
-  stream_id: string;
-  stream_version: number;
-  event_type: string;
-  data: unknown;
-  command_id: string;
-  correlation_id: string;
-  causation_id: string;
-  traceparent: string | null;
-  actor: string | null;
-  schema_version: number;
-  occurred_at: Date;
-  committed_at: Date;
-}
-
-const APPEND_SQL =
-  "select * from orderly_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
-const EVENT_COLUMNS =
-  "position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id, causation_id, traceparent, actor, schema_version, occurred_at, committed_at";
-
-/** What pg's client-side `query_timeout` rejects with. */
-
-const STATUS_APPENDED = 0;
-const STATUS_DUPLICATE = 1;
-const STATUS_KEY_REUSED = 2;
-const STATUS_CONFLICT = 3;
-
 /**
  * The Postgres event store. Appends are group-committed: concurrent `append` calls queue up and a single writer
  * flushes them as one transaction — one call of the `orderly_append` function, one round trip — while the next
  * batch accumulates. Each command in a batch succeeds or fails on its own, exactly as if the batch ran serially.
  */
 export class PostgresEventStore implements EventStore {
-  readonly #pool: pg.Pool;
+  readonly #statements: StatementRunner;
   readonly #maxBatchSize: number;
   readonly #lockTimeoutMs: number;
   readonly #maxQueuedAppends: number;
-  readonly #statementTimeoutMs: number;
   readonly #maxConcurrentBatches: number;
   readonly #onBatch: ((commands: number, seconds: number) => void) | undefined;
   readonly #upcasters: Upcasters;
@@ -140,13 +90,13 @@ export class PostgresEventStore implements EventStore {
   #stats = { batches: 0, commands: 0, largestBatch: 0 };
 
   constructor(pool: pg.Pool, options: PostgresEventStoreOptions = {}) {
-    this.#pool = pool;
     this.#maxBatchSize = options.maxBatchSize ?? 256;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
     this.#maxQueuedAppends = options.maxQueuedAppends ?? 10_000;
-    this.#statementTimeoutMs = options.statementTimeoutMs ?? this.#lockTimeoutMs + 2000;
-    if (!Number.isInteger(this.#statementTimeoutMs) || this.#statementTimeoutMs < 1)
+    const statementTimeoutMs = options.statementTimeoutMs ?? this.#lockTimeoutMs + 2000;
+    if (!Number.isInteger(statementTimeoutMs) || statementTimeoutMs < 1)
       throw new Error("statementTimeoutMs must be >= 1");
+    this.#statements = new StatementRunner(pool, statementTimeoutMs);
     this.#maxConcurrentBatches = options.maxConcurrentBatches ?? 1;
     this.#onBatch = options.onBatch;
     this.#upcasters = options.upcasters ?? noUpcasters;
@@ -196,7 +146,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
-    const result = await this.#query<EventRow>({
+    const result = await this.#statements.query<EventRow>({
       name: "orderly_read_stream",
       text: `select ${EVENT_COLUMNS} from events where stream_id = $1 order by stream_version`,
       values: [streamId],
@@ -207,7 +157,7 @@ export class PostgresEventStore implements EventStore {
 
   async readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
     if (limit <= 0) return [];
-    const result = await this.#query<EventRow>({
+    const result = await this.#statements.query<EventRow>({
       name: "orderly_read_all",
       text: `select ${EVENT_COLUMNS} from events where position > $1 order by position limit $2`,
       values: [after, limit],
@@ -216,7 +166,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
-    const result = await this.#query<{
+    const result = await this.#statements.query<{
       command_id: string;
       stream_id: string;
       stream_version: number;
@@ -241,102 +191,11 @@ export class PostgresEventStore implements EventStore {
   }
 
   async headPosition(): Promise<Position> {
-    const result = await this.#query<{ last: number }>({
+    const result = await this.#statements.query<{ last: number }>({
       name: "orderly_head_position",
       text: "select last from global_position where id = 1",
     });
     return result.rows[0]?.last ?? 0;
-  }
-
-  /**
-   * Every statement of the store goes through here: outages and timeouts leave it as UnavailableError (see
-   * `mapDatabaseError`), whether an append, a read or an idempotency look-up ran into them. Each statement is bounded
-   * by `statementTimeoutMs`, waiting for a pooled connection included.
-   */
-  async #query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
-    const deadline = Date.now() + this.#statementTimeoutMs;
-    let client: pg.PoolClient;
-    try {
-      client = await this.#connect(deadline);
-    } catch (error) {
-      throw mapDatabaseError(error);
-    }
-    // pg's client-side timer: it fires even when the connection has gone silent, which a server-side timeout cannot.
-    const timed: pg.QueryConfig & { query_timeout: number } = {
-      ...config,
-      query_timeout: Math.max(1, deadline - Date.now()),
-    };
-    // A checked-out client that loses its connection outside a query emits `error`: without a listener, a crash.
-    let lost: Error | undefined;
-    const onError = (error: Error) => {
-      lost ??= error;
-    };
-    client.on("error", onError);
-    const release = (error?: Error) => {
-      client.release(error ?? lost ?? false);
-      client.off("error", onError);
-    };
-    try {
-      const result = await client.query<R>(timed);
-      release();
-      return result;
-    } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      if (failure.message === QUERY_TIMEOUT_MESSAGE) this.#abandon(client, () => release(failure));
-      else release(failure);
-      throw mapDatabaseError(lost ?? error);
-    }
-  }
-
-  /** A pooled connection, or UnavailableError once `deadline` has passed (a full pool, a server that never answers). */
-  #connect(deadline: number): Promise<pg.PoolClient> {
-    return new Promise((resolve, reject) => {
-      let late = false;
-      const timer = setTimeout(
-        () => {
-          late = true;
-          reject(new UnavailableError(`event store unavailable: no connection within ${this.#statementTimeoutMs} ms`));
-        },
-        Math.max(1, deadline - Date.now()),
-      );
-      this.#pool.connect().then(
-        (client) => {
-          clearTimeout(timer);
-          if (late) client.release();
-          else resolve(client);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /**
-   * A statement ran out of time: ask Postgres (over a connection of its own) to cancel it, so that a statement that
-   * is merely slow does not commit later or keep its locks, then discard its connection. Runs in the background.
-   */
-  #abandon(client: pg.PoolClient, release: () => void): void {
-    const pid = backendProcessId(client);
-    const cancel = async () => {
-      if (pid === undefined) return;
-      const canceller = new pg.Client({
-        ...this.#pool.options,
-        connectionTimeoutMillis: this.#statementTimeoutMs,
-        query_timeout: this.#statementTimeoutMs,
-      });
-      canceller.on("error", () => {});
-      try {
-        await canceller.connect();
-        await canceller.query("select pg_cancel_backend($1)", [pid]);
-      } catch {
-        // Postgres is unreachable as well: the connection is discarded all the same.
-      } finally {
-        await canceller.end().catch(() => {});
-      }
-    };
-    void cancel().finally(release);
   }
 
   /** Sends queued appends as batches while fewer than `maxConcurrentBatches` are in flight. */
@@ -367,7 +226,7 @@ export class PostgresEventStore implements EventStore {
         for (const pending of batch) await this.#flush([pending]);
         return;
       }
-      // Already mapped by #query: an outage is UnavailableError, anything else as the database said it.
+      // Already mapped by StatementRunner.query: an outage is UnavailableError, anything else as the database said it.
       for (const pending of batch) pending.reject(error);
       return;
     }
@@ -454,7 +313,7 @@ export class PostgresEventStore implements EventStore {
     const startedAt = this.#traceBatch === undefined ? 0 : Date.now();
     let result: pg.QueryResult<AppendRow> | undefined;
     try {
-      result = await this.#query<AppendRow>({
+      result = await this.#statements.query<AppendRow>({
         name: "orderly_append",
         text: APPEND_SQL,
         values: [...columns.map(arrayLiteral), this.#lockTimeoutMs],
@@ -471,76 +330,6 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
-function settle(pending: PendingAppend, row: AppendRow): void {
-  const request = pending.request;
-  switch (row.r_status) {
-    case STATUS_APPENDED:
-    case STATUS_DUPLICATE:
-      pending.resolve({
-        commandId: row.r_command_id as string,
-        streamId: row.r_stream_id as string,
-        streamVersion: row.r_stream_version as number,
-        position: row.r_position as number,
-        duplicate: row.r_status === STATUS_DUPLICATE,
-      });
-      return;
-    case STATUS_KEY_REUSED:
-      pending.reject(new IdempotencyKeyReusedError(request.idempotency?.key ?? ""));
-      return;
-    case STATUS_CONFLICT: {
-      const actual = row.r_stream_version ?? 0;
-      pending.reject(
-        new VersionConflictError(request.streamId, request.expectedVersion, actual === 0 ? "no_stream" : actual),
-      );
-      return;
-    }
-    default:
-      pending.reject(new Error(`orderly_append returned unknown status ${row.r_status}`));
-  }
-}
-
-function toRecordedEvent<E extends Event>(row: EventRow, upcasters: Upcasters): RecordedEvent<E> {
-  // Older payloads are read as the current version: nobody past the store sees an old schema.
-  const { version, data } = upcasters.needsUpcast(row.event_type, row.schema_version)
-    ? upcasters.upcast(row.event_type, row.schema_version, row.data)
-    : { version: row.schema_version, data: row.data };
-  return {
-    type: row.event_type as E["type"],
-    data: data as E["data"],
-    ...(version !== 1 ? { schemaVersion: version } : {}),
-    streamId: row.stream_id,
-    streamVersion: row.stream_version,
-    position: row.position,
-    metadata: {
-      eventId: row.event_id,
-      commandId: row.command_id,
-      correlationId: row.correlation_id,
-      causationId: row.causation_id,
-      occurredAt: row.occurred_at,
-      traceparent: row.traceparent ?? undefined,
-      actor: row.actor ?? undefined,
-    },
-    committedAt: row.committed_at,
-  };
-}
-
 function isDataError(error: unknown): boolean {
   return postgresErrorKind(error) === "data";
-}
-
-/**
- * Outages and timeouts become UnavailableError (safe to retry with the same idempotency key); every other error,
- * and an UnavailableError, is returned as it is.
- */
-export function mapDatabaseError(error: unknown): unknown {
-  if (error instanceof UnavailableError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  switch (postgresErrorKind(error)) {
-    case "busy":
-      return new UnavailableError(`event store busy: ${message}`);
-    case "unavailable":
-      return new UnavailableError(`event store unavailable: ${message}`);
-    default:
-      return error;
-  }
 }
