@@ -77,3 +77,26 @@ export const EVENT_CASE_FIELD: Readonly<Record<OrderEventType, number>> = {
   OrderShipped: ENVELOPE.orderShipped,
   OrderCancelled: ENVELOPE.orderCancelled,
 };
+
+// Field numbers of each message as bit sets, for the reader (telling a wrong wire type from an unknown field).
+const bits = (numbers: Readonly<Record<string, number>>): number =>
+  Object.values(numbers).reduce((set, n) => set | (1 << n), 0);
+export const ENVELOPE_FIELDS = bits(ENVELOPE);
+export const TIMESTAMP_FIELDS = bits(TIMESTAMP);
+export const ORDER_PLACED_FIELDS = bits(ORDER_PLACED);
+export const LINE_ITEM_FIELDS = bits(LINE_ITEM);
+export const PAYMENT_FIELDS = bits(PAYMENT);
+export const ORDER_SHIPPED_FIELDS = bits(ORDER_SHIPPED);
+export const ORDER_CANCELLED_FIELDS = bits(ORDER_CANCELLED);
+for (const set of Object.values(ENVELOPE)) if (set >= 32) throw new Error("envelope field numbers must stay below 32");
+
+/** The oneof's cases by field number, in one table: the event type and protobuf-es's case name. */
+export const caseByField = new Map<number, { readonly type: OrderEventType; readonly name: string }>([
+  [ENVELOPE.orderPlaced, { type: "OrderPlaced", name: "orderPlaced" }],
+  [ENVELOPE.paymentAuthorized, { type: "PaymentAuthorized", name: "paymentAuthorized" }],
+  [ENVELOPE.paymentReceived, { type: "PaymentReceived", name: "paymentReceived" }],
+  [ENVELOPE.paymentFailed, { type: "PaymentFailed", name: "paymentFailed" }],
+  [ENVELOPE.paymentRefunded, { type: "PaymentRefunded", name: "paymentRefunded" }],
+  [ENVELOPE.orderShipped, { type: "OrderShipped", name: "orderShipped" }],
+  [ENVELOPE.orderCancelled, { type: "OrderCancelled", name: "orderCancelled" }],
+]);

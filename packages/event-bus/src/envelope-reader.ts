@@ -1,15 +1,24 @@
 import { isUtf8 } from "node:buffer";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
 import { latin1Slice, utf8Slice } from "@orderly/library-internals/node-buffer";
-import type { LineItem, OrderEvent, OrderEventType, PaymentData } from "@orderly/orders-domain";
+import type { OrderEvent } from "@orderly/orders-domain";
+import { eventData, type Int64, RawEnvelope, RawEvent, type RawItem, safe } from "./decoded-envelope.js";
 import {
+  caseByField,
   ENVELOPE,
+  ENVELOPE_FIELDS,
   LINE_ITEM,
+  LINE_ITEM_FIELDS,
   ORDER_CANCELLED,
+  ORDER_CANCELLED_FIELDS,
   ORDER_PLACED,
+  ORDER_PLACED_FIELDS,
   ORDER_SHIPPED,
+  ORDER_SHIPPED_FIELDS,
   PAYMENT,
+  PAYMENT_FIELDS,
   TIMESTAMP,
+  TIMESTAMP_FIELDS,
 } from "./envelope-fields.js";
 
 /**
@@ -38,8 +47,6 @@ const I32 = 5;
 
 /** protobuf-es's skip budget for nested groups: its recursion limit (100) minus the depth of the message. */
 const RECURSION_LIMIT = 100;
-
-type Int64 = number | bigint;
 
 // The reader's state: one envelope is read at a time, synchronously.
 let buf: Uint8Array = new Uint8Array(0);
@@ -212,19 +219,6 @@ function skip(wireType: number, fieldNo: number, end: number, budget: number): v
   if (pos > end) pastEnd("unknown field", end);
 }
 
-// Field numbers of each message as bit sets (for telling a wrong wire type from an unknown field), from the
-// descriptors (envelope-fields.ts).
-const bits = (numbers: Readonly<Record<string, number>>): number =>
-  Object.values(numbers).reduce((set, n) => set | (1 << n), 0);
-const ENVELOPE_FIELDS = bits(ENVELOPE);
-const TIMESTAMP_FIELDS = bits(TIMESTAMP);
-const ORDER_PLACED_FIELDS = bits(ORDER_PLACED);
-const LINE_ITEM_FIELDS = bits(LINE_ITEM);
-const PAYMENT_FIELDS = bits(PAYMENT);
-const ORDER_SHIPPED_FIELDS = bits(ORDER_SHIPPED);
-const ORDER_CANCELLED_FIELDS = bits(ORDER_CANCELLED);
-for (const set of Object.values(ENVELOPE)) if (set >= 32) throw new Error("envelope field numbers must stay below 32");
-
 // Tags (field number << 3 | wire type) of the fields the reader knows.
 const tag = (field: number, wireType: number): number => field * 8 + wireType;
 const T_EVENT_ID = tag(ENVELOPE.eventId, LEN);
@@ -255,58 +249,6 @@ const T_PAYMENT_REFERENCE = tag(PAYMENT.paymentReference, LEN);
 const T_SHIPPED_CARRIER = tag(ORDER_SHIPPED.carrier, LEN);
 const T_SHIPPED_TRACKING = tag(ORDER_SHIPPED.trackingNumber, LEN);
 const T_CANCELLED_REASON = tag(ORDER_CANCELLED.reason, LEN);
-
-/** The oneof's cases by field number, in one table: the event type and protobuf-es's case name. */
-const caseByField = new Map<number, { readonly type: OrderEventType; readonly name: string }>([
-  [ENVELOPE.orderPlaced, { type: "OrderPlaced", name: "orderPlaced" }],
-  [ENVELOPE.paymentAuthorized, { type: "PaymentAuthorized", name: "paymentAuthorized" }],
-  [ENVELOPE.paymentReceived, { type: "PaymentReceived", name: "paymentReceived" }],
-  [ENVELOPE.paymentFailed, { type: "PaymentFailed", name: "paymentFailed" }],
-  [ENVELOPE.paymentRefunded, { type: "PaymentRefunded", name: "paymentRefunded" }],
-  [ENVELOPE.orderShipped, { type: "OrderShipped", name: "orderShipped" }],
-  [ENVELOPE.orderCancelled, { type: "OrderCancelled", name: "orderCancelled" }],
-]);
-
-interface RawItem {
-  sku: string;
-  quantity: number;
-  unitPriceMinor: Int64;
-}
-
-/** The oneof's message; which fields mean something depends on the case. */
-class RawEvent {
-  orderId = "";
-  customerId = "";
-  currency = "";
-  items: RawItem[] = [];
-  totalMinor: Int64 = 0;
-  amountMinor: Int64 = 0;
-  paymentReference = "";
-  carrier = "";
-  trackingNumber = "";
-  reason = "";
-}
-
-class RawEnvelope {
-  eventId = "";
-  position: Int64 = 0;
-  streamId = "";
-  streamVersion: Int64 = 0;
-  eventType = "";
-  hasOccurredAt = false;
-  seconds: Int64 = 0;
-  nanos = 0;
-  commandId = "";
-  correlationId = "";
-  causationId = "";
-  traceparent = "";
-  orderId = "";
-  schemaVersion = 0;
-  actor = "";
-  /** Field number of the oneof case that is set, 0 for none. */
-  eventField = 0;
-  event = new RawEvent();
-}
 
 function parse(bytes: Uint8Array): RawEnvelope {
   buf = bytes;
@@ -389,44 +331,6 @@ function readLineItem(end: number): RawItem {
     else otherField(t, LINE_ITEM_FIELDS, end, 3);
   }
   return item;
-}
-
-function safe(value: Int64, field: string): number {
-  if (typeof value === "bigint") {
-    throw new ValidationError(field, `int64 out of the safe integer range: ${value}`);
-  }
-  return value;
-}
-
-/** The event's data, validated in the order `fromEnvelope` validates it (so both paths report the same field). */
-function eventData(r: RawEnvelope, name: string): OrderEvent["data"] {
-  const e = r.event;
-  const field = r.eventField;
-  if (field === ENVELOPE.orderPlaced) {
-    const items: LineItem[] = new Array(e.items.length);
-    for (let i = 0; i < e.items.length; i++) {
-      const item = e.items[i] as RawItem;
-      items[i] = {
-        sku: item.sku,
-        quantity: item.quantity,
-        unitPriceMinor: safe(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
-      };
-    }
-    return {
-      orderId: e.orderId,
-      customerId: e.customerId,
-      currency: e.currency,
-      items,
-      totalMinor: safe(e.totalMinor, "order_placed.total_minor"),
-    };
-  }
-  if (field === ENVELOPE.orderShipped) return { carrier: e.carrier, trackingNumber: e.trackingNumber };
-  if (field === ENVELOPE.orderCancelled) return { reason: e.reason };
-  const data: PaymentData = {
-    amountMinor: safe(e.amountMinor, `${name}.amount_minor`),
-    paymentReference: e.paymentReference,
-  };
-  return data;
 }
 
 /**
