@@ -1,26 +1,8 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import {
-  type EventEnvelope,
-  EventEnvelopeSchema,
-  OrderCancelledSchema,
-  OrderPlacedSchema,
-  OrderShippedSchema,
-  PaymentAuthorizedSchema,
-  PaymentFailedSchema,
-  PaymentReceivedSchema,
-  PaymentRefundedSchema,
-} from "@orderly/contracts";
+import { type EventEnvelope, EventEnvelopeSchema } from "@orderly/contracts";
 import { type RecordedEvent, ValidationError } from "@orderly/eventsourcing";
-import {
-  type OrderCancelled,
-  type OrderEvent,
-  type OrderEventType,
-  type OrderPlaced,
-  type OrderShipped,
-  orderIdOfStream,
-  type PaymentData,
-} from "@orderly/orders-domain";
+import { type OrderEvent, orderIdOfStream, type PaymentData } from "@orderly/orders-domain";
 import { readEnvelope } from "./envelope-reader.js";
 import { writeEnvelope } from "./envelope-writer.js";
 
@@ -36,53 +18,38 @@ function fromInt64(value: bigint, field: string): number {
   return n;
 }
 
-type EnvelopeEvent = EventEnvelope["event"];
+/** The envelope's `event` oneof as `create` takes it: the case's message from a plain object of its fields. */
+type EnvelopeEventInit = NonNullable<MessageInitShape<typeof EventEnvelopeSchema>["event"]>;
 
-function toProtoEvent(event: RecordedEvent<OrderEvent>): EnvelopeEvent {
-  const type = event.type as OrderEventType;
+function toProtoEvent({ type, data }: OrderEvent): EnvelopeEventInit {
   switch (type) {
-    case "OrderPlaced": {
-      const d = event.data as OrderPlaced["data"];
+    case "OrderPlaced":
       return {
         case: "orderPlaced",
-        value: create(OrderPlacedSchema, {
-          orderId: d.orderId,
-          customerId: d.customerId,
-          currency: d.currency,
-          items: d.items.map((item, i) => ({
+        value: {
+          orderId: data.orderId,
+          customerId: data.customerId,
+          currency: data.currency,
+          items: data.items.map((item, i) => ({
             sku: item.sku,
             quantity: item.quantity,
             unitPriceMinor: toInt64(item.unitPriceMinor, `order_placed.items[${i}].unit_price_minor`),
           })),
-          totalMinor: toInt64(d.totalMinor, "order_placed.total_minor"),
-        }),
+          totalMinor: toInt64(data.totalMinor, "order_placed.total_minor"),
+        },
       };
-    }
     case "PaymentAuthorized":
-      return { case: "paymentAuthorized", value: create(PaymentAuthorizedSchema, paymentInit(event)) };
+      return { case: "paymentAuthorized", value: paymentInit(data) };
     case "PaymentReceived":
-      return { case: "paymentReceived", value: create(PaymentReceivedSchema, paymentInit(event)) };
+      return { case: "paymentReceived", value: paymentInit(data) };
     case "PaymentFailed":
-      return { case: "paymentFailed", value: create(PaymentFailedSchema, paymentInit(event)) };
+      return { case: "paymentFailed", value: paymentInit(data) };
     case "PaymentRefunded":
-      return { case: "paymentRefunded", value: create(PaymentRefundedSchema, paymentInit(event)) };
-    case "OrderShipped": {
-      const d = event.data as OrderShipped["data"];
-      return {
-        case: "orderShipped",
-        value: create(OrderShippedSchema, {
-          carrier: d.carrier,
-          trackingNumber: d.trackingNumber,
-        }),
-      };
-    }
-    case "OrderCancelled": {
-      const d = event.data as OrderCancelled["data"];
-      return {
-        case: "orderCancelled",
-        value: create(OrderCancelledSchema, { reason: d.reason }),
-      };
-    }
+      return { case: "paymentRefunded", value: paymentInit(data) };
+    case "OrderShipped":
+      return { case: "orderShipped", value: { carrier: data.carrier, trackingNumber: data.trackingNumber } };
+    case "OrderCancelled":
+      return { case: "orderCancelled", value: { reason: data.reason } };
     default: {
       const unknown: never = type;
       throw new ValidationError("event_type", `unknown order event type ${JSON.stringify(unknown)}`);
@@ -91,8 +58,7 @@ function toProtoEvent(event: RecordedEvent<OrderEvent>): EnvelopeEvent {
 }
 
 // The four payment events share one shape.
-function paymentInit(event: RecordedEvent<OrderEvent>) {
-  const d = event.data as PaymentData;
+function paymentInit(d: PaymentData) {
   return { amountMinor: toInt64(d.amountMinor, "amount_minor"), paymentReference: d.paymentReference };
 }
 
@@ -113,7 +79,7 @@ export function toEnvelope(event: RecordedEvent<OrderEvent>): EventEnvelope {
     orderId: orderIdOfStream(event.streamId),
     eventSchemaVersion: event.schemaVersion ?? 1,
     actor: m.actor ?? "",
-    event: toProtoEvent(event),
+    event: toProtoEvent(event as OrderEvent),
   });
 }
 
