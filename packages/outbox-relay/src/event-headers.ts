@@ -1,12 +1,4 @@
-/** Header names of the relay's messages (the bus's `headers`). */
-export interface EventHeaderNames {
-  readonly msgId: string;
-  readonly position: string;
-  readonly stream: string;
-  readonly type: string;
-  readonly committedAt: string;
-  readonly traceparent: string;
-}
+import type { EventHeaderNames } from "./ports.js";
 
 const EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence";
 const crlf = /[\r\n]/;

@@ -1,5 +1,6 @@
 // The read-ahead publish pipeline alone: an in-memory tail and checkpoint, an in-memory publisher whose acks the test
 // controls. No Postgres, no NATS (those are covered by relay.int.test.ts).
+import { headers } from "@orderly/event-bus";
 import type { StoredEventColumns } from "@orderly/eventsourcing";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
@@ -14,14 +15,7 @@ const bus: RelayBus = {
   subject: (type) => `test.${type}`,
   encodeStored: (stored) => new TextEncoder().encode(`${stored.position}:${stored.eventId}:${stored.data}`),
   ensureStream: async () => undefined,
-  headers: {
-    msgId: "Nats-Msg-Id",
-    position: "Orderly-Position",
-    stream: "Orderly-Stream",
-    type: "Orderly-Type",
-    committedAt: "Orderly-Committed-At",
-    traceparent: "traceparent",
-  },
+  headers,
 };
 
 const row = (position: number): StoredEventColumns => [

@@ -91,14 +91,17 @@ export interface RelayBus {
   encodeStored(stored: StoredEventText): Uint8Array;
   /** Creates or updates the stream to its configuration. */
   ensureStream(jsm: JetStreamManager): Promise<unknown>;
-  readonly headers: {
-    readonly msgId: string;
-    readonly position: string;
-    readonly stream: string;
-    readonly type: string;
-    readonly committedAt: string;
-    readonly traceparent: string;
-  };
+  readonly headers: EventHeaderNames;
+}
+
+/** Header names of the relay's messages (the bus's `headers`). */
+export interface EventHeaderNames {
+  readonly msgId: string;
+  readonly position: string;
+  readonly stream: string;
+  readonly type: string;
+  readonly committedAt: string;
+  readonly traceparent: string;
 }
 
 /**
