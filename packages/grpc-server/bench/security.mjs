@@ -28,6 +28,7 @@ import {
   issueCertificate,
   Scopes,
 } from "../dist/index.js";
+import { addStubService } from "../dist/testing.js";
 import { handshakeCost, verificationCost } from "./security-costs.mjs";
 
 const ISSUER = "bench-issuer";
@@ -47,26 +48,23 @@ async function serve(settings) {
     tls: settings.tls,
     auth: settings.auth,
   });
-  server.addService(
+  addStubService(
+    server,
     CommandService,
     {
       createOrder: (request) => ({
         accepted: { orderId: request.orderId, commandId: request.idempotencyKey, streamVersion: 1n, position: 7n },
       }),
-      updatePaymentStatus: () => ({}),
-      shipOrder: () => ({}),
-      cancelOrder: () => ({}),
     },
     { scope: Scopes.write },
   );
-  server.addService(
+  addStubService(
+    server,
     QueryService,
     {
       getOrderSummary: (request) => ({
         summary: { orderId: request.orderId, customerId: "c-1", totalMinor: 1234n, itemCount: 2 },
       }),
-      listCustomerOrders: () => ({}),
-      async *waitForPosition() {},
     },
     { scope: Scopes.read },
   );

@@ -17,6 +17,7 @@ import { grpcServiceDefinition } from "./binding.js";
 import type { CallContext } from "./call-context.js";
 import { healthService } from "./health.js";
 import { GrpcServer } from "./server.js";
+import { addStubService } from "./testing.js";
 
 const ISSUER = "https://auth.orderly.test";
 const AUDIENCE = "orderly";
@@ -72,24 +73,22 @@ const seen: CallContext[] = [];
 
 function securedServer(auth: ConstructorParameters<typeof JwtAuthenticator>[0]): GrpcServer {
   const server = new GrpcServer({ name: "auth-test", logger, auth });
-  server.addService(
+  addStubService(
+    server,
     CommandService,
     {
       createOrder: (request, ctx) => {
         seen.push(ctx);
         return { accepted: { orderId: request.orderId || "o-new", commandId: "c", streamVersion: 1n, position: 1n } };
       },
-      updatePaymentStatus: () => ({}),
-      shipOrder: () => ({}),
-      cancelOrder: () => ({}),
     },
     { scope: Scopes.write },
   );
-  server.addService(
+  addStubService(
+    server,
     QueryService,
     {
       getOrderSummary: (request) => ({ summary: { orderId: request.orderId } }),
-      listCustomerOrders: () => ({}),
       async *waitForPosition() {
         yield { readModels: [{ readModel: "p", position: 1n }] };
       },

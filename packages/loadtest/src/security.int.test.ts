@@ -11,6 +11,7 @@ import {
   issueCertificate,
   Scopes,
 } from "@orderly/grpc-server";
+import { addStubService } from "@orderly/grpc-server/testing";
 import { runNode } from "@orderly/testing";
 import { SignJWT } from "jose";
 import pino from "pino";
@@ -68,7 +69,8 @@ beforeAll(async () => {
     auth: { publicKeyFile, issuer: ISSUER, audience: AUDIENCE },
   });
   let position = 0n;
-  server.addService(
+  addStubService(
+    server,
     CommandService,
     {
       createOrder: (request, context) => {
@@ -78,19 +80,13 @@ beforeAll(async () => {
           accepted: { orderId: request.orderId, commandId: request.idempotencyKey, streamVersion: 1n, position },
         };
       },
-      updatePaymentStatus: () => ({}),
-      shipOrder: () => ({}),
-      cancelOrder: () => ({}),
     },
     { scope: Scopes.write },
   );
-  server.addService(
+  addStubService(
+    server,
     QueryService,
-    {
-      getOrderSummary: (request) => ({ summary: { orderId: request.orderId, version: 1n } }),
-      listCustomerOrders: () => ({}),
-      async *waitForPosition() {},
-    },
+    { getOrderSummary: (request) => ({ summary: { orderId: request.orderId, version: 1n } }) },
     { scope: Scopes.read },
   );
   port = await server.listen(0, "127.0.0.1");
