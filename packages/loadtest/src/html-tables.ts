@@ -1,7 +1,8 @@
 import { escapeXml as esc, formatNumber, PALETTE } from "@orderly/svg-charts";
 import type { LatencySummary } from "./latency.js";
 import { CALL_KINDS } from "./mix.js";
-import { fmtMs, type Report } from "./report.js";
+import type { Report } from "./report.js";
+import { fmtMs, fmtPct } from "./report-text.js";
 
 // The HTML report's figures as text: the verdict badge, the tiles at the top, and the tables and notes below the
 // charts. \`before\` is the run given with \`--compare\`.
@@ -44,7 +45,7 @@ export function tiles(r: Report, before: Report | undefined): string {
     tile(
       "errors",
       n(r.errors),
-      delta(r.errors, before?.errors, n) ?? `${pct(r.error_rate)} of calls`,
+      delta(r.errors, before?.errors, n) ?? `${fmtPct(r.error_rate)} of calls`,
       r.errors > 0 ? " bad" : "",
     ),
   ];
@@ -102,7 +103,7 @@ export function sloTable(r: Report): string {
       c.actual === undefined
         ? "not measured"
         : c.kind === "ratio"
-          ? pct(c.actual)
+          ? fmtPct(c.actual)
           : c.metric === "lag"
             ? `${c.actual.toFixed(3)} s`
             : c.metric === "errors" || c.metric === "dropped" || c.metric === "rps"
@@ -121,7 +122,7 @@ export function compareTable(r: Report, b: Report): string {
     ["p99", r.latency_ms.p99, b.latency_ms.p99, fmtMs, "lower"],
     ["p99.9", r.latency_ms.p99_9, b.latency_ms.p99_9, fmtMs, "lower"],
     ["max", r.latency_ms.max, b.latency_ms.max, fmtMs, "lower"],
-    ["error rate", r.error_rate, b.error_rate, pct, "lower"],
+    ["error rate", r.error_rate, b.error_rate, fmtPct, "lower"],
     ["visible p50", r.ryw?.latency_ms.p50, b.ryw?.latency_ms.p50, fmtMs, "lower"],
     ["visible p99", r.ryw?.latency_ms.p99, b.ryw?.latency_ms.p99, fmtMs, "lower"],
     ["generator µs per call", r.generator.cpu_per_call_us, b.generator.cpu_per_call_us, formatNumber, "lower"],
@@ -181,8 +182,4 @@ export function optionsTable(r: Report): string {
 
 function fmtRate(perSecond: number): string {
   return perSecond.toLocaleString("en-US", { maximumFractionDigits: 1 });
-}
-
-function pct(ratio: number): string {
-  return `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.001 ? 4 : 2)}%`;
 }

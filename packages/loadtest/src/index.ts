@@ -15,7 +15,8 @@ export {
 } from "./mix.js";
 export { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
 export { CallPlanner, type CommandMethod, type PlannedCall } from "./planner.js";
-export { formatProgress, formatText, type Report } from "./report.js";
+export type { Report } from "./report.js";
+export { formatProgress, formatText } from "./report-text.js";
 export { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
 export { OpenLoopSchedule } from "./schedule.js";
 export {

@@ -1,85 +1,20 @@
 import { performance } from "node:perf_hooks";
 import { type ClientUnaryCall, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import type { GetOrderSummaryResponse } from "@orderly/contracts";
-import { CommandClient, QueryClient, statusName } from "./grpc-client.js";
+import { buildReport, round } from "./build-report.js";
+import { CommandTally, RywTally } from "./call-tally.js";
+import { CommandClient, QueryClient } from "./grpc-client.js";
 import { LatencyRecorder } from "./latency.js";
-import { CALL_KINDS, type CallKind, createRng, type Mix } from "./mix.js";
+import type { LoadOptions } from "./load-options.js";
+import { createRng } from "./mix.js";
 import { CallPlanner, type PlannedCall } from "./planner.js";
-import { buildReport, type KindReport, type ProgressState, type Report, round, type SeriesReport } from "./report.js";
+import type { Report, ScheduleReport, SeriesReport } from "./report.js";
 import { OpenLoopSchedule } from "./schedule.js";
-import type { LoadSecurity } from "./security.js";
 import { PerSecondRecorder } from "./series.js";
 import { ServerLagSampler } from "./server-lag.js";
-import type { SloCheck } from "./slo.js";
 import type { AcceptedReply } from "./wire.js";
 
-export interface LoadOptions {
-  /** CommandService address, `host:port`. */
-  readonly address: string;
-  readonly mode: "open" | "closed";
-  /** Open loop: calls per second. */
-  readonly rate?: number;
-  /** Closed loop: calls in flight, each sent as soon as the previous one answered. */
-  readonly concurrency?: number;
-  /** Exactly one of durationMs and count. */
-  readonly durationMs?: number;
-  readonly count?: number;
-  /** Per-call timeout (0: none). */
-  readonly timeoutMs: number;
-  /**
-   * Send the timeout as a gRPC deadline on every command (grpc-js arms a timer and a grpc-timeout header per call,
-   * ~8–10 % of a call's client CPU). By default one sweep timer cancels command calls older than the timeout instead
-   * (reported as DEADLINE_EXCEEDED); read-your-writes queries always carry the deadline (it bounds the server's wait).
-   */
-  readonly grpcDeadline?: boolean;
-  /** Open loop: most calls in flight; the schedule waits (and counts late sends) beyond it. */
-  readonly maxInFlight: number;
-  /** HTTP/2 connections to spread calls over. */
-  readonly connections: number;
-  readonly mix: Mix;
-  /** Share of accepted commands followed by a read-your-writes check. */
-  readonly rywRate: number;
-  /** QueryService address (required when rywRate > 0). */
-  readonly queryAddress?: string;
-  /**
-   * TLS (CA, client certificate for mTLS, server name) and a bearer token asked per call, for both services; plaintext
-   * without a token when absent. Only whether each part is on reaches the report, never a secret.
-   */
-  readonly security?: LoadSecurity;
-  readonly seed: number;
-  readonly customers: number;
-  readonly lateThresholdMs: number;
-  readonly slo: readonly SloCheck[];
-  /** Called every `progressIntervalMs` while running. */
-  readonly onProgress?: (progress: ProgressState) => void;
-  readonly progressIntervalMs?: number;
-  /** Stops issuing new calls (in-flight ones finish and are reported). */
-  readonly signal?: AbortSignal;
-  /**
-   * Called with every command call's outcome as it settles (fault suites keep them to check each command against the
-   * store). Off the hot path when absent.
-   */
-  readonly onReply?: (reply: CallOutcome) => void;
-  readonly connectTimeoutMs?: number;
-  /** For the report. */
-  readonly command?: string;
-  /** Services' Prometheus /metrics URLs to sample read-model lag from, once a second (`series.server_lag_s`). */
-  readonly metricsUrls?: readonly string[];
-}
-
-/** One settled command call, as `LoadOptions.onReply` sees it. */
-export interface CallOutcome {
-  readonly call: PlannedCall;
-  /** gRPC status code (0 = OK); the generator's own timeout reports DEADLINE_EXCEEDED. */
-  readonly code: number;
-  readonly details: string;
-  readonly accepted: AcceptedReply | undefined;
-  /** `performance.now()` when the call was sent (intended time in open loop) and when it settled. */
-  readonly startedAt: number;
-  readonly settledAt: number;
-}
-
-const MAX_DISTINCT_MESSAGES = 50;
+export type { CallOutcome, LoadOptions } from "./load-options.js";
 
 /** What a call cancelled by the generator's own timeout reports. */
 const CLIENT_TIMEOUT = (timeoutMs: number): ServiceError =>
@@ -88,45 +23,6 @@ const CLIENT_TIMEOUT = (timeoutMs: number): ServiceError =>
     details: `client timeout after ${timeoutMs} ms (call cancelled)`,
     metadata: new Metadata(),
   });
-
-class ErrorTally {
-  private readonly counts = new Map<string, number>();
-  add(message: string): void {
-    const masked = maskIds(message);
-    const key = this.counts.has(masked) || this.counts.size < MAX_DISTINCT_MESSAGES ? masked : "(other messages)";
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-  }
-  top(n: number): { message: string; count: number }[] {
-    return [...this.counts.entries()]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .slice(0, n)
-      .map(([message, count]) => ({ message, count }));
-  }
-}
-
-/** Masks UUIDs and long numbers so messages about different orders count as one. */
-export function maskIds(message: string): string {
-  return message
-    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "<uuid>")
-    .replace(/lt-[0-9a-f]{8}-\d+/g, "<key>")
-    .replace(/\d{3,}/g, "<n>")
-    .slice(0, 300);
-}
-
-class KindStats {
-  count = 0;
-  errors = 0;
-  readonly status = new Array<number>(17).fill(0);
-  readonly latency = new LatencyRecorder();
-  report(): KindReport {
-    return {
-      count: this.count,
-      errors: this.errors,
-      latency_ms: this.latency.summary(),
-      status_codes: namedCounts(this.status),
-    };
-  }
-}
 
 /** Runs one load test and returns its report. Rejects only when the target cannot be reached at all. */
 export async function runLoad(options: LoadOptions): Promise<Report> {
@@ -155,17 +51,12 @@ export async function runLoad(options: LoadOptions): Promise<Report> {
 class Run {
   private readonly rng: () => number;
   private readonly planner: CallPlanner;
-  /** Command replies per second; its `total` is the whole run's latency histogram. */
-  private commandSeries = new PerSecondRecorder(0);
-  private readonly kinds = new Map<CallKind, KindStats>(CALL_KINDS.map((k) => [k, new KindStats()]));
-  private readonly statusCounts = new Array<number>(17).fill(0);
-  private readonly errorTally = new ErrorTally();
-  private completed = 0;
-  private errors = 0;
+  /** Command replies (made again when the run starts, on its clock). */
+  private tally = new CommandTally(new PerSecondRecorder(0));
+  private lastReplyAt = 0;
   private inFlight = 0;
   private issued = 0;
   private stopping = false;
-  private lastReplyAt = 0;
   private start = 0;
   private finish: (() => void) | undefined;
   // open loop
@@ -183,15 +74,9 @@ class Run {
   private sweeper: NodeJS.Timeout | undefined;
   // read-your-writes
   private rywInFlight = 0;
-  private rywChecks = 0;
-  private rywOk = 0;
-  private readonly rywStatus = new Array<number>(17).fill(0);
-  /** Read-your-writes answers per second (timed when the check passed); its `total` is the visibility histogram. */
-  private rywSeries = new PerSecondRecorder(0);
+  private ryw = new RywTally(new PerSecondRecorder(0));
   private lastRywAt = 0;
   private lagSampler: ServerLagSampler | undefined;
-  private readonly rywErrors = new ErrorTally();
-  private maxLagSeconds = 0;
 
   constructor(
     private readonly options: LoadOptions,
@@ -214,8 +99,8 @@ class Run {
     this.start = performance.now();
     this.lastReplyAt = this.start;
     this.lastRywAt = this.start;
-    this.commandSeries = new PerSecondRecorder(this.start);
-    this.rywSeries = new PerSecondRecorder(this.start);
+    this.tally = new CommandTally(new PerSecondRecorder(this.start));
+    this.ryw = new RywTally(new PerSecondRecorder(this.start));
     if (o.metricsUrls && o.metricsUrls.length > 0) {
       this.lagSampler = new ServerLagSampler(o.metricsUrls, this.start, () => performance.now());
       this.lagSampler.start();
@@ -356,10 +241,9 @@ class Run {
   ): void {
     const now = performance.now();
     this.inFlight -= 1;
-    this.completed += 1;
     this.lastReplyAt = now;
     const code = error ? error.code : status.OK;
-    this.statusCounts[code] = (this.statusCounts[code] ?? 0) + 1;
+    const expected = this.tally.record(call, code, error, accepted, now - startedAt, now);
     this.options.onReply?.({
       call,
       code,
@@ -368,21 +252,6 @@ class Run {
       startedAt,
       settledAt: now,
     });
-    let expected: boolean;
-    if (call.expect === "aborted") expected = code === status.ABORTED;
-    else
-      expected = code === status.OK && accepted !== undefined && accepted.duplicate === (call.expect === "duplicate");
-    const ms = now - startedAt;
-    this.commandSeries.record(now, ms, !expected);
-    const stats = this.kinds.get(call.kind) as KindStats;
-    stats.count += 1;
-    stats.status[code] = (stats.status[code] ?? 0) + 1;
-    stats.latency.recordMs(ms);
-    if (!expected) {
-      this.errors += 1;
-      stats.errors += 1;
-      this.errorTally.add(describeUnexpected(call, code, error, accepted));
-    }
     this.planner.settle(call, expected, accepted?.streamVersion);
     if (
       expected &&
@@ -408,7 +277,7 @@ class Run {
     const queries = this.queries as QueryClient;
     const streamVersion = accepted.streamVersion;
     this.rywInFlight += 1;
-    this.rywChecks += 1;
+    this.ryw.checks += 1;
     queries.getOrderSummary(
       orderId,
       accepted.position,
@@ -416,24 +285,8 @@ class Run {
       (error: ServiceError | null, response: GetOrderSummaryResponse | undefined) => {
         const now = performance.now();
         this.rywInFlight -= 1;
-        const code = error ? error.code : status.OK;
-        this.rywStatus[code] = (this.rywStatus[code] ?? 0) + 1;
         this.lastRywAt = now;
-        const lag = response?.consistency?.lagSeconds;
-        if (lag !== undefined) {
-          if (lag > this.maxLagSeconds) this.maxLagSeconds = lag;
-          this.rywSeries.observePeak(now, lag);
-        }
-        const version = response?.summary ? Number(response.summary.version) : -1;
-        const visible = code === status.OK && version >= streamVersion;
-        this.rywSeries.record(now, visible ? now - acceptedAt : undefined, !visible);
-        if (visible) {
-          this.rywOk += 1;
-        } else if (code === status.OK) {
-          this.rywErrors.add(`stale read: summary version ${version} < stream version ${streamVersion}`);
-        } else {
-          this.rywErrors.add(`${statusName(code)}: ${error?.details ?? ""}`);
-        }
+        this.ryw.record(now, acceptedAt, streamVersion, error, response);
         this.maybeFinish();
       },
     );
@@ -453,8 +306,8 @@ class Run {
   private series(): SeriesReport {
     const spanMs = Math.max(1, this.lastReplyAt - this.start, this.lastRywAt - this.start);
     const intervals = Math.max(1, Math.ceil(spanMs / 1000 - 1e-9));
-    const { peak: _commandPeak, ...commands } = this.commandSeries.finish(intervals);
-    const { peak, ...ryw } = this.rywSeries.finish(intervals);
+    const { peak: _commandPeak, ...commands } = this.tally.series.finish(intervals);
+    const { peak, ...ryw } = this.ryw.series.finish(intervals);
     // The last interval ends at the last reply; at least 1 ms after the one before (a span of 2.0004 s rounds to 2).
     const last = Math.max(round(spanMs / 1000, 3), intervals - 1 + 0.001);
     const endS = Array.from({ length: intervals }, (_, i) => (i + 1 < intervals ? i + 1 : last));
@@ -471,7 +324,7 @@ class Run {
       end_s: endS,
       commands,
       target,
-      ryw: this.rywChecks > 0 || this.options.rywRate > 0 ? { ...ryw, max_lag_s: peak } : null,
+      ryw: this.ryw.checks > 0 || this.options.rywRate > 0 ? { ...ryw, max_lag_s: peak } : null,
       server_lag_s: this.lagSampler ? this.lagSampler.series(intervals) : null,
     };
   }
@@ -480,76 +333,48 @@ class Run {
     const o = this.options;
     const elapsedMs = performance.now() - this.start;
     let fraction: number;
-    if (o.count !== undefined) fraction = this.completed / Math.max(1, o.count);
+    const { completed, errors } = this.tally;
+    if (o.count !== undefined) fraction = completed / Math.max(1, o.count);
     else fraction = elapsedMs / Math.max(1, o.durationMs ?? 1);
     o.onProgress?.({
       elapsedMs,
       fraction,
-      completed: this.completed,
+      completed,
       inFlight: this.inFlight,
-      errors: this.errors,
-      rps: elapsedMs > 0 ? (this.completed * 1000) / elapsedMs : 0,
+      errors,
+      rps: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
     });
   }
 
+  private scheduleFigures(schedule: OpenLoopSchedule): ScheduleReport {
+    const intended = schedule.total - this.cutShort;
+    return {
+      target_rate: schedule.rate,
+      intended,
+      sent: intended - this.dropped,
+      late: this.late,
+      dropped: this.dropped,
+      late_threshold_ms: schedule.lateThresholdMs,
+      send_delay_ms: this.sendDelay.summary(),
+    };
+  }
+
   private report(startedAt: Date, cpu: NodeJS.CpuUsage, wallMs: number): Report {
+    const elapsedMs = Math.max(1, this.lastReplyAt - this.start);
+    const series = this.series(); // first: it completes the recorders' whole-run histograms
     const schedule = this.schedule;
     return buildReport({
       options: this.options,
       startedAt,
       cpu,
       wallMs,
-      elapsedMs: Math.max(1, this.lastReplyAt - this.start),
-      series: this.series(),
-      completed: this.completed,
-      errors: this.errors,
-      latency: this.commandSeries.total.summary(),
-      latencyDistribution: this.commandSeries.total.distribution(),
-      statusCodes: namedCounts(this.statusCounts),
-      byKind: Object.fromEntries(CALL_KINDS.map((k) => [k, (this.kinds.get(k) as KindStats).report()])) as Record<
-        CallKind,
-        KindReport
-      >,
-      errorMessages: this.errorTally.top(10),
-      schedule: schedule && {
-        rate: schedule.rate,
-        intended: schedule.total - this.cutShort,
-        late: this.late,
-        dropped: this.dropped,
-        lateThresholdMs: schedule.lateThresholdMs,
-        sendDelay: this.sendDelay.summary(),
-      },
-      ryw: {
-        checks: this.rywChecks,
-        ok: this.rywOk,
-        statusCodes: namedCounts(this.rywStatus),
-        latency: this.rywSeries.total.summary(),
-        distribution: () => this.rywSeries.total.distribution(),
-        maxLagSeconds: this.maxLagSeconds,
-        errorMessages: this.rywErrors.top(10),
-      },
+      elapsedMs,
+      series,
+      commands: this.tally.figures(),
+      latencyDistribution: this.tally.series.total.distribution(),
+      schedule: schedule ? this.scheduleFigures(schedule) : null,
+      ryw: this.ryw.figures(),
+      rywDistribution: () => this.ryw.series.total.distribution(),
     });
   }
-}
-
-function describeUnexpected(
-  call: PlannedCall,
-  code: number,
-  error: ServiceError | null,
-  accepted: AcceptedReply | undefined,
-): string {
-  if (code !== status.OK) return `${call.kind}: ${statusName(code)}: ${error?.details ?? ""}`;
-  if (call.expect === "aborted") return `${call.kind}: OK where ABORTED was expected (stale expected_version accepted)`;
-  if (!accepted) return `${call.kind}: OK without CommandAccepted`;
-  return call.expect === "duplicate"
-    ? `${call.kind}: replayed request not marked duplicate`
-    : `${call.kind}: fresh request marked duplicate`;
-}
-
-function namedCounts(counts: readonly number[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  counts.forEach((count, code) => {
-    if (count > 0) out[statusName(code)] = count;
-  });
-  return out;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { report } from "./report.fixture.js";
-import { fmtMs, formatProgress, formatText } from "./report.js";
+import { fmtMs, formatProgress, formatText } from "./report-text.js";
 
 describe("formatText", () => {
   const text = formatText(report);
