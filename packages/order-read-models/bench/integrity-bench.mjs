@@ -12,14 +12,13 @@
 // `check_share_of_apply_capacity` = mean check run / interval (the fraction of Redis time taken from a projector that
 // applies back to back).
 import { randomUUID } from "node:crypto";
+import { CustomerOrdersProjection, customerOrdersKeys, RollingAudit } from "@orderly/order-read-models";
 import {
   auditGeneration,
-  CustomerOrdersProjection,
   checkGenerationCounts,
-  customerOrdersKeys,
-  RollingAudit,
-} from "@orderly/order-read-models";
-import { generateOrderHistories, recordHistories } from "@orderly/order-read-models/testing";
+  generateOrderHistories,
+  recordHistories,
+} from "@orderly/order-read-models/testing";
 import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 

@@ -17,7 +17,7 @@ import { customerOrdersKeys, slotScript } from "./customer-orders-keys.js";
 import { initGeneration, layOutGeneration, listMember, PACKED_ROW_WIDTH, packRows } from "./customer-orders-layout.js";
 import { highestCheckpoint } from "./customer-orders-partitions.js";
 import { WRITE_ROWS_LUA, withScripts } from "./customer-orders-scripts.js";
-import { dropGenerationKeys, type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
+import { dropGenerationKeys, readGenerationContents } from "./customer-orders-walk.js";
 import { type ReadModelRebuildOptions, type RebuildTargetOptions, storeIdOf } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { SummaryCache } from "./summary-cache.js";
@@ -241,14 +241,4 @@ export class CustomerOrdersRebuild implements RebuildTarget {
     if (this.oldGen !== undefined) await dropGenerationKeys(this.redis, this.keys.generation(this.oldGen));
     this.oldGen = undefined;
   }
-}
-
-/** Every listed order hash of a generation (`<prefix>:g<N>`), through its index (customer-orders-walk.ts). */
-export async function readGeneration(redis: Redis, g: string): Promise<Map<string, OrderSummaryView>> {
-  return (await readGenerationContents(redis, g)).summaries;
-}
-
-/** For each order listed in an indexed customer's sorted set: how often, under which customer, with which member. */
-export async function readLists(redis: Redis, g: string): Promise<Map<string, ListedEntry>> {
-  return (await readGenerationContents(redis, g)).listed;
 }

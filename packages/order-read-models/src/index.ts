@@ -2,20 +2,12 @@ export type { BulkFoldOptions, FoldProgress } from "./bulk-fold.js";
 export { CustomerOrdersProjection, type CustomerOrdersProjectionOptions } from "./customer-orders.js";
 export { partitionSuffix, writeCustomerOrdersCheckpoint } from "./customer-orders-apply.js";
 export { hashToSummary } from "./customer-orders-hash.js";
-export {
-  auditCustomerOrders,
-  auditGeneration,
-  type CustomerOrdersAudit,
-  checkGeneration,
-  checkGenerationCounts,
-  type GenerationCheck,
-  RollingAudit,
-} from "./customer-orders-integrity.js";
+export { RollingAudit } from "./customer-orders-integrity.js";
 export { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 export { listMember } from "./customer-orders-layout.js";
 export { ensureRedisLayout, highestCheckpoint } from "./customer-orders-partitions.js";
 export { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
-export { CustomerOrdersRebuild, readGeneration, readLists, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
+export { CustomerOrdersRebuild, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 export {
   dropGenerationKeys,
   type GenerationContents,
@@ -66,5 +58,4 @@ export {
   setOrderSummariesCheckpoint,
 } from "./snapshots.js";
 export { SummaryCache } from "./summary-cache.js";
-export { checksumSummaries, foldEventLog } from "./verification.js";
 export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";

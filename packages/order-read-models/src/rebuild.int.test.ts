@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
-import { readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
+import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import { canonicalSummary, evolveSummary, type OrderSummaryView } from "./order-summary.js";
 import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
-import { appendHistories, generateOrderHistories, type OrderHistory } from "./testing.js";
+import { appendHistories, generateOrderHistories, type OrderHistory, readGeneration } from "./testing.js";
 
 let env: TestEnvironment;
 let pool: pg.Pool;

@@ -4,10 +4,30 @@ import type { OrderEvent } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import { listMember } from "./customer-orders-layout.js";
-
-export { ORDER_HASH_FIELDS, orderHashValues } from "./customer-orders-layout.js";
-
+import { type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import type { OrderSummaryView } from "./order-summary.js";
+
+// The checkers tests and benchmarks compare the read models with (the product runs some of them inside).
+export {
+  auditCustomerOrders,
+  auditGeneration,
+  type CustomerOrdersAudit,
+  checkGeneration,
+  checkGenerationCounts,
+  type GenerationCheck,
+} from "./customer-orders-integrity.js";
+export { ORDER_HASH_FIELDS, orderHashValues } from "./customer-orders-layout.js";
+export { checksumSummaries, foldEventLog } from "./verification.js";
+
+/** Every listed order hash of a generation (`<prefix>:g<N>`), through its index (customer-orders-walk.ts). */
+export async function readGeneration(redis: Redis, g: string): Promise<Map<string, OrderSummaryView>> {
+  return (await readGenerationContents(redis, g)).summaries;
+}
+
+/** For each order listed in an indexed customer's sorted set: how often, under which customer, with which member. */
+export async function readLists(redis: Redis, g: string): Promise<Map<string, ListedEntry>> {
+  return (await readGenerationContents(redis, g)).listed;
+}
 
 /** One order's events, in stream order (test and benchmark data). */
 export interface OrderHistory {

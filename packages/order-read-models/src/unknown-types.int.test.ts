@@ -20,12 +20,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
-import { CustomerOrdersRebuild, readGeneration, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
+import { CustomerOrdersRebuild, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
 import { OrderSummariesRebuild, rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresOrderSummaryReader } from "./postgres-readers.js";
 import { closeAll, openReadModelStore } from "./test-store.js";
+import { readGeneration } from "./testing.js";
 import { checksumSummaries } from "./verification.js";
 
 // Events of types this release does not know (as a newer release would write them), appended to the real store:

@@ -14,16 +14,14 @@ import { createRedisClient } from "@orderly/observability";
 import {
   canonicalSummary,
   customerOrdersKeys,
-  foldEventLog,
   listMember,
   MIN_CHECKPOINT_SQL,
   ORDER_SUMMARIES,
   type OrderSummaryView,
   RedisCheckpointReader,
-  readGeneration,
-  readLists,
   rowToSummary,
 } from "@orderly/order-read-models";
+import { foldEventLog, readGeneration, readLists } from "@orderly/order-read-models/testing";
 import pg from "pg";
 
 // The fault suite's checker. Every command the load generator sent is classified against the event store:

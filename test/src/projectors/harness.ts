@@ -7,19 +7,16 @@ import type { RecordedEvent } from "@orderly/eventsourcing";
 import {
   CUSTOMER_ORDERS,
   canonicalSummary,
-  checksumSummaries,
   customerOrdersKeys,
-  foldEventLog,
   migrateReadModels,
   ORDER_SUMMARIES,
   type OrderSummaryView,
   PostgresCheckpointReader,
   RedisCheckpointReader,
   RedisCustomerOrdersReader,
-  readGeneration,
-  readLists,
   rowToSummary,
 } from "@orderly/order-read-models";
+import { checksumSummaries, foldEventLog, readGeneration, readLists } from "@orderly/order-read-models/testing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { createTestEnvironment, eventually, freePort, type RunningService, startService } from "@orderly/testing";
 import { Redis } from "ioredis";

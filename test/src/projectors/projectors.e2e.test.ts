@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { testMetadata } from "@orderly/eventsourcing/testing";
+import { customerOrdersKeys, PostgresOrderSummaryReader, RedisCustomerOrdersReader } from "@orderly/order-read-models";
 import {
-  customerOrdersKeys,
+  appendHistories,
   foldEventLog,
-  PostgresOrderSummaryReader,
-  RedisCustomerOrdersReader,
-} from "@orderly/order-read-models";
-import { appendHistories, generateOrderHistories, loseCustomerOrderKeys } from "@orderly/order-read-models/testing";
+  generateOrderHistories,
+  loseCustomerOrderKeys,
+} from "@orderly/order-read-models/testing";
 import { eventually, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHarness, type Harness, metricValue, projectorEntries } from "./harness.js";
