@@ -1,32 +1,30 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool, ensureDatabase } from "./database.js";
 import { migrateEventStore, runMigrations } from "./migrations.js";
+import { testEnvironmentForFile } from "./test-database.js";
 
-let env: TestEnvironment;
+const file = testEnvironmentForFile();
 let directory: string;
 const pools: pg.Pool[] = [];
 const createdDatabases: string[] = [];
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
   directory = await mkdtemp(join(tmpdir(), "orderly-migrations-"));
 });
 
 afterAll(async () => {
   await Promise.allSettled(pools.map((p) => p.end()));
   if (createdDatabases.length > 0) {
-    const admin = new pg.Client({ connectionString: withDatabase(env.databaseUrl, "postgres") });
+    const admin = new pg.Client({ connectionString: withDatabase(file.env.databaseUrl, "postgres") });
     await admin.connect();
     for (const name of createdDatabases) await admin.query(`drop database if exists "${name}" with (force)`);
     await admin.end();
   }
   await rm(directory, { recursive: true, force: true });
-  await env?.cleanup();
 });
 
 function withDatabase(url: string, database: string): string {
@@ -35,7 +33,7 @@ function withDatabase(url: string, database: string): string {
   return copy.toString();
 }
 
-function pool(url = env.databaseUrl): pg.Pool {
+function pool(url = file.env.databaseUrl): pg.Pool {
   const created = createPool(url, { max: 2 });
   pools.push(created);
   return created;
@@ -95,9 +93,9 @@ describe("migrations", () => {
   });
 
   it("ensureDatabase creates a missing database and is idempotent, also when racing", async () => {
-    const name = `${new URL(env.databaseUrl).pathname.slice(1)}_ensure`;
+    const name = `${new URL(file.env.databaseUrl).pathname.slice(1)}_ensure`;
     createdDatabases.push(name);
-    const url = withDatabase(env.databaseUrl, name);
+    const url = withDatabase(file.env.databaseUrl, name);
     await Promise.all([ensureDatabase(url), ensureDatabase(url), ensureDatabase(url)]);
     await ensureDatabase(url);
     const result = await pool(url).query("select current_database() as db");

@@ -48,6 +48,31 @@ async function rawClient(): Promise<pg.Client> {
   return client;
 }
 
+/**
+ * Terminates every active connection of `applicationName`, again and again (a pause of `pauseMs` between rounds),
+ * until stopped.
+ */
+async function startKilling(applicationName: string, pauseMs: number): Promise<{ stop(): Promise<void> }> {
+  const killer = await rawClient();
+  let killing = true;
+  const killerLoop = (async () => {
+    while (killing) {
+      await killer.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and state = 'active'",
+        [applicationName],
+      );
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  })();
+  return {
+    async stop() {
+      killing = false;
+      await killerLoop;
+      await killer.end();
+    },
+  };
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
@@ -317,16 +342,7 @@ describe("PostgresEventStore (Postgres only)", () => {
   it("connections killed mid-batch: acknowledged appends are stored, and retrying the failed ones stores each exactly once", async () => {
     const victimPool = newPool({ max: 2, application_name: "orderly-victim" });
     const store = new PostgresEventStore(victimPool, { maxBatchSize: 16 });
-    const killer = await rawClient();
-    let killing = true;
-    const killerLoop = (async () => {
-      while (killing) {
-        await killer.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'orderly-victim' and state = 'active'",
-        );
-        await new Promise((resolve) => setTimeout(resolve, 3));
-      }
-    })();
+    const killer = await startKilling("orderly-victim", 3);
     const requests: AppendRequest[] = [];
     const results: PromiseSettledResult<CommandOutcome>[] = [];
     // Bursts until some append has failed: how soon a kill lands depends on timing, the outcome must not.
@@ -335,9 +351,7 @@ describe("PostgresEventStore (Postgres only)", () => {
       requests.push(...burst);
       results.push(...(await Promise.allSettled(burst.map((request) => store.append(request)))));
     }
-    killing = false;
-    await killerLoop;
-    await killer.end();
+    await killer.stop();
 
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(failed.length).toBeGreaterThan(0);
@@ -436,16 +450,7 @@ describe("PostgresEventStore when Postgres fails", () => {
 
     const victimPool = newPool({ max: 3, application_name: "orderly-read-victim" });
     const store = new PostgresEventStore(victimPool);
-    const killer = await rawClient();
-    let killing = true;
-    const killerLoop = (async () => {
-      while (killing) {
-        await killer.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'orderly-read-victim' and state = 'active'",
-        );
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-    })();
+    const killer = await startKilling("orderly-read-victim", 2);
     const failures: { operation: string; reason: unknown }[] = [];
     try {
       // Rounds of every read until the two longer reads have each been cut off: when a kill lands depends on timing.
@@ -467,9 +472,7 @@ describe("PostgresEventStore when Postgres fails", () => {
         );
       }
     } finally {
-      killing = false;
-      await killerLoop;
-      await killer.end();
+      await killer.stop();
     }
     expect(failures.map((f) => f.operation)).toEqual(expect.arrayContaining(["readAll", "readStream"]));
     for (const { operation, reason } of failures)

@@ -1,32 +1,24 @@
 // The outbox relay's side of the store against a real Postgres: the leader lock, the checkpoint row, the tail read
 // and the LISTEN wake-up (the relay's own tests drive it end to end through NATS).
 import { testAppendRequest } from "@orderly/eventsourcing/testing";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
-import type pg from "pg";
+import { eventually } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPool } from "./database.js";
-import { migrateEventStore } from "./migrations.js";
 import { PostgresEventStore } from "./postgres-event-store.js";
 import { PostgresRelayStore } from "./relay-store.js";
+import { migratedDatabaseForFile } from "./test-database.js";
 
-let env: TestEnvironment;
-let pool: pg.Pool;
+const database = migratedDatabaseForFile({ max: 2 });
 let store: PostgresEventStore;
 let relayStore: PostgresRelayStore;
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl, { max: 2 });
-  await migrateEventStore(pool);
-  store = new PostgresEventStore(pool);
-  relayStore = new PostgresRelayStore(env.databaseUrl);
+  store = new PostgresEventStore(database.pool);
+  relayStore = new PostgresRelayStore(database.env.databaseUrl);
   for (let i = 0; i < 5; i++) await store.append(testAppendRequest(`thing-${i}`));
 });
 
 afterAll(async () => {
   await store?.close();
-  await pool?.end();
-  await env?.cleanup();
 });
 
 const lost = () => {
