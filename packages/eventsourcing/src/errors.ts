@@ -19,33 +19,35 @@ export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
 }
 
+type DomainErrorClass<Code extends ErrorCode> = new (message: string) => DomainError & { readonly code: Code };
+
+/**
+ * The base class of an error with a fixed `code` and `name` (the name given, not read from the class, so that no
+ * bundler's renaming changes it): `class NotFoundError extends domainError("not_found", "NotFoundError") {}`.
+ */
+function domainError<const Code extends ErrorCode>(code: Code, name: string): DomainErrorClass<Code> {
+  return class extends DomainError {
+    readonly code: Code = code;
+    constructor(message: string) {
+      super(message);
+      this.name = name;
+    }
+  };
+}
+
 /** Malformed input: INVALID_ARGUMENT. `field` names the offending field (proto field path). */
-export class ValidationError extends DomainError {
-  readonly code = "invalid_argument" as const;
+export class ValidationError extends domainError("invalid_argument", "ValidationError") {
   constructor(
     readonly field: string,
     message: string,
   ) {
     super(`${field}: ${message}`);
-    this.name = "ValidationError";
   }
 }
 
-export class NotFoundError extends DomainError {
-  readonly code = "not_found" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "NotFoundError";
-  }
-}
+export class NotFoundError extends domainError("not_found", "NotFoundError") {}
 
-export class AlreadyExistsError extends DomainError {
-  readonly code = "already_exists" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "AlreadyExistsError";
-  }
-}
+export class AlreadyExistsError extends domainError("already_exists", "AlreadyExistsError") {}
 
 /** An idempotency key was reused for a different request: ALREADY_EXISTS. */
 export class IdempotencyKeyReusedError extends AlreadyExistsError {
@@ -56,8 +58,7 @@ export class IdempotencyKeyReusedError extends AlreadyExistsError {
 }
 
 /** Optimistic concurrency failed: ABORTED. */
-export class VersionConflictError extends DomainError {
-  readonly code = "aborted" as const;
+export class VersionConflictError extends domainError("aborted", "VersionConflictError") {
   constructor(
     readonly streamId: string,
     readonly expected: ExpectedVersion,
@@ -66,54 +67,23 @@ export class VersionConflictError extends DomainError {
     super(
       `stream ${streamId}: expected ${describeExpectedVersion(expected)}, but it is at ${actual === "no_stream" ? "no stream" : `version ${actual}`}`,
     );
-    this.name = "VersionConflictError";
   }
 }
 
 /** A business rule forbids the command in the current state: FAILED_PRECONDITION. */
-export class BusinessRuleError extends DomainError {
-  readonly code = "failed_precondition" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "BusinessRuleError";
-  }
-}
+export class BusinessRuleError extends domainError("failed_precondition", "BusinessRuleError") {}
 
 /** A dependency is down or a wait ran out: UNAVAILABLE. Retrying is safe. */
-export class UnavailableError extends DomainError {
-  readonly code = "unavailable" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "UnavailableError";
-  }
-}
+export class UnavailableError extends domainError("unavailable", "UnavailableError") {}
 
 /** A server-side limit was hit (too many waiters, too large): RESOURCE_EXHAUSTED. */
-export class ResourceExhaustedError extends DomainError {
-  readonly code = "resource_exhausted" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "ResourceExhaustedError";
-  }
-}
+export class ResourceExhaustedError extends domainError("resource_exhausted", "ResourceExhaustedError") {}
 
 /** No valid credentials came with the call (missing, malformed, forged or expired token): UNAUTHENTICATED. */
-export class UnauthenticatedError extends DomainError {
-  readonly code = "unauthenticated" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "UnauthenticatedError";
-  }
-}
+export class UnauthenticatedError extends domainError("unauthenticated", "UnauthenticatedError") {}
 
 /** The caller is known but not allowed this call (a scope is missing): PERMISSION_DENIED. */
-export class PermissionDeniedError extends DomainError {
-  readonly code = "permission_denied" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "PermissionDeniedError";
-  }
-}
+export class PermissionDeniedError extends domainError("permission_denied", "PermissionDeniedError") {}
 
 export function isDomainError(error: unknown): error is DomainError {
   return error instanceof DomainError;
