@@ -1,19 +1,8 @@
+import type { ErrorCode } from "@orderly/eventsourcing";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
-export type CommandOutcomeLabel =
-  | "accepted"
-  | "duplicate"
-  | "invalid_argument"
-  | "not_found"
-  | "already_exists"
-  | "aborted"
-  | "failed_precondition"
-  | "unavailable"
-  | "resource_exhausted"
-  | "unauthenticated"
-  | "permission_denied"
-  | "cancelled"
-  | "internal";
+/** A command's outcome: accepted, a duplicate (an idempotent retry), or the code of the error it ended with. */
+export type CommandOutcomeLabel = "accepted" | "duplicate" | ErrorCode | "cancelled" | "internal";
 
 /** Seconds, from 0.5 ms (a cached decision, a small batch) to 5 s (a stalled database). */
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
