@@ -1,3 +1,5 @@
+import type { CorrelationMetadata } from "./command.js";
+
 /** A domain event as the domain sees it: a type tag and plain JSON-serialisable data. */
 export interface Event<Type extends string = string, Data = unknown> {
   readonly type: Type;
@@ -5,16 +7,9 @@ export interface Event<Type extends string = string, Data = unknown> {
 }
 
 /** Where an event came from. Time and ids arrive with the command: the domain has no clock. */
-export interface EventMetadata {
+export interface EventMetadata extends CorrelationMetadata {
   readonly eventId: string;
-  readonly commandId: string;
-  readonly correlationId: string;
-  readonly causationId: string;
   readonly occurredAt: Date;
-  /** W3C trace context of the request that raised the event, when one came in. */
-  readonly traceparent?: string | undefined;
-  /** The authenticated principal that issued the command (audit identity); undefined when auth is off. */
-  readonly actor?: string | undefined;
 }
 
 /** An event as stored: its place in its stream and in the global, gapless, commit-ordered log. */
