@@ -63,18 +63,15 @@ describe("pnpm orderly", () => {
     expect(finding.closed).toBe(1);
   });
 
-  it("exits 2 when a command cannot run, and says why on stderr", async () => {
-    const result = await run(["broken"], commands);
+  it.each([
+    ["when a command cannot run", "broken", "connection refused"],
+    ["on a bug in a command, not 1", "crash", "undefined is not a function"],
+  ])("exits 2 %s, and says why on stderr", async (_, command, why) => {
+    const result = await run([command], commands);
     expect(result.code).toBe(EXIT_FAILED);
-    expect(result.stderr).toContain("connection refused");
+    expect(result.stderr).toContain(why);
     expect(result.stdout).toBe("");
     expect(result.closed).toBe(1);
-  });
-
-  it("exits 2 on a bug in a command, not 1", async () => {
-    const result = await run(["crash"], commands);
-    expect(result.code).toBe(EXIT_FAILED);
-    expect(result.stderr).toContain("undefined is not a function");
   });
 
   it("exits 2 on usage errors: unknown command, unknown option, no command", async () => {
