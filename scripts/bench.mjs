@@ -230,7 +230,7 @@ async function runPackageBench(bench) {
 const loadtestEntry = join(root, "packages/loadtest/dist/cli.js");
 const testingEntry = join(root, "packages/testing/dist/index.js");
 const eventStoreEntry = join(root, "packages/event-store-postgres/dist/index.js");
-const readModelsEntry = join(root, "packages/order-read-models/dist/index.js");
+const readModelsTestingEntry = join(root, "packages/order-read-models/dist/testing.js");
 /** The stack's start order (services/stack knownServices): each is ready before the next starts. */
 const SERVICES = ["command-service", "query-service", "outbox-relay", "projector-postgres", "projector-redis"];
 const PROJECTORS = ["projector-postgres", "projector-redis"];
@@ -241,7 +241,7 @@ function e2eAvailable() {
     loadtestEntry,
     testingEntry,
     eventStoreEntry,
-    readModelsEntry,
+    readModelsTestingEntry,
     ...SERVICES.map((s) => join(root, `services/${s}/dist/main.js`)),
   ]
     .filter((f) => !existsSync(f))
@@ -317,7 +317,9 @@ async function endToEnd(phases) {
   const started = performance.now();
   const testing = await import(pathToFileURL(testingEntry).href);
   const { createPool, PostgresEventLog } = await import(pathToFileURL(eventStoreEntry).href);
-  const env = await testing.createTestEnvironment();
+  const { dropCustomerOrders } = await import(pathToFileURL(readModelsTestingEntry).href);
+  // projector-redis's keys go by the read model's own index, never by a SCAN of the shared Redis.
+  const env = await testing.createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   const ports = { COMMAND_PORT: await testing.freePort(), QUERY_PORT: await testing.freePort() };
   const metrics = {};
   for (const s of SERVICES) metrics[s] = await testing.freePort();

@@ -21,6 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
 import { CREATE_ONLY, QueryClient, runLoad } from "@orderly/loadtest";
+import { dropCustomerOrders } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { SignJWT } from "jose";
 import { handshakeCost, verificationCost } from "../../packages/grpc-server/bench/security-costs.mjs";
@@ -84,7 +85,7 @@ try {
   };
 
   const startStack = async (side, extraEnv) => {
-    const env = await createTestEnvironment();
+    const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
     envs.push(env);
     const ports = { command: await freePort(), query: await freePort() };
     const pids = {};

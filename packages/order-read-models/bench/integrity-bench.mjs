@@ -16,6 +16,7 @@ import { CustomerOrdersProjection, customerOrdersKeys, RollingAudit } from "@ord
 import {
   auditGeneration,
   checkGenerationCounts,
+  dropCustomerOrders,
   generateOrderHistories,
   recordHistories,
 } from "@orderly/order-read-models/testing";
@@ -30,7 +31,7 @@ const log = (msg) => process.stderr.write(`[integrity-bench] ${msg}\n`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (ms) => Math.round(ms * 1000) / 1000;
 
-const env = await createTestEnvironment();
+const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
 const redis = new Redis(env.redisUrl);
 try {
   const fill = recordHistories(generateOrderHistories(EVENTS, 42), 0);

@@ -72,7 +72,8 @@ async function parent() {
   const ROUNDS = Number(process.env.BENCH_PARTITION_ROUNDS ?? 1);
   const MODELS = (process.env.BENCH_PARTITION_MODELS ?? "read_only,order_summaries,customer_orders").split(",");
   const log = (msg) => process.stderr.write(`[partitions-bench] ${msg}\n`);
-  const env = await createTestEnvironment();
+  const { dropCustomerOrders } = await import("@orderly/order-read-models/testing");
+  const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   const pool = createPool(env.databaseUrl, { max: 4 });
   const redis = new Redis(env.redisUrl);
   const results = [];

@@ -24,6 +24,7 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { RedisCheckpointReader } from "./customer-orders-readers.js";
 import { OrderSummariesProjection } from "./order-summaries.js";
 import { openReadModelStore } from "./test-store.js";
@@ -40,7 +41,7 @@ const pools: pg.Pool[] = [];
 const projectors: Projector[] = [];
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   redis = new Redis(env.redisUrl);
   nc = await connect({ servers: env.natsUrl });
 });

@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import {
   auditCustomerOrders,
   checkGeneration,
@@ -31,7 +32,7 @@ let orders: OrderSummaryView[];
 let customers: string[];
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   ({ pool, store } = await openReadModelStore(env.databaseUrl));
   await appendHistories(store, generateOrderHistories(3000, 11));
   events = await new PostgresEventLog(pool).readAll(0, 10_000);
@@ -51,7 +52,7 @@ let generations = 0;
 
 /** A generation of its own namespace (under this run's), written by the live apply path; nothing checks it yet. */
 async function generation(upTo = events.length) {
-  const namespace = `${env.namespace}:n${generations++}`;
+  const namespace = env.ownRedisNamespace(`${env.namespace}:n${generations++}`);
   const projection = new CustomerOrdersProjection(redis, { namespace, checkIntervalMs: 3_600_000, auditPassMs: 0 });
   expect(await projection.checkpoint()).toBe(0);
   await projection.apply(events.slice(0, upTo), 0);

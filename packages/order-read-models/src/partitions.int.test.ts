@@ -7,6 +7,7 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { ensureRedisLayout } from "./customer-orders-partitions.js";
 import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-orders-readers.js";
@@ -51,7 +52,7 @@ async function positions(): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistories(store, generateOrderHistories(2000, 11));

@@ -7,6 +7,7 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { auditCustomerOrders } from "./customer-orders-integrity.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { listMember, packRows } from "./customer-orders-layout.js";
@@ -121,7 +122,7 @@ function trickySummary(
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   histories.push(...generateOrderHistories(3000, 7));

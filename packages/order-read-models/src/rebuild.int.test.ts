@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
@@ -138,7 +139,7 @@ function caughtUp(): Promise<number> {
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistories(store, [...edgeCaseHistories(), ...generateOrderHistories(4000, 21)]);

@@ -7,6 +7,7 @@ import { listMember } from "./customer-orders-layout.js";
 import { type ListedEntry, readGenerationContents } from "./customer-orders-walk.js";
 import type { OrderSummaryView } from "./order-summary.js";
 
+export { dropCustomerOrders } from "./customer-orders-drop.js";
 // The checkers tests and benchmarks compare the read models with (the product runs some of them inside).
 export {
   auditCustomerOrders,
@@ -205,19 +206,4 @@ export async function loseCustomerOrderKeys(
   }
   const unique = [...new Set(names)];
   return unique.length === 0 ? 0 : redis.unlink(...unique);
-}
-
-/**
- * Deletes every key matching `pattern` by SCAN (benchmarks and tests, on a pattern under their own namespace only; the
- * product never SCANs: customer-orders-walk.ts).
- */
-export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {
-  let cursor = "0";
-  let deleted = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (found.length > 0) deleted += await redis.unlink(...found);
-  } while (cursor !== "0");
-  return deleted;
 }

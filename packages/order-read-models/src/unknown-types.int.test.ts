@@ -18,6 +18,7 @@ import type pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
@@ -120,7 +121,7 @@ function startProjector(projection: Projection): Projector {
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
   redis = new Redis(env.redisUrl);
   await appendHistory();
@@ -138,7 +139,9 @@ describe("events of a type the projectors do not know", () => {
         announce: false,
       }),
     );
-    const redisProjector = startProjector(new CustomerOrdersProjection(redis, { namespace: `${env.namespace}:stop` }));
+    const redisProjector = startProjector(
+      new CustomerOrdersProjection(redis, { namespace: env.ownRedisNamespace(`${env.namespace}:stop`) }),
+    );
     await pool.query("create table order_summaries_stop (like order_summaries including all)");
     await postgres.start();
     await redisProjector.start();
@@ -260,7 +263,7 @@ function batchByBatch(target: RebuildTarget): RebuildTarget {
 }
 
 describe("rebuilds of a store holding events of a type this code does not know", () => {
-  const namespace = () => `${env.namespace}:rebuild`;
+  const namespace = () => env.ownRedisNamespace(`${env.namespace}:rebuild`);
 
   it("stop (the default): both rebuilds refuse at the first one and leave the live read models as they were", async () => {
     const before = await readModels(namespace());

@@ -13,4 +13,10 @@ export {
   startService,
 } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
-export { createTestEnvironment, type TestEnvironment, type TestServers } from "./test-environment.js";
+export {
+  createTestEnvironment,
+  type RedisNamespaceDrop,
+  type TestEnvironment,
+  type TestEnvironmentOptions,
+  type TestServers,
+} from "./test-environment.js";

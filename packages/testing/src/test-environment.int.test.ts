@@ -20,6 +20,7 @@ describe("createTestEnvironment", () => {
     await jsm.streams.add({ name: stream, subjects: [`${env.namespace}.probe.>`] });
     const redis = new Redis(env.redisUrl);
     await redis.set(`${env.namespace}:probe`, "1");
+    env.ownRedisKeys(`${env.namespace}:probe`);
 
     await env.cleanup();
 
@@ -32,5 +33,36 @@ describe("createTestEnvironment", () => {
     await admin.end();
     redis.disconnect();
     await nc.close();
+  });
+
+  it("deletes Redis keys by name only: what its drops find and the keys it was given, nothing else", async () => {
+    const calls: string[] = [];
+    const env = await createTestEnvironment({
+      dropRedis: [
+        async (redis, namespace) => {
+          calls.push(namespace);
+          return redis.unlink(`{${namespace}}:found`);
+        },
+      ],
+    });
+    const redis = new Redis(env.redisUrl);
+    try {
+      await redis.set(`{${env.namespace}}:found`, "1");
+      await redis.set(`${env.namespace}:given`, "1");
+      await redis.set(`${env.namespace}:unnamed`, "1");
+      env.ownRedisKeys(`${env.namespace}:given`);
+      const derived = env.ownRedisNamespace(`${env.namespace}:n1`);
+      await redis.set(`{${derived}}:found`, "1");
+
+      await env.cleanup();
+
+      expect(calls).toEqual([env.namespace, derived]);
+      expect(await redis.exists(`{${env.namespace}}:found`, `${env.namespace}:given`, `{${derived}}:found`)).toBe(0);
+      // No pattern, no SCAN: a key nobody named stays (and is the test's own to delete).
+      expect(await redis.exists(`${env.namespace}:unnamed`)).toBe(1);
+    } finally {
+      await redis.del(`${env.namespace}:unnamed`);
+      redis.disconnect();
+    }
   });
 });

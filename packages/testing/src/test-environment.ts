@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { createRedisClient, redisMasters } from "@orderly/observability";
+import { createRedisClient } from "@orderly/observability";
+import type { Redis } from "ioredis";
 import pg from "pg";
 
 export interface TestEnvironment {
@@ -13,7 +14,15 @@ export interface TestEnvironment {
   readonly redisUrl: string;
   /** Environment variables for a child process of this run. */
   readonly env: Record<string, string>;
-  /** Drops the database, deletes the namespace's JetStream streams and Redis keys. */
+  /** Redis keys of the run's own (by name) for `cleanup` to delete, besides what `dropRedis` finds. */
+  ownRedisKeys(...keys: string[]): void;
+  /** Another namespace of the run's own (derived from `namespace`, e.g. `<namespace>:n3`) for `dropRedis` too; returns it. */
+  ownRedisNamespace(namespace: string): string;
+  /**
+   * Drops the database, deletes the namespace's JetStream streams, and its Redis keys by name: those `dropRedis`
+   * finds in the run's namespaces and those given to `ownRedisKeys` (never a SCAN: the shared Redis holds other
+   * tenants' keys).
+   */
   cleanup(): Promise<void>;
 }
 
@@ -31,7 +40,19 @@ export interface TestServers {
   readonly redisUrl?: string;
 }
 
-export async function createTestEnvironment(servers: TestServers = {}): Promise<TestEnvironment> {
+/**
+ * Deletes by name what something keeps in Redis under `namespace` (e.g. `dropCustomerOrders` of
+ * `@orderly/order-read-models/testing`, which walks the read model's own index). Returns the keys removed.
+ */
+export type RedisNamespaceDrop = (redis: Redis, namespace: string) => Promise<number>;
+
+export interface TestEnvironmentOptions extends TestServers {
+  /** What the run keeps in Redis under its namespaces, for `cleanup` to delete (default: nothing but `ownRedisKeys`). */
+  readonly dropRedis?: readonly RedisNamespaceDrop[];
+}
+
+export async function createTestEnvironment(options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
+  const { dropRedis = [], ...servers } = options;
   const where = { ...defaults, ...servers };
   const suffix = randomBytes(5).toString("hex");
   const namespace = `t_${suffix}`;
@@ -47,19 +68,28 @@ export async function createTestEnvironment(servers: TestServers = {}): Promise<
     ORDERLY_NAMESPACE: namespace,
   };
   let cleaned = false;
+  const ownKeys = new Set<string>();
+  const namespaces = new Set([namespace]);
   return {
     namespace,
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,
     redisUrl: env.REDIS_URL,
     env,
+    ownRedisKeys(...keys) {
+      for (const key of keys) ownKeys.add(key);
+    },
+    ownRedisNamespace(derived) {
+      namespaces.add(derived);
+      return derived;
+    },
     async cleanup() {
       if (cleaned) return;
       cleaned = true;
       const results = await Promise.allSettled([
         withAdmin(adminUrl, (client) => client.query(`drop database if exists ${database} with (force)`)),
         deleteJetStreamNamespace(where.natsUrl, namespace),
-        deleteRedisNamespace(where.redisUrl, namespace),
+        deleteRedisKeys(where.redisUrl, [...namespaces], dropRedis, [...ownKeys]),
       ]);
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed.length > 0)
@@ -95,27 +125,21 @@ async function deleteJetStreamNamespace(natsUrl: string, namespace: string): Pro
   }
 }
 
-async function deleteRedisNamespace(redisUrl: string, namespace: string): Promise<void> {
-  // REDIS_URL listing several nodes is a Redis Cluster of the test's own: SCAN each master, UNLINK key by key (the
-  // keys of one master are in many slots).
+async function deleteRedisKeys(
+  redisUrl: string,
+  namespaces: readonly string[],
+  drops: readonly RedisNamespaceDrop[],
+  keys: readonly string[],
+): Promise<void> {
+  if (drops.length === 0 && keys.length === 0) return;
+  // REDIS_URL listing several nodes is a Redis Cluster of the test's own.
   const cluster = redisUrl.includes(",");
   const redis = createRedisClient(redisUrl, cluster ? { cluster } : {}, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
-    // Plain `<ns>:` keys, `{<ns>}:` ones (hash-tagged for Redis Cluster: customer_orders), and the hash-tagged keys
-    // of namespaces a test derives from its own (`{<ns>:n3}:`), which neither of the first two patterns matches.
-    for (const node of redisMasters(redis)) {
-      for (const pattern of [`${namespace}:*`, `{${namespace}}:*`, `{${namespace}:*`]) {
-        let cursor = "0";
-        do {
-          const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-          cursor = next;
-          if (keys.length === 0) continue;
-          if (cluster) await Promise.all(keys.map((key) => redis.unlink(key)));
-          else await redis.unlink(...keys);
-        } while (cursor !== "0");
-      }
-    }
+    for (const namespace of namespaces) for (const drop of drops) await drop(redis, namespace);
+    // One key at a time: on a cluster, the run's own keys need not share a slot.
+    await Promise.all(keys.map((key) => redis.unlink(key)));
   } finally {
     redis.disconnect();
   }

@@ -8,7 +8,7 @@ import {
   ORDER_SUMMARIES,
   ORDER_SUMMARIES_VERSION,
 } from "@orderly/order-read-models";
-import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import { appendHistories, dropCustomerOrders, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
 import type pg from "pg";
@@ -41,7 +41,7 @@ async function orderlyIn(environment: TestEnvironment, ...argv: string[]) {
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   pool = createPool(env.databaseUrl, { max: 4 });
   await migrateEventStore(pool);
   await migrateReadModels(pool);
@@ -86,7 +86,7 @@ describe("pnpm orderly status", () => {
 
 describe("pnpm orderly status, partitioned read models (ADR 0019)", () => {
   it("reports every partition's checkpoint, the lowest as the read model's position, and flags a partition ahead of the store", async () => {
-    const own = await createTestEnvironment();
+    const own = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
     const ownPool = createPool(own.databaseUrl, { max: 2 });
     const redis = new Redis(own.redisUrl);
     try {

@@ -7,7 +7,7 @@ import {
   ORDER_SUMMARIES,
   OrderSummariesProjection,
 } from "@orderly/order-read-models";
-import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
+import { appendHistories, dropCustomerOrders, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { OutboxRelay } from "@orderly/outbox-relay";
 import {
   createTestEnvironment,
@@ -33,7 +33,7 @@ let head = 0;
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   pool = createPool(env.databaseUrl, { max: 4 });
   await migrateEventStore(pool);
   await migrateReadModels(pool);

@@ -34,6 +34,7 @@ import {
 } from "@orderly/contracts";
 import { grpcServiceDefinition } from "@orderly/grpc-server";
 import { customerOrdersKeys, generationKeys } from "@orderly/order-read-models";
+import { dropCustomerOrders } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -51,7 +52,7 @@ const log = (...args) => process.stderr.write(`[query-bench] ${args.join(" ")}\n
 const services = ["command-service", "outbox-relay", "projector-postgres", "projector-redis", "query-service"];
 
 async function main() {
-  const env = await createTestEnvironment();
+  const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
   const running = [];
   const closers = [];
   try {

@@ -4,10 +4,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createOrderlySession } from "@orderly/client";
-import { createTestEnvironment, type RunningService, type TestEnvironment } from "@orderly/testing";
+import type { RunningService, TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+import { type StackPorts, startTestStack, stopTestStack } from "../ops/support.js";
 import { clientSecurity, secureClientEnv, serviceUrl } from "../secure-mode.js";
 
 // The polyglot promise, tested: examples/python and examples/go (stubs from stock protoc, Debian's gRPC packages) run
@@ -35,8 +35,7 @@ describe("the examples beyond TypeScript, against a running stack", () => {
   let ports: StackPorts;
   let exampleEnv: Record<string, string>;
   beforeAll(async () => {
-    env = await createTestEnvironment();
-    ({ stack, ports } = await startStack(env));
+    ({ env, stack, ports } = await startTestStack());
     exampleEnv = {
       ...(process.env as Record<string, string>),
       ...env.env,
@@ -45,10 +44,7 @@ describe("the examples beyond TypeScript, against a running stack", () => {
       ...secureClientEnv(),
     };
   }, 180_000);
-  afterAll(async () => {
-    await stopStack(stack);
-    await env?.cleanup();
-  });
+  afterAll(() => stopTestStack(env, stack));
 
   it("typescript: a session reads its own writes without bookkeeping, waits with WaitForPosition and follows SubscribeEvents from a saved position", async () => {
     const session = createOrderlySession({

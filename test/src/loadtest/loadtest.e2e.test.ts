@@ -1,15 +1,9 @@
 import { fileURLToPath } from "node:url";
 import type { Report } from "@orderly/loadtest";
-import {
-  createTestEnvironment,
-  type NodeRun,
-  type RunningService,
-  runNode,
-  type TestEnvironment,
-} from "@orderly/testing";
+import { type NodeRun, type RunningService, runNode, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+import { type StackPorts, startTestStack, stopTestStack } from "../ops/support.js";
 import { loadtestSecurityArgs, secureMode, secureToken } from "../secure-mode.js";
 
 // Issue 7: "The load tester's JSON output is checked in a short run against the real stack." `pnpm loadtest` (the
@@ -31,14 +25,10 @@ describe("pnpm loadtest against the running stack", () => {
   let ports: StackPorts;
 
   beforeAll(async () => {
-    env = await createTestEnvironment();
     // A generous read-your-writes budget: this test checks outcomes, not speed, on a shared machine.
-    ({ stack, ports } = await startStack({ ...env, env: { ...env.env, QUERY_MAX_WAIT_MS: "30000" } }));
+    ({ env, stack, ports } = await startTestStack({ QUERY_MAX_WAIT_MS: "30000" }));
   });
-  afterAll(async () => {
-    await stopStack(stack);
-    await env?.cleanup();
-  });
+  afterAll(() => stopTestStack(env, stack));
 
   it("reports every call with its status, and the store holds exactly the accepted commands", async () => {
     const { code, stdout, stderr } = await runCli([

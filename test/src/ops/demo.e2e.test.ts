@@ -1,7 +1,7 @@
-import { createTestEnvironment, type RunningService, startService, type TestEnvironment } from "@orderly/testing";
+import { type RunningService, startService, type TestEnvironment } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { secureClientEnv, secureMode } from "../secure-mode.js";
-import { type StackPorts, startStack, stopStack } from "./support.js";
+import { type StackPorts, startTestStack, stopTestStack } from "./support.js";
 
 // `pnpm demo` is the guided tour and CI's smoke test: run against a running stack, it must walk every step and say so.
 // In secure mode (ORDERLY_E2E_SECURE=1) the stack serves TLS + mTLS + JWT and the demo gets ORDERLY_CA_FILE,
@@ -13,13 +13,9 @@ describe("pnpm demo (services/demo) against a running stack", () => {
   let stack: RunningService | undefined;
   let ports: StackPorts;
   beforeAll(async () => {
-    env = await createTestEnvironment();
-    ({ stack, ports } = await startStack(env));
+    ({ env, stack, ports } = await startTestStack());
   });
-  afterAll(async () => {
-    await stopStack(stack);
-    await env?.cleanup();
-  });
+  afterAll(() => stopTestStack(env, stack));
 
   it("places, pays, ships and cancels, reads each back with min_position, streams WaitForPosition, and prints the figures", async () => {
     const portEnv = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)]));

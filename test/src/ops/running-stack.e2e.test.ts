@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createCommandClient, createQueryClient, withTraceparent } from "@orderly/client";
-import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
+import { eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientSecurity, secureMode, serviceUrl } from "../secure-mode.js";
@@ -16,8 +16,8 @@ import {
   scrape,
   services,
   stackLogs,
-  startStack,
-  stopStack,
+  startTestStack,
+  stopTestStack,
 } from "./support.js";
 
 // `pnpm start` (services/stack) run as a process: every service up and reported, health on both gRPC ports; then
@@ -49,8 +49,7 @@ describe("the running stack (pnpm start)", () => {
   const orders: { orderId: string; customerId: string; position: bigint }[] = [];
 
   beforeAll(async () => {
-    env = await createTestEnvironment();
-    ({ stack, ports } = await startStack(env));
+    ({ env, stack, ports } = await startTestStack());
     const commands = createCommandClient({
       baseUrl: serviceUrl(ports.COMMAND_PORT),
       timeoutMs: 30_000,
@@ -74,10 +73,7 @@ describe("the running stack (pnpm start)", () => {
       if (i === 0) expect((await commands.createOrder(request)).accepted?.duplicate).toBe(true);
     }
   });
-  afterAll(async () => {
-    await stopStack(stack);
-    await env?.cleanup();
-  });
+  afterAll(() => stopTestStack(env, stack));
 
   it("starts every service with prefixed output and reports where each endpoint is", async () => {
     const logs = stackLogs(stack.output());

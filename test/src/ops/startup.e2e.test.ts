@@ -1,6 +1,5 @@
 import { fileURLToPath } from "node:url";
 import {
-  createTestEnvironment,
   eventually,
   freePort,
   type RunningService,
@@ -11,6 +10,7 @@ import {
 } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stackEnvironment } from "../stack-environment.js";
 import { healthCheck } from "./support.js";
 
 // Issue 13: started side by side, as a container platform does, every service waits for its dependencies (the
@@ -44,7 +44,7 @@ async function start(name: string, extra: Record<string, string>, metricsPort: n
 }
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
+  env = await stackEnvironment();
   // A database nobody has created yet, on the shared server (dropped after).
   const url = new URL(env.databaseUrl);
   lateDatabase = `${url.pathname.slice(1)}_late`;

@@ -7,6 +7,7 @@ import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { healthService } from "@orderly/grpc-server";
 import { freePort, type RunningService, startService, type TestEnvironment } from "@orderly/testing";
 import { grpcCredentials } from "../secure-mode.js";
+import { stackEnvironment } from "../stack-environment.js";
 
 export const stackEntry = fileURLToPath(new URL("../../../services/stack/dist/main.js", import.meta.url));
 export const services = ["command-service", "query-service", "outbox-relay", "projector-postgres", "projector-redis"];
@@ -49,6 +50,28 @@ export async function startStack(
     readyTimeoutMs: 150_000,
   });
   return { stack, ports };
+}
+
+/** A test environment of its own with `services/stack` running in it (`startStack`); the environment is cleaned up if the stack does not start. */
+export async function startTestStack(
+  extraEnv: Record<string, string> = {},
+): Promise<{ env: TestEnvironment; stack: RunningService; ports: StackPorts }> {
+  const env = await stackEnvironment();
+  try {
+    return { env, ...(await startStack(env, extraEnv)) };
+  } catch (error) {
+    await env.cleanup();
+    throw error;
+  }
+}
+
+/** `stopStack`, then the test environment's cleanup. */
+export async function stopTestStack(
+  env: TestEnvironment | undefined,
+  stack: RunningService | undefined,
+): Promise<void> {
+  await stopStack(stack);
+  await env?.cleanup();
 }
 
 /**

@@ -18,8 +18,9 @@ import {
 } from "@orderly/order-read-models";
 import { checksumSummaries, foldEventLog, readGeneration, readLists } from "@orderly/order-read-models/testing";
 import type { OrderEvent } from "@orderly/orders-domain";
-import { createTestEnvironment, eventually, freePort, type RunningService, startService } from "@orderly/testing";
+import { eventually, freePort, type RunningService, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
+import { stackEnvironment } from "../stack-environment.js";
 
 export const projectorEntries = {
   postgres: fileURLToPath(new URL("../../../services/projector-postgres/dist/main.js", import.meta.url)),
@@ -28,7 +29,7 @@ export const projectorEntries = {
 
 /** One isolated run: database, JetStream stream, Redis prefix, plus helpers to feed and inspect the projectors. */
 export async function createHarness() {
-  const env = await createTestEnvironment();
+  const env = await stackEnvironment();
   const pool = createPool(env.databaseUrl, { max: 8 });
   await migrateEventStore(pool);
   await migrateReadModels(pool);

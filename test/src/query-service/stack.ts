@@ -3,15 +3,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import {
-  createTestEnvironment,
-  freePort,
-  type RunningService,
-  startService,
-  type TestEnvironment,
-  type TestServers,
-} from "@orderly/testing";
+import { freePort, type RunningService, startService, type TestEnvironment, type TestServers } from "@orderly/testing";
 import { grpcCredentials } from "../secure-mode.js";
+import { stackEnvironment } from "../stack-environment.js";
 
 // The whole pipeline as processes (command-service → outbox-relay → projectors → query-service) in one test
 // namespace, and plain @grpc/grpc-js + proto-loader clients (independent of our own TypeScript stack).
@@ -72,7 +66,7 @@ export interface StackOptions {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const env = await createTestEnvironment(options.servers);
+  const env = await stackEnvironment(options.servers);
   const queryEnv = typeof options.queryEnv === "function" ? options.queryEnv(env) : (options.queryEnv ?? {});
   const services = new Map<ServiceName, RunningService>();
   const metrics = {} as Record<ServiceName, number>;

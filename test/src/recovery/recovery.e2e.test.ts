@@ -8,7 +8,6 @@ import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/even
 import { migrateReadModels } from "@orderly/order-read-models";
 import { appendHistories, generateOrderHistories } from "@orderly/order-read-models/testing";
 import {
-  createTestEnvironment,
   dumpDatabase,
   eventually,
   freePort,
@@ -19,6 +18,7 @@ import {
 } from "@orderly/testing";
 import type pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stackEnvironment } from "../stack-environment.js";
 
 // The restore scenarios of issue 13, end to end: the relay and both projectors run as processes (as in production),
 // commands are appended straight to the store, Postgres goes back (a dump restored into the test's own database, or a
@@ -133,7 +133,7 @@ async function caughtUp(): Promise<void> {
 }
 
 beforeEach(async () => {
-  env = await createTestEnvironment();
+  env = await stackEnvironment();
   workdir = await mkdtemp(join(tmpdir(), "orderly-recover-"));
   pool = createPool(env.databaseUrl, { max: 4 });
   await migrateEventStore(pool);

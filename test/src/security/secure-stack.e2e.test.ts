@@ -8,11 +8,11 @@ import { connect } from "@nats-io/transport-node";
 import { createCommandClient, createQueryClient, type OrderlyClientTls } from "@orderly/client";
 import { decodeEnvelope, ordersBus } from "@orderly/event-bus";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
-import { createTestEnvironment, eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
+import { eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
 import { SignJWT } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StackPorts, startStack, stopStack } from "../ops/support.js";
+import { type StackPorts, startTestStack, stopTestStack } from "../ops/support.js";
 
 // Issue 15, "Done when": the whole stack (`pnpm start`) with ORDERLY_TLS_CERT, ORDERLY_TLS_KEY, ORDERLY_TLS_CLIENT_CA,
 // ORDERLY_JWT_PUBLIC_KEY_FILE, ORDERLY_JWT_ISSUER and ORDERLY_JWT_AUDIENCE set serves good credentials over mTLS,
@@ -66,8 +66,7 @@ describe("the stack over mTLS with JWT authorization", () => {
   const tokens: Record<"write" | "read" | "both", string> = { write: "", read: "", both: "" };
 
   beforeAll(async () => {
-    env = await createTestEnvironment();
-    ({ stack, ports } = await startStack(env, {
+    ({ env, stack, ports } = await startTestStack({
       ORDERLY_TLS_CERT: serverCert.cert,
       ORDERLY_TLS_KEY: serverCert.key,
       ORDERLY_TLS_CLIENT_CA: ca.cert,
@@ -80,8 +79,7 @@ describe("the stack over mTLS with JWT authorization", () => {
     tokens.both = await token(`${Scopes.write} ${Scopes.read}`);
   });
   afterAll(async () => {
-    await stopStack(stack);
-    await env?.cleanup();
+    await stopTestStack(env, stack);
     rmSync(dir, { recursive: true, force: true });
   });
 
