@@ -6,13 +6,13 @@ export {
   type ServerKind,
   searchDirs,
 } from "./binaries.js";
+export { postgresOsUser } from "./postgres-user.js";
 export { type ProvideOptions, type ProvideResult, provideServers } from "./provide.js";
 export {
   accepts,
   addressOf,
   isLoopback,
   listServers,
-  postgresOsUser,
   resolveDataDir,
   type ServerRecord,
   type StopResult,

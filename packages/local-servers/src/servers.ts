@@ -13,6 +13,7 @@ import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { InstalledServers, ServerKind } from "./binaries.js";
+import { osUser, postgresOsUser } from "./postgres-user.js";
 
 /** A server this checkout started, as recorded in `<dataDir>/servers.json`. */
 export interface ServerRecord {
@@ -102,9 +103,6 @@ export async function startServer(kind: ServerKind, url: string, options: StartO
   return record;
 }
 
-/** Postgres refuses to run as root: then it runs as this user (Debian's packages create it), owning its data. */
-export const postgresOsUser = "postgres";
-
 async function startPostgres(url: string, options: StartOptions): Promise<ServerRecord> {
   const bin = options.installed.postgres;
   if (!bin) throw new Error("Postgres is not installed");
@@ -180,50 +178,63 @@ async function startPostgres(url: string, options: StartOptions): Promise<Server
 }
 
 async function startNats(url: string, options: StartOptions): Promise<ServerRecord> {
-  const program = options.installed.nats;
-  if (!program) throw new Error("nats-server is not installed");
-  const { host, port } = addressOf(url);
-  const store = join(options.dataDir, "nats");
-  const newData = !existsSync(store);
-  mkdirSync(store, { recursive: true });
-  const logFile = join(options.dataDir, "logs", "nats.log");
-  const bind = host === "localhost" ? "127.0.0.1" : host;
-  return spawnServer("nats", program, ["-a", bind, "-p", String(port), "-js", "-sd", store, "-l", logFile], {
-    host,
-    port,
-    dataDir: store,
-    logFile,
-    newData,
-    timeoutMs: options.timeoutMs ?? 15_000,
-  });
+  const { program, where } = serverFolder("nats", "nats-server", url, options);
+  const bind = where.host === "localhost" ? "127.0.0.1" : where.host;
+  const args = ["-a", bind, "-p", String(where.port), "-js", "-sd", where.dataDir, "-l", where.logFile];
+  return spawnServer("nats", program, args, where);
 }
 
 async function startRedis(url: string, options: StartOptions): Promise<ServerRecord> {
-  const program = options.installed.redis;
-  if (!program) throw new Error("redis-server is not installed");
-  const { host, port } = addressOf(url);
-  const dir = join(options.dataDir, "redis");
-  const newData = !existsSync(dir);
-  mkdirSync(dir, { recursive: true });
-  const logFile = join(options.dataDir, "logs", "redis.log");
-  const bind = host === "localhost" ? ["127.0.0.1", "-::1"] : [host];
+  const { program, where } = serverFolder("redis", "redis-server", url, options);
+  const bind = where.host === "localhost" ? ["127.0.0.1", "-::1"] : [where.host];
   // Append-only file, fsync every second: the read model survives a restart of the stack like the others' data.
-  const args = ["--bind", ...bind, "--port", String(port), "--dir", dir, "--appendonly", "yes", "--save", ""];
-  return spawnServer("redis", program, [...args, "--logfile", logFile, "--daemonize", "no"], {
-    host,
-    port,
-    dataDir: dir,
-    logFile,
-    newData,
-    timeoutMs: options.timeoutMs ?? 15_000,
-  });
+  const args = [
+    "--bind",
+    ...bind,
+    "--port",
+    String(where.port),
+    "--dir",
+    where.dataDir,
+    "--appendonly",
+    "yes",
+    "--save",
+    "",
+  ];
+  return spawnServer("redis", program, [...args, "--logfile", where.logFile, "--daemonize", "no"], where);
+}
+
+interface ServerPlace {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** The data folder was made now (nothing to reuse). */
+  readonly newData: boolean;
+  readonly timeoutMs: number;
+}
+
+/** The installed program of a NATS or Redis server for `url`, and its folder (made) and log file under `.orderly/`. */
+function serverFolder(
+  kind: "nats" | "redis",
+  programName: string,
+  url: string,
+  options: StartOptions,
+): { program: string; where: ServerPlace } {
+  const program = options.installed[kind];
+  if (!program) throw new Error(`${programName} is not installed`);
+  const { host, port } = addressOf(url);
+  const dataDir = join(options.dataDir, kind);
+  const newData = !existsSync(dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const logFile = join(options.dataDir, "logs", `${kind}.log`);
+  return { program, where: { host, port, dataDir, logFile, newData, timeoutMs: options.timeoutMs ?? 15_000 } };
 }
 
 async function spawnServer(
   kind: ServerKind,
   program: string,
   args: string[],
-  where: { host: string; port: number; dataDir: string; logFile: string; newData: boolean; timeoutMs: number },
+  where: ServerPlace,
 ): Promise<ServerRecord> {
   // Own process group, no pipes: it outlives the stack with --keep-servers, and a Ctrl-C reaches only the stack.
   const child = spawn(program, args, { detached: true, stdio: "ignore" });
@@ -345,24 +356,6 @@ function alive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as { code?: string }).code === "EPERM";
-  }
-}
-
-/** Postgres refuses to run as root: when we are root it runs as Debian's \`postgres\` user (its ids), else as us. */
-export function postgresRunAs(): { uid: number; gid: number } | undefined {
-  return process.getuid?.() === 0 ? osUser(postgresOsUser) : undefined;
-}
-
-function osUser(name: string): { uid: number; gid: number } {
-  try {
-    const uid = Number(execFileSync("id", ["-u", name], execOptions).trim());
-    const gid = Number(execFileSync("id", ["-g", name], execOptions).trim());
-    return { uid, gid };
-  } catch {
-    throw new Error(
-      `Postgres refuses to run as root, and there is no user "${name}" to run it as: create one ` +
-        `(useradd --system ${name}) or run \`pnpm start\` as an ordinary user`,
-    );
   }
 }
 
