@@ -2,12 +2,17 @@ import { describe, expect, it } from "vitest";
 import { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.js";
 
 describe("command-line values", () => {
-  it("parses durations", () => {
-    expect(parseDuration("250ms")).toBe(250);
-    expect(parseDuration("30s")).toBe(30_000);
-    expect(parseDuration("1.5s")).toBe(1500);
-    expect(parseDuration("2m")).toBe(120_000);
-    expect(parseDuration("10")).toBe(10_000);
+  it.each([
+    ["250ms", 250],
+    ["30s", 30_000],
+    ["1.5s", 1500],
+    ["2m", 120_000],
+    ["10", 10_000],
+  ])("parses the duration %s", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it("rejects what is not a duration", () => {
     expect(() => parseDuration("ten seconds")).toThrow(/bad duration/);
   });
 

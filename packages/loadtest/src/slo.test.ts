@@ -13,23 +13,31 @@ const figures: SloFigures = {
 };
 
 describe("parseSlo", () => {
-  it("parses latencies with units into milliseconds", () => {
-    expect(parseSlo("p99<25ms,p50<=2000us,max<1s,p99.9<40")).toEqual([
-      { expr: "p99<25ms", metric: "p99", op: "<", threshold: 25, kind: "absolute" },
-      { expr: "p50<=2000us", metric: "p50", op: "<=", threshold: 2, kind: "absolute" },
-      { expr: "max<1s", metric: "max", op: "<", threshold: 1000, kind: "absolute" },
-      { expr: "p99.9<40", metric: "p99.9", op: "<", threshold: 40, kind: "absolute" },
-    ]);
+  it.each([
+    // latencies with units, in milliseconds
+    ["p99<25ms", "p99", "<", 25, "absolute"],
+    ["p50<=2000us", "p50", "<=", 2, "absolute"],
+    ["max<1s", "max", "<", 1000, "absolute"],
+    ["p99.9<40", "p99.9", "<", 40, "absolute"],
+    // error and drop rates as ratios or counts, rps and lag
+    ["errors<0.1%", "errors", "<", 0.001, "ratio"],
+    ["dropped<=3", "dropped", "<=", 3, "absolute"],
+    ["rps>=1000", "rps", ">=", 1000, "absolute"],
+    ["lag<1s", "lag", "<", 1, "absolute"],
+    ["ryw_p99<50ms", "ryw_p99", "<", 50, "absolute"],
+  ])("parses %s", (expr, metric, op, threshold, kind) => {
+    expect(parseSlo(expr)).toEqual([{ expr, metric, op, threshold, kind }]);
   });
 
-  it("parses error and drop rates as ratios or counts, rps and lag", () => {
-    expect(parseSlo(" errors<0.1% , dropped<=3, rps>=1000, lag<1s, ryw_p99<50ms")).toEqual([
-      { expr: "errors<0.1%", metric: "errors", op: "<", threshold: 0.001, kind: "ratio" },
-      { expr: "dropped<=3", metric: "dropped", op: "<=", threshold: 3, kind: "absolute" },
-      { expr: "rps>=1000", metric: "rps", op: ">=", threshold: 1000, kind: "absolute" },
-      { expr: "lag<1s", metric: "lag", op: "<", threshold: 1, kind: "absolute" },
-      { expr: "ryw_p99<50ms", metric: "ryw_p99", op: "<", threshold: 50, kind: "absolute" },
-    ]);
+  it("parses a comma-separated list entry by entry, in order, spaces around entries ignored", () => {
+    for (const list of [
+      "p99<25ms,p50<=2000us,max<1s,p99.9<40",
+      " errors<0.1% , dropped<=3, rps>=1000, lag<1s, ryw_p99<50ms",
+    ]) {
+      const entries = list.split(",").map((e) => e.trim());
+      expect(parseSlo(list)).toEqual(entries.flatMap((e) => parseSlo(e)));
+      expect(parseSlo(list).map((c) => c.expr)).toEqual(entries);
+    }
   });
 
   it("accepts p999 as p99.9 and lag without a unit as seconds", () => {
