@@ -26,89 +26,102 @@ const wrap =
     }
   };
 
+/** An option whose value is parsed (a value it rejects is a usage error), with its default if it has one. */
+function parsed<T>(flags: string, description: string, parse: (text: string) => T, fallback?: T, label?: string) {
+  const option = new Option(flags, description).argParser(wrap(parse));
+  return fallback === undefined ? option : option.default(fallback, label);
+}
+
 const program = new Command("loadtest")
   .description(
     "Load generator for the Orderly CommandService: open loop (--rate, latency from the intended send time) or closed loop (--concurrency).",
   )
   .option("-a, --address <host:port>", "CommandService address", process.env.COMMAND_ADDRESS ?? "127.0.0.1:50051")
+  .addOption(parsed("-r, --rate <calls/s>", "open loop: fixed arrival rate", (t) => parsePositiveNumber(t, "rate")))
   .addOption(
-    new Option("-r, --rate <calls/s>", "open loop: fixed arrival rate").argParser(
-      wrap((t) => parsePositiveNumber(t, "rate")),
+    parsed("-c, --concurrency <n>", "closed loop: calls in flight (default 16 when no --rate)", (t) =>
+      parsePositiveInt(t, "concurrency"),
     ),
   )
+  .addOption(parsed("-d, --duration <time>", "run for this long, e.g. 30s, 2m (default 10s)", (t) => parseDuration(t)))
+  .addOption(parsed("-n, --count <n>", "make exactly this many command calls", (t) => parsePositiveInt(t, "count")))
   .addOption(
-    new Option("-c, --concurrency <n>", "closed loop: calls in flight (default 16 when no --rate)").argParser(
-      wrap((t) => parsePositiveInt(t, "concurrency")),
+    parsed(
+      "--timeout <time>",
+      "per-call deadline (0 = none)",
+      (t) => (t.trim() === "0" ? 0 : parseDuration(t, "timeout")),
+      20_000,
+      "20s",
     ),
-  )
-  .addOption(
-    new Option("-d, --duration <time>", "run for this long, e.g. 30s, 2m (default 10s)").argParser(
-      wrap((t) => parseDuration(t)),
-    ),
-  )
-  .addOption(
-    new Option("-n, --count <n>", "make exactly this many command calls").argParser(
-      wrap((t) => parsePositiveInt(t, "count")),
-    ),
-  )
-  .addOption(
-    new Option("--timeout <time>", "per-call deadline (0 = none)")
-      .default(20_000, "20s")
-      .argParser(wrap((t) => (t.trim() === "0" ? 0 : parseDuration(t, "timeout")))),
   )
   .option("--grpc-deadline", "send --timeout as a gRPC deadline on every command (costs grpc-js a timer per call)")
   .addOption(
-    new Option("--max-in-flight <n>", "open loop: cap on calls in flight (later sends wait and count as late)")
-      .default(1000)
-      .argParser(wrap((t) => parsePositiveInt(t, "max-in-flight"))),
+    parsed(
+      "--max-in-flight <n>",
+      "open loop: cap on calls in flight (later sends wait and count as late)",
+      (t) => parsePositiveInt(t, "max-in-flight"),
+      1000,
+    ),
   )
   .addOption(
-    new Option("--connections <n>", "HTTP/2 connections to spread calls over")
-      .default(1)
-      .argParser(wrap((t) => parsePositiveInt(t, "connections"))),
+    parsed(
+      "--connections <n>",
+      "HTTP/2 connections to spread calls over",
+      (t) => parsePositiveInt(t, "connections"),
+      1,
+    ),
   )
   .option("--mix <weights>", "relative weights of fresh commands", DEFAULT_MIX_TEXT)
   .option("--create-only", "only CreateOrder (same as --mix create=1)")
   .addOption(
-    new Option("--duplicates <rate>", "share of calls replaying an accepted request (same key, same bytes), e.g. 2%")
-      .default(0)
-      .argParser(wrap((t) => parseRate(t, "duplicate rate"))),
+    parsed(
+      "--duplicates <rate>",
+      "share of calls replaying an accepted request (same key, same bytes), e.g. 2%",
+      (t) => parseRate(t, "duplicate rate"),
+      0,
+    ),
   )
   .addOption(
-    new Option("--conflicts <rate>", "share of calls with a stale expected_version (expect ABORTED), e.g. 1%")
-      .default(0)
-      .argParser(wrap((t) => parseRate(t, "conflict rate"))),
+    parsed(
+      "--conflicts <rate>",
+      "share of calls with a stale expected_version (expect ABORTED), e.g. 1%",
+      (t) => parseRate(t, "conflict rate"),
+      0,
+    ),
   )
   .addOption(
-    new Option("--ryw-rate <rate>", "share of accepted commands followed by GetOrderSummary(min_position)")
-      .default(0)
-      .argParser(wrap((t) => parseRate(t, "ryw rate"))),
+    parsed(
+      "--ryw-rate <rate>",
+      "share of accepted commands followed by GetOrderSummary(min_position)",
+      (t) => parseRate(t, "ryw rate"),
+      0,
+    ),
   )
   .option(
     "--query-address <host:port>",
     "QueryService address for --ryw-rate",
     process.env.QUERY_ADDRESS ?? "127.0.0.1:50052",
   )
+  .addOption(parsed("--customers <n>", "distinct customer ids", (t) => parsePositiveInt(t, "customers"), 1000))
+  .addOption(parsed("--seed <n>", "random seed (reproducible mix)", (t) => parsePositiveInt(t, "seed")))
   .addOption(
-    new Option("--customers <n>", "distinct customer ids")
-      .default(1000)
-      .argParser(wrap((t) => parsePositiveInt(t, "customers"))),
+    parsed(
+      "--late-threshold <time>",
+      "open loop: a send this much after its intended time is late",
+      (t) => parseDuration(t, "late threshold"),
+      5,
+      "5ms",
+    ),
   )
+  .addOption(parsed("--slo <checks>", "exit 1 unless met, e.g. p99<25ms,errors<0.1%,ryw_p99<50ms", parseSlo))
   .addOption(
-    new Option("--seed <n>", "random seed (reproducible mix)").argParser(wrap((t) => parsePositiveInt(t, "seed"))),
-  )
-  .addOption(
-    new Option("--late-threshold <time>", "open loop: a send this much after its intended time is late")
-      .default(5, "5ms")
-      .argParser(wrap((t) => parseDuration(t, "late threshold"))),
-  )
-  .addOption(
-    new Option("--slo <checks>", "exit 1 unless met, e.g. p99<25ms,errors<0.1%,ryw_p99<50ms").argParser(wrap(parseSlo)),
-  )
-  .addOption(
-    new Option("--connect-timeout <time>", "give up when the server is not reachable")
-      .default(10_000, "10s")
-      .argParser(wrap((t) => parseDuration(t, "connect timeout"))),
+    parsed(
+      "--connect-timeout <time>",
+      "give up when the server is not reachable",
+      (t) => parseDuration(t, "connect timeout"),
+      10_000,
+      "10s",
+    ),
   )
   .option("--tls", "connect with TLS (implied by --ca, --cert, --key, --server-name); the system's roots without --ca")
   .option("--ca <file>", `CA certificate (PEM) that signed the servers' certificates [$${SECURITY_ENV.caFile}]`)

@@ -54,6 +54,13 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
+/** The fields every command on an existing order carries. */
+interface OrderCommand {
+  readonly idempotencyKey: string;
+  readonly orderId: string;
+  readonly expectedVersion?: bigint | undefined;
+}
+
 type Handler = (bytes: Buffer) => { code: status; details?: string; reply?: Buffer };
 
 export async function startFakeOrderlyServer(options: FakeServerOptions = {}): Promise<FakeServer> {
@@ -110,6 +117,28 @@ export async function startFakeOrderlyServer(options: FakeServerOptions = {}): P
     return { order };
   };
 
+  /**
+   * A command on an existing order: a replayed key answers as before; otherwise the order must exist at the
+   * expected version, and `refused` (its state) fails it with FAILED_PRECONDITION before it moves to `next`.
+   */
+  const onOrder =
+    <R extends OrderCommand>(
+      decode: (bytes: Buffer) => R,
+      refused: (order: FakeOrder, request: R) => boolean,
+      refusal: string,
+      next: OrderStatus,
+    ): Handler =>
+    (bytes) => {
+      const r = decode(bytes);
+      const dup = replay(r.idempotencyKey, bytes);
+      if (dup) return dup;
+      const { order, error } = existing(r.orderId, r.expectedVersion);
+      if (!order) return error;
+      if (refused(order, r)) return { code: status.FAILED_PRECONDITION, details: refusal };
+      order.status = next;
+      return { code: status.OK, reply: accept(r.idempotencyKey, bytes, r.orderId, order) };
+    };
+
   const commandHandlers: Record<string, Handler> = {
     CreateOrder: (bytes) => {
       const r = fromBinary(CreateOrderRequestSchema, bytes);
@@ -120,40 +149,24 @@ export async function startFakeOrderlyServer(options: FakeServerOptions = {}): P
       orders.set(r.orderId, order);
       return { code: status.OK, reply: accept(r.idempotencyKey, bytes, r.orderId, order) };
     },
-    UpdatePaymentStatus: (bytes) => {
-      const r = fromBinary(UpdatePaymentStatusRequestSchema, bytes);
-      const dup = replay(r.idempotencyKey, bytes);
-      if (dup) return dup;
-      const { order, error } = existing(r.orderId, r.expectedVersion);
-      if (!order) return error;
-      if (order.status !== OrderStatus.PLACED || r.status !== PaymentStatus.PAID) {
-        return { code: status.FAILED_PRECONDITION, details: "payment not allowed" };
-      }
-      order.status = OrderStatus.PAID;
-      return { code: status.OK, reply: accept(r.idempotencyKey, bytes, r.orderId, order) };
-    },
-    ShipOrder: (bytes) => {
-      const r = fromBinary(ShipOrderRequestSchema, bytes);
-      const dup = replay(r.idempotencyKey, bytes);
-      if (dup) return dup;
-      const { order, error } = existing(r.orderId, r.expectedVersion);
-      if (!order) return error;
-      if (order.status !== OrderStatus.PAID) return { code: status.FAILED_PRECONDITION, details: "not paid" };
-      order.status = OrderStatus.SHIPPED;
-      return { code: status.OK, reply: accept(r.idempotencyKey, bytes, r.orderId, order) };
-    },
-    CancelOrder: (bytes) => {
-      const r = fromBinary(CancelOrderRequestSchema, bytes);
-      const dup = replay(r.idempotencyKey, bytes);
-      if (dup) return dup;
-      const { order, error } = existing(r.orderId, r.expectedVersion);
-      if (!order) return error;
-      if (order.status !== OrderStatus.PLACED && order.status !== OrderStatus.PAID) {
-        return { code: status.FAILED_PRECONDITION, details: "cannot cancel" };
-      }
-      order.status = OrderStatus.CANCELLED;
-      return { code: status.OK, reply: accept(r.idempotencyKey, bytes, r.orderId, order) };
-    },
+    UpdatePaymentStatus: onOrder(
+      (bytes) => fromBinary(UpdatePaymentStatusRequestSchema, bytes),
+      (order, r) => order.status !== OrderStatus.PLACED || r.status !== PaymentStatus.PAID,
+      "payment not allowed",
+      OrderStatus.PAID,
+    ),
+    ShipOrder: onOrder(
+      (bytes) => fromBinary(ShipOrderRequestSchema, bytes),
+      (order) => order.status !== OrderStatus.PAID,
+      "not paid",
+      OrderStatus.SHIPPED,
+    ),
+    CancelOrder: onOrder(
+      (bytes) => fromBinary(CancelOrderRequestSchema, bytes),
+      (order) => order.status !== OrderStatus.PLACED && order.status !== OrderStatus.PAID,
+      "cannot cancel",
+      OrderStatus.CANCELLED,
+    ),
   };
 
   const getOrderSummary: Handler = (bytes) => {

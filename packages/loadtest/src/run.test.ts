@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeServer, startFakeOrderlyServer } from "./fake-orderly-server.js";
+import { type FakeServer, type FakeServerOptions, startFakeOrderlyServer } from "./fake-orderly-server.js";
 import { CREATE_ONLY, DEFAULT_MIX_TEXT, makeMix, parseMixWeights } from "./mix.js";
 import type { Report } from "./report.js";
 import { type CallOutcome, type LoadOptions, runLoad } from "./run.js";
@@ -24,21 +24,37 @@ const base = (port: number): LoadOptions => ({
   slo: [],
 });
 
+/** An open loop at `rate` calls/s for `durationMs` (instead of a count). */
+const openLoopFor = (port: number, rate: number, durationMs: number): LoadOptions => ({
+  ...base(port),
+  mode: "open",
+  rate,
+  count: undefined,
+  durationMs,
+  concurrency: undefined,
+});
+
+/** A fake server for the enclosing describe block: started before its tests, closed after them. */
+function fakeServerForBlock(options: FakeServerOptions = {}): () => FakeServer {
+  let server: FakeServer | undefined;
+  beforeAll(async () => {
+    server = await startFakeOrderlyServer(options);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  return () => server as FakeServer;
+}
+
 const sum = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((a, b) => a + b, 0);
 
 describe("runLoad against a canned CommandService", () => {
-  let server: FakeServer;
-  beforeAll(async () => {
-    server = await startFakeOrderlyServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const fake = fakeServerForBlock();
 
   it("hands every settled command call to onReply, with its status and accepted reply", async () => {
     const outcomes: CallOutcome[] = [];
     const report = await runLoad({
-      ...base(server.port),
+      ...base(fake().port),
       count: 300,
       mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.05, 0.05),
       onReply: (outcome) => outcomes.push(outcome),
@@ -52,13 +68,13 @@ describe("runLoad against a canned CommandService", () => {
   });
 
   it("closed loop with the realistic mix: every call counted, conflicts ABORTED, duplicates recognised", async () => {
-    const before = sum(server.calls);
+    const before = sum(fake().calls);
     const report = await runLoad({
-      ...base(server.port),
+      ...base(fake().port),
       count: 2000,
       mix: makeMix(parseMixWeights(DEFAULT_MIX_TEXT), 0.05, 0.05),
       rywRate: 0.2,
-      queryAddress: `127.0.0.1:${server.port}`,
+      queryAddress: `127.0.0.1:${fake().port}`,
     });
     expect(report.total).toBe(2000);
     expect(report.errors).toBe(0);
@@ -78,7 +94,7 @@ describe("runLoad against a canned CommandService", () => {
     // The server saw exactly the calls the report counts (plus the read-your-writes queries).
     const ryw = report.ryw;
     expect(ryw).not.toBeNull();
-    expect(sum(server.calls) - before).toBe(2000 + (ryw?.checks ?? 0));
+    expect(sum(fake().calls) - before).toBe(2000 + (ryw?.checks ?? 0));
     expect(ryw?.checks).toBeGreaterThan(0);
     expect(ryw?.ok).toBe(ryw?.checks);
     expect(ryw?.failed).toBe(0);
@@ -98,15 +114,7 @@ describe("runLoad against a canned CommandService", () => {
   it("open loop stopped early: the rest of the schedule is cut short, not counted as dropped", async () => {
     const abort = new AbortController();
     const stopAt = setTimeout(() => abort.abort(), 300);
-    const report = await runLoad({
-      ...base(server.port),
-      mode: "open",
-      rate: 1000,
-      count: undefined,
-      durationMs: 10_000,
-      concurrency: undefined,
-      signal: abort.signal,
-    });
+    const report = await runLoad({ ...openLoopFor(fake().port, 1000, 10_000), signal: abort.signal });
     clearTimeout(stopAt);
     const s = report.schedule;
     // About 300 calls were due at the stop; the other ~9,700 of the 10 s schedule were never intended.
@@ -119,7 +127,7 @@ describe("runLoad against a canned CommandService", () => {
 
   it("open loop by count: the schedule sends every intended call", async () => {
     const report = await runLoad({
-      ...base(server.port),
+      ...base(fake().port),
       mode: "open",
       rate: 2000,
       count: 400,
@@ -155,17 +163,11 @@ describe("runLoad against a canned CommandService", () => {
 });
 
 describe("coordinated omission", () => {
-  let slow: FakeServer;
-  beforeAll(async () => {
-    slow = await startFakeOrderlyServer({ delayMs: 20 });
-  });
-  afterAll(async () => {
-    await slow.close();
-  });
+  const slow = fakeServerForBlock({ delayMs: 20 });
 
   it("measures from the intended send time: a stalled server shows as late sends and long latencies", async () => {
     // 1000 calls/s intended, but one call at a time and each takes ≥ 20 ms: call i (due at i ms) leaves at ≥ 20·i ms.
-    const report = await runLoad({ ...base(slow.port), mode: "open", rate: 1000, count: 50, maxInFlight: 1 });
+    const report = await runLoad({ ...base(slow().port), mode: "open", rate: 1000, count: 50, maxInFlight: 1 });
     expect(report.total).toBe(50);
     expect(report.schedule).toMatchObject({ intended: 50, sent: 50, dropped: 0, late: 49 });
     // The last call was due at 49 ms and answered after ≥ 50 × 20 ms: its latency counts the wait.
@@ -175,11 +177,7 @@ describe("coordinated omission", () => {
 
   it("drops what it could not send within the duration, and says so", async () => {
     const report = await runLoad({
-      ...base(slow.port),
-      mode: "open",
-      rate: 1000,
-      count: undefined,
-      durationMs: 200,
+      ...openLoopFor(slow().port, 1000, 200),
       maxInFlight: 1,
       slo: parseSlo("dropped<1%"),
     });
@@ -194,19 +192,13 @@ describe("coordinated omission", () => {
 });
 
 describe("timeouts", () => {
-  let stuck: FakeServer;
-  beforeAll(async () => {
-    stuck = await startFakeOrderlyServer({ delayMs: 5_000 });
-  });
-  afterAll(async () => {
-    await stuck.close();
-  });
+  const stuck = fakeServerForBlock({ delayMs: 5_000 });
 
   it.each([
     ["cancelled by the generator's sweep", false],
     ["as gRPC deadlines", true],
   ])("count calls that outlive --timeout as DEADLINE_EXCEEDED errors (%s)", async (_, grpcDeadline) => {
-    const report = await runLoad({ ...base(stuck.port), count: 20, concurrency: 4, timeoutMs: 200, grpcDeadline });
+    const report = await runLoad({ ...base(stuck().port), count: 20, concurrency: 4, timeoutMs: 200, grpcDeadline });
     expect(report.total).toBe(20);
     expect(report.status_codes).toEqual({ DEADLINE_EXCEEDED: 20 });
     expect(report.errors).toBe(20);
