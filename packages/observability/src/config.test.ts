@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, problemCollector, readPort, readStackConfig, withDefaultUser } from "./config.js";
+import { configErrorOf } from "./testing.js";
 
 describe("readStackConfig", () => {
   it("uses the defaults that run on a developer's machine", () => {
@@ -98,8 +99,7 @@ describe("readStackConfig", () => {
   });
 
   it("names each bad variable and its value, all at once", () => {
-    let error: unknown;
-    try {
+    const error = configErrorOf(() =>
       readStackConfig({
         DATABASE_URL: "mysql://h/db",
         NATS_URL: "not a url",
@@ -107,12 +107,10 @@ describe("readStackConfig", () => {
         ORDERLY_NAMESPACE: "a.b",
         COMMAND_PORT: "70000",
         QUERY_PORT: "x1",
-      });
-    } catch (e) {
-      error = e;
-    }
+      }),
+    );
     expect(error).toBeInstanceOf(ConfigError);
-    const problems = (error as ConfigError).problems;
+    const problems = error.problems;
     expect(problems).toHaveLength(5);
     expect(problems[0]).toBe(
       'DATABASE_URL="mysql://h/db" has scheme "mysql", expected postgres or postgresql (e.g. postgres://127.0.0.1:5432/orderly)',
@@ -121,7 +119,7 @@ describe("readStackConfig", () => {
     expect(problems[2]).toMatch(/^ORDERLY_NAMESPACE="a\.b" is not a valid namespace/);
     expect(problems[3]).toMatch(/^COMMAND_PORT="70000" is not a TCP port/);
     expect(problems[4]).toMatch(/^QUERY_PORT="x1" is not a TCP port/);
-    expect((error as Error).message).toContain('DATABASE_URL="mysql://h/db"');
+    expect(error.message).toContain('DATABASE_URL="mysql://h/db"');
   });
 
   it("takes a comma-separated REDIS_URL (or REDIS_CLUSTER=1) for a Redis Cluster, and checks its seeds agree", () => {

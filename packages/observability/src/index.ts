@@ -9,6 +9,7 @@ export {
   stackDefaults,
   withDefaultUser,
 } from "./config.js";
+export { ConfigReader } from "./config-reader.js";
 export {
   checkDependencies,
   connectionProblem,
@@ -41,7 +42,7 @@ export {
   redisMasters,
   withRedisCause,
 } from "./redis-client.js";
-export { runMain } from "./run-main.js";
+export { runMain, runService, type ServiceStart } from "./run-main.js";
 export { type ShutdownOptions, shutdownOnSignals } from "./shutdown.js";
 export {
   defaultStartupTimeoutMs,

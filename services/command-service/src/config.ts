@@ -1,13 +1,5 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import {
-  ConfigError,
-  type NatsLinkOptions,
-  problemCollector,
-  readInteger,
-  readPort,
-  readStackConfig,
-  readStartupTimeoutMs,
-} from "@orderly/observability";
+import { ConfigReader, type NatsLinkOptions } from "@orderly/observability";
 
 export interface CommandServiceConfig {
   readonly databaseUrl: string;
@@ -51,11 +43,10 @@ type Env = Record<string, string | undefined>;
 
 /** Reads and validates the configuration; throws one ConfigError naming every bad variable. */
 export function readConfig(env: Env): CommandServiceConfig {
-  const problems: string[] = [];
-  const collect = problemCollector(problems);
-  const stack = collect(() => readStackConfig(env), undefined);
+  const read = new ConfigReader(env);
+  const stack = read.stack();
   const security = readServerSecurityConfig(env);
-  problems.push(...security.problems);
+  read.problems.push(...security.problems);
   const config: CommandServiceConfig = {
     databaseUrl: stack?.databaseUrl ?? "",
     natsUrl: stack?.natsUrl ?? "",
@@ -64,16 +55,16 @@ export function readConfig(env: Env): CommandServiceConfig {
     commandPort: stack?.commandPort ?? 0,
     // Without TLS and auth (dev mode) only this machine can call; set COMMAND_HOST=0.0.0.0 to open it anyway.
     host: env.COMMAND_HOST?.trim() || (isSecured(security.config) ? "0.0.0.0" : "127.0.0.1"),
-    metricsPort: collect(() => readPort(env, "METRICS_PORT", 9401), 0),
-    poolMax: readInteger(env, "PG_POOL_MAX", 10, 1, 1000, problems),
-    cacheSize: readInteger(env, "COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000, problems),
-    shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000, problems),
-    statementTimeoutMs: readInteger(env, "PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000, problems),
-    appendConcurrentBatches: readInteger(env, "APPEND_CONCURRENT_BATCHES", 1, 1, 16, problems),
+    metricsPort: read.port("METRICS_PORT", 9401),
+    poolMax: read.integer("PG_POOL_MAX", 10, 1, 1000),
+    cacheSize: read.integer("COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000),
+    shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    statementTimeoutMs: read.integer("PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000),
+    appendConcurrentBatches: read.integer("APPEND_CONCURRENT_BATCHES", 1, 1, 16),
     security: security.config,
-    startupTimeoutMs: collect(() => readStartupTimeoutMs(env), 0),
+    startupTimeoutMs: read.startupTimeoutMs(),
     protoDir: env.ORDERLY_PROTO_DIR?.trim() || undefined,
   };
-  if (problems.length > 0) throw new ConfigError(problems);
+  read.check();
   return config;
 }

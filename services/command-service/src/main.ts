@@ -10,16 +10,14 @@ import {
 import { GrpcServer, insecureWarning, isSecured, MAX_RECEIVE_MESSAGE_BYTES, Scopes } from "@orderly/grpc-server";
 import {
   connectionProblem,
-  createLogger,
   maskPassword,
   natsServers,
   PostgresProbe,
   postgresServer,
-  readLogConfig,
-  runMain,
+  runService,
+  type ServiceStart,
   shutdownOnSignals,
   startOpsServer,
-  startTracing,
   waitForDependencies,
   watchHealth,
 } from "@orderly/observability";
@@ -27,7 +25,7 @@ import { orderEventUpcasters } from "@orderly/orders-domain";
 import { Registry } from "prom-client";
 import { createCommandHandlers } from "./command-handlers.js";
 import { CommandPipeline } from "./command-pipeline.js";
-import { readConfig } from "./config.js";
+import { type CommandServiceConfig, readConfig } from "./config.js";
 import { ContinuityGate, GatedEventStore } from "./continuity-gate.js";
 import {
   createAppendDurationMetric,
@@ -39,12 +37,7 @@ import { TracedEventStore, traceGroupCommit } from "./traced-event-store.js";
 
 // Composition root of the CommandService: configuration, the Postgres event store, the pipeline, gRPC and ops.
 
-const logger = createLogger("command-service", readLogConfig(process.env));
-
-async function main(): Promise<void> {
-  const config = readConfig(process.env);
-  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise `tracer` is undefined and no span is made.
-  const tracing = startTracing("command-service", process.env);
+async function main({ config, logger, tracing }: ServiceStart<CommandServiceConfig>): Promise<void> {
   const tracer = tracing.tracer;
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.commandPort}`));
   const databaseLabel = maskPassword(config.databaseUrl);
@@ -179,4 +172,4 @@ async function main(): Promise<void> {
   );
 }
 
-runMain("command-service", logger, main);
+runService("command-service", process.env, readConfig, main);

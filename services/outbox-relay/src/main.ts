@@ -7,32 +7,26 @@ import {
   StoreContinuity,
 } from "@orderly/event-store-postgres";
 import {
-  createLogger,
   natsServer,
   postgresServer,
-  readLogConfig,
   recordSpanPerTrace,
-  runMain,
+  runService,
+  type ServiceStart,
   SpanKind,
   shutdownOnSignals,
   startOpsServer,
-  startTracing,
   waitForDependencies,
 } from "@orderly/observability";
 import { orderEventUpcasters } from "@orderly/orders-domain";
 import { OutboxRelay } from "@orderly/outbox-relay";
 import { Registry } from "prom-client";
-import { readConfig } from "./config.js";
+import { type RelayServiceConfig, readConfig } from "./config.js";
 import { registerOldestTransactionAge } from "./oldest-transaction.js";
 
 // Composition root of the outbox relay: configuration, schema, the relay loop, metrics and health.
 
-const logger = createLogger("outbox-relay", readLogConfig(process.env));
-
-async function main(): Promise<void> {
-  const config = readConfig(process.env);
-  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set: a "publish" span per command's trace in each acked batch.
-  const tracing = startTracing("outbox-relay", process.env);
+// With OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT) a "publish" span per command's trace in each acked batch.
+async function main({ config, logger, tracing }: ServiceStart<RelayServiceConfig>): Promise<void> {
   const tracer = tracing.tracer;
   const stream = streamName(config.stack.namespace);
   const registry = new Registry();
@@ -130,4 +124,4 @@ async function main(): Promise<void> {
   );
 }
 
-runMain("outbox-relay", logger, main);
+runService("outbox-relay", process.env, readConfig, main);

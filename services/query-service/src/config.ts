@@ -1,14 +1,5 @@
 import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
-import {
-  ConfigError,
-  problemCollector,
-  readInteger,
-  readPort,
-  readStackConfig,
-  readStartupTimeoutMs,
-  type StackConfig,
-  withDefaultUser,
-} from "@orderly/observability";
+import { ConfigError, ConfigReader, type StackConfig, withDefaultUser } from "@orderly/observability";
 
 export interface QueryServiceConfig {
   readonly stack: StackConfig;
@@ -58,19 +49,19 @@ export interface QueryServiceConfig {
 type Env = Record<string, string | undefined>;
 
 export function readQueryServiceConfig(env: Env): QueryServiceConfig {
-  const problems: string[] = [];
-  const collect = problemCollector(problems);
-  const stack = collect(() => readStackConfig(env), undefined);
+  const read = new ConfigReader(env);
+  const problems = read.problems;
+  const stack = read.stack();
   const security = readServerSecurityConfig(env);
   problems.push(...security.problems);
-  const metricsPort = collect(() => readPort(env, "METRICS_PORT", 9402), 9402);
-  const startupTimeoutMs = collect(() => readStartupTimeoutMs(env), 0);
-  const maxWaitMs = readInteger(env, "QUERY_MAX_WAIT_MS", 500, 0, 60_000, problems);
-  const streamMaxMs = readInteger(env, "QUERY_STREAM_MAX_MS", 30_000, 1, 300_000, problems);
-  const maxWaiters = readInteger(env, "QUERY_MAX_WAITERS", 10_000, 1, 1_000_000, problems);
-  const readTimeoutMs = readInteger(env, "QUERY_READ_TIMEOUT_MS", 2_000, 1, 60_000, problems);
-  const eventsStallTimeoutMs = readInteger(env, "QUERY_EVENTS_STALL_TIMEOUT_MS", 30_000, 100, 3_600_000, problems);
-  const eventsMaxSubscribers = readInteger(env, "QUERY_EVENTS_MAX_SUBSCRIBERS", 1_000, 1, 100_000, problems);
+  const metricsPort = read.port("METRICS_PORT", 9402);
+  const startupTimeoutMs = read.startupTimeoutMs();
+  const maxWaitMs = read.integer("QUERY_MAX_WAIT_MS", 500, 0, 60_000);
+  const streamMaxMs = read.integer("QUERY_STREAM_MAX_MS", 30_000, 1, 300_000);
+  const maxWaiters = read.integer("QUERY_MAX_WAITERS", 10_000, 1, 1_000_000);
+  const readTimeoutMs = read.integer("QUERY_READ_TIMEOUT_MS", 2_000, 1, 60_000);
+  const eventsStallTimeoutMs = read.integer("QUERY_EVENTS_STALL_TIMEOUT_MS", 30_000, 100, 3_600_000);
+  const eventsMaxSubscribers = read.integer("QUERY_EVENTS_MAX_SUBSCRIBERS", 1_000, 1, 100_000);
   const pageTokenSecret = env.QUERY_PAGE_TOKEN_SECRET?.trim() || undefined;
   if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");

@@ -1,5 +1,5 @@
 import { insecureWarning, isSecured } from "@orderly/grpc-server";
-import { createLogger, readLogConfig, runMain, shutdownOnSignals, startTracing } from "@orderly/observability";
+import { runService, type ServiceStart, shutdownOnSignals } from "@orderly/observability";
 import {
   migrateReadModels,
   PostgresCheckpointReader,
@@ -10,18 +10,13 @@ import {
 import type pg from "pg";
 import { startQueryService } from "./app.js";
 import { BatchingOrderSummaryReader } from "./batching-reader.js";
-import { readQueryServiceConfig } from "./config.js";
+import { type QueryServiceConfig, readQueryServiceConfig } from "./config.js";
 import { PostgresOrderSummaryBatchReader } from "./pg-summary-batch-reader.js";
 import type { OrderSummaryReader } from "./read-models.js";
 
 // Composition root of the QueryService: configuration, the read-model readers, and the service (app.ts).
 
-const logger = createLogger("query-service", readLogConfig(process.env));
-
-async function main(): Promise<void> {
-  const config = readQueryServiceConfig(process.env);
-  // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise no span is made.
-  const tracing = startTracing("query-service", process.env);
+async function main({ config, logger, tracing }: ServiceStart<QueryServiceConfig>): Promise<void> {
   if (!isSecured(config.security)) logger.warn(insecureWarning(`${config.host}:${config.grpcPort}`));
   const service = await startQueryService({
     config,
@@ -47,7 +42,7 @@ async function main(): Promise<void> {
   );
 }
 
-runMain("query-service", logger, main);
+runService("query-service", process.env, readQueryServiceConfig, main);
 
 /**
  * GetOrderSummary's reader: concurrent reads share one query (ADR 0008) unless QUERY_BATCH_READS is off; a partitioned
