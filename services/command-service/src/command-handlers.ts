@@ -3,6 +3,7 @@ import {
   type CancelOrderRequest,
   type CancelOrderResponse,
   CancelOrderResponseSchema,
+  type CommandAccepted,
   type CreateOrderRequest,
   type CreateOrderResponse,
   CreateOrderResponseSchema,
@@ -49,22 +50,21 @@ export function createCommandHandlers(pipeline: CommandPipeline, metrics?: Comma
     }
   }
 
+  /** One RPC: map the request, run it, answer with its CommandAccepted. */
+  function handle<Request, Response>(
+    name: string,
+    toRequest: (request: Request, call: CallContext) => CommandRequest,
+    respond: (accepted: CommandAccepted) => Response,
+  ): (request: Request, call: CallContext) => Promise<Response> {
+    return async (request, call) => respond(toCommandAccepted(await run(name, call, () => toRequest(request, call))));
+  }
+
   return {
-    async createOrder(request, call) {
-      const outcome = await run("CreateOrder", call, () => toCreateOrder(request, call));
-      return create(CreateOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
-    },
-    async updatePaymentStatus(request, call) {
-      const outcome = await run("UpdatePaymentStatus", call, () => toUpdatePaymentStatus(request, call));
-      return create(UpdatePaymentStatusResponseSchema, { accepted: toCommandAccepted(outcome) });
-    },
-    async shipOrder(request, call) {
-      const outcome = await run("ShipOrder", call, () => toShipOrder(request, call));
-      return create(ShipOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
-    },
-    async cancelOrder(request, call) {
-      const outcome = await run("CancelOrder", call, () => toCancelOrder(request, call));
-      return create(CancelOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
-    },
+    createOrder: handle("CreateOrder", toCreateOrder, (accepted) => create(CreateOrderResponseSchema, { accepted })),
+    updatePaymentStatus: handle("UpdatePaymentStatus", toUpdatePaymentStatus, (accepted) =>
+      create(UpdatePaymentStatusResponseSchema, { accepted }),
+    ),
+    shipOrder: handle("ShipOrder", toShipOrder, (accepted) => create(ShipOrderResponseSchema, { accepted })),
+    cancelOrder: handle("CancelOrder", toCancelOrder, (accepted) => create(CancelOrderResponseSchema, { accepted })),
   };
 }

@@ -3,11 +3,9 @@ import {
   type CommandOutcome,
   type Event,
   type EventStore,
-  type Position,
-  type ReadStreamResult,
-  type RecordedEvent,
   UnavailableError,
 } from "@orderly/eventsourcing";
+import { AppendWrapper } from "./append-wrapper.js";
 import type { GateLogger, StoreMarkCheck, StreamTail } from "./continuity-ports.js";
 
 export interface ContinuityGateOptions {
@@ -164,11 +162,13 @@ export class ContinuityGate {
 }
 
 /** The event store behind the gate: appends wait for (or are refused by) it; a lost connection re-arms it. */
-export class GatedEventStore implements EventStore {
+export class GatedEventStore extends AppendWrapper {
   constructor(
-    private readonly inner: EventStore,
+    inner: EventStore,
     private readonly gate: ContinuityGate,
-  ) {}
+  ) {
+    super(inner);
+  }
 
   async append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
     await this.gate.admit();
@@ -178,21 +178,5 @@ export class GatedEventStore implements EventStore {
       if (error instanceof UnavailableError) this.gate.invalidate();
       throw error;
     }
-  }
-
-  readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
-    return this.inner.readStream<E>(streamId);
-  }
-
-  readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
-    return this.inner.readAll(after, limit);
-  }
-
-  findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
-    return this.inner.findCommand(key);
-  }
-
-  headPosition(): Promise<Position> {
-    return this.inner.headPosition();
   }
 }

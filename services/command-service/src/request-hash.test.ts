@@ -6,6 +6,7 @@ import {
   ShipOrderRequestSchema,
   UpdatePaymentStatusRequestSchema,
 } from "@orderly/contracts";
+import type { ProtoWriter } from "@orderly/event-bus";
 import { seededRandom } from "@orderly/eventsourcing";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,7 +14,6 @@ import {
   encodeCreateOrder,
   encodeShipOrder,
   encodeUpdatePaymentStatus,
-  type ProtoWriter,
   requestHash,
 } from "./request-hash.js";
 
@@ -41,6 +41,8 @@ const int64 = () =>
   ]);
 const int32 = () => pick([0, 1, -1, 127, 128, 16_384, 2 ** 31 - 1, -(2 ** 31), Math.floor(random() * 1e6)]);
 const optional = () => (random() < 0.3 ? undefined : int64());
+/** The fields UpdatePaymentStatus, ShipOrder and CancelOrder start with. */
+const onOrder = () => ({ idempotencyKey: text(), orderId: text(), expectedVersion: optional() });
 
 function expectSameBytes<Desc extends DescMessage>(
   schema: Desc,
@@ -72,28 +74,19 @@ describe("requestHash", () => {
   it("matches for random UpdatePaymentStatus, ShipOrder and CancelOrder requests (optional presence, enums)", () => {
     for (let i = 0; i < 1000; i++) {
       const payment = create(UpdatePaymentStatusRequestSchema, {
-        idempotencyKey: text(),
-        orderId: text(),
-        expectedVersion: optional(),
+        ...onOrder(),
         status: pick([0, 1, 2, 3, 4, 5, 99, -7]),
         amountMinor: int64(),
         paymentReference: text(),
       });
       expectSameBytes(UpdatePaymentStatusRequestSchema, payment, encodeUpdatePaymentStatus(payment));
       const ship = create(ShipOrderRequestSchema, {
-        idempotencyKey: text(),
-        orderId: text(),
-        expectedVersion: optional(),
+        ...onOrder(),
         carrier: text(),
         trackingNumber: text(),
       });
       expectSameBytes(ShipOrderRequestSchema, ship, encodeShipOrder(ship));
-      const cancel = create(CancelOrderRequestSchema, {
-        idempotencyKey: text(),
-        orderId: text(),
-        expectedVersion: optional(),
-        reason: text(),
-      });
+      const cancel = create(CancelOrderRequestSchema, { ...onOrder(), reason: text() });
       expectSameBytes(CancelOrderRequestSchema, cancel, encodeCancelOrder(cancel));
     }
   });

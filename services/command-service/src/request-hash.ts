@@ -41,27 +41,20 @@ const CREATE = fieldNumbers(CreateOrderRequestSchema, {
   items: "repeated message",
 });
 const ITEM = fieldNumbers(LineItemSchema, { sku: "string", quantity: "int32", unitPriceMinor: "int64" });
+/** The fields every request on an existing order starts with, in field-number order. */
+const ON_ORDER = { idempotencyKey: "string", orderId: "string", expectedVersion: "int64" } as const;
 const PAYMENT = fieldNumbers(UpdatePaymentStatusRequestSchema, {
-  idempotencyKey: "string",
-  orderId: "string",
-  expectedVersion: "int64",
+  ...ON_ORDER,
   status: "enum",
   amountMinor: "int64",
   paymentReference: "string",
 });
 const SHIP = fieldNumbers(ShipOrderRequestSchema, {
-  idempotencyKey: "string",
-  orderId: "string",
-  expectedVersion: "int64",
+  ...ON_ORDER,
   carrier: "string",
   trackingNumber: "string",
 });
-const CANCEL = fieldNumbers(CancelOrderRequestSchema, {
-  idempotencyKey: "string",
-  orderId: "string",
-  expectedVersion: "int64",
-  reason: "string",
-});
+const CANCEL = fieldNumbers(CancelOrderRequestSchema, { ...ON_ORDER, reason: "string" });
 
 export const encodeCreateOrder = (r: CreateOrderRequest) => (w: ProtoWriter) => {
   w.string(CREATE.idempotencyKey, r.idempotencyKey);
@@ -78,25 +71,29 @@ export const encodeCreateOrder = (r: CreateOrderRequest) => (w: ProtoWriter) => 
 };
 
 export const encodeUpdatePaymentStatus = (r: UpdatePaymentStatusRequest) => (w: ProtoWriter) => {
-  w.string(PAYMENT.idempotencyKey, r.idempotencyKey);
-  w.string(PAYMENT.orderId, r.orderId);
-  w.optionalInt64(PAYMENT.expectedVersion, r.expectedVersion);
+  writeOnOrder(w, PAYMENT, r);
   w.int(PAYMENT.status, r.status);
   w.int64(PAYMENT.amountMinor, r.amountMinor);
   w.string(PAYMENT.paymentReference, r.paymentReference);
 };
 
 export const encodeShipOrder = (r: ShipOrderRequest) => (w: ProtoWriter) => {
-  w.string(SHIP.idempotencyKey, r.idempotencyKey);
-  w.string(SHIP.orderId, r.orderId);
-  w.optionalInt64(SHIP.expectedVersion, r.expectedVersion);
+  writeOnOrder(w, SHIP, r);
   w.string(SHIP.carrier, r.carrier);
   w.string(SHIP.trackingNumber, r.trackingNumber);
 };
 
 export const encodeCancelOrder = (r: CancelOrderRequest) => (w: ProtoWriter) => {
-  w.string(CANCEL.idempotencyKey, r.idempotencyKey);
-  w.string(CANCEL.orderId, r.orderId);
-  w.optionalInt64(CANCEL.expectedVersion, r.expectedVersion);
+  writeOnOrder(w, CANCEL, r);
   w.string(CANCEL.reason, r.reason);
 };
+
+function writeOnOrder(
+  w: ProtoWriter,
+  fields: Readonly<Record<keyof typeof ON_ORDER, number>>,
+  r: { readonly idempotencyKey: string; readonly orderId: string; readonly expectedVersion?: bigint | undefined },
+): void {
+  w.string(fields.idempotencyKey, r.idempotencyKey);
+  w.string(fields.orderId, r.orderId);
+  w.optionalInt64(fields.expectedVersion, r.expectedVersion);
+}

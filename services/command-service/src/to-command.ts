@@ -79,77 +79,63 @@ export const rpcNames = {
 } as const;
 
 export function toCreateOrder(request: CreateOrderRequest, call: CallContext): CommandRequest<CreateOrder> {
-  const idempotency = claim(rpcNames.createOrder, request.idempotencyKey, encodeCreateOrder(request), call);
-  const orderId = request.orderId === "" ? randomUUID() : toOrderId(request.orderId);
-  return {
-    command: {
-      type: "CreateOrder",
-      data: {
-        orderId,
-        customerId: request.customerId,
-        currency: request.currency,
-        items: request.items.map((item, i) => ({
-          sku: item.sku,
-          quantity: item.quantity,
-          unitPriceMinor: isSafe(item.unitPriceMinor)
-            ? Number(item.unitPriceMinor)
-            : toSafeNumber(`items[${i}].unit_price_minor`, item.unitPriceMinor),
-        })),
-      },
-      metadata: metadataOf(call),
-    },
-    idempotency,
-    expectedVersion: undefined,
-  };
+  return commandRequest("CreateOrder", rpcNames.createOrder, request, encodeCreateOrder(request), call, () => ({
+    orderId: request.orderId === "" ? randomUUID() : toOrderId(request.orderId),
+    customerId: request.customerId,
+    currency: request.currency,
+    items: request.items.map((item, i) => ({
+      sku: item.sku,
+      quantity: item.quantity,
+      unitPriceMinor: isSafe(item.unitPriceMinor)
+        ? Number(item.unitPriceMinor)
+        : toSafeNumber(`items[${i}].unit_price_minor`, item.unitPriceMinor),
+    })),
+  }));
 }
 
 export function toUpdatePaymentStatus(
   request: UpdatePaymentStatusRequest,
   call: CallContext,
 ): CommandRequest<UpdatePaymentStatus> {
-  const idempotency = claim(
-    rpcNames.updatePaymentStatus,
-    request.idempotencyKey,
-    encodeUpdatePaymentStatus(request),
-    call,
-  );
-  return {
-    command: {
-      type: "UpdatePaymentStatus",
-      data: {
-        orderId: toOrderId(request.orderId),
-        status: toPaymentStatus(request.status),
-        amountMinor: toSafeNumber("amount_minor", request.amountMinor),
-        paymentReference: request.paymentReference,
-      },
-      metadata: metadataOf(call),
-    },
-    idempotency,
-    expectedVersion: toExpectedVersion(request.expectedVersion),
-  };
+  const encode = encodeUpdatePaymentStatus(request);
+  return commandRequest("UpdatePaymentStatus", rpcNames.updatePaymentStatus, request, encode, call, () => ({
+    orderId: toOrderId(request.orderId),
+    status: toPaymentStatus(request.status),
+    amountMinor: toSafeNumber("amount_minor", request.amountMinor),
+    paymentReference: request.paymentReference,
+  }));
 }
 
 export function toShipOrder(request: ShipOrderRequest, call: CallContext): CommandRequest<ShipOrder> {
-  const idempotency = claim(rpcNames.shipOrder, request.idempotencyKey, encodeShipOrder(request), call);
-  return {
-    command: {
-      type: "ShipOrder",
-      data: { orderId: toOrderId(request.orderId), carrier: request.carrier, trackingNumber: request.trackingNumber },
-      metadata: metadataOf(call),
-    },
-    idempotency,
-    expectedVersion: toExpectedVersion(request.expectedVersion),
-  };
+  return commandRequest("ShipOrder", rpcNames.shipOrder, request, encodeShipOrder(request), call, () => ({
+    orderId: toOrderId(request.orderId),
+    carrier: request.carrier,
+    trackingNumber: request.trackingNumber,
+  }));
 }
 
 export function toCancelOrder(request: CancelOrderRequest, call: CallContext): CommandRequest<CancelOrder> {
-  const idempotency = claim(rpcNames.cancelOrder, request.idempotencyKey, encodeCancelOrder(request), call);
+  return commandRequest("CancelOrder", rpcNames.cancelOrder, request, encodeCancelOrder(request), call, () => ({
+    orderId: toOrderId(request.orderId),
+    reason: request.reason,
+  }));
+}
+
+/**
+ * What every request maps the same way, in this order: the idempotency claim (the key's limits first), the command's
+ * data, the call's metadata, then the client's `expected_version` (CreateOrder has none).
+ */
+function commandRequest<C extends OrderCommand>(
+  type: C["type"],
+  rpc: string,
+  request: { readonly idempotencyKey: string; readonly expectedVersion?: bigint },
+  encode: (writer: ProtoWriter) => void,
+  call: CallContext,
+  data: () => C["data"],
+): CommandRequest<C> {
+  const idempotency = claim(rpc, request.idempotencyKey, encode, call);
   return {
-    command: {
-      type: "CancelOrder",
-      data: { orderId: toOrderId(request.orderId), reason: request.reason },
-      metadata: metadataOf(call),
-    },
+    command: { type, data: data(), metadata: metadataOf(call) } as C,
     idempotency,
     expectedVersion: toExpectedVersion(request.expectedVersion),
   };
@@ -186,23 +172,21 @@ function toOrderId(value: string): string {
   return value.toLowerCase();
 }
 
+const paymentStatuses: ReadonlyMap<ProtoPaymentStatus, PaymentStatus> = new Map([
+  [ProtoPaymentStatus.PENDING, "pending"],
+  [ProtoPaymentStatus.AUTHORIZED, "authorized"],
+  [ProtoPaymentStatus.PAID, "paid"],
+  [ProtoPaymentStatus.FAILED, "failed"],
+  [ProtoPaymentStatus.REFUNDED, "refunded"],
+]);
+
 function toPaymentStatus(status: ProtoPaymentStatus): PaymentStatus {
-  switch (status) {
-    case ProtoPaymentStatus.PENDING:
-      return "pending";
-    case ProtoPaymentStatus.AUTHORIZED:
-      return "authorized";
-    case ProtoPaymentStatus.PAID:
-      return "paid";
-    case ProtoPaymentStatus.FAILED:
-      return "failed";
-    case ProtoPaymentStatus.REFUNDED:
-      return "refunded";
-    case ProtoPaymentStatus.UNSPECIFIED:
-      throw new ValidationError("status", "must be set (PAYMENT_STATUS_UNSPECIFIED is not a status)");
-    default:
-      throw new ValidationError("status", `unknown payment status ${String(status)}`);
+  const mapped = paymentStatuses.get(status);
+  if (mapped !== undefined) return mapped;
+  if (status === ProtoPaymentStatus.UNSPECIFIED) {
+    throw new ValidationError("status", "must be set (PAYMENT_STATUS_UNSPECIFIED is not a status)");
   }
+  throw new ValidationError("status", `unknown payment status ${String(status)}`);
 }
 
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);

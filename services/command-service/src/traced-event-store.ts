@@ -1,24 +1,19 @@
-import type {
-  AppendRequest,
-  CommandOutcome,
-  Event,
-  EventStore,
-  Position,
-  ReadStreamResult,
-  RecordedEvent,
-} from "@orderly/eventsourcing";
+import type { AppendRequest, CommandOutcome, Event, EventStore } from "@orderly/eventsourcing";
 import { contextOf, recordSharedSpan, recordSpan, SpanKind, type Tracer } from "@orderly/observability";
+import { AppendWrapper } from "./append-wrapper.js";
 
 /**
  * The store as the pipeline sees it, with a span per append ("event store append": queueing for the group commit
  * and the commit itself) below the call's SERVER span, which the events carry as their traceparent (to-command.ts).
  * Only composed when tracing is on.
  */
-export class TracedEventStore implements EventStore {
+export class TracedEventStore extends AppendWrapper {
   constructor(
-    private readonly inner: EventStore,
+    inner: EventStore,
     private readonly tracer: Tracer,
-  ) {}
+  ) {
+    super(inner);
+  }
 
   async append<E extends Event>(request: AppendRequest<E>): Promise<CommandOutcome> {
     const traceparent = request.events[0]?.metadata.traceparent;
@@ -51,22 +46,6 @@ export class TracedEventStore implements EventStore {
       );
       throw error;
     }
-  }
-
-  readStream<E extends Event>(streamId: string): Promise<ReadStreamResult<E>> {
-    return this.inner.readStream<E>(streamId);
-  }
-
-  readAll(after: Position, limit: number): Promise<readonly RecordedEvent[]> {
-    return this.inner.readAll(after, limit);
-  }
-
-  findCommand(key: string): Promise<(CommandOutcome & { readonly requestHash: string }) | undefined> {
-    return this.inner.findCommand(key);
-  }
-
-  headPosition(): Promise<Position> {
-    return this.inner.headPosition();
   }
 }
 
