@@ -110,10 +110,8 @@ export interface EventHeaderNames {
  * differs and how to repair it. Throws when the store cannot be asked.
  */
 export interface ContinuityCheck {
-  diverges(
-    mark: { readonly position: number; readonly eventId: string | undefined },
-    what: string,
-  ): Promise<string | undefined>;
+  /** `mark` has a checkpoint's shape: a position and the id of the event there. */
+  diverges(mark: RelayCheckpoint, what: string): Promise<string | undefined>;
 }
 
 /** Reads older payloads as their type's current version (docs/events.md); @orderly/eventsourcing's Upcasters fit. */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GetOrderSummaryRequestSchema, ListCustomerOrdersRequestSchema, QueryService } from "@orderly/contracts";
-import { createPool, MIGRATION_LOCK_KEY, migrateEventStore } from "@orderly/event-store-postgres";
+import { MIGRATION_LOCK_KEY, migrateEventStore } from "@orderly/event-store-postgres";
 import { grpcServiceDefinition, healthService } from "@orderly/grpc-server";
 import { createLogger } from "@orderly/observability";
 import {
@@ -16,8 +16,8 @@ import {
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
-import { readQueryServiceConfig } from "./config.js";
 import { InMemoryReadModels } from "./in-memory-read-models.js";
+import { eventStorePool, inMemoryReaders, testServiceConfig } from "./test-service.js";
 
 // The composition root in-process, with the real Postgres and Redis reached through TCP proxies the test can cut,
 // to see health follow them. The read models are in-memory; the checkpoints are read over the real connections.
@@ -32,19 +32,14 @@ const models = new InMemoryReadModels();
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
+  pool = await eventStorePool(env);
   const pgUrl = new URL(env.databaseUrl);
   const redisUrl = new URL(env.redisUrl);
   pgProxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
   redisProxy = await startTcpProxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
-  const config = readQueryServiceConfig({
-    ...env.env,
+  const config = testServiceConfig(env.env, {
     DATABASE_URL: pgProxy.url(env.databaseUrl),
     REDIS_URL: redisProxy.url(env.redisUrl),
-    QUERY_PORT: "0",
-    METRICS_PORT: "0",
-    QUERY_HOST: "127.0.0.1",
     QUERY_READ_TIMEOUT_MS: "500",
   });
   service = await startQueryService({
@@ -239,20 +234,9 @@ describe("the query service's start", () => {
     await holder.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     let prepared = false;
     const starting = startQueryService({
-      config: readQueryServiceConfig({
-        ...env.env,
-        QUERY_PORT: "0",
-        METRICS_PORT: "0",
-        QUERY_HOST: "127.0.0.1",
-        QUERY_READ_TIMEOUT_MS: "200",
-      }),
+      config: testServiceConfig(env.env, { QUERY_READ_TIMEOUT_MS: "200" }),
       logger,
-      readers: () => ({
-        summaries: models,
-        customerOrders: models,
-        summariesCheckpoint: { checkpoint: async () => 0 },
-        customerOrdersCheckpoint: { checkpoint: async () => 0 },
-      }),
+      readers: inMemoryReaders(models),
       prepare: async ({ pool: setupPool }) => {
         await migrateEventStore(setupPool);
         prepared = true;

@@ -30,24 +30,39 @@ export async function openConnections(
   logger: Logger,
   cleanups: Cleanups,
 ): Promise<QueryConnections> {
-  const pool = new pg.Pool({
-    connectionString: config.stack.databaseUrl,
-    max: 10,
-    application_name: "query-service",
-    // A read that needs a new connection is bounded by the read timeout too: a server that accepts the connection
-    // but never answers would otherwise hold the call for the whole connection timeout.
-    connectionTimeoutMillis: config.readTimeoutMs,
-    // pg's client-side timer (a silent server never answers a server-side timeout); pool.query drops the client.
-    query_timeout: config.readTimeoutMs,
+  const pool = openPool(config.stack.databaseUrl, "query-service", "idle Postgres connection failed", config, {
+    logger,
+    cleanups,
   });
-  pool.on("error", (error) => logger.warn({ err: error }, "idle Postgres connection failed"));
-  cleanups.push(() => pool.end());
   await pool.query("select 1").catch((error: unknown) => {
     throw new Error(connectionProblem("Postgres", config.stack.databaseUrl, error));
   });
   const replica = config.queryDatabaseUrl === undefined ? undefined : await openReplica(config, logger, cleanups);
   const { redis, subscriber } = await openRedis(config, logger, cleanups);
   return { pool, readPool: replica?.pool ?? pool, replicaProbe: replica?.probe, redis, subscriber };
+}
+
+/** A pool of ten whose every read is bounded by QUERY_READ_TIMEOUT_MS; an idle connection's failure is logged. */
+function openPool(
+  connectionString: string,
+  applicationName: string,
+  idleFailure: string,
+  config: QueryServiceConfig,
+  { logger, cleanups }: { logger: Logger; cleanups: Cleanups },
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: 10,
+    application_name: applicationName,
+    // A read that needs a new connection is bounded by the read timeout too: a server that accepts the connection
+    // but never answers would otherwise hold the call for the whole connection timeout.
+    connectionTimeoutMillis: config.readTimeoutMs,
+    // pg's client-side timer (a silent server never answers a server-side timeout); pool.query drops the client.
+    query_timeout: config.readTimeoutMs,
+  });
+  pool.on("error", (error) => logger.warn({ err: error }, idleFailure));
+  cleanups.push(() => pool.end());
+  return pool;
 }
 
 /**
@@ -60,15 +75,10 @@ async function openReplica(
   cleanups: Cleanups,
 ): Promise<{ pool: pg.Pool; probe: PostgresProbe }> {
   const replicaUrl = config.queryDatabaseUrl as string;
-  const replicaPool = new pg.Pool({
-    connectionString: replicaUrl,
-    max: 10,
-    application_name: "query-service replica reads",
-    connectionTimeoutMillis: config.readTimeoutMs,
-    query_timeout: config.readTimeoutMs,
+  const replicaPool = openPool(replicaUrl, "query-service replica reads", "idle replica connection failed", config, {
+    logger,
+    cleanups,
   });
-  replicaPool.on("error", (error) => logger.warn({ err: error }, "idle replica connection failed"));
-  cleanups.push(() => replicaPool.end());
   const { rows } = await replicaPool
     .query<{ standby: boolean }>("select pg_is_in_recovery() as standby")
     .catch((error: unknown) => {

@@ -1,9 +1,9 @@
 import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contracts";
 import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
-import { isDomainError, type StoredEventText, UnavailableError } from "@orderly/eventsourcing";
+import { isDomainError, type StoredEventText } from "@orderly/eventsourcing";
 import { EncodedBatch, EncodedMessage } from "@orderly/grpc-server";
 import type { Events } from "./events.js";
-import type { CallContext } from "./grpc-handlers.js";
+import { type CallContext, type Observe, startedHandlers } from "./grpc-handlers.js";
 import { positionFromProto } from "./to-summary.js";
 
 // The EventService RPCs. Responses leave as bytes written by the event bus's hand-written envelope writer (the same
@@ -15,15 +15,9 @@ export interface EventServiceHandlers {
   subscribeEvents(request: SubscribeEventsRequest, ctx: CallContext): AsyncGenerator<EncodedBatch>;
 }
 
-type Observe = (rpc: string, code: string, seconds: number) => void;
-
 /** Every call is UNAVAILABLE until the service has started (clients retry). */
 export function eventsWhenStarted(get: () => EventServiceHandlers | undefined): EventServiceHandlers {
-  const started = (): EventServiceHandlers => {
-    const handlers = get();
-    if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
-    return handlers;
-  };
+  const started = startedHandlers(get);
   return {
     readEvents: async (request, ctx) => started().readEvents(request, ctx),
     async *subscribeEvents(request, ctx) {

@@ -8,7 +8,7 @@ import {
   type SubscribeEventsResponse,
   SubscribeEventsResponseSchema,
 } from "@orderly/contracts";
-import { createPool, migrateEventStore, PostgresEventStore } from "@orderly/event-store-postgres";
+import { PostgresEventStore } from "@orderly/event-store-postgres";
 import { seededRandom } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
 import { grpcServiceDefinition } from "@orderly/grpc-server";
@@ -19,8 +19,8 @@ import type pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
-import { readQueryServiceConfig } from "./config.js";
 import { InMemoryReadModels } from "./in-memory-read-models.js";
+import { eventStorePool, inMemoryReaders, testServiceConfig } from "./test-service.js";
 
 // EventService against the real Postgres event store, served by the query service's composition root in-process and
 // called over real gRPC. The store is appended to directly (PostgresEventStore), as the command service does.
@@ -35,26 +35,14 @@ const registry = new Registry();
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
+  pool = await eventStorePool(env);
   store = new PostgresEventStore(pool);
   const models = new InMemoryReadModels();
   service = await startQueryService({
-    config: readQueryServiceConfig({
-      ...env.env,
-      QUERY_PORT: "0",
-      METRICS_PORT: "0",
-      QUERY_HOST: "127.0.0.1",
-      QUERY_EVENTS_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS),
-    }),
+    config: testServiceConfig(env.env, { QUERY_EVENTS_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS) }),
     logger,
     registry,
-    readers: () => ({
-      summaries: models,
-      customerOrders: models,
-      summariesCheckpoint: { checkpoint: async () => 0 },
-      customerOrdersCheckpoint: { checkpoint: async () => 0 },
-    }),
+    readers: inMemoryReaders(models),
   });
 });
 

@@ -28,18 +28,24 @@ export interface QueryServiceHandlers {
   waitForPosition(request: WaitForPositionRequest, ctx: CallContext): AsyncGenerator<WaitForPositionResponse>;
 }
 
-type Observe = (rpc: string, code: string, seconds: number) => void;
+/** Times each call by RPC and outcome code (metrics). */
+export type Observe = (rpc: string, code: string, seconds: number) => void;
 
 /**
- * The handlers once the service has started; until then (waiting for its dependencies, health NOT_SERVING) every call
- * is UNAVAILABLE, which clients retry.
+ * `get()`'s handlers once the service has started; until then (waiting for its dependencies, health NOT_SERVING) every
+ * call is UNAVAILABLE, which clients retry.
  */
-export function whenStarted(get: () => QueryServiceHandlers | undefined): QueryServiceHandlers {
-  const started = (): QueryServiceHandlers => {
+export function startedHandlers<H>(get: () => H | undefined): () => H {
+  return () => {
     const handlers = get();
     if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
     return handlers;
   };
+}
+
+/** The QueryService's handlers, UNAVAILABLE until the service has started (startedHandlers). */
+export function whenStarted(get: () => QueryServiceHandlers | undefined): QueryServiceHandlers {
+  const started = startedHandlers(get);
   return {
     getOrderSummary: async (request, ctx) => started().getOrderSummary(request, ctx),
     listCustomerOrders: async (request, ctx) => started().listCustomerOrders(request, ctx),

@@ -21,20 +21,18 @@ export class QueryMetrics implements QueryObserver {
     },
   ) {
     const registers = [registry];
-    this.queryDuration = new Histogram({
-      name: "query_duration_seconds",
-      help: "Latency of query RPCs, including any read-your-writes wait, by RPC and status code.",
-      labelNames: ["rpc", "code"],
-      buckets: latencyBuckets,
-      registers,
-    });
-    this.waitDuration = new Histogram({
-      name: "query_wait_duration_seconds",
-      help: "Time read-your-writes queries waited for min_position, by read model and outcome.",
-      labelNames: ["read_model", "outcome"],
-      buckets: latencyBuckets,
-      registers,
-    });
+    const latency = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Histogram({ name, help, labelNames, buckets: latencyBuckets, registers });
+    this.queryDuration = latency(
+      "query_duration_seconds",
+      "Latency of query RPCs, including any read-your-writes wait, by RPC and status code.",
+      ["rpc", "code"],
+    );
+    this.waitDuration = latency(
+      "query_wait_duration_seconds",
+      "Time read-your-writes queries waited for min_position, by read model and outcome.",
+      ["read_model", "outcome"],
+    );
     this.waitTimeouts = new Counter({
       name: "query_wait_timeouts_total",
       help: "Read-your-writes waits that ran out of budget (answered UNAVAILABLE).",

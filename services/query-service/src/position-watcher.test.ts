@@ -6,6 +6,21 @@ function watcher(checkpoints = new MutableCheckpoint(), pollIntervalMs = 0) {
   return new PositionWatcher({ name: "order_summaries", checkpoints, pollIntervalMs });
 }
 
+/** A started watcher on fake timers. */
+async function startedOnFakeTimers(): Promise<PositionWatcher> {
+  vi.useFakeTimers();
+  const w = watcher();
+  await w.start();
+  return w;
+}
+
+/** Nobody waits and no timer is left: by the watcher's own counts and by the fake clock's. */
+function expectNothingLeft(w: PositionWatcher): void {
+  expect(w.waiterCount).toBe(0);
+  expect(w.timerCount).toBe(0);
+  expect(vi.getTimerCount()).toBe(0);
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -24,9 +39,7 @@ describe("PositionWatcher", () => {
   });
 
   it("releases a waiter when the checkpoint announcement arrives, and only then", async () => {
-    vi.useFakeTimers();
-    const w = watcher();
-    await w.start();
+    const w = await startedOnFakeTimers();
     let outcome: string | undefined;
     void w.waitFor(5, { timeoutMs: 10_000 }).then((o) => {
       outcome = o;
@@ -38,15 +51,11 @@ describe("PositionWatcher", () => {
     w.advance(5);
     await Promise.resolve();
     expect(outcome).toBe("reached");
-    expect(w.waiterCount).toBe(0);
-    expect(w.timerCount).toBe(0);
-    expect(vi.getTimerCount()).toBe(0);
+    expectNothingLeft(w);
   });
 
   it("times out, removing the waiter and its timer", async () => {
-    vi.useFakeTimers();
-    const w = watcher();
-    await w.start();
+    const w = await startedOnFakeTimers();
     const pending = w.waitFor(3, { timeoutMs: 500 });
     expect(w.waiterCount).toBe(1);
     expect(vi.getTimerCount()).toBe(1);
@@ -54,18 +63,14 @@ describe("PositionWatcher", () => {
     expect(w.waiterCount).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
     await expect(pending).resolves.toBe("timeout");
-    expect(w.waiterCount).toBe(0);
-    expect(w.timerCount).toBe(0);
-    expect(vi.getTimerCount()).toBe(0);
+    expectNothingLeft(w);
     // A late checkpoint finds nobody to release.
     w.advance(3);
     expect(w.position).toBe(3);
   });
 
   it("cancels on abort, removing the waiter, its timer and its abort listener", async () => {
-    vi.useFakeTimers();
-    const w = watcher();
-    await w.start();
+    const w = await startedOnFakeTimers();
     const controller = new AbortController();
     const pending = w.waitFor(3, { timeoutMs: 10_000, signal: controller.signal });
     controller.abort();
@@ -92,9 +97,7 @@ describe("PositionWatcher", () => {
   });
 
   it("releases 1,000 concurrent waiters together in one checkpoint, leaving no timers", async () => {
-    vi.useFakeTimers();
-    const w = watcher();
-    await w.start();
+    const w = await startedOnFakeTimers();
     const outcomes: string[] = [];
     const pending = Array.from({ length: 1_000 }, () =>
       w.waitFor(42, { timeoutMs: 30_000 }).then((o) => {
@@ -107,9 +110,7 @@ describe("PositionWatcher", () => {
     expect(vi.getTimerCount()).toBe(1_000);
     w.advance(42);
     // Released synchronously by the announcement: no timer needs to fire.
-    expect(w.waiterCount).toBe(0);
-    expect(w.timerCount).toBe(0);
-    expect(vi.getTimerCount()).toBe(0);
+    expectNothingLeft(w);
     await Promise.all(pending);
     expect(outcomes).toHaveLength(1_000);
     expect(new Set(outcomes)).toEqual(new Set(["reached"]));
@@ -134,9 +135,7 @@ describe("PositionWatcher", () => {
   });
 
   it("counts no leaks after a mix of reached, timed-out and cancelled waiters", async () => {
-    vi.useFakeTimers();
-    const w = watcher();
-    await w.start();
+    const w = await startedOnFakeTimers();
     const controllers = Array.from({ length: 300 }, () => new AbortController());
     const pending = controllers.map((c, i) =>
       w.waitFor(i % 3 === 0 ? 10 : 1_000, { timeoutMs: 100 + i, signal: c.signal }),
@@ -148,9 +147,7 @@ describe("PositionWatcher", () => {
     expect(outcomes.filter((o) => o === "reached")).toHaveLength(100);
     expect(outcomes.filter((o) => o === "cancelled")).toHaveLength(100);
     expect(outcomes.filter((o) => o === "timeout")).toHaveLength(100);
-    expect(w.waiterCount).toBe(0);
-    expect(w.timerCount).toBe(0);
-    expect(vi.getTimerCount()).toBe(0);
+    expectNothingLeft(w);
   });
 
   it("ignores announcements that arrive late and out of order", async () => {
