@@ -5,24 +5,16 @@ import * as grpc from "@grpc/grpc-js";
 import { GetOrderSummaryRequestSchema, ListCustomerOrdersRequestSchema, QueryService } from "@orderly/contracts";
 import { MIGRATION_LOCK_KEY, migrateEventStore } from "@orderly/event-store-postgres";
 import { grpcServiceDefinition, healthService } from "@orderly/grpc-server";
-import { createLogger } from "@orderly/observability";
-import {
-  createTestEnvironment,
-  eventually,
-  startTcpProxy,
-  type TcpProxy,
-  type TestEnvironment,
-} from "@orderly/testing";
+import { eventually, startTcpProxy, type TcpProxy, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
 import { InMemoryReadModels } from "./in-memory-read-models.js";
-import { eventStorePool, inMemoryReaders, testServiceConfig } from "./test-service.js";
+import { eventStoreTestEnvironment, inMemoryReaders, testLogger, testServiceConfig } from "./test-service.js";
 
 // The composition root in-process, with the real Postgres and Redis reached through TCP proxies the test can cut,
 // to see health follow them. The read models are in-memory; the checkpoints are read over the real connections.
 
-const logger = createLogger("test", { level: "silent" });
 let env: TestEnvironment;
 let pool: pg.Pool;
 let pgProxy: TcpProxy;
@@ -31,8 +23,7 @@ let service: RunningQueryService;
 const models = new InMemoryReadModels();
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
-  pool = await eventStorePool(env);
+  ({ env, pool } = await eventStoreTestEnvironment());
   const pgUrl = new URL(env.databaseUrl);
   const redisUrl = new URL(env.redisUrl);
   pgProxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
@@ -44,7 +35,7 @@ beforeAll(async () => {
   });
   service = await startQueryService({
     config,
-    logger,
+    logger: testLogger,
     readers: ({ pool: servicePool, redis }) => ({
       // Over the service's real Postgres and Redis connections, as the real readers' statements and commands are.
       summaries: {
@@ -235,7 +226,7 @@ describe("the query service's start", () => {
     let prepared = false;
     const starting = startQueryService({
       config: testServiceConfig(env.env, { QUERY_READ_TIMEOUT_MS: "200" }),
-      logger,
+      logger: testLogger,
       readers: inMemoryReaders(models),
       prepare: async ({ pool: setupPool }) => {
         await migrateEventStore(setupPool);

@@ -2,8 +2,9 @@ import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contrac
 import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
 import { isDomainError, type StoredEventText } from "@orderly/eventsourcing";
 import { EncodedBatch, EncodedMessage } from "@orderly/grpc-server";
+import { type Observe, startedHandlers, timed, timedStream } from "./call-timing.js";
 import type { Events } from "./events.js";
-import { type CallContext, type Observe, startedHandlers } from "./grpc-handlers.js";
+import type { CallContext } from "./grpc-handlers.js";
 import { positionFromProto } from "./to-summary.js";
 
 // The EventService RPCs. Responses leave as bytes written by the event bus's hand-written envelope writer (the same
@@ -28,10 +29,8 @@ export function eventsWhenStarted(get: () => EventServiceHandlers | undefined): 
 
 export function eventServiceHandlers(events: Events, observe: Observe = () => {}): EventServiceHandlers {
   return {
-    async readEvents(request, ctx) {
-      const started = performance.now();
-      let code = "ok";
-      try {
+    readEvents: (request, ctx) =>
+      timed(observe, "ReadEvents", async () => {
         const page = await events.readEvents(
           {
             fromPosition: positionFromProto(request.fromPosition, "from_position"),
@@ -41,35 +40,26 @@ export function eventServiceHandlers(events: Events, observe: Observe = () => {}
           ctx,
         );
         return new EncodedMessage(readEventsResponse(page.events, page.nextPosition));
-      } catch (error) {
-        code = isDomainError(error) ? error.code : "internal";
-        throw error;
-      } finally {
-        observe("ReadEvents", code, (performance.now() - started) / 1000);
-      }
-    },
+      }),
 
-    async *subscribeEvents(request, ctx) {
-      const started = performance.now();
-      let code = "ok";
-      try {
-        const stream = events.subscribe(
-          {
-            fromPosition: positionFromProto(request.fromPosition, "from_position"),
-            eventTypes: request.eventTypes,
-          },
-          ctx,
-        );
-        // A page of the store at a time: one batch of response messages per page (grpc-server writes them at once).
-        for await (const page of stream) yield new EncodedBatch(subscribeEventsResponses(page));
-        if (ctx.signal.aborted) code = "cancelled";
-      } catch (error) {
-        code = isDomainError(error) ? error.code : ctx.signal.aborted ? "cancelled" : "internal";
-        throw error;
-      } finally {
-        observe("SubscribeEvents", code, (performance.now() - started) / 1000);
-      }
-    },
+    subscribeEvents: (request, ctx) =>
+      timedStream(
+        observe,
+        "SubscribeEvents",
+        ctx.signal,
+        (error) => (isDomainError(error) ? error.code : ctx.signal.aborted ? "cancelled" : "internal"),
+        async function* () {
+          const stream = events.subscribe(
+            {
+              fromPosition: positionFromProto(request.fromPosition, "from_position"),
+              eventTypes: request.eventTypes,
+            },
+            ctx,
+          );
+          // A page of the store at a time: one batch of response messages per page (grpc-server writes them at once).
+          for await (const page of stream) yield new EncodedBatch(subscribeEventsResponses(page));
+        },
+      ),
   };
 }
 

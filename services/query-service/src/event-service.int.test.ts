@@ -12,20 +12,18 @@ import { PostgresEventStore } from "@orderly/event-store-postgres";
 import { seededRandom } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
 import { grpcServiceDefinition } from "@orderly/grpc-server";
-import { createLogger } from "@orderly/observability";
 import { type OrderEvent, orderStreamId } from "@orderly/orders-domain";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import { eventually, type TestEnvironment } from "@orderly/testing";
 import type pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningQueryService, startQueryService } from "./app.js";
 import { InMemoryReadModels } from "./in-memory-read-models.js";
-import { eventStorePool, inMemoryReaders, testServiceConfig } from "./test-service.js";
+import { eventStoreTestEnvironment, inMemoryReaders, testLogger, testServiceConfig } from "./test-service.js";
 
 // EventService against the real Postgres event store, served by the query service's composition root in-process and
 // called over real gRPC. The store is appended to directly (PostgresEventStore), as the command service does.
 
-const logger = createLogger("test", { level: "silent" });
 const STALL_TIMEOUT_MS = 4_000;
 let env: TestEnvironment;
 let pool: pg.Pool;
@@ -34,13 +32,12 @@ let service: RunningQueryService;
 const registry = new Registry();
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
-  pool = await eventStorePool(env);
+  ({ env, pool } = await eventStoreTestEnvironment());
   store = new PostgresEventStore(pool);
   const models = new InMemoryReadModels();
   service = await startQueryService({
     config: testServiceConfig(env.env, { QUERY_EVENTS_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS) }),
-    logger,
+    logger: testLogger,
     registry,
     readers: inMemoryReaders(models),
   });

@@ -10,7 +10,7 @@ import {
   type WaitForPositionResponse,
   WaitForPositionResponseSchema,
 } from "@orderly/contracts";
-import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
+import { codeOf, type Observe, startedHandlers, timed, timedStream } from "./call-timing.js";
 import type { Queries } from "./queries.js";
 import { positionFromProto, toReadModelPosition, toSummary } from "./to-summary.js";
 
@@ -26,21 +26,6 @@ export interface QueryServiceHandlers {
   getOrderSummary(request: GetOrderSummaryRequest, ctx: CallContext): Promise<GetOrderSummaryResponse>;
   listCustomerOrders(request: ListCustomerOrdersRequest, ctx: CallContext): Promise<ListCustomerOrdersResponse>;
   waitForPosition(request: WaitForPositionRequest, ctx: CallContext): AsyncGenerator<WaitForPositionResponse>;
-}
-
-/** Times each call by RPC and outcome code (metrics). */
-export type Observe = (rpc: string, code: string, seconds: number) => void;
-
-/**
- * `get()`'s handlers once the service has started; until then (waiting for its dependencies, health NOT_SERVING) every
- * call is UNAVAILABLE, which clients retry.
- */
-export function startedHandlers<H>(get: () => H | undefined): () => H {
-  return () => {
-    const handlers = get();
-    if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
-    return handlers;
-  };
 }
 
 /** The QueryService's handlers, UNAVAILABLE until the service has started (startedHandlers). */
@@ -88,10 +73,8 @@ export function queryServiceHandlers(queries: Queries, observe: Observe = () => 
         });
       }),
 
-    async *waitForPosition(request, ctx) {
-      const started = performance.now();
-      let code = "ok";
-      try {
+    waitForPosition: (request, ctx) =>
+      timedStream(observe, "WaitForPosition", ctx.signal, codeOf, async function* () {
         const progress = queries.waitForPosition(
           {
             minPosition: positionFromProto(request.minPosition, "min_position"),
@@ -105,30 +88,6 @@ export function queryServiceHandlers(queries: Queries, observe: Observe = () => 
             reached: message.reached,
           });
         }
-        if (ctx.signal.aborted) code = "cancelled";
-      } catch (error) {
-        code = codeOf(error);
-        throw error;
-      } finally {
-        observe("WaitForPosition", code, (performance.now() - started) / 1000);
-      }
-    },
+      }),
   };
-}
-
-async function timed<T>(observe: Observe, rpc: string, run: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  let code = "ok";
-  try {
-    return await run();
-  } catch (error) {
-    code = codeOf(error);
-    throw error;
-  } finally {
-    observe(rpc, code, (performance.now() - started) / 1000);
-  }
-}
-
-function codeOf(error: unknown): string {
-  return isDomainError(error) ? error.code : "internal";
 }

@@ -6,6 +6,15 @@ function watcher(checkpoints = new MutableCheckpoint(), pollIntervalMs = 0) {
   return new PositionWatcher({ name: "order_summaries", checkpoints, pollIntervalMs });
 }
 
+/** A watcher started on a stored checkpoint of `position`. */
+async function startedAt(position: number): Promise<{ checkpoints: MutableCheckpoint; w: PositionWatcher }> {
+  const checkpoints = new MutableCheckpoint();
+  checkpoints.value = position;
+  const w = watcher(checkpoints);
+  await w.start();
+  return { checkpoints, w };
+}
+
 /** A started watcher on fake timers. */
 async function startedOnFakeTimers(): Promise<PositionWatcher> {
   vi.useFakeTimers();
@@ -27,10 +36,7 @@ afterEach(() => {
 
 describe("PositionWatcher", () => {
   it("starts at the stored checkpoint and answers at once when the position is already reached", async () => {
-    const checkpoints = new MutableCheckpoint();
-    checkpoints.value = 7;
-    const w = watcher(checkpoints);
-    await w.start();
+    const { w } = await startedAt(7);
     expect(w.position).toBe(7);
     expect(w.isHealthy).toBe(true);
     await expect(w.waitFor(7, { timeoutMs: 1_000 })).resolves.toBe("reached");
@@ -224,10 +230,7 @@ describe("PositionWatcher", () => {
   });
 
   it("accepts a lower checkpoint from a re-read (a rebuilt read model), but not one that raced an announcement", async () => {
-    const checkpoints = new MutableCheckpoint();
-    checkpoints.value = 10;
-    const w = watcher(checkpoints);
-    await w.start();
+    const { checkpoints, w } = await startedAt(10);
     expect(w.position).toBe(10);
 
     // The read started at 10, an announcement of 11 arrived meanwhile: the read is stale.
