@@ -14,6 +14,19 @@ let unavailableLeft = 0;
 let attempts = 0;
 let contexts: CallContext[] = [];
 
+/** The error `call` failed with, as a ConnectError. */
+async function failure(call: Promise<unknown>): Promise<ConnectError> {
+  return ConnectError.from(await call.catch((e: unknown) => e));
+}
+
+/** `call` fails with `code` (and `rawMessage` when given) after `calls` attempts in all. */
+async function expectFailure(call: Promise<unknown>, code: Code, calls: number, rawMessage?: string): Promise<void> {
+  const error = await failure(call);
+  expect(error.code).toBe(code);
+  if (rawMessage !== undefined) expect(error.rawMessage).toBe(rawMessage);
+  expect(attempts).toBe(calls);
+}
+
 function answerOrFail(ctx: CallContext): void {
   attempts++;
   contexts.push(ctx);
@@ -89,8 +102,7 @@ describe("Orderly clients against a GrpcServer", () => {
 
   it("fails with DEADLINE_EXCEEDED when the deadline passes", async () => {
     const commands = createCommandClient({ baseUrl, timeoutMs: 1_500 });
-    const error = await commands.shipOrder({ idempotencyKey: "k", orderId: "o" }).catch((e: unknown) => e);
-    expect(ConnectError.from(error).code).toBe(Code.DeadlineExceeded);
+    expect((await failure(commands.shipOrder({ idempotencyKey: "k", orderId: "o" }))).code).toBe(Code.DeadlineExceeded);
     await expect.poll(() => contexts[0]?.signal.aborted, { timeout: 20_000 }).toBe(true);
   });
 
@@ -112,34 +124,25 @@ describe("Orderly clients against a GrpcServer", () => {
   it("gives up after maxAttempts with the last UNAVAILABLE", async () => {
     unavailableLeft = 10;
     const queries = createQueryClient({ baseUrl, retry: { initialBackoffMs: 10, maxAttempts: 3 } });
-    const error = ConnectError.from(await queries.getOrderSummary({ orderId: "o" }).catch((e: unknown) => e));
-    expect(error.code).toBe(Code.Unavailable);
-    expect(error.rawMessage).toBe("database is restarting");
-    expect(attempts).toBe(3);
+    await expectFailure(queries.getOrderSummary({ orderId: "o" }), Code.Unavailable, 3, "database is restarting");
   });
 
   it("never retries a command without an idempotency key", async () => {
     unavailableLeft = 1;
     const commands = createCommandClient({ baseUrl, retry: { initialBackoffMs: 10 } });
-    const error = await commands.createOrder({ orderId: "o", customerId: "c" }).catch((e: unknown) => e);
-    expect(ConnectError.from(error).code).toBe(Code.Unavailable);
-    expect(attempts).toBe(1);
+    await expectFailure(commands.createOrder({ orderId: "o", customerId: "c" }), Code.Unavailable, 1);
   });
 
   it("never retries other codes", async () => {
     const commands = createCommandClient({ baseUrl, retry: { initialBackoffMs: 10 } });
-    const error = ConnectError.from(await commands.createOrder({ idempotencyKey: "k" }).catch((e: unknown) => e));
-    expect(error.code).toBe(Code.InvalidArgument);
-    expect(error.rawMessage).toBe("customer_id: must not be empty");
-    expect(attempts).toBe(1);
+    const invalid = commands.createOrder({ idempotencyKey: "k" });
+    await expectFailure(invalid, Code.InvalidArgument, 1, "customer_id: must not be empty");
   });
 
   it("does not retry when retry is off", async () => {
     unavailableLeft = 1;
     const queries = createQueryClient({ baseUrl, retry: false });
-    const error = await queries.getOrderSummary({ orderId: "o" }).catch((e: unknown) => e);
-    expect(ConnectError.from(error).code).toBe(Code.Unavailable);
-    expect(attempts).toBe(1);
+    await expectFailure(queries.getOrderSummary({ orderId: "o" }), Code.Unavailable, 1);
   });
 
   it("propagates the caller's traceparent, on every attempt and on streams", async () => {

@@ -121,34 +121,31 @@ export class OrderlySession {
   }
 
   #recording(client: CommandClient): CommandClient {
-    const session = this;
-    return new Proxy(client, {
-      get(target, property, receiver) {
-        const method = Reflect.get(target, property, receiver);
-        if (typeof method !== "function") return method;
-        return async (...args: unknown[]) => {
-          const response = (await method.apply(target, args)) as { accepted?: CommandAccepted };
-          if (response?.accepted) session.observe(response.accepted.position);
-          return response;
-        };
-      },
+    return wrapMethods(client, (method) => async (...args: unknown[]) => {
+      const response = (await method(...args)) as { accepted?: CommandAccepted };
+      if (response?.accepted) this.observe(response.accepted.position);
+      return response;
     });
   }
 
   #reading(client: QueryClient): QueryClient {
-    const session = this;
-    return new Proxy(client, {
-      get(target, property, receiver) {
-        const method = Reflect.get(target, property, receiver);
-        if (typeof method !== "function") return method;
-        return (request: { minPosition?: bigint } | undefined, ...rest: unknown[]) => {
-          const asked = request?.minPosition ?? 0n;
-          const minPosition = asked > session.position ? asked : session.position;
-          return method.call(target, { ...request, minPosition }, ...rest);
-        };
-      },
+    return wrapMethods(client, (method) => (request: { minPosition?: bigint } | undefined, ...rest: unknown[]) => {
+      const asked = request?.minPosition ?? 0n;
+      const minPosition = asked > this.position ? asked : this.position;
+      return method({ ...request, minPosition }, ...rest);
     });
   }
+}
+
+/** `client` with each of its methods replaced by what `wrap` makes of it (`method` runs on `client`). */
+function wrapMethods<C extends object>(client: C, wrap: (method: (...args: unknown[]) => unknown) => unknown): C {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const method = Reflect.get(target, property, receiver);
+      if (typeof method !== "function") return method;
+      return wrap((...args: unknown[]) => method.apply(target, args));
+    },
+  });
 }
 
 /** A session over new clients of both services (one HTTP/2 connection each). */

@@ -16,6 +16,16 @@ function event(position: number, traceparent?: string): RecordedEvent {
   return testRecordedEvent(position, { committedAt: new Date(Date.now() - 1000) }, traceparent ? { traceparent } : {});
 }
 
+/** 1, 2, …, `count`: the positions of a log's first `count` events. */
+const firstPositions = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
+
+/** A log of `count` events. */
+function logWith(count: number): MemoryLog {
+  const log = new MemoryLog();
+  log.append(count);
+  return log;
+}
+
 class MemoryLog implements EventLog {
   events: RecordedEvent[] = [];
   append(count: number, traceparents: Record<number, string> = {}): void {
@@ -136,19 +146,21 @@ function start(
 }
 
 describe("Projector (event log only)", () => {
-  it("applies every event once, in order", async () => {
-    const log = new MemoryLog();
-    log.append(100);
+  it.each([
+    { title: "applies every event once, in order", events: 100, transient: 0 },
+    { title: "retries transient failures without declaring poison", events: 20, transient: 6 },
+  ])("$title", async ({ events, transient }) => {
+    const log = logWith(events);
     const projection = new RecordingProjection();
+    projection.transient = transient;
     const projector = start(log, projection);
     await projector.start();
-    await until(() => projection.cp === 100, "caught up");
-    expect(projection.applied).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await until(() => projection.cp === events, "caught up");
+    expect(projection.applied).toEqual(firstPositions(events));
   });
 
   it("stops at a poison event without skipping it, reports it, and resumes once it applies", async () => {
-    const log = new MemoryLog();
-    log.append(60);
+    const log = logWith(60);
     const projection = new RecordingProjection();
     projection.poison.add(37);
     const registry = new Registry();
@@ -164,24 +176,12 @@ describe("Projector (event log only)", () => {
     projection.poison.clear();
     await until(() => projection.cp === 60, "resumed");
     expect(projector.ready()).toBe(true);
-    expect(projection.applied).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(projection.applied).toEqual(firstPositions(60));
     expect((await registry.getSingleMetric("projection_poisoned")?.get())?.values[0]?.value).toBe(0);
   });
 
-  it("retries transient failures without declaring poison", async () => {
-    const log = new MemoryLog();
-    log.append(20);
-    const projection = new RecordingProjection();
-    projection.transient = 6;
-    const projector = start(log, projection);
-    await projector.start();
-    await until(() => projection.cp === 20, "caught up");
-    expect(projection.applied).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-  });
-
   it("replays from the event log when the durable checkpoint goes backwards (lost read model)", async () => {
-    const log = new MemoryLog();
-    log.append(30);
+    const log = logWith(30);
     const projection = new RecordingProjection();
     const projector = start(log, projection);
     await projector.start();
@@ -190,15 +190,14 @@ describe("Projector (event log only)", () => {
     projection.applied = [];
     log.append(5);
     await until(() => projection.cp === 35, "rebuilt");
-    expect(projection.applied).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+    expect(projection.applied).toEqual(firstPositions(35));
   });
 
   it("stops when its checkpoint is ahead of the store, says so once, and resumes when the store holds its mark", async () => {
     const lines: { level: string; msg: string | undefined }[] = [];
     const capture = (level: string) => (_obj: object, msg?: string) => lines.push({ level, msg });
     const logger: Logger = { info: capture("info"), warn: capture("warn"), error: capture("error") };
-    const log = new MemoryLog();
-    log.append(30);
+    const log = logWith(30);
     const projection = new RecordingProjection();
     projection.cp = 50; // e.g. Redis kept its checkpoint while Postgres was restored from an older backup
     projection.checkpointMark = async () => ({ position: projection.cp, eventId: `e-${projection.cp}` });
@@ -222,8 +221,7 @@ describe("Projector (event log only)", () => {
   });
 
   it("asks the durable checkpoint before a failing event counts as poison: a read model restored under it is a move", async () => {
-    const log = new MemoryLog();
-    log.append(30);
+    const log = logWith(30);
     const projection = new RecordingProjection();
     projection.foldsFirst = true;
     const projector = start(log, projection);
@@ -257,10 +255,7 @@ describe("Projector (event log only)", () => {
     const projector = start(log, projection);
     await projector.start();
     await until(() => projection.cp === 60, "caught up across the retired range");
-    expect(projection.applied).toEqual([
-      ...Array.from({ length: 20 }, (_, i) => i + 1),
-      ...Array.from({ length: 20 }, (_, i) => i + 41),
-    ]);
+    expect(projection.applied).toEqual([...firstPositions(20), ...Array.from({ length: 20 }, (_, i) => i + 41)]);
     expect(projector.ready()).toBe(true);
 
     // A hole nobody recorded (61..64 hold nothing, not retired): the projector stops at 60 and says so.
@@ -285,7 +280,7 @@ describe("Projector (event log only)", () => {
     await until(() => projection.cp === 10, "caught up");
     log.add(31, 35);
     await until(() => projection.cp === 35, "past the range");
-    expect(projection.applied).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), 31, 32, 33, 34, 35]);
+    expect(projection.applied).toEqual([...firstPositions(10), 31, 32, 33, 34, 35]);
   });
 
   it("logs one info line per committed batch holding traced events, with the positions and traceparents", async () => {

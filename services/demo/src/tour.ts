@@ -46,15 +46,18 @@ export async function runTour(options: TourOptions): Promise<StepTiming[]> {
   const customerId = `demo-${Date.now().toString(36)}`;
   const timings: StepTiming[] = [];
 
-  /** Sends a command, then reads the order back from both read models with the command's position. */
+  /**
+   * Sends a command with a fresh idempotency key, then reads the order back from both read models with the command's
+   * position.
+   */
   async function step(
     title: string,
-    send: () => Promise<CommandAccepted | undefined>,
+    send: (idempotencyKey: string) => Promise<{ readonly accepted?: CommandAccepted | undefined }>,
     expected: { status: OrderStatus; paidMinor?: bigint },
   ): Promise<CommandAccepted> {
     print(`\n${timings.length + 1}. ${title}`);
     const started = performance.now();
-    const accepted = await send();
+    const accepted = (await send(key())).accepted;
     const commandMs = ms(started);
     if (!accepted) throw new TourFindingError(`${title}: no CommandAccepted in the reply`);
     print(
@@ -105,58 +108,45 @@ export async function runTour(options: TourOptions): Promise<StepTiming[]> {
 
   const a = await step(
     "CreateOrder: order A, 2 × book at 12.50 EUR + 1 × pen at 3.00 EUR",
-    async () =>
-      (
-        await commands.createOrder({
-          idempotencyKey: key(),
-          customerId,
-          currency: "EUR",
-          items: [
-            { sku: "book", quantity: 2, unitPriceMinor: 1250n },
-            { sku: "pen", quantity: 1, unitPriceMinor: 300n },
-          ],
-        })
-      ).accepted,
+    (idempotencyKey) =>
+      commands.createOrder({
+        idempotencyKey,
+        customerId,
+        currency: "EUR",
+        items: [
+          { sku: "book", quantity: 2, unitPriceMinor: 1250n },
+          { sku: "pen", quantity: 1, unitPriceMinor: 300n },
+        ],
+      }),
     { status: OrderStatus.PLACED },
   );
   await step(
     "UpdatePaymentStatus: order A paid 28.00 EUR",
-    async () =>
-      (
-        await commands.updatePaymentStatus({
-          idempotencyKey: key(),
-          orderId: a.orderId,
-          status: PaymentStatus.PAID,
-          amountMinor: 2800n,
-          paymentReference: "demo-payment-1",
-        })
-      ).accepted,
+    (idempotencyKey) =>
+      commands.updatePaymentStatus({
+        idempotencyKey,
+        orderId: a.orderId,
+        status: PaymentStatus.PAID,
+        amountMinor: 2800n,
+        paymentReference: "demo-payment-1",
+      }),
     { status: OrderStatus.PAID, paidMinor: 2800n },
   );
   await step(
     "ShipOrder: order A with carrier DHL",
-    async () =>
-      (
-        await commands.shipOrder({
-          idempotencyKey: key(),
-          orderId: a.orderId,
-          carrier: "DHL",
-          trackingNumber: "DEMO-0001",
-        })
-      ).accepted,
+    (idempotencyKey) =>
+      commands.shipOrder({ idempotencyKey, orderId: a.orderId, carrier: "DHL", trackingNumber: "DEMO-0001" }),
     { status: OrderStatus.SHIPPED },
   );
   const b = await step(
     "CreateOrder: order B, 1 × mug at 8.00 EUR",
-    async () =>
-      (
-        await commands.createOrder({
-          idempotencyKey: key(),
-          customerId,
-          currency: "EUR",
-          items: [{ sku: "mug", quantity: 1, unitPriceMinor: 800n }],
-        })
-      ).accepted,
+    (idempotencyKey) =>
+      commands.createOrder({
+        idempotencyKey,
+        customerId,
+        currency: "EUR",
+        items: [{ sku: "mug", quantity: 1, unitPriceMinor: 800n }],
+      }),
     { status: OrderStatus.PLACED },
   );
 
@@ -181,8 +171,7 @@ export async function runTour(options: TourOptions): Promise<StepTiming[]> {
   })();
   const cancel = await step(
     "CancelOrder: order B, reason 'changed my mind'",
-    async () =>
-      (await commands.cancelOrder({ idempotencyKey: key(), orderId: b.orderId, reason: "changed my mind" })).accepted,
+    (idempotencyKey) => commands.cancelOrder({ idempotencyKey, orderId: b.orderId, reason: "changed my mind" }),
     { status: OrderStatus.CANCELLED },
   );
   const messages = await streamed.finally(() => abort.abort());
