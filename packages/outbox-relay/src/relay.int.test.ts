@@ -70,6 +70,23 @@ function startRelay(overrides: Partial<OutboxRelayOptions> & { namespace: string
 
 const headPosition = () => store.headPosition();
 
+/**
+ * A test's own stream (`<namespace>_<suffix>`) and checkpoint (`relay-<suffix>`), the checkpoint at the current head:
+ * `from` is the first position its relay publishes.
+ */
+async function ownRelay(suffix: string): Promise<{ namespace: string; name: string; from: number }> {
+  const name = `relay-${suffix}`;
+  return { namespace: `${env.namespace}_${suffix}`, name, from: (await startingAtHead(name)) + 1 };
+}
+
+/** Appends `count` orders from `writers` writers and waits until `relay` acked them; returns the head. */
+async function appendAndCatchUp(relay: OutboxRelay, count: number, writers: number, what: string): Promise<number> {
+  await appendOrders(store, count, writers);
+  const head = await headPosition();
+  await eventually(() => relay.ackedPosition === head, what);
+  return head;
+}
+
 const consoleLogger = (name: string) => {
   const log = (level: string) => (obj: object, msg?: string) =>
     console.log(
@@ -113,12 +130,9 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("publishes nothing past a transaction that holds its position until it commits, then it in its place", async () => {
-    const namespace = `${env.namespace}_b`;
-    const from = (await startingAtHead("relay-b")) + 1;
-    const relay = startRelay({ namespace, name: "relay-b" });
-    await appendOrders(store, 5, 2);
-    const before = await headPosition();
-    await eventually(() => relay.ackedPosition === before, "relay caught up");
+    const { namespace, name, from } = await ownRelay("b");
+    const relay = startRelay({ namespace, name });
+    const before = await appendAndCatchUp(relay, 5, 2, "relay caught up");
 
     // A slow transaction takes the next position and holds the position row lock without committing.
     const slow = await pool.connect();
@@ -156,9 +170,8 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("runs one active relay; the standby takes over from the checkpoint when the first stops", async () => {
-    const namespace = `${env.namespace}_c`;
-    const shared = { namespace, name: "relay-c", lockRetryMs: 100 };
-    const from = (await startingAtHead("relay-c")) + 1;
+    const { namespace, name, from } = await ownRelay("c");
+    const shared = { namespace, name, lockRetryMs: 100 };
     const first = startRelay(shared);
     await eventually(() => first.role === "active", "first relay active");
     const second = startRelay(shared);
@@ -176,18 +189,15 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("resumes after the stream's last message even when the checkpoint lags (no republish beyond dedup)", async () => {
-    const namespace = `${env.namespace}_d`;
-    const from = (await startingAtHead("relay-d")) + 1;
-    const first = startRelay({ namespace, name: "relay-d" });
-    await appendOrders(store, 500, 4);
-    const head = await headPosition();
-    await eventually(() => first.ackedPosition === head, "caught up");
+    const { namespace, name, from } = await ownRelay("d");
+    const first = startRelay({ namespace, name });
+    await appendAndCatchUp(first, 500, 4, "caught up");
     await first.stop();
     // Simulate a crash between publish and checkpoint: the checkpoint is far behind what the stream holds.
     await pool.query("update relay_checkpoints set position = $1 where name = 'relay-d'", [from + 10]);
     await appendOrders(store, 50, 2);
     const registry = new Registry();
-    const second = startRelay({ namespace, name: "relay-d", registry });
+    const second = startRelay({ namespace, name, registry });
     const newHead = await headPosition();
     await eventually(() => second.ackedPosition === newHead, "second caught up");
     checkGaplessOrder(await readWholeStream(nc, ordersBus(namespace).stream), newHead, from);
@@ -215,8 +225,7 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("publishes every event type byte for byte as encodeEnvelope writes the event the store reads", async () => {
-    const namespace = `${env.namespace}_t`;
-    const from = (await startingAtHead("relay-t")) + 1;
+    const { namespace, name, from } = await ownRelay("t");
     const orderId = randomUUID();
     const streamId = `order-${orderId}`;
     // Every order event type (the relay itself knows none of them: @orderly/orders-domain is not its dependency).
@@ -261,7 +270,7 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
     for (const [i, time] of times.entries()) {
       await pool.query("update events set occurred_at = $1, committed_at = $1 where position = $2", [time, from + i]);
     }
-    const relay = startRelay({ namespace, name: "relay-t" });
+    const relay = startRelay({ namespace, name });
     await eventually(() => relay.ackedPosition === head, "relay caught up");
     const messages = await readWholeStream(nc, ordersBus(namespace).stream);
     const stored = await store.readAll(from - 1, head - from + 1);
@@ -279,8 +288,7 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("relays every event the store holds, also of a type this release does not know (transport only)", async () => {
-    const namespace = `${env.namespace}_u`;
-    const from = (await startingAtHead("relay-u")) + 1;
+    const { namespace, name, from } = await ownRelay("u");
     const orderId = randomUUID();
     // As a newer release would write it: a known event, a type this release does not know, a known one after it.
     const events = [
@@ -296,7 +304,7 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
       });
     }
     const head = await headPosition();
-    const relay = startRelay({ namespace, name: "relay-u" });
+    const relay = startRelay({ namespace, name });
     await eventually(() => relay.ackedPosition === head, "relay past the unknown type", 15_000);
     const messages = await readWholeStream(nc, ordersBus(namespace).stream);
     expect(messages.map((m) => m.headers.get("Orderly-Type"))).toEqual(events.map((e) => e.type));
@@ -314,13 +322,10 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
   });
 
   it("reports lag and latency metrics", async () => {
-    const namespace = `${env.namespace}_e`;
     const registry = new Registry();
-    const from = (await startingAtHead("relay-e")) + 1;
-    const relay = startRelay({ namespace, registry, name: "relay-e" });
-    await appendOrders(store, 200, 4);
-    const head = await headPosition();
-    await eventually(() => relay.ackedPosition === head, "caught up");
+    const { namespace, name, from } = await ownRelay("e");
+    const relay = startRelay({ namespace, registry, name });
+    const head = await appendAndCatchUp(relay, 200, 4, "caught up");
     const text = await registry.metrics();
     expect(text).toContain(`outbox_relay_events_published_total ${head - from + 1}\n`);
     expect(text).toMatch(/outbox_relay_publish_latency_seconds_count \d+/);
@@ -332,9 +337,8 @@ describe("OutboxRelay (real Postgres and NATS)", () => {
 
 describe("OutboxRelay when Postgres drops its connections", () => {
   it("reconnects, takes the lock again and continues without loss or duplicates", async () => {
-    const namespace = `${env.namespace}_p`;
-    const from = (await startingAtHead("relay-p")) + 1;
-    const relay = startRelay({ namespace, name: "relay-p" });
+    const { namespace, name, from } = await ownRelay("p");
+    const relay = startRelay({ namespace, name });
     await eventually(() => relay.role === "active", "relay active");
     const burst = appendOrders(store, 4_000, 32);
     for (let i = 0; i < 3; i++) {
@@ -363,9 +367,8 @@ describe("OutboxRelay with its own nats-server", () => {
   it("loses nothing when NATS is killed and restarted during a burst, and recovers by itself", async () => {
     storeDir = await mkdtemp(join(tmpdir(), "orderly-nats-"));
     const nats = await startNatsServer(await freePort(), storeDir);
-    const namespace = `${env.namespace}_n`;
-    const from = (await startingAtHead("relay-n")) + 1;
-    const relay = startRelay({ namespace, natsUrl: nats.url, name: "relay-n", ackTimeoutMs: 3_000 });
+    const { namespace, name, from } = await ownRelay("n");
+    const relay = startRelay({ namespace, natsUrl: nats.url, name, ackTimeoutMs: 3_000 });
     try {
       await eventually(() => relay.ready, "relay ready");
       const burst = appendOrders(store, 6_000, 32);
