@@ -26,5 +26,6 @@ export {
   MAX_RECEIVE_MESSAGE_BYTES,
 } from "./server.js";
 export type { ServerStreamingHandler, ServiceImplementation, UnaryHandler } from "./service-implementation.js";
+export { readServingConfig, type ServingConfig } from "./serving-config.js";
 export { INTERNAL_MESSAGE, type MappedStatus, statusByErrorCode, statusName, toGrpcStatus } from "./status.js";
 export { checkTlsFiles, ServerTls, type ServerTlsOptions, TLS_REFRESH_INTERVAL_MS } from "./tls.js";

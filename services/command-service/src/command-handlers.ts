@@ -1,18 +1,12 @@
-import { create } from "@bufbuild/protobuf";
-import {
-  type CancelOrderRequest,
-  type CancelOrderResponse,
-  CancelOrderResponseSchema,
-  type CommandAccepted,
-  type CreateOrderRequest,
-  type CreateOrderResponse,
-  CreateOrderResponseSchema,
-  type ShipOrderRequest,
-  type ShipOrderResponse,
-  ShipOrderResponseSchema,
-  type UpdatePaymentStatusRequest,
-  type UpdatePaymentStatusResponse,
-  UpdatePaymentStatusResponseSchema,
+import type {
+  CancelOrderRequest,
+  CancelOrderResponse,
+  CreateOrderRequest,
+  CreateOrderResponse,
+  ShipOrderRequest,
+  ShipOrderResponse,
+  UpdatePaymentStatusRequest,
+  UpdatePaymentStatusResponse,
 } from "@orderly/contracts";
 import { type CommandOutcome, isDomainError } from "@orderly/eventsourcing";
 import type { CommandPipeline } from "./command-pipeline.js";
@@ -21,10 +15,13 @@ import {
   type CallContext,
   type CommandRequest,
   toCancelOrder,
-  toCommandAccepted,
+  toCancelOrderResponse,
   toCreateOrder,
+  toCreateOrderResponse,
   toShipOrder,
+  toShipOrderResponse,
   toUpdatePaymentStatus,
+  toUpdatePaymentStatusResponse,
 } from "./to-command.js";
 
 /** The CommandService's use cases, one per RPC: map the request, run the pipeline, map the outcome. */
@@ -50,21 +47,19 @@ export function createCommandHandlers(pipeline: CommandPipeline, metrics?: Comma
     }
   }
 
-  /** One RPC: map the request, run it, answer with its CommandAccepted. */
+  /** One RPC: map the request, run it, map its outcome to the reply. */
   function handle<Request, Response>(
     name: string,
     toRequest: (request: Request, call: CallContext) => CommandRequest,
-    respond: (accepted: CommandAccepted) => Response,
+    toResponse: (outcome: CommandOutcome) => Response,
   ): (request: Request, call: CallContext) => Promise<Response> {
-    return async (request, call) => respond(toCommandAccepted(await run(name, call, () => toRequest(request, call))));
+    return async (request, call) => toResponse(await run(name, call, () => toRequest(request, call)));
   }
 
   return {
-    createOrder: handle("CreateOrder", toCreateOrder, (accepted) => create(CreateOrderResponseSchema, { accepted })),
-    updatePaymentStatus: handle("UpdatePaymentStatus", toUpdatePaymentStatus, (accepted) =>
-      create(UpdatePaymentStatusResponseSchema, { accepted }),
-    ),
-    shipOrder: handle("ShipOrder", toShipOrder, (accepted) => create(ShipOrderResponseSchema, { accepted })),
-    cancelOrder: handle("CancelOrder", toCancelOrder, (accepted) => create(CancelOrderResponseSchema, { accepted })),
+    createOrder: handle("CreateOrder", toCreateOrder, toCreateOrderResponse),
+    updatePaymentStatus: handle("UpdatePaymentStatus", toUpdatePaymentStatus, toUpdatePaymentStatusResponse),
+    shipOrder: handle("ShipOrder", toShipOrder, toShipOrderResponse),
+    cancelOrder: handle("CancelOrder", toCancelOrder, toCancelOrderResponse),
   };
 }

@@ -1,7 +1,8 @@
-import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
+import { readServingConfig, type ServingConfig } from "@orderly/grpc-server";
 import { ConfigReader, type NatsLinkOptions } from "@orderly/observability";
 
-export interface CommandServiceConfig {
+/** Serving: COMMAND_HOST, ORDERLY_TLS_*, ORDERLY_JWT_*, ORDERLY_PROTO_DIR (ServingConfig). */
+export interface CommandServiceConfig extends ServingConfig {
   readonly databaseUrl: string;
   /** NATS, for the continuity gate's look at the stream's tail (NATS_URL); appends never wait for it. */
   readonly natsUrl: string;
@@ -11,8 +12,6 @@ export interface CommandServiceConfig {
   readonly namespace: string;
   /** gRPC port (COMMAND_PORT, default 50051). */
   readonly commandPort: number;
-  /** Interface to bind (COMMAND_HOST; default 0.0.0.0 with TLS or auth on, else 127.0.0.1). */
-  readonly host: string;
   /** /metrics, /healthz, /readyz (METRICS_PORT, default 9401). */
   readonly metricsPort: number;
   /** Postgres connections (PG_POOL_MAX, default 10). */
@@ -28,15 +27,11 @@ export interface CommandServiceConfig {
   readonly statementTimeoutMs: number;
   /** Group-commit batches sent to Postgres at once (APPEND_CONCURRENT_BATCHES, default 1). */
   readonly appendConcurrentBatches: number;
-  /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
-  readonly security: ServerSecurityConfig;
   /**
    * How long to wait at start for Postgres (ORDERLY_STARTUP_TIMEOUT_MS, default 60000; 0 = one try), NOT_SERVING
    * meanwhile. NATS is not waited for: appends never depend on it (the continuity gate is fail-open, ADR 0010).
    */
   readonly startupTimeoutMs: number;
-  /** Where the `.proto` files for gRPC reflection are (ORDERLY_PROTO_DIR; default: found beside the code). */
-  readonly protoDir: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -45,25 +40,21 @@ type Env = Record<string, string | undefined>;
 export function readConfig(env: Env): CommandServiceConfig {
   const read = new ConfigReader(env);
   const stack = read.stack();
-  const security = readServerSecurityConfig(env);
-  read.problems.push(...security.problems);
+  const serving = readServingConfig(env, "COMMAND_HOST", read.problems);
   const config: CommandServiceConfig = {
     databaseUrl: stack?.databaseUrl ?? "",
     natsUrl: stack?.natsUrl ?? "",
     nats: stack?.nats ?? { servers: [] },
     namespace: stack?.namespace ?? "",
     commandPort: stack?.commandPort ?? 0,
-    // Without TLS and auth (dev mode) only this machine can call; set COMMAND_HOST=0.0.0.0 to open it anyway.
-    host: env.COMMAND_HOST?.trim() || (isSecured(security.config) ? "0.0.0.0" : "127.0.0.1"),
+    ...serving,
     metricsPort: read.port("METRICS_PORT", 9401),
     poolMax: read.integer("PG_POOL_MAX", 10, 1, 1000),
     cacheSize: read.integer("COMMAND_CACHE_SIZE", 10_000, 0, 10_000_000),
     shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     statementTimeoutMs: read.integer("PG_STATEMENT_TIMEOUT_MS", 7_000, 100, 600_000),
     appendConcurrentBatches: read.integer("APPEND_CONCURRENT_BATCHES", 1, 1, 16),
-    security: security.config,
     startupTimeoutMs: read.startupTimeoutMs(),
-    protoDir: env.ORDERLY_PROTO_DIR?.trim() || undefined,
   };
   read.check();
   return config;

@@ -1,5 +1,4 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import {
   type CancelOrderRequest,
   CancelOrderRequestSchema,
@@ -46,20 +45,18 @@ export const paymentRequest = (
     ...init,
   });
 
-export const shipRequest = (
-  orderId: string,
-  init: MessageInitShape<typeof ShipOrderRequestSchema> = {},
-): ShipOrderRequest =>
-  create(ShipOrderRequestSchema, {
-    idempotencyKey: key("ship"),
-    orderId,
-    carrier: "DHL",
-    trackingNumber: "JD01",
-    ...init,
-  });
+/** A builder of requests on an order: a fresh idempotency key, the order, `defaults`, then the caller's `init`. */
+const onOrder =
+  <S extends DescMessage>(schema: S, label: string, defaults: MessageInitShape<S>) =>
+  (orderId: string, init: MessageInitShape<S> = {} as MessageInitShape<S>): MessageShape<S> =>
+    create(schema, { idempotencyKey: key(label), orderId, ...defaults, ...init } as MessageInitShape<S>);
 
-export const cancelRequest = (
+export const shipRequest: (
   orderId: string,
-  init: MessageInitShape<typeof CancelOrderRequestSchema> = {},
-): CancelOrderRequest =>
-  create(CancelOrderRequestSchema, { idempotencyKey: key("cancel"), orderId, reason: "changed mind", ...init });
+  init?: MessageInitShape<typeof ShipOrderRequestSchema>,
+) => ShipOrderRequest = onOrder(ShipOrderRequestSchema, "ship", { carrier: "DHL", trackingNumber: "JD01" });
+
+export const cancelRequest: (
+  orderId: string,
+  init?: MessageInitShape<typeof CancelOrderRequestSchema>,
+) => CancelOrderRequest = onOrder(CancelOrderRequestSchema, "cancel", { reason: "changed mind" });

@@ -2,12 +2,20 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import {
   type CancelOrderRequest,
+  type CancelOrderResponse,
+  CancelOrderResponseSchema,
   type CommandAccepted,
   CommandAcceptedSchema,
   type CreateOrderRequest,
+  type CreateOrderResponse,
+  CreateOrderResponseSchema,
   PaymentStatus as ProtoPaymentStatus,
   type ShipOrderRequest,
+  type ShipOrderResponse,
+  ShipOrderResponseSchema,
   type UpdatePaymentStatusRequest,
+  type UpdatePaymentStatusResponse,
+  UpdatePaymentStatusResponseSchema,
 } from "@orderly/contracts";
 import {
   type CommandMetadata,
@@ -150,6 +158,16 @@ export function toCommandAccepted(outcome: CommandOutcome): CommandAccepted {
     duplicate: outcome.duplicate,
   });
 }
+
+// Each RPC's reply: the command's CommandAccepted.
+export const toCreateOrderResponse = (outcome: CommandOutcome): CreateOrderResponse =>
+  create(CreateOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
+export const toUpdatePaymentStatusResponse = (outcome: CommandOutcome): UpdatePaymentStatusResponse =>
+  create(UpdatePaymentStatusResponseSchema, { accepted: toCommandAccepted(outcome) });
+export const toShipOrderResponse = (outcome: CommandOutcome): ShipOrderResponse =>
+  create(ShipOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
+export const toCancelOrderResponse = (outcome: CommandOutcome): CancelOrderResponse =>
+  create(CancelOrderResponseSchema, { accepted: toCommandAccepted(outcome) });
 
 /**
  * The idempotency claim: the key (checked against its limits first) and the hex sha-256 of the RPC name and the

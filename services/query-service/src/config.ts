@@ -1,7 +1,8 @@
-import { isSecured, readServerSecurityConfig, type ServerSecurityConfig } from "@orderly/grpc-server";
+import { readServingConfig, type ServingConfig } from "@orderly/grpc-server";
 import { ConfigError, ConfigReader, type StackConfig, withDefaultUser } from "@orderly/observability";
 
-export interface QueryServiceConfig {
+/** Serving: QUERY_HOST, ORDERLY_TLS_*, ORDERLY_JWT_*, ORDERLY_PROTO_DIR (ServingConfig). */
+export interface QueryServiceConfig extends ServingConfig {
   readonly stack: StackConfig;
   /**
    * QUERY_DATABASE_URL: a Postgres streaming replica of DATABASE_URL's server that serves `order_summaries` reads and
@@ -22,8 +23,6 @@ export interface QueryServiceConfig {
   readonly maxWaiters: number;
   /** HMAC key of page tokens (QUERY_PAGE_TOKEN_SECRET, >= 16 bytes); random per process when unset. */
   readonly pageTokenSecret: string | undefined;
-  /** Host to bind (QUERY_HOST; default 0.0.0.0 with TLS or auth on, else 127.0.0.1). */
-  readonly host: string;
   /** Coalesce concurrent GetOrderSummary reads into one query (QUERY_BATCH_READS, default true). */
   readonly batchReads: boolean;
   /**
@@ -31,8 +30,6 @@ export interface QueryServiceConfig {
    * answering makes reads UNAVAILABLE after this long, and the service NOT_SERVING, instead of calls that hang.
    */
   readonly readTimeoutMs: number;
-  /** TLS / mTLS of the gRPC server (ORDERLY_TLS_*). */
-  readonly security: ServerSecurityConfig;
   /**
    * SubscribeEvents: how long a consumer may read nothing while the server has more for it before its stream ends with
    * RESOURCE_EXHAUSTED (QUERY_EVENTS_STALL_TIMEOUT_MS, default 30,000).
@@ -42,8 +39,6 @@ export interface QueryServiceConfig {
   readonly eventsMaxSubscribers: number;
   /** How long the start waits for the database and Redis (ORDERLY_STARTUP_TIMEOUT_MS, default 60,000). */
   readonly startupTimeoutMs: number;
-  /** Where the `.proto` files for gRPC reflection are (ORDERLY_PROTO_DIR; default: found beside the code). */
-  readonly protoDir: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -52,8 +47,7 @@ export function readQueryServiceConfig(env: Env): QueryServiceConfig {
   const read = new ConfigReader(env);
   const problems = read.problems;
   const stack = read.stack();
-  const security = readServerSecurityConfig(env);
-  problems.push(...security.problems);
+  const serving = readServingConfig(env, "QUERY_HOST", problems);
   const metricsPort = read.port("METRICS_PORT", 9402);
   const startupTimeoutMs = read.startupTimeoutMs();
   const maxWaitMs = read.integer("QUERY_MAX_WAIT_MS", 500, 0, 60_000);
@@ -66,8 +60,6 @@ export function readQueryServiceConfig(env: Env): QueryServiceConfig {
   if (pageTokenSecret !== undefined && Buffer.byteLength(pageTokenSecret) < 16) {
     problems.push("QUERY_PAGE_TOKEN_SECRET is too short (at least 16 bytes; every replica needs the same one)");
   }
-  // Without TLS and auth (dev mode) only this machine can call; set QUERY_HOST=0.0.0.0 to open it anyway.
-  const host = env.QUERY_HOST?.trim() || (isSecured(security.config) ? "0.0.0.0" : "127.0.0.1");
   const batchRaw = env.QUERY_BATCH_READS?.trim() || "true";
   if (batchRaw !== "true" && batchRaw !== "false") {
     problems.push(`QUERY_BATCH_READS=${JSON.stringify(batchRaw)} must be true or false (default true)`);
@@ -75,6 +67,7 @@ export function readQueryServiceConfig(env: Env): QueryServiceConfig {
   const queryDatabaseUrl = readQueryDatabaseUrl(env, problems);
   if (problems.length > 0 || stack === undefined) throw new ConfigError(problems);
   return {
+    ...serving,
     stack,
     queryDatabaseUrl,
     grpcPort: stack.queryPort,
@@ -83,14 +76,11 @@ export function readQueryServiceConfig(env: Env): QueryServiceConfig {
     streamMaxMs,
     maxWaiters,
     pageTokenSecret,
-    host,
     batchReads: batchRaw !== "false",
     readTimeoutMs,
-    security: security.config,
     startupTimeoutMs,
     eventsStallTimeoutMs,
     eventsMaxSubscribers,
-    protoDir: env.ORDERLY_PROTO_DIR?.trim() || undefined,
   };
 }
 function readQueryDatabaseUrl(env: Env, problems: string[]): string | undefined {
