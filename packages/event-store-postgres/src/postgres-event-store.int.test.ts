@@ -5,77 +5,13 @@ import {
   UnavailableError,
 } from "@orderly/eventsourcing";
 import { testAppendRequest, testUuid } from "@orderly/eventsourcing/testing";
-import { createTestEnvironment, eventually, freePort, startTcpProxy, type TestEnvironment } from "@orderly/testing";
-import pg from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createPool } from "./database.js";
-import { migrateEventStore } from "./migrations.js";
+import { eventually } from "@orderly/testing";
+import { describe, expect, it } from "vitest";
 import { PostgresEventStore } from "./postgres-event-store.js";
+import { endPool, range, storeTestDatabase } from "./store-test-database.js";
 
-let env: TestEnvironment;
-let pool: pg.Pool;
-const extraPools: pg.Pool[] = [];
-
-beforeAll(async () => {
-  env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl);
-  await migrateEventStore(pool);
-});
-
-afterAll(async () => {
-  await Promise.allSettled(extraPools.map(endPool));
-  await pool?.end();
-  await env?.cleanup();
-});
-
-beforeEach(async () => {
-  await pool.query("truncate events, processed_commands; update global_position set last = 0");
-});
-
-function newPool(options: pg.PoolConfig = {}, url = env.databaseUrl): pg.Pool {
-  const created = createPool(url, options);
-  extraPools.push(created);
-  return created;
-}
-
-async function endPool(p: pg.Pool): Promise<void> {
-  if (!p.ended && !p.ending) await p.end();
-}
-
-async function rawClient(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: env.databaseUrl });
-  await client.connect();
-  return client;
-}
-
-/**
- * Terminates every active connection of `applicationName`, again and again (a pause of `pauseMs` between rounds),
- * until stopped.
- */
-async function startKilling(applicationName: string, pauseMs: number): Promise<{ stop(): Promise<void> }> {
-  const killer = await rawClient();
-  let killing = true;
-  const killerLoop = (async () => {
-    while (killing) {
-      await killer.query(
-        "select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and state = 'active'",
-        [applicationName],
-      );
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
-    }
-  })();
-  return {
-    async stop() {
-      killing = false;
-      await killerLoop;
-      await killer.end();
-    },
-  };
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
+const db = storeTestDatabase();
+const { newPool, rawClient, startKilling, expectAcknowledgedStored } = db;
 
 /**
  * Follows the log like the outbox relay does (readAll past a checkpoint) and records every position it sees. It
@@ -116,7 +52,7 @@ function startFollower(store: PostgresEventStore) {
 
 describe("PostgresEventStore (Postgres only)", () => {
   it("group-commits a burst: concurrent appends share one transaction", async () => {
-    const store = new PostgresEventStore(pool);
+    const store = new PostgresEventStore(db.pool);
     const outcomes = await Promise.all(range(1, 200).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
     expect(outcomes.map((o) => o.position).sort((a, b) => a - b)).toEqual(range(1, 200));
     expect(store.stats).toEqual({ batches: 1, commands: 200, largestBatch: 200 });
@@ -124,7 +60,7 @@ describe("PostgresEventStore (Postgres only)", () => {
 
   it("splits a burst into batches of at most maxBatchSize, and reports each one to onBatch", async () => {
     const batches: { commands: number; seconds: number }[] = [];
-    const store = new PostgresEventStore(pool, {
+    const store = new PostgresEventStore(db.pool, {
       maxBatchSize: 64,
       onBatch: (commands, seconds) => batches.push({ commands, seconds }),
     });
@@ -154,7 +90,7 @@ describe("PostgresEventStore (Postgres only)", () => {
   });
 
   it("fails fast with ResourceExhaustedError beyond maxQueuedAppends, and serves the queued ones", async () => {
-    const store = new PostgresEventStore(pool, { maxQueuedAppends: 5 });
+    const store = new PostgresEventStore(db.pool, { maxQueuedAppends: 5 });
     const results = await Promise.allSettled(
       range(1, 8).map(() => store.append(testAppendRequest(`order-${testUuid()}`))),
     );
@@ -170,7 +106,7 @@ describe("PostgresEventStore (Postgres only)", () => {
   });
 
   it("fails only the command whose data the database refuses, not its batch", async () => {
-    const store = new PostgresEventStore(pool);
+    const store = new PostgresEventStore(db.pool);
     const first = testAppendRequest(`order-${testUuid()}`);
     await store.append(first);
     const reusedEventId: AppendRequest = {
@@ -194,7 +130,7 @@ describe("PostgresEventStore (Postgres only)", () => {
         if (message.channel === "orderly_events") payloads.push(message.payload ?? "");
       });
       await listener.query("listen orderly_events");
-      const store = new PostgresEventStore(pool);
+      const store = new PostgresEventStore(db.pool);
       await store.append(
         testAppendRequest(`order-${testUuid()}`, {
           events: [
@@ -212,7 +148,7 @@ describe("PostgresEventStore (Postgres only)", () => {
   });
 
   it("a transaction holding the position counter longer than lockTimeoutMs makes appends UNAVAILABLE, not stuck", async () => {
-    const store = new PostgresEventStore(pool, { lockTimeoutMs: 200 });
+    const store = new PostgresEventStore(db.pool, { lockTimeoutMs: 200 });
     const holder = await rawClient();
     try {
       await holder.query("begin");
@@ -227,7 +163,7 @@ describe("PostgresEventStore (Postgres only)", () => {
   });
 
   it("late commit: no reader skips a slow transaction that took positions before faster appenders", async () => {
-    const store = new PostgresEventStore(pool, { lockTimeoutMs: 60_000 });
+    const store = new PostgresEventStore(db.pool, { lockTimeoutMs: 60_000 });
     await Promise.all(range(1, 3).map(() => store.append(testAppendRequest(`order-${testUuid()}`))));
     const followers = [startFollower(store), startFollower(store)];
 
@@ -246,7 +182,7 @@ describe("PostgresEventStore (Postgres only)", () => {
     // Faster appenders arrive while it is open: they must wait behind it (the counter row is locked) ...
     const fast = range(1, 20).map(() => store.append(testAppendRequest(`order-${testUuid()}`)));
     await eventually(async () => {
-      const waiting = await pool.query(
+      const waiting = await db.pool.query(
         "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
       );
       return waiting.rows[0].n >= 1;
@@ -302,7 +238,7 @@ describe("PostgresEventStore (Postgres only)", () => {
     expect(follower.problems).toEqual([]);
     expect(follower.seen).toEqual(range(1, total));
 
-    const store = new PostgresEventStore(pool);
+    const store = new PostgresEventStore(db.pool);
     const all = await store.readAll(0, total + 100);
     expect(all.map((e) => e.position)).toEqual(range(1, total));
     const stored = all.map((e) => e.metadata.eventId);
@@ -359,7 +295,7 @@ describe("PostgresEventStore (Postgres only)", () => {
     const acknowledged = results.flatMap((r, i) => (r.status === "fulfilled" ? [[requests[i], r.value] as const] : []));
     await expectAcknowledgedStored(acknowledged);
     // A failed append may or may not have committed: the same idempotency key settles it, exactly once.
-    const retryStore = new PostgresEventStore(pool);
+    const retryStore = new PostgresEventStore(db.pool);
     const retried = await Promise.all(
       results.flatMap((r, i) => (r.status === "rejected" ? [retryStore.append(requests[i] as AppendRequest)] : [])),
     );
@@ -377,7 +313,7 @@ describe("PostgresEventStore query plans", () => {
   // grew (p50 12 → 49 ms at 1,500 commands/s within 80,000 commands). Appends must stay index look-ups whatever the
   // statistics say.
   it("appends stay index look-ups after the tables grew under plans made while they were empty", async () => {
-    await pool.query(
+    await db.pool.query(
       "alter table events set (autovacuum_enabled = off); alter table processed_commands set (autovacuum_enabled = off)",
     );
     const notices: string[] = [];
@@ -388,7 +324,7 @@ describe("PostgresEventStore query plans", () => {
     for (let i = 0; i < 3; i++) await store.append(testAppendRequest(`order-${testUuid()}`, { key: `early-${i}` }));
 
     const rows = 20_000;
-    await pool.query(
+    await db.pool.query(
       `insert into events (position, event_id, stream_id, stream_version, event_type, data, command_id, correlation_id,
                            causation_id, occurred_at)
        select 3 + g, gen_random_uuid(), 'order-' || gen_random_uuid(), 1, 'ThingHappened', '{}', gen_random_uuid(),
@@ -396,12 +332,12 @@ describe("PostgresEventStore query plans", () => {
          from generate_series(1, $1::int) g`,
       [rows],
     );
-    await pool.query(
+    await db.pool.query(
       `insert into processed_commands (idempotency_key, request_hash, command_id, stream_id, stream_version, position)
        select 'bulk-' || g, '\\x00', gen_random_uuid(), 'order-' || g, 1, 3 + g from generate_series(1, $1::int) g`,
       [rows],
     );
-    await pool.query("update global_position set last = $1", [rows + 3]);
+    await db.pool.query("update global_position set last = $1", [rows + 3]);
 
     // auto_explain reports, as notices, the plan each statement inside orderly_append runs with.
     await sessionPool.query(
@@ -417,165 +353,3 @@ describe("PostgresEventStore query plans", () => {
     expect(plans).not.toMatch(/Hash Join/);
   });
 });
-
-describe("PostgresEventStore when Postgres fails", () => {
-  it("every operation of a store whose Postgres is not listening fails with UnavailableError", async () => {
-    const port = await freePort();
-    const store = new PostgresEventStore(createPool(`postgres://root@127.0.0.1:${port}/orderly_nowhere`));
-    const operations: [string, () => Promise<unknown>][] = [
-      ["append", () => store.append(testAppendRequest(`order-${testUuid()}`))],
-      ["readStream", () => store.readStream(`order-${testUuid()}`)],
-      ["readAll", () => store.readAll(0, 10)],
-      ["findCommand", () => store.findCommand("some-key")],
-      ["headPosition", () => store.headPosition()],
-    ];
-    for (const [name, operation] of operations) {
-      const error = await operation().then(
-        () => new Error(`${name} succeeded`),
-        (e: unknown) => e,
-      );
-      expect([name, error]).toEqual([name, expect.any(UnavailableError)]);
-      expect((error as Error).message).toMatch(/event store unavailable: .*ECONNREFUSED/);
-    }
-  });
-
-  it("reads whose connections are terminated fail with UnavailableError; the store reads again afterwards", async () => {
-    const writer = new PostgresEventStore(pool);
-    const streamId = `order-${testUuid()}`;
-    await writer.append(
-      testAppendRequest(streamId, { events: range(1, 500).map((n) => ({ type: "ThingHappened", data: { n } })) }),
-    );
-    await appendKeyed(writer, "terminated-read");
-    await Promise.all(range(1, 1500).map(() => writer.append(testAppendRequest(`order-${testUuid()}`))));
-
-    const victimPool = newPool({ max: 3, application_name: "orderly-read-victim" });
-    const store = new PostgresEventStore(victimPool);
-    const killer = await startKilling("orderly-read-victim", 2);
-    const failures: { operation: string; reason: unknown }[] = [];
-    try {
-      // Rounds of every read until the two longer reads have each been cut off: when a kill lands depends on timing.
-      const reads: Record<string, () => Promise<unknown>> = {
-        readAll: () => store.readAll(0, 5000),
-        readStream: () => store.readStream(streamId),
-        findCommand: () => store.findCommand("terminated-read"),
-        headPosition: () => store.headPosition(),
-      };
-      for (let round = 0; round < 300; round++) {
-        const failed = new Set(failures.map((f) => f.operation));
-        if (failed.has("readAll") && failed.has("readStream")) break;
-        await Promise.all(
-          Object.entries(reads).map(([operation, read]) =>
-            read().catch((reason: unknown) => {
-              failures.push({ operation, reason });
-            }),
-          ),
-        );
-      }
-    } finally {
-      await killer.stop();
-    }
-    expect(failures.map((f) => f.operation)).toEqual(expect.arrayContaining(["readAll", "readStream"]));
-    for (const { operation, reason } of failures)
-      expect([operation, reason]).toEqual([operation, expect.any(UnavailableError)]);
-    expect((await store.readStream(streamId)).version).toBe(500);
-    expect(await store.findCommand("terminated-read")).toMatchObject({ duplicate: true });
-    expect((await store.readAll(0, 5000)).length).toBe(2001);
-  });
-});
-
-describe("PostgresEventStore statement timeout", () => {
-  it("an append blocked longer than statementTimeoutMs fails UNAVAILABLE, is cancelled in Postgres, and the writer goes on", async () => {
-    const store = new PostgresEventStore(newPool({ max: 2, application_name: "orderly-timeout" }), {
-      lockTimeoutMs: 60_000,
-      statementTimeoutMs: 500,
-    });
-    const holder = await rawClient();
-    try {
-      await holder.query("begin");
-      await holder.query("select last from global_position where id = 1 for update");
-      const started = Date.now();
-      const blocked = store.append(testAppendRequest(`order-${testUuid()}`, { key: "blocked" }));
-      const queued = store.append(testAppendRequest(`order-${testUuid()}`, { key: "queued" }));
-      const errors = await Promise.all(
-        [blocked, queued].map((p) =>
-          p.then(
-            () => "appended",
-            (e: unknown) => e,
-          ),
-        ),
-      );
-      const elapsed = Date.now() - started;
-      for (const error of errors) expect(error).toBeInstanceOf(UnavailableError);
-      expect((errors[0] as Error).message).toMatch(/Query read timeout|no connection within/);
-      expect(elapsed).toBeGreaterThanOrEqual(450);
-      expect(elapsed).toBeLessThan(5_000);
-      // Cancelled in Postgres, not left waiting for the lock (it would commit the moment the holder lets go).
-      await eventually(async () => {
-        const waiting = await pool.query(
-          "select count(*)::int as n from pg_stat_activity where application_name = 'orderly-timeout' and wait_event_type = 'Lock'",
-        );
-        return waiting.rows[0].n === 0;
-      }, "the timed-out append to be cancelled");
-      await holder.query("rollback");
-      expect(await store.append(testAppendRequest(`order-${testUuid()}`))).toMatchObject({ position: 1 });
-      expect(await store.findCommand("blocked")).toBeUndefined();
-      expect((await store.readAll(0, 10)).length).toBe(1);
-    } finally {
-      await holder.end();
-    }
-  });
-
-  it("a connection that goes silent (hung network) fails reads and appends within the timeout; the store recovers", async () => {
-    const database = new URL(env.databaseUrl);
-    const proxy = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
-    try {
-      const store = new PostgresEventStore(newPool({ max: 2 }, proxy.url(env.databaseUrl)), {
-        statementTimeoutMs: 400,
-      });
-      const streamId = `order-${testUuid()}`;
-      await store.append(testAppendRequest(streamId));
-      proxy.freeze();
-      for (const [name, operation] of [
-        ["readStream", () => store.readStream(streamId)],
-        ["append", () => store.append(testAppendRequest(`order-${testUuid()}`))],
-        ["headPosition", () => store.headPosition()],
-      ] as const) {
-        const started = Date.now();
-        const error = await (operation as () => Promise<unknown>)().then(
-          () => new Error(`${name} succeeded`),
-          (e: unknown) => e,
-        );
-        expect([name, error]).toEqual([name, expect.any(UnavailableError)]);
-        expect(Date.now() - started).toBeLessThan(3_000);
-      }
-      await proxy.up();
-      await eventually(
-        () => store.readStream(streamId).then((read) => read.version === 1),
-        "reads through the proxy again",
-      );
-      expect(await store.append(testAppendRequest(streamId, { expectedVersion: 1 }))).toMatchObject({
-        streamVersion: 2,
-      });
-    } finally {
-      await proxy.close();
-    }
-  });
-});
-
-async function appendKeyed(store: PostgresEventStore, key: string): Promise<CommandOutcome> {
-  return store.append(testAppendRequest(`order-${testUuid()}`, { key }));
-}
-
-async function expectAcknowledgedStored(
-  acknowledged: readonly (readonly [AppendRequest | undefined, CommandOutcome])[],
-) {
-  const store = new PostgresEventStore(pool);
-  const all = await store.readAll(0, 100_000);
-  const byPosition = new Map(all.map((e) => [e.position, e]));
-  for (const [request, outcome] of acknowledged) {
-    const event = byPosition.get(outcome.position);
-    expect(event?.metadata.eventId).toBe(request?.events[0]?.metadata.eventId);
-    expect(await store.findCommand(request?.idempotency?.key ?? "")).toMatchObject({ position: outcome.position });
-  }
-  expect(all.map((e) => e.position)).toEqual(range(1, all.length));
-}
