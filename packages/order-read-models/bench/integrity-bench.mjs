@@ -12,7 +12,7 @@
 // `check_share_of_apply_capacity` = mean check run / interval (the fraction of Redis time taken from a projector that
 // applies back to back).
 import { randomUUID } from "node:crypto";
-import { CustomerOrdersProjection, customerOrdersKeys, RollingAudit } from "@orderly/order-read-models";
+import { RollingAudit } from "@orderly/order-read-models";
 import {
   auditGeneration,
   checkGenerationCounts,
@@ -22,11 +22,12 @@ import {
 } from "@orderly/order-read-models/testing";
 import { createTestEnvironment } from "@orderly/testing";
 import { Redis } from "ioredis";
+import { benchLog, fillGeneration } from "./harness.mjs";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PASS_MS = Number(process.env.BENCH_PASS_MS ?? 60_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 5_000);
-const log = (msg) => process.stderr.write(`[integrity-bench] ${msg}\n`);
+const log = benchLog("integrity-bench");
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (ms) => Math.round(ms * 1000) / 1000;
@@ -34,17 +35,7 @@ const round = (ms) => Math.round(ms * 1000) / 1000;
 const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
 const redis = new Redis(env.redisUrl);
 try {
-  const fill = recordHistories(generateOrderHistories(EVENTS, 42), 0);
-  const projection = new CustomerOrdersProjection(redis, {
-    namespace: env.namespace,
-    checkIntervalMs: 3_600_000,
-    auditPassMs: 0,
-    cacheSize: 0,
-  });
-  await projection.checkpoint();
-  log(`filling a generation with ${fill.length} events`);
-  for (let i = 0; i < fill.length; i += 2000) await projection.apply(fill.slice(i, i + 2000), i);
-  const g = customerOrdersKeys(env.namespace).generation(projection.generation);
+  const { projection, events: fill, g } = await fillGeneration(redis, env.namespace, EVENTS, log, { cacheSize: 0 });
 
   // Baseline: live batches of 100 new events (new orders and their later events, as a live stream brings them).
   const live = recordHistories(generateOrderHistories(20_000, 43), fill.length);

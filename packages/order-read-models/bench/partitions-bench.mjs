@@ -15,13 +15,12 @@
 import { fork } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { createPool, migrateEventStore, PostgresEventLog } from "@orderly/event-store-postgres";
+import { createPool, PostgresEventLog } from "@orderly/event-store-postgres";
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
   dropGenerationKeys,
   ensurePostgresLayout,
-  migrateReadModels,
   ORDER_SUMMARIES,
   ORDER_SUMMARIES_VERSION,
   OrderSummariesProjection,
@@ -65,21 +64,16 @@ async function child() {
 }
 
 async function parent() {
-  const { createTestEnvironment } = await import("@orderly/testing");
+  const { benchLog, openBenchStores } = await import("./harness.mjs");
   const { generateEventLog } = await import("./generate-event-log.mjs");
   const EVENTS = Number(process.env.BENCH_PARTITION_EVENTS ?? 200_000);
   const COUNTS = (process.env.BENCH_PARTITION_COUNTS ?? "1,2,4").split(",").map(Number);
   const ROUNDS = Number(process.env.BENCH_PARTITION_ROUNDS ?? 1);
   const MODELS = (process.env.BENCH_PARTITION_MODELS ?? "read_only,order_summaries,customer_orders").split(",");
-  const log = (msg) => process.stderr.write(`[partitions-bench] ${msg}\n`);
-  const { dropCustomerOrders } = await import("@orderly/order-read-models/testing");
-  const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-  const pool = createPool(env.databaseUrl, { max: 4 });
-  const redis = new Redis(env.redisUrl);
+  const log = benchLog("partitions-bench");
+  const { env, pool, redis, close } = await openBenchStores(4);
   const results = [];
   try {
-    await migrateEventStore(pool);
-    await migrateReadModels(pool);
     const head = await generateEventLog(pool, EVENTS);
     log(
       `${head} events in the log; load average ${loadavg()
@@ -102,9 +96,7 @@ async function parent() {
     }
     await reset(pool, redis, env.namespace, "customer_orders", 1, false);
   } finally {
-    redis.disconnect();
-    await pool.end();
-    await env.cleanup();
+    await close();
   }
   const summary = {};
   for (const model of MODELS) {

@@ -12,39 +12,27 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { encodeEnvelope, ensureOrdersStream, headers, streamName, subjectFor } from "@orderly/event-bus";
-import {
-  createPool,
-  migrateEventStore,
-  PostgresEventLog,
-  PostgresEventStore,
-  StoreContinuity,
-} from "@orderly/event-store-postgres";
+import { PostgresEventLog, PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
 import {
   CustomerOrdersProjection,
   customerOrdersKeys,
   foldBatch,
   generationKeys,
   listMember,
-  migrateReadModels,
   OrderSummariesProjection,
 } from "@orderly/order-read-models";
 import { appendHistories, dropCustomerOrders, generateOrderHistories } from "@orderly/order-read-models/testing";
 import { Projector } from "@orderly/projector";
-import { createTestEnvironment } from "@orderly/testing";
-import { Redis } from "ioredis";
+import { benchLog, openBenchStores } from "./harness.mjs";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BATCHES = (process.env.BENCH_BATCHES ?? "100,500").split(",").map(Number);
 
-const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-const pool = createPool(env.databaseUrl, { max: 8 });
-const redis = new Redis(env.redisUrl);
+const { env, pool, redis, close } = await openBenchStores(8);
 const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true });
-const log = (msg) => process.stderr.write(`[projection-bench] ${msg}\n`);
+const log = benchLog("projection-bench");
 
 try {
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
   const store = new PostgresEventStore(pool);
   const eventLog = new PostgresEventLog(pool);
   const jsm = await jetstreamManager(nc);
@@ -253,7 +241,5 @@ try {
   );
 } finally {
   await nc.close();
-  redis.disconnect();
-  await pool.end();
-  await env.cleanup();
+  await close();
 }

@@ -14,22 +14,20 @@
 //    apply per batch of 5000, next page prefetched) over the first BENCH_BEFORE_EVENTS events, into a shadow.
 // Prints one JSON object on its last line. Rates are per second of wall time on a shared machine: compare ratios.
 import { connect as netConnect } from "node:net";
-import { createPool, migrateEventStore, PostgresEventLog } from "@orderly/event-store-postgres";
+import { PostgresEventLog } from "@orderly/event-store-postgres";
 import {
   CustomerOrdersRebuild,
   customerOrdersKeys,
   evolveSummary,
   listMember,
-  migrateReadModels,
   OrderSummariesProjection,
   OrderSummariesRebuild,
   rebuildCustomerOrders,
   rebuildOrderSummaries,
 } from "@orderly/order-read-models";
-import { dropCustomerOrders, ORDER_HASH_FIELDS, orderHashValues } from "@orderly/order-read-models/testing";
-import { createTestEnvironment } from "@orderly/testing";
-import { Redis } from "ioredis";
+import { ORDER_HASH_FIELDS, orderHashValues } from "@orderly/order-read-models/testing";
 import { generateEventLog } from "./generate-event-log.mjs";
+import { benchLog, openBenchStores } from "./harness.mjs";
 
 const EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
 const CEILING = Number(process.env.BENCH_CEILING_EVENTS ?? 300_000);
@@ -38,17 +36,23 @@ const BEFORE_EVENTS = Number(process.env.BENCH_BEFORE_EVENTS ?? 200_000);
 
 // The hash fields of `customer_orders` (customer-orders.ts).
 
-const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-const pool = createPool(env.databaseUrl, { max: 8 });
-const redis = new Redis(env.redisUrl);
-const log = (msg) => process.stderr.write(`[rebuild-bench] ${msg}\n`);
+const { env, pool, redis, close } = await openBenchStores(8);
+const log = benchLog("rebuild-bench");
 const seconds = (started) => (performance.now() - started) / 1000;
 const round = (n) => Math.round(n);
 const ratio = (a, b) => Number((a / b).toFixed(3));
 
+/** What both read models' rebuilds report alike, over a log of `head` events. */
+const rebuildFigures = (result, head) => ({
+  replay_events_per_s: round(result.replayEventsPerSecond),
+  replay_seconds: Number(result.replaySeconds.toFixed(2)),
+  verify_seconds: Number(result.verifySeconds.toFixed(2)),
+  total_seconds: Number(result.totalSeconds.toFixed(2)),
+  events_per_s_with_verify_and_swap: round(head / result.totalSeconds),
+  verified: result.verification?.checksum === result.verification?.expectedChecksum,
+});
+
 try {
-  await migrateEventStore(pool);
-  await migrateReadModels(pool);
   log(`generating ${EVENTS} events in Postgres`);
   let started = performance.now();
   const head = await generateEventLog(pool, EVENTS);
@@ -281,12 +285,7 @@ try {
         raw_resp_multi_orders_per_s: round(rawResp),
       },
       postgres: {
-        replay_events_per_s: round(pgRate),
-        replay_seconds: Number(pg.replaySeconds.toFixed(2)),
-        verify_seconds: Number(pg.verifySeconds.toFixed(2)),
-        total_seconds: Number(pg.totalSeconds.toFixed(2)),
-        events_per_s_with_verify_and_swap: round(head / pg.totalSeconds),
-        verified: pg.verification?.checksum === pg.verification?.expectedChecksum,
+        ...rebuildFigures(pg, head),
         ratio_to_keyset_read_parsed: ratio(pgRate, readParsed),
         ratio_to_keyset_read_raw: ratio(pgRate, readRaw),
         ratio_to_unnest_upsert_rows: ratio(pgRate, upsertRows),
@@ -298,12 +297,7 @@ try {
         goal_ratio_met: pgRate / readParsed >= 0.4,
       },
       redis: {
-        replay_events_per_s: round(rdRate),
-        replay_seconds: Number(rd.replaySeconds.toFixed(2)),
-        verify_seconds: Number(rd.verifySeconds.toFixed(2)),
-        total_seconds: Number(rd.totalSeconds.toFixed(2)),
-        events_per_s_with_verify_and_swap: round(head / rd.totalSeconds),
-        verified: rd.verification?.checksum === rd.verification?.expectedChecksum,
+        ...rebuildFigures(rd, head),
         ratio_to_ioredis_multi: ratio(rdRate, ioredisMulti),
         ratio_to_raw_resp: ratio(rdRate, rawResp),
         ...(before ? { ratio_to_before: ratio(rdRate, before.redis_events_per_s) } : {}),
@@ -317,7 +311,5 @@ try {
     }),
   );
 } finally {
-  redis.disconnect();
-  await pool.end();
-  await env.cleanup();
+  await close();
 }

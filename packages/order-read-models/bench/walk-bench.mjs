@@ -7,19 +7,14 @@
 // read (one SCAN pass over `<g>:*`, COUNT 20000, then pipelined HGETALL / ZRANGE), first alone, then after adding
 // BENCH_FOREIGN foreign keys. Also Redis's own time per read (INFO commandstats usec; less noisy on a busy machine than
 // the wall clock). Prints one JSON object; `*_foreign_over_alone` is the growth with the foreign keys.
-import {
-  CustomerOrdersProjection,
-  customerOrdersKeys,
-  hashToSummary,
-  readGenerationContents,
-} from "@orderly/order-read-models";
-import { generateOrderHistories, recordHistories } from "@orderly/order-read-models/testing";
+import { hashToSummary, readGenerationContents } from "@orderly/order-read-models";
 import { startRedisServer } from "@orderly/testing";
 import { Redis } from "ioredis";
+import { benchLog, fillGeneration } from "./harness.mjs";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FOREIGN = Number(process.env.BENCH_FOREIGN ?? 300_000);
-const log = (msg) => process.stderr.write(`[walk-bench] ${msg}\n`);
+const log = benchLog("walk-bench");
 
 /** The read the walk replaced (snapshots.ts before issue 13b): one SCAN pass over the whole keyspace. */
 async function readByScan(redis, g) {
@@ -71,13 +66,7 @@ async function median3(fn) {
 const server = await startRedisServer();
 const redis = new Redis(server.url);
 try {
-  const namespace = "walk-bench";
-  const projection = new CustomerOrdersProjection(redis, { namespace, checkIntervalMs: 3_600_000, auditPassMs: 0 });
-  await projection.checkpoint();
-  const events = recordHistories(generateOrderHistories(EVENTS, 42));
-  log(`filling a generation with ${events.length} events`);
-  for (let i = 0; i < events.length; i += 2000) await projection.apply(events.slice(i, i + 2000), i);
-  const g = customerOrdersKeys(namespace).generation(projection.generation);
+  const { events, g } = await fillGeneration(redis, "walk-bench", EVENTS, log);
 
   /** Redis's own time for one run of `fn` (sum of usec over INFO commandstats): less noisy than the wall clock. */
   const redisMicros = async (fn) => {

@@ -122,18 +122,7 @@ export async function readGenerationContents(redis: Redis, g: string): Promise<G
  */
 export async function dropGenerationKeys(redis: Redis, g: string): Promise<number> {
   const k = generationKeys(g);
-  let removed = 0;
-  await forEachCustomerPage(
-    redis,
-    g,
-    async (customerIds) => {
-      const members = await readMembers(redis, g, customerIds);
-      const names = customerIds.map((c) => k.customer(c));
-      for (const list of members) for (const member of list) names.push(k.order(member.slice(31)));
-      for (let i = 0; i < names.length; i += PAGE) removed += await redis.unlink(...names.slice(i, i + PAGE));
-    },
-    1,
-  );
+  let removed = await unlinkKeysNamedLike(redis, g, g);
   // A partitioned generation's other partitions' checkpoints and marks (ADR 0019).
   const partitions = Number((await redis.get(`${g}:partitions`)) ?? 1);
   const more: string[] = [`${g}:partitions`];

@@ -20,7 +20,6 @@ export {
   OrderSummariesProjection,
   type OrderSummariesProjectionOptions,
   PROJECTIONS_CHANNEL,
-  rowToSummary,
   writeOrderSummariesCheckpoint,
 } from "./order-summaries.js";
 export {
@@ -38,6 +37,7 @@ export {
   type OrderSummaryView,
   orderIdOf,
 } from "./order-summary.js";
+export { rowToSummary } from "./order-summary-rows.js";
 export {
   ensurePostgresLayout,
   MIN_CHECKPOINT_SQL,

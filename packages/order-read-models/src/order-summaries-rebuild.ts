@@ -17,16 +17,15 @@ import {
 } from "@orderly/projector";
 import type pg from "pg";
 import { BulkFold, type BulkFoldOptions, type FoldMark, foldSourceOf, type ShadowWriter } from "./bulk-fold.js";
-import { OrderSummariesProjection, rowToSummary, writeOrderSummariesCheckpoint } from "./order-summaries.js";
+import { OrderSummariesProjection, writeOrderSummariesCheckpoint } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { SUMMARY_COLUMNS as COLUMNS, keepLaterSummary, rowToSummary } from "./order-summary-rows.js";
 import { layOut } from "./partitions.js";
 import { checksumSummaries, foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
 const SHADOW = `${ORDER_SUMMARIES}_v2`;
 const OLD = `${ORDER_SUMMARIES}_old`;
-const COLUMNS =
-  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position, placed_by";
 
 /** How a rebuild target replays, and the store id its checkpoints record with their marks. */
 export interface RebuildTargetOptions extends BulkFoldOptions {
@@ -117,13 +116,7 @@ class ShadowTableWriter implements ShadowWriter {
           $8::int4[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[])
           as u(order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version,
             created_ms, updated_ms, last_position, placed_position, placed_by)
-        on conflict (order_id) do update set
-          customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
-          currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
-          item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
-          updated_at = excluded.updated_at, last_position = excluded.last_position,
-          placed_position = excluded.placed_position, placed_by = excluded.placed_by
-        where ${SHADOW}.last_position < excluded.last_position`,
+        ${keepLaterSummary(SHADOW)}`,
       values: shadowColumnArrays(rows),
     });
   }

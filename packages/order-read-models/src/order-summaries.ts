@@ -22,14 +22,8 @@ import {
   type UnknownEventPolicy,
 } from "@orderly/projector";
 import type pg from "pg";
-import {
-  foldBatch,
-  isOrderStatus,
-  isPaymentStatus,
-  type OrderSummaryView,
-  orderIdOf,
-  ordersNeedingState,
-} from "./order-summary.js";
+import { foldBatch, type OrderSummaryView, orderIdOf, ordersNeedingState } from "./order-summary.js";
+import { SUMMARY_COLUMNS as COLUMNS, keepLaterSummary, rowToSummary, type SummaryRow } from "./order-summary-rows.js";
 import { checkPartition, PartitionLayoutError, partitionCheckpointName } from "./partitions.js";
 import { SummaryCache } from "./summary-cache.js";
 import { screenUnknown } from "./unknown-types.js";
@@ -37,49 +31,6 @@ import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
 
 /** Channel of the checkpoint announcements (`<name>:<position>`), sent inside the committing transaction. */
 export const PROJECTIONS_CHANNEL = "orderly_projections";
-
-const COLUMNS =
-  "order_id, customer_id, status, payment_status, currency, total_minor, paid_minor, item_count, version, created_at, updated_at, last_position, placed_position, placed_by";
-
-interface SummaryRow {
-  order_id: string;
-  customer_id: string;
-  status: string;
-  payment_status: string;
-  currency: string;
-  total_minor: number | string;
-  paid_minor: number | string;
-  item_count: number;
-  version: number | string;
-  created_at: Date;
-  updated_at: Date;
-  last_position: number | string;
-  placed_position: number | string;
-  /** Absent from rows read before migration 0004 (a caller's own select list). */
-  placed_by?: string | null;
-}
-
-export function rowToSummary(row: SummaryRow): OrderSummaryView {
-  if (!isOrderStatus(row.status) || !isPaymentStatus(row.payment_status)) {
-    throw new Error(`order_summaries row ${row.order_id} has status ${row.status}/${row.payment_status}`);
-  }
-  return {
-    orderId: row.order_id,
-    customerId: row.customer_id,
-    status: row.status,
-    paymentStatus: row.payment_status,
-    currency: row.currency,
-    totalMinor: Number(row.total_minor),
-    paidMinor: Number(row.paid_minor),
-    itemCount: row.item_count,
-    version: Number(row.version),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastPosition: Number(row.last_position),
-    placedPosition: Number(row.placed_position),
-    placedBy: row.placed_by ?? "",
-  };
-}
 
 export interface OrderSummariesProjectionOptions {
   /** Table to write (default `order_summaries`; a rebuild writes `order_summaries_v2`). */
@@ -173,13 +124,7 @@ export class OrderSummariesProjection implements Projection {
         select u.* from unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
           $11::int4[], $12::int8[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::int8[], $17::text[])
           as u(${COLUMNS}), cp
-        on conflict (order_id) do update set
-          customer_id = excluded.customer_id, status = excluded.status, payment_status = excluded.payment_status,
-          currency = excluded.currency, total_minor = excluded.total_minor, paid_minor = excluded.paid_minor,
-          item_count = excluded.item_count, version = excluded.version, created_at = excluded.created_at,
-          updated_at = excluded.updated_at, last_position = excluded.last_position,
-          placed_position = excluded.placed_position, placed_by = excluded.placed_by
-        where ${this.table}.last_position < excluded.last_position
+        ${keepLaterSummary(this.table)}
       )
       select ${announce ? `pg_notify('${PROJECTIONS_CHANNEL}', $22::text || ':' || ${announced})` : "cp.position, $22::text"},
         set_config('synchronous_commit', 'off', true)

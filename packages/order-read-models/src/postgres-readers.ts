@@ -1,7 +1,7 @@
 import { isUuid, type Position, partitionOf } from "@orderly/eventsourcing";
 import type pg from "pg";
-import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { rowToSummary } from "./order-summary-rows.js";
 import { MIN_CHECKPOINT_SQL, partitionCheckpointName } from "./partitions.js";
 import { ORDER_SUMMARIES } from "./versions.js";
 

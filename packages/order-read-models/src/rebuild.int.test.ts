@@ -12,9 +12,10 @@ import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
-import { OrderSummariesProjection, rowToSummary } from "./order-summaries.js";
+import { OrderSummariesProjection } from "./order-summaries.js";
 import { rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import { canonicalSummary, evolveSummary, type OrderSummaryView } from "./order-summary.js";
+import { rowToSummary } from "./order-summary-rows.js";
 import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories, type OrderHistory, readGeneration } from "./testing.js";
 

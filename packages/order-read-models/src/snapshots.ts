@@ -4,8 +4,8 @@ import { partitionSuffix } from "./customer-orders-apply.js";
 import { checkGeneration } from "./customer-orders-integrity.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { readGenerationContents } from "./customer-orders-walk.js";
-import { rowToSummary } from "./order-summaries.js";
 import type { OrderSummaryView } from "./order-summary.js";
+import { rowToSummary } from "./order-summary-rows.js";
 import { partitionCheckpointName } from "./partitions.js";
 import { CUSTOMER_ORDERS, ORDER_SUMMARIES } from "./versions.js";
 
@@ -167,31 +167,16 @@ export async function readCustomerOrdersPartitionMarks(redis: Redis, namespace: 
   if (gen === null) return [markOf(undefined)];
   const g = keys.generation(gen);
   const count = Math.max(1, Number((await redis.get(`${g}:partitions`)) ?? 1));
-  return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const suffix = partitionSuffix(i);
-      const [checkpoint, mark] = await Promise.all([
-        redis.get(`${g}:checkpoint${suffix}`),
-        redis.hgetall(`${g}:mark${suffix}`),
-      ]);
-      const position = Number(checkpoint ?? 0);
-      const matches = mark.p === String(position);
-      return {
-        position,
-        eventId: matches && mark.e ? mark.e : undefined,
-        storeId: matches && mark.s ? mark.s : undefined,
-      };
-    }),
-  );
+  return Promise.all(Array.from({ length: count }, (_, i) => readGenerationMark(redis, g, i)));
 }
 
-/** Where the live generation of `customer_orders` stands (0 when Redis holds none). */
-export async function readCustomerOrdersMark(redis: Redis, namespace: string): Promise<ReadModelMark> {
-  const keys = customerOrdersKeys(namespace);
-  const gen = await redis.get(keys.current);
-  if (gen === null) return markOf(undefined);
-  const g = keys.generation(gen);
-  const [checkpoint, mark] = await Promise.all([redis.get(`${g}:checkpoint`), redis.hgetall(`${g}:mark`)]);
+/** Partition `index`'s checkpoint in generation `g`, with its mark where the mark stands on that checkpoint. */
+async function readGenerationMark(redis: Redis, g: string, index: number): Promise<ReadModelMark> {
+  const suffix = partitionSuffix(index);
+  const [checkpoint, mark] = await Promise.all([
+    redis.get(`${g}:checkpoint${suffix}`),
+    redis.hgetall(`${g}:mark${suffix}`),
+  ]);
   const position = Number(checkpoint ?? 0);
   const matches = mark.p === String(position);
   return {
@@ -199,6 +184,14 @@ export async function readCustomerOrdersMark(redis: Redis, namespace: string): P
     eventId: matches && mark.e ? mark.e : undefined,
     storeId: matches && mark.s ? mark.s : undefined,
   };
+}
+
+/** Where the live generation of `customer_orders` stands (0 when Redis holds none). */
+export async function readCustomerOrdersMark(redis: Redis, namespace: string): Promise<ReadModelMark> {
+  const keys = customerOrdersKeys(namespace);
+  const gen = await redis.get(keys.current);
+  if (gen === null) return markOf(undefined);
+  return readGenerationMark(redis, keys.generation(gen), 0);
 }
 
 /**

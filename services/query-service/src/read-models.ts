@@ -1,4 +1,4 @@
-import type { OrderStatus, PaymentStatus } from "@orderly/orders-domain";
+import type { OrderSummaryView as StoredOrderSummary } from "@orderly/order-read-models";
 
 /**
  * The query side's ports. The query service declares them (the code that uses an interface owns it);
@@ -13,24 +13,12 @@ export function isReadModelName(name: string): name is ReadModelName {
   return (readModelNames as readonly string[]).includes(name);
 }
 
-export interface OrderSummaryView {
-  orderId: string;
-  customerId: string;
-  status: OrderStatus;
-  paymentStatus: PaymentStatus;
-  currency: string;
-  totalMinor: number;
-  paidMinor: number;
-  itemCount: number;
-  /** Stream version of the last applied event. */
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-  /** Global position of the last applied event. */
-  lastPosition: number;
-  /** Who placed the order (the authenticated caller of CreateOrder); '' or absent when unknown. */
-  placedBy?: string;
-}
+/**
+ * One order as the queries serve it: the read models' summary (one definition, `@orderly/order-read-models`) without
+ * the OrderPlaced position (only the customer list's order uses it); `placedBy`, the authenticated caller of
+ * CreateOrder, is '' or absent when unknown (`customer_orders` does not keep it).
+ */
+export type OrderSummaryView = Omit<StoredOrderSummary, "placedPosition" | "placedBy"> & { placedBy?: string };
 
 export interface OrderSummaryReader {
   getOrderSummary(orderId: string): Promise<OrderSummaryView | undefined>;
