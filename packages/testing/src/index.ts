@@ -19,4 +19,5 @@ export {
   type TestEnvironment,
   type TestEnvironmentOptions,
   type TestServers,
+  withTestEnvironment,
 } from "./test-environment.js";

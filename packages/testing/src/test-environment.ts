@@ -144,3 +144,16 @@ async function deleteRedisKeys(
     redis.disconnect();
   }
 }
+
+/** Runs `test` in a test environment of its own, cleaned up after it whatever the outcome (a file with one test). */
+export async function withTestEnvironment<T>(
+  test: (env: TestEnvironment) => Promise<T>,
+  options?: TestEnvironmentOptions,
+): Promise<T> {
+  const env = await createTestEnvironment(options);
+  try {
+    return await test(env);
+  } finally {
+    await env.cleanup();
+  }
+}
