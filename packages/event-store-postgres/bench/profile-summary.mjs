@@ -1,18 +1,11 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by function and by package, top N.
 // Usage: node bench/profile-summary.mjs <file.cpuprofile> [top]
-import { readFileSync } from "node:fs";
+import { readCpuProfile } from "../../../scripts/cpu-profile.mjs";
 
 const [file, topArg] = process.argv.slice(2);
 if (!file) throw new Error("usage: profile-summary.mjs <file.cpuprofile> [top]");
-const profile = JSON.parse(readFileSync(file, "utf8"));
 const top = Number(topArg ?? 25);
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const selfTime = new Map();
-const deltas = profile.timeDeltas;
-profile.samples.forEach((id, i) => {
-  selfTime.set(id, (selfTime.get(id) ?? 0) + (deltas[i] ?? 0));
-});
-const total = [...selfTime.values()].reduce((a, b) => a + b, 0);
+const { byId, selfTime, total } = readCpuProfile(file);
 
 function area(url) {
   if (!url) return "(native/gc/idle)";

@@ -5,6 +5,16 @@ import { testPortsForSuite } from "./test-ports.js";
 
 describe("checkDependencies", () => {
   const ports = testPortsForSuite();
+  /** The shared Postgres and NATS (up), and a Redis at `port` of this machine. */
+  const checkRedisAt = (port: number, timeoutMs: number) =>
+    checkDependencies(
+      {
+        databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
+        natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+        redisUrl: `redis://127.0.0.1:${port}`,
+      },
+      { timeoutMs },
+    );
 
   it("finds the shared servers up (a missing database counts as up: it is created at start)", async () => {
     const report = await checkDependencies(
@@ -45,28 +55,14 @@ describe("checkDependencies", () => {
   });
 
   it("gives the reason a Redis connection failed", async () => {
-    const report = await checkDependencies(
-      {
-        databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
-        natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
-        redisUrl: `redis://127.0.0.1:${ports.closedPort}`,
-      },
-      { timeoutMs: 2_000 },
-    );
+    const report = await checkRedisAt(ports.closedPort, 2_000);
     expect(report.message).toContain(
       `Redis is not reachable at redis://127.0.0.1:${ports.closedPort} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${ports.closedPort}`,
     );
   });
 
   it("gives up on a server that accepts but never answers", async () => {
-    const report = await checkDependencies(
-      {
-        databaseUrl: "postgres://root@127.0.0.1:5432/postgres",
-        natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
-        redisUrl: `redis://127.0.0.1:${ports.silentPort}`,
-      },
-      { timeoutMs: 1_000 },
-    );
+    const report = await checkRedisAt(ports.silentPort, 1_000);
     expect(report.results.map((r) => [r.name, r.up])).toEqual([
       ["Postgres", true],
       ["NATS", true],

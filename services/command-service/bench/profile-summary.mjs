@@ -1,14 +1,7 @@
 // Summarises a V8 .cpuprofile: self time by function and by package, top entries. Usage: node profile-summary.mjs FILE
-import { readFileSync } from "node:fs";
+import { readCpuProfile } from "../../../scripts/cpu-profile.mjs";
 
-const profile = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const self = new Map();
-const deltas = profile.timeDeltas;
-profile.samples.forEach((id, i) => {
-  self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0));
-});
-const total = [...self.values()].reduce((a, b) => a + b, 0);
+const { profile, byId, selfTime: self, total } = readCpuProfile(process.argv[2]);
 const byFunction = new Map();
 const byPackage = new Map();
 for (const [id, us] of self) {
