@@ -95,14 +95,7 @@ try {
   const shot = spawnSync(
     values.chromium,
     [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
+      ...testing.HEADLESS_CHROMIUM_FLAGS,
       `--user-data-dir=${join(work, "profile")}`,
       "--hide-scrollbars",
       "--force-device-scale-factor=1",

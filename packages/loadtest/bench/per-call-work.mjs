@@ -3,23 +3,14 @@
 // proto-loader stub's serializer and deserializer on the same kind of request). CPU-bound, so far less noisy than
 // the end-to-end comparison on a busy machine. Prints one JSON line.
 import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
-import * as protoLoader from "@grpc/proto-loader";
 import { CreateOrderResponseSchema } from "@orderly/contracts";
 import { CallPlanner, CREATE_ONLY, createRng, LatencyRecorder, PerSecondRecorder } from "../dist/index.js";
 import { decodeAccepted } from "../dist/wire.js";
+import { loadCommandsProto, requestFields } from "./plain-request.mjs";
 
 const N = Number(process.argv[2] ?? 100_000);
-const root = fileURLToPath(new URL("../../../proto", import.meta.url));
-const definition = protoLoader.loadSync("orderly/orders/v1/commands.proto", {
-  includeDirs: [root],
-  keepCase: false,
-  longs: Number,
-  enums: Number,
-  defaults: true,
-});
-const stub = definition["orderly.orders.v1.CommandService"].CreateOrder;
+const stub = loadCommandsProto()["orderly.orders.v1.CommandService"].CreateOrder;
 const reply = Buffer.from(
   toBinary(
     CreateOrderResponseSchema,
@@ -32,23 +23,7 @@ const reply = Buffer.from(
 function plain() {
   let sink = 0;
   for (let i = 0; i < N; i++) {
-    const items = [];
-    const n = 1 + Math.floor(Math.random() * 3);
-    for (let j = 0; j < n; j++) {
-      items.push({
-        sku: `SKU-${Math.floor(Math.random() * 5000)}`,
-        quantity: 1 + Math.floor(Math.random() * 5),
-        unitPriceMinor: 100 + Math.floor(Math.random() * 9900),
-      });
-    }
-    const request = {
-      idempotencyKey: `plain-${i}`,
-      orderId: randomUUID(),
-      customerId: `customer-${Math.floor(Math.random() * 1000)}`,
-      currency: "EUR",
-      items,
-    };
-    sink += stub.requestSerialize(request).length + stub.responseDeserialize(reply).accepted.position;
+    sink += stub.requestSerialize(requestFields(i)).length + stub.responseDeserialize(reply).accepted.position;
   }
   return sink;
 }

@@ -3,50 +3,21 @@
 //   node bench/plain-client.mjs <address> <concurrency> <count> [proto-loader|protobuf-es]
 // proto-loader: the usual grpc-js stub from the .proto files; protobuf-es: makeUnaryRequest with the generated
 // protobuf-es serializers. Prints one JSON line: calls, wall_ms, cpu_us, cpu_per_call_us, rps.
-import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { CommandService, CreateOrderRequestSchema, CreateOrderResponseSchema } from "@orderly/contracts";
+import { loadCommandsProto, requestFields } from "./plain-request.mjs";
 
 const [address = "127.0.0.1:50051", concurrencyText = "64", countText = "20000", variant = "proto-loader"] =
   process.argv.slice(2);
 const concurrency = Number(concurrencyText);
 const count = Number(countText);
 
-function requestFields(seq) {
-  const items = [];
-  const n = 1 + Math.floor(Math.random() * 3);
-  for (let i = 0; i < n; i++) {
-    items.push({
-      sku: `SKU-${Math.floor(Math.random() * 5000)}`,
-      quantity: 1 + Math.floor(Math.random() * 5),
-      unitPriceMinor: 100 + Math.floor(Math.random() * 9900),
-    });
-  }
-  return {
-    idempotencyKey: `plain-${seq}`,
-    orderId: randomUUID(),
-    customerId: `customer-${Math.floor(Math.random() * 1000)}`,
-    currency: "EUR",
-    items,
-  };
-}
-
 let call;
 let close;
 if (variant === "proto-loader") {
-  const root = fileURLToPath(new URL("../../../proto", import.meta.url));
-  const definition = protoLoader.loadSync("orderly/orders/v1/commands.proto", {
-    includeDirs: [root],
-    keepCase: false,
-    longs: Number,
-    enums: Number,
-    defaults: true,
-  });
-  const Service = grpc.loadPackageDefinition(definition).orderly.orders.v1.CommandService;
+  const Service = grpc.loadPackageDefinition(loadCommandsProto()).orderly.orders.v1.CommandService;
   const client = new Service(address, grpc.credentials.createInsecure());
   call = (seq, callback) => client.CreateOrder(requestFields(seq), callback);
   close = () => client.close();

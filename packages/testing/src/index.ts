@@ -1,5 +1,6 @@
 // The servers a test owns (temp folder, free port): their home is @orderly/local-servers.
 export * from "@orderly/local-servers/throwaway";
+export { HEADLESS_CHROMIUM_FLAGS } from "./chromium.js";
 export { type DatabaseDump, dumpDatabase, replaceDatabase } from "./database-restore.js";
 export {
   answers200,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Report } from "@orderly/loadtest";
 import { type FakeServer, startFakeOrderlyServer } from "@orderly/loadtest/testing";
-import { type NodeRun, runNode } from "@orderly/testing";
+import { HEADLESS_CHROMIUM_FLAGS, type NodeRun, runNode } from "@orderly/testing";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -15,17 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const cli = fileURLToPath(new URL("../../../packages/loadtest/dist/cli.js", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-/** The flags the machine needs (no background networking: this network refuses it) and a fresh profile per launch. */
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-];
 
 function runCli(args: string[]): Promise<NodeRun> {
   return runNode(cli, args);
@@ -162,7 +151,7 @@ describe("the HTML load report in headless Chromium", () => {
     }
     dir = mkdtempSync(join(tmpdir(), "orderly-html-report-"));
     server = await startFakeOrderlyServer({ unavailableEvery: 50 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...HEADLESS_CHROMIUM_FLAGS] });
   });
   afterAll(async () => {
     await browser?.close();
