@@ -2,19 +2,15 @@
 // a timestamptz into a Date. Postgres keeps microseconds (committed_at is the transaction's start); an event read as
 // text (relay, EventService) and as a RecordedEvent or fold row (projectors, rebuilds) must carry the same instant.
 import { testAppendRequest } from "@orderly/eventsourcing/testing";
-import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
-import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresCommitTimes } from "./commit-times.js";
-import { createPool } from "./database.js";
 import { PostgresEventFeed } from "./event-feed.js";
-import { migrateEventStore } from "./migrations.js";
 import { PostgresEventStore } from "./postgres-event-store.js";
 import { PostgresEventLog } from "./projection-event-log.js";
 import { PostgresRelayStore } from "./relay-store.js";
+import { migratedDatabaseForFile } from "./test-database.js";
 
-let env: TestEnvironment;
-let pool: pg.Pool;
+const database = migratedDatabaseForFile({ max: 2 });
 let store: PostgresEventStore;
 
 // Just below the next millisecond, and just past the half: rounding to nearest would move both up.
@@ -24,13 +20,10 @@ const committedAt = "2026-12-07 10:00:01.000500+00";
 const committedMs = Date.UTC(2026, 11, 7, 10, 0, 1, 0);
 
 beforeAll(async () => {
-  env = await createTestEnvironment();
-  pool = createPool(env.databaseUrl, { max: 2 });
-  await migrateEventStore(pool);
-  store = new PostgresEventStore(pool);
+  store = new PostgresEventStore(database.pool);
   await store.append(testAppendRequest("rounding-0"));
   await store.append(testAppendRequest("rounding-1"));
-  await pool.query("update events set occurred_at = $1, committed_at = $2 where position = 2", [
+  await database.pool.query("update events set occurred_at = $1, committed_at = $2 where position = 2", [
     occurredAt,
     committedAt,
   ]);
@@ -38,8 +31,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.close();
-  await pool?.end();
-  await env?.cleanup();
 });
 
 describe("timestamps read from the store", () => {
@@ -48,21 +39,21 @@ describe("timestamps read from the store", () => {
     expect(recorded?.metadata.occurredAt.getTime()).toBe(occurredMs);
     expect(recorded?.committedAt.getTime()).toBe(committedMs);
 
-    const log = new PostgresEventLog(pool);
+    const log = new PostgresEventLog(database.pool);
     const [logged] = await log.readAll(1, 1);
     expect(logged?.metadata.occurredAt.getTime()).toBe(occurredMs);
     expect(logged?.committedAt.getTime()).toBe(committedMs);
     const [folded] = await log.readForFold(1, 1);
     expect(folded?.metadata.occurredAt.getTime()).toBe(occurredMs);
 
-    const [fed] = (await new PostgresEventFeed(pool).read(1, 1)).events;
+    const [fed] = (await new PostgresEventFeed(database.pool).read(1, 1)).events;
     expect(fed?.occurredAtMs).toBe(String(occurredMs));
     expect(fed?.committedAtMs).toBe(String(committedMs));
 
-    const times = await new PostgresCommitTimes(pool).committedAt([2]);
+    const times = await new PostgresCommitTimes(database.pool).committedAt([2]);
     expect(times.get(2)?.getTime()).toBe(committedMs);
 
-    const session = await new PostgresRelayStore(env.databaseUrl).openSession({
+    const session = await new PostgresRelayStore(database.env.databaseUrl).openSession({
       name: "rounding",
       onLost: () => undefined,
     });
@@ -72,7 +63,7 @@ describe("timestamps read from the store", () => {
       expect(row?.[11]).toBe(String(committedMs));
       expect((await session.headAfter(1)).nextCommittedMs).toBe(committedMs);
       await session.writeCheckpoint(1, undefined);
-      const standby = await new PostgresRelayStore(env.databaseUrl).openSession({
+      const standby = await new PostgresRelayStore(database.env.databaseUrl).openSession({
         name: "rounding",
         onLost: () => undefined,
       });
