@@ -13,6 +13,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ProtoWriter } from "@orderly/event-bus";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
+import { protoLoaderOptions } from "../../../scripts/bench-protos.mjs";
 import { encodeCreateOrder } from "../dist/request-hash.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -21,14 +22,7 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const channels = Number(process.env.BENCH_CHANNELS ?? 2);
 const warmupSeconds = Math.min(3, seconds / 3);
 
-const protoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
-const definition = protoLoader.loadSync(["orderly/orders/v1/commands.proto"], {
-  includeDirs: [protoDir],
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-});
+const definition = protoLoader.loadSync(["orderly/orders/v1/commands.proto"], protoLoaderOptions);
 const { CommandService } = grpc.loadPackageDefinition(definition).orderly.orders.v1;
 
 let sequence = 0;

@@ -38,6 +38,7 @@ import { dropCustomerOrders } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { protoLoaderOptions } from "../../../scripts/bench-protos.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -280,13 +281,10 @@ async function main() {
 }
 
 async function clients(ports) {
-  const definition = await protoLoader.load(["orderly/orders/v1/commands.proto", "orderly/orders/v1/queries.proto"], {
-    includeDirs: [join(root, "proto")],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-  });
+  const definition = await protoLoader.load(
+    ["orderly/orders/v1/commands.proto", "orderly/orders/v1/queries.proto"],
+    protoLoaderOptions,
+  );
   const v1 = grpc.loadPackageDefinition(definition).orderly.orders.v1;
   return {
     commands: new v1.CommandService(`127.0.0.1:${ports.command}`, grpc.credentials.createInsecure()),
