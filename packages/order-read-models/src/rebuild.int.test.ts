@@ -1,14 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { type PostgresEventLog, type PostgresEventStore, StoreContinuity } from "@orderly/event-store-postgres";
+import { StoreContinuity } from "@orderly/event-store-postgres";
 import type { EventMetadata, RecordedEvent } from "@orderly/eventsourcing";
 import type { OrderEvent } from "@orderly/orders-domain";
 import { Projector, type RebuildProgress } from "@orderly/projector";
-import { createTestEnvironment, type TestEnvironment } from "@orderly/testing";
-import { Redis } from "ioredis";
-import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
-import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
@@ -16,15 +12,12 @@ import { OrderSummariesProjection } from "./order-summaries.js";
 import { rebuildOrderSummaries } from "./order-summaries-rebuild.js";
 import { canonicalSummary, evolveSummary, type OrderSummaryView } from "./order-summary.js";
 import { rowToSummary } from "./order-summary-rows.js";
-import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
+import { bothCaughtUp, useReadModelTestbed } from "./test-store.js";
 import { appendHistories, generateOrderHistories, type OrderHistory, readGeneration } from "./testing.js";
 
-let env: TestEnvironment;
-let pool: pg.Pool;
-let redis: Redis;
-let store: PostgresEventStore;
-let eventLog: PostgresEventLog;
-const projectors: Projector[] = [];
+const bed = useReadModelTestbed(async () => {
+  await appendHistories(bed.store, [...edgeCaseHistories(), ...generateOrderHistories(4000, 21)]);
+});
 
 /** Orders at the edges: every event type, odd line items, strings that need escaping everywhere. */
 function edgeCaseHistories(): OrderHistory[] {
@@ -102,7 +95,7 @@ async function freshFold(): Promise<Map<string, OrderSummaryView>> {
   // Through readAll (not readForFold): a reference that shares nothing with the rebuild but evolveSummary.
   const summaries = new Map<string, OrderSummaryView>();
   for (let at = 0; ; ) {
-    const page = await store.readAll(at, 5000);
+    const page = await bed.store.readAll(at, 5000);
     const last = page[page.length - 1];
     if (!last) return summaries;
     for (const e of page) {
@@ -114,15 +107,15 @@ async function freshFold(): Promise<Map<string, OrderSummaryView>> {
 }
 
 async function expectBothEqualFold(): Promise<number> {
-  const head = await store.headPosition();
+  const head = await bed.store.headPosition();
   const expected = await freshFold();
   const want = [...expected.values()].map(canonicalSummary).sort();
-  const rows = await pool.query("select * from order_summaries");
+  const rows = await bed.pool.query("select * from order_summaries");
   expect(rows.rows.map((r) => canonicalSummary(rowToSummary(r))).sort()).toEqual(want);
-  const current = await redis.get(customerOrdersKeys(env.namespace).current);
-  const hashes = await readGeneration(redis, customerOrdersKeys(env.namespace).generation(current ?? ""));
+  const current = await bed.redis.get(customerOrdersKeys(bed.env.namespace).current);
+  const hashes = await readGeneration(bed.redis, customerOrdersKeys(bed.env.namespace).generation(current ?? ""));
   expect([...hashes.values()].map(canonicalSummary).sort()).toEqual(want);
-  const reader = new RedisCustomerOrdersReader(redis, env.namespace);
+  const reader = new RedisCustomerOrdersReader(bed.redis, bed.env.namespace);
   const byCustomer = new Map<string, OrderSummaryView[]>();
   for (const s of expected.values()) byCustomer.set(s.customerId, [...(byCustomer.get(s.customerId) ?? []), s]);
   for (const [customerId, orders] of [...byCustomer].slice(0, 200)) {
@@ -136,31 +129,22 @@ async function expectBothEqualFold(): Promise<number> {
 }
 
 function caughtUp(): Promise<number> {
-  return bothCaughtUp({ pool, store, eventLog }, redis, env.namespace, 90_000);
+  return bothCaughtUp(bed, bed.redis, bed.env.namespace, 90_000);
 }
-
-beforeAll(async () => {
-  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
-  redis = new Redis(env.redisUrl);
-  await appendHistories(store, [...edgeCaseHistories(), ...generateOrderHistories(4000, 21)]);
-});
-
-afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("fast rebuild", () => {
   it("reads for the fold exactly what readAll reads (every field the fold uses, every event)", async () => {
-    const head = await store.headPosition();
+    const head = await bed.store.headPosition();
     const all: RecordedEvent[] = [];
     for (let at = 0; at < head; ) {
-      const page = await eventLog.readAll(at, 1000);
+      const page = await bed.eventLog.readAll(at, 1000);
       all.push(...page);
       at = (page[page.length - 1] as RecordedEvent).position;
     }
     const fast = [];
     const marks: { position: number; eventId: string | undefined }[] = [];
     for (let at = 0; at < head; ) {
-      const page = await eventLog.readForFold(at, 777);
+      const page = await bed.eventLog.readForFold(at, 777);
       fast.push(...page);
       const last = page[page.length - 1];
       if (last) marks.push({ position: last.position, eventId: last.metadata.eventId });
@@ -187,28 +171,33 @@ describe("fast rebuild", () => {
 
   it("rebuilds both while events are appended; the live projectors continue with no gap or double apply", async () => {
     const live = [
-      new Projector({ projection: new OrderSummariesProjection(pool), eventLog, tickMs: 100, retryBaseMs: 5 }),
       new Projector({
-        projection: new CustomerOrdersProjection(redis, { namespace: env.namespace, pool }),
-        eventLog,
+        projection: new OrderSummariesProjection(bed.pool),
+        eventLog: bed.eventLog,
+        tickMs: 100,
+        retryBaseMs: 5,
+      }),
+      new Projector({
+        projection: new CustomerOrdersProjection(bed.redis, { namespace: bed.env.namespace, pool: bed.pool }),
+        eventLog: bed.eventLog,
         tickMs: 100,
         retryBaseMs: 5,
       }),
     ];
-    projectors.push(...live);
+    bed.projectors.push(...live);
     for (const p of live) await p.start();
     const headBefore = await caughtUp();
     const epochBefore = Number(
-      (await pool.query("select epoch from projection_checkpoints where name = 'order_summaries'")).rows[0]?.epoch,
+      (await bed.pool.query("select epoch from projection_checkpoints where name = 'order_summaries'")).rows[0]?.epoch,
     );
 
     // Small pages, an early quiet write and a tight memory bound: every path of the bulk fold runs.
     const fold = { pageSize: 500, writeBatch: 200, quietEvents: 1500, maxOrders: 400 };
     const progress: RebuildProgress[] = [];
-    const appending = appendHistories(store, generateOrderHistories(3000, 22), 16);
+    const appending = appendHistories(bed.store, generateOrderHistories(3000, 22), 16);
     const [pgResult, redisResult] = await Promise.all([
-      rebuildOrderSummaries(pool, { ...fold, onProgress: (p) => progress.push(p) }),
-      rebuildCustomerOrders(redis, env.namespace, pool, fold),
+      rebuildOrderSummaries(bed.pool, { ...fold, onProgress: (p) => progress.push(p) }),
+      rebuildCustomerOrders(bed.redis, bed.env.namespace, bed.pool, fold),
     ]);
     await appending;
     await caughtUp();
@@ -231,30 +220,32 @@ describe("fast rebuild", () => {
     }
     expect(progress[progress.length - 1]).toMatchObject({ phase: "done", done: pgResult.position });
     const epochAfter = Number(
-      (await pool.query("select epoch from projection_checkpoints where name = 'order_summaries'")).rows[0]?.epoch,
+      (await bed.pool.query("select epoch from projection_checkpoints where name = 'order_summaries'")).rows[0]?.epoch,
     );
     expect(epochAfter).toBe(epochBefore + 1);
-    const tables = await pool.query("select tablename from pg_tables where tablename like 'order_summaries%'");
+    const tables = await bed.pool.query("select tablename from pg_tables where tablename like 'order_summaries%'");
     expect(tables.rows.map((r) => r.tablename)).toEqual(["order_summaries"]);
 
     // More events after the swap reach both rebuilt models through the live projectors.
-    await appendHistories(store, generateOrderHistories(500, 23), 16);
+    await appendHistories(bed.store, generateOrderHistories(500, 23), 16);
     await caughtUp();
     await expectBothEqualFold();
   }, 180_000);
 
   it("ends with checkpoints that carry the mark of the last event folded (live models behind the rebuild)", async () => {
-    for (const p of projectors.splice(0)) await p.stop();
-    await appendHistories(store, generateOrderHistories(300, 24), 16);
-    const head = await store.headPosition();
-    const [last] = await store.readAll(head - 1, 1);
-    const storeId = await new StoreContinuity(pool).storeId();
+    for (const p of bed.projectors.splice(0)) await p.stop();
+    await appendHistories(bed.store, generateOrderHistories(300, 24), 16);
+    const head = await bed.store.headPosition();
+    const [last] = await bed.store.readAll(head - 1, 1);
+    const storeId = await new StoreContinuity(bed.pool).storeId();
     const want = { position: head, eventId: last?.metadata.eventId, storeId };
-    const pgResult = await rebuildOrderSummaries(pool);
-    const redisResult = await rebuildCustomerOrders(redis, env.namespace, pool);
+    const pgResult = await rebuildOrderSummaries(bed.pool);
+    const redisResult = await rebuildCustomerOrders(bed.redis, bed.env.namespace, bed.pool);
     expect([pgResult.position, redisResult.position]).toEqual([head, head]);
-    expect(await new OrderSummariesProjection(pool).checkpointMark()).toEqual(want);
-    expect(await new CustomerOrdersProjection(redis, { namespace: env.namespace }).checkpointMark()).toEqual(want);
+    expect(await new OrderSummariesProjection(bed.pool).checkpointMark()).toEqual(want);
+    expect(await new CustomerOrdersProjection(bed.redis, { namespace: bed.env.namespace }).checkpointMark()).toEqual(
+      want,
+    );
     await expectBothEqualFold();
   }, 180_000);
 });

@@ -6,9 +6,11 @@ import {
   PostgresEventLog,
   PostgresEventStore,
 } from "@orderly/event-store-postgres";
-import { eventually, type TestEnvironment } from "@orderly/testing";
-import type { Redis } from "ioredis";
+import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
+import { Redis } from "ioredis";
 import type pg from "pg";
+import { afterAll, beforeAll } from "vitest";
+import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { RedisCheckpointReader } from "./customer-orders-readers.js";
 import { migrateReadModels } from "./migrate.js";
 import { PostgresCheckpointReader } from "./postgres-readers.js";
@@ -58,4 +60,29 @@ export async function closeAll(parts: {
   parts.redis?.disconnect();
   await parts.pool?.end();
   await parts.env?.cleanup();
+}
+
+/** What a read-model int test file works on: filled in before its first test. */
+export interface ReadModelTestbed extends ReadModelStore {
+  readonly env: TestEnvironment;
+  readonly redis: Redis;
+  /** Projectors the tests start: stopped before everything else closes. */
+  readonly projectors: { stop(): Promise<void> }[];
+}
+
+/**
+ * Registers the set-up most read-model int test files share and returns its testbed: before all, a test environment
+ * (its cleanup drops the namespace's customer_orders), the store's and the read models' tables (`openReadModelStore`),
+ * a Redis client, then `seed`; after all, `closeAll`.
+ */
+export function useReadModelTestbed(seed: (bed: ReadModelTestbed) => Promise<unknown>): ReadModelTestbed {
+  const bed = { projectors: [] } as unknown as { -readonly [K in keyof ReadModelTestbed]: ReadModelTestbed[K] };
+  beforeAll(async () => {
+    bed.env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
+    Object.assign(bed, await openReadModelStore(bed.env.databaseUrl));
+    bed.redis = new Redis(bed.env.redisUrl);
+    await seed(bed);
+  });
+  afterAll(() => closeAll(bed));
+  return bed;
 }

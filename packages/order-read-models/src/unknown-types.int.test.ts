@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { PostgresEventLog, PostgresEventStore } from "@orderly/event-store-postgres";
 import type { Position } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
 import {
@@ -12,13 +11,10 @@ import {
   type UnknownEventPolicy,
   unknownEventPolicy,
 } from "@orderly/projector";
-import { createTestEnvironment, eventually, type TestEnvironment } from "@orderly/testing";
-import { Redis } from "ioredis";
-import type pg from "pg";
+import { eventually } from "@orderly/testing";
 import { Registry } from "prom-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CustomerOrdersProjection } from "./customer-orders.js";
-import { dropCustomerOrders } from "./customer-orders-drop.js";
 import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { CustomerOrdersRebuild, rebuildCustomerOrders } from "./customer-orders-rebuild.js";
@@ -27,7 +23,7 @@ import { OrderSummariesRebuild, rebuildOrderSummaries } from "./order-summaries-
 import type { OrderSummaryView } from "./order-summary.js";
 import { rowToSummary } from "./order-summary-rows.js";
 import { PostgresOrderSummaryReader } from "./postgres-readers.js";
-import { closeAll, openReadModelStore } from "./test-store.js";
+import { useReadModelTestbed } from "./test-store.js";
 import { readGeneration } from "./testing.js";
 import { checksumSummaries } from "./verification.js";
 
@@ -36,12 +32,9 @@ import { checksumSummaries } from "./verification.js";
 // stop (the default) stops at the first as at a poison event. Both projections, each in its own namespace. Rebuilds
 // (`orderly rebuild`, a version change) honour the same policy.
 
-let env: TestEnvironment;
-let pool: pg.Pool;
-let redis: Redis;
-let store: PostgresEventStore;
-let eventLog: PostgresEventLog;
-const projectors: Projector[] = [];
+const bed = useReadModelTestbed(async () => {
+  await appendHistory();
+});
 const customerId = `c-${randomUUID()}`;
 const orders = [randomUUID(), randomUUID()];
 let firstUnknown: Position;
@@ -52,7 +45,7 @@ const paidAt = new Map<string, Position>();
 /** OrderPlaced, a future OrderGiftWrapped, PaymentReceived on each order; a future CustomerRegistered in between. */
 async function appendHistory(): Promise<void> {
   for (const orderId of orders) {
-    await store.append({
+    await bed.store.append({
       streamId: `order-${orderId}`,
       expectedVersion: "no_stream",
       events: [
@@ -74,20 +67,20 @@ async function appendHistory(): Promise<void> {
   }
   const wrapped: Position[] = [];
   for (const orderId of orders) {
-    const outcome = await store.append({
+    const outcome = await bed.store.append({
       streamId: `order-${orderId}`,
       expectedVersion: 1,
       events: [{ event: { type: "OrderGiftWrapped", data: { paper: "gold" } }, metadata: testMetadata() }],
     });
     wrapped.push(outcome.position);
   }
-  await store.append({
+  await bed.store.append({
     streamId: `customer-${randomUUID()}`,
     expectedVersion: "no_stream",
     events: [{ event: { type: "CustomerRegistered", data: { name: "x" } }, metadata: testMetadata() }],
   });
   for (const orderId of orders) {
-    const outcome = await store.append({
+    const outcome = await bed.store.append({
       streamId: `order-${orderId}`,
       expectedVersion: 2,
       events: [
@@ -100,7 +93,7 @@ async function appendHistory(): Promise<void> {
     paidAt.set(orderId, outcome.position);
   }
   firstUnknown = Math.min(...wrapped);
-  head = await store.headPosition();
+  head = await bed.store.headPosition();
 }
 
 function captureLogger(lines: { msg: string; obj: Record<string, unknown> }[]): Logger {
@@ -111,39 +104,30 @@ function captureLogger(lines: { msg: string; obj: Record<string, unknown> }[]): 
 function startProjector(projection: Projection): Projector {
   const projector = new Projector({
     projection,
-    eventLog,
+    eventLog: bed.eventLog,
     tickMs: 50,
     poisonRetryMs: 200,
     retryBaseMs: 5,
     maxAttempts: 2,
   });
-  projectors.push(projector);
+  bed.projectors.push(projector);
   return projector;
 }
-
-beforeAll(async () => {
-  env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-  ({ pool, store, eventLog } = await openReadModelStore(env.databaseUrl));
-  redis = new Redis(env.redisUrl);
-  await appendHistory();
-});
-
-afterAll(() => closeAll({ projectors, store, redis, pool, env }));
 
 describe("events of a type the projectors do not know", () => {
   it("stop (the default): both projections stop at the first one, as at a poison event", async () => {
     // Each in a table / namespace of its own, so the skip test below starts from nothing.
     const postgres = startProjector(
-      new OrderSummariesProjection(pool, {
+      new OrderSummariesProjection(bed.pool, {
         table: "order_summaries_stop",
         checkpointName: "stop_test",
         announce: false,
       }),
     );
     const redisProjector = startProjector(
-      new CustomerOrdersProjection(redis, { namespace: env.ownRedisNamespace(`${env.namespace}:stop`) }),
+      new CustomerOrdersProjection(bed.redis, { namespace: bed.env.ownRedisNamespace(`${bed.env.namespace}:stop`) }),
     );
-    await pool.query("create table order_summaries_stop (like order_summaries including all)");
+    await bed.pool.query("create table order_summaries_stop (like order_summaries including all)");
     await postgres.start();
     await redisProjector.start();
     for (const projector of [postgres, redisProjector]) {
@@ -160,13 +144,13 @@ describe("events of a type the projectors do not know", () => {
     const lines: { msg: string; obj: Record<string, unknown> }[] = [];
     const logger = captureLogger(lines);
     const postgres = startProjector(
-      new OrderSummariesProjection(pool, {
+      new OrderSummariesProjection(bed.pool, {
         unknownTypes: unknownEventPolicy("skip", { projection: "order_summaries", registry, logger }),
       }),
     );
     const redisProjector = startProjector(
-      new CustomerOrdersProjection(redis, {
-        namespace: env.namespace,
+      new CustomerOrdersProjection(bed.redis, {
+        namespace: bed.env.namespace,
         unknownTypes: unknownEventPolicy("skip", { projection: "customer_orders", registry, logger }),
       }),
     );
@@ -182,12 +166,12 @@ describe("events of a type the projectors do not know", () => {
       expect(projector.status().poisoned).toBeUndefined();
     }
     // The orders' known events around the skipped ones applied (PaymentReceived follows on past the gift wrap).
-    const summaries = new PostgresOrderSummaryReader(pool);
+    const summaries = new PostgresOrderSummaryReader(bed.pool);
     for (const orderId of orders) {
       const summary = await summaries.getOrderSummary(orderId);
       expect(summary).toMatchObject({ status: "paid", paidMinor: 10, version: 3 });
     }
-    const listed = await new RedisCustomerOrdersReader(redis, env.namespace).listCustomerOrders(customerId, {
+    const listed = await new RedisCustomerOrdersReader(bed.redis, bed.env.namespace).listCustomerOrders(customerId, {
       limit: 10,
     });
     expect(listed.orders.map((o) => [o.status, o.version])).toEqual([
@@ -201,10 +185,10 @@ describe("events of a type the projectors do not know", () => {
 
 /** Both read models as they stand: order_summaries' rows, and the summaries of `namespace`'s live generation. */
 async function readModels(namespace: string): Promise<{ postgres: OrderSummaryView[]; redis: OrderSummaryView[] }> {
-  const rows = await pool.query("select * from order_summaries");
+  const rows = await bed.pool.query("select * from order_summaries");
   const keys = customerOrdersKeys(namespace);
-  const gen = await redis.get(keys.current);
-  const redisSummaries = gen === null ? [] : [...(await readGeneration(redis, keys.generation(gen))).values()];
+  const gen = await bed.redis.get(keys.current);
+  const redisSummaries = gen === null ? [] : [...(await readGeneration(bed.redis, keys.generation(gen))).values()];
   return { postgres: rows.rows.map(rowToSummary), redis: redisSummaries };
 }
 
@@ -264,14 +248,14 @@ function batchByBatch(target: RebuildTarget): RebuildTarget {
 }
 
 describe("rebuilds of a store holding events of a type this code does not know", () => {
-  const namespace = () => env.ownRedisNamespace(`${env.namespace}:rebuild`);
+  const namespace = () => bed.env.ownRedisNamespace(`${bed.env.namespace}:rebuild`);
 
   it("stop (the default): both rebuilds refuse at the first one and leave the live read models as they were", async () => {
     const before = await readModels(namespace());
     for (const unknownTypes of [undefined, stopAtUnknownTypes]) {
       const options = unknownTypes ? { unknownTypes } : {};
-      await expect(rebuildOrderSummaries(pool, options)).rejects.toThrow(/OrderGiftWrapped.*unknown event type/);
-      await expect(rebuildCustomerOrders(redis, namespace(), pool, options)).rejects.toThrow(
+      await expect(rebuildOrderSummaries(bed.pool, options)).rejects.toThrow(/OrderGiftWrapped.*unknown event type/);
+      await expect(rebuildCustomerOrders(bed.redis, namespace(), bed.pool, options)).rejects.toThrow(
         /OrderGiftWrapped.*unknown event type/,
       );
     }
@@ -280,12 +264,12 @@ describe("rebuilds of a store holding events of a type this code does not know",
     const keys: string[] = [];
     let cursor = "0";
     do {
-      const [next, found] = await redis.scan(cursor, "MATCH", `{${namespace()}}:*`, "COUNT", 1000);
+      const [next, found] = await bed.redis.scan(cursor, "MATCH", `{${namespace()}}:*`, "COUNT", 1000);
       cursor = next;
       keys.push(...found);
     } while (cursor !== "0");
     expect(keys).toEqual([]);
-    const shadows = await pool.query("select tablename from pg_tables where tablename like 'order_summaries_%'");
+    const shadows = await bed.pool.query("select tablename from pg_tables where tablename like 'order_summaries_%'");
     expect(shadows.rows.map((r) => r.tablename).filter((t) => t !== "order_summaries_stop")).toEqual([]);
   }, 60_000);
 
@@ -293,8 +277,8 @@ describe("rebuilds of a store holding events of a type this code does not know",
     const lines: { msg: string; obj: Record<string, unknown> }[] = [];
     const { registry, postgres, redis: redisPolicy } = skipPolicies(lines);
     const results = [
-      await rebuildOrderSummaries(pool, { unknownTypes: postgres }),
-      await rebuildCustomerOrders(redis, namespace(), pool, { unknownTypes: redisPolicy }),
+      await rebuildOrderSummaries(bed.pool, { unknownTypes: postgres }),
+      await rebuildCustomerOrders(bed.redis, namespace(), bed.pool, { unknownTypes: redisPolicy }),
     ];
     for (const result of results) {
       expect(result.position).toBe(head);
@@ -311,11 +295,11 @@ describe("rebuilds of a store holding events of a type this code does not know",
     const lines: { msg: string; obj: Record<string, unknown> }[] = [];
     const { registry, postgres, redis: redisPolicy } = skipPolicies(lines);
     const targets = [
-      new OrderSummariesRebuild(pool, eventLog, undefined, { unknownTypes: postgres }),
-      new CustomerOrdersRebuild(redis, namespace(), eventLog, { unknownTypes: redisPolicy }),
+      new OrderSummariesRebuild(bed.pool, bed.eventLog, undefined, { unknownTypes: postgres }),
+      new CustomerOrdersRebuild(bed.redis, namespace(), bed.eventLog, { unknownTypes: redisPolicy }),
     ];
     for (const target of targets) {
-      const result = await rebuildProjection(batchByBatch(target), eventLog, { batchSize: 2 });
+      const result = await rebuildProjection(batchByBatch(target), bed.eventLog, { batchSize: 2 });
       expect(result.position).toBe(head);
     }
     const models = await readModels(namespace());
