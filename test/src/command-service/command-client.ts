@@ -98,6 +98,8 @@ export interface StartedCommandService {
   readonly address: string;
   readonly metricsUrl: string;
   readonly db: pg.Pool;
+  /** A client of the service (closed by `cleanup`). */
+  readonly client: CommandClient;
   restart(): Promise<RunningService>;
   cleanup(): Promise<void>;
 }
@@ -138,6 +140,7 @@ export async function startCommandService(
     });
   let service = await start();
   const db = new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
+  const client = commandClient(`127.0.0.1:${commandPort}`);
   const started: StartedCommandService = {
     env,
     get service() {
@@ -146,11 +149,13 @@ export async function startCommandService(
     address: `127.0.0.1:${commandPort}`,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     db,
+    client,
     async restart() {
       service = await start();
       return service;
     },
     async cleanup() {
+      client.close();
       await service.stop();
       await db.end();
       await env.cleanup();
@@ -174,3 +179,17 @@ export const createOrderRequest = (overrides: Record<string, unknown> = {}) => (
 });
 /** 2 × 1250 + 500 */
 export const orderTotal = "3000";
+
+/** UpdatePaymentStatus of the whole `orderTotal`. */
+export const paymentRequest = (
+  orderId: string,
+  status: string | number = "PAYMENT_STATUS_PAID",
+  overrides: Record<string, unknown> = {},
+) => ({
+  idempotency_key: uniqueKey("pay"),
+  order_id: orderId,
+  status,
+  amount_minor: orderTotal,
+  payment_reference: "psp-1",
+  ...overrides,
+});

@@ -5,12 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { healthCheck, healthWatch } from "../ops/support.js";
 import {
   type CommandClient,
-  commandClient,
   createOrderRequest,
-  orderTotal,
+  paymentRequest as pay,
   type StartedCommandService,
   startCommandService,
-  uniqueKey,
 } from "./command-client.js";
 
 // The command service's Postgres goes away (a proxy in front of the shared server is cut) and comes back.
@@ -27,49 +25,35 @@ beforeAll(async () => {
     env,
     serviceEnv: { DATABASE_URL: proxy.url(env.databaseUrl), PG_STATEMENT_TIMEOUT_MS: "1000" },
   });
-  client = commandClient(stack.address);
+  ({ client } = stack);
 });
 afterAll(async () => {
-  client?.close();
   await stack?.cleanup();
   await proxy?.close();
 });
 
-const pay = (orderId: string) => ({
-  idempotency_key: uniqueKey("pay"),
-  order_id: orderId,
-  status: "PAYMENT_STATUS_PAID",
-  amount_minor: orderTotal,
-  payment_reference: "psp-1",
-});
-
 const grpcPort = () => Number(stack.address.split(":")[1]);
 const ready = async () => (await fetch(stack.metricsUrl.replace("/metrics", "/readyz"))).status === 200;
+const service = "orderly.orders.v1.CommandService";
+
+/** Check (overall, then the service's) and /readyz all say `status`, the overall Check within 15 s. */
+async function expectHealth(status: "SERVING" | "NOT_SERVING", why: string): Promise<void> {
+  await eventually(async () => (await healthCheck(grpcPort(), "")) === status, `Check ${status} ${why}`, 15_000);
+  expect(await healthCheck(grpcPort(), service)).toBe(status);
+  expect(await ready()).toBe(status === "SERVING");
+}
 
 describe("command service while Postgres is unreachable", () => {
   it("health (Check, Watch, /readyz) turns NOT_SERVING while Postgres is down and SERVING when it is back", async () => {
-    const service = "orderly.orders.v1.CommandService";
     expect(await healthCheck(grpcPort(), "")).toBe("SERVING");
     const watches = ["", service].map((name) => healthWatch(grpcPort(), name));
     try {
       await eventually(() => watches.every((w) => w.statuses.length === 1), "the first Watch status");
       await proxy.down();
-      await eventually(
-        async () => (await healthCheck(grpcPort(), "")) === "NOT_SERVING",
-        "Check NOT_SERVING without Postgres",
-        15_000,
-      );
-      expect(await healthCheck(grpcPort(), service)).toBe("NOT_SERVING");
-      expect(await ready()).toBe(false);
+      await expectHealth("NOT_SERVING", "without Postgres");
 
       await proxy.up();
-      await eventually(
-        async () => (await healthCheck(grpcPort(), "")) === "SERVING",
-        "Check SERVING with Postgres back",
-        15_000,
-      );
-      expect(await healthCheck(grpcPort(), service)).toBe("SERVING");
-      expect(await ready()).toBe(true);
+      await expectHealth("SERVING", "with Postgres back");
       await eventually(() => watches.every((w) => w.statuses.length === 3), "Watch to see both changes", 5_000);
       for (const watch of watches) expect(watch.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     } finally {

@@ -4,10 +4,10 @@ import { freePort, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CommandClient,
-  commandClient,
   commandServiceEntry,
   createOrderRequest,
   orderTotal,
+  paymentRequest as pay,
   type StartedCommandService,
   startCommandService,
   uniqueKey,
@@ -18,25 +18,14 @@ let client: CommandClient;
 
 beforeAll(async () => {
   stack = await startCommandService();
-  client = commandClient(stack.address);
+  ({ client } = stack);
 });
-afterAll(async () => {
-  client?.close();
-  await stack?.cleanup();
-});
+afterAll(() => stack?.cleanup());
 
 async function placeOrder(overrides: Record<string, unknown> = {}): Promise<string> {
   const reply = await client.call("CreateOrder", createOrderRequest(overrides));
   return reply.accepted.order_id;
 }
-const pay = (orderId: string, status: string | number, overrides: Record<string, unknown> = {}) => ({
-  idempotency_key: uniqueKey("pay"),
-  order_id: orderId,
-  status,
-  amount_minor: orderTotal,
-  payment_reference: "psp-1",
-  ...overrides,
-});
 const ship = (orderId: string, overrides: Record<string, unknown> = {}) => ({
   idempotency_key: uniqueKey("ship"),
   order_id: orderId,
