@@ -73,27 +73,19 @@ export class CommandLog {
   };
 }
 
+/** Each command's request decoder: every request carries the idempotency key and the order id. */
+const requestDecoders = new Map<string, (bytes: Uint8Array) => { idempotencyKey: string; orderId: string }>([
+  ["CreateOrder", (bytes) => fromBinary(CreateOrderRequestSchema, bytes)],
+  ["UpdatePaymentStatus", (bytes) => fromBinary(UpdatePaymentStatusRequestSchema, bytes)],
+  ["ShipOrder", (bytes) => fromBinary(ShipOrderRequestSchema, bytes)],
+  ["CancelOrder", (bytes) => fromBinary(CancelOrderRequestSchema, bytes)],
+]);
+
 function decodeRequest(method: string, bytes: Uint8Array): { key: string; orderId: string } {
-  switch (method) {
-    case "CreateOrder": {
-      const r = fromBinary(CreateOrderRequestSchema, bytes);
-      return { key: r.idempotencyKey, orderId: r.orderId };
-    }
-    case "UpdatePaymentStatus": {
-      const r = fromBinary(UpdatePaymentStatusRequestSchema, bytes);
-      return { key: r.idempotencyKey, orderId: r.orderId };
-    }
-    case "ShipOrder": {
-      const r = fromBinary(ShipOrderRequestSchema, bytes);
-      return { key: r.idempotencyKey, orderId: r.orderId };
-    }
-    case "CancelOrder": {
-      const r = fromBinary(CancelOrderRequestSchema, bytes);
-      return { key: r.idempotencyKey, orderId: r.orderId };
-    }
-    default:
-      throw new Error(`unknown method ${method}`);
-  }
+  const decode = requestDecoders.get(method);
+  if (!decode) throw new Error(`unknown method ${method}`);
+  const r = decode(bytes);
+  return { key: r.idempotencyKey, orderId: r.orderId };
 }
 
 export type CommandClass = "ok" | "lost" | "unknown";

@@ -12,6 +12,7 @@ import {
   startService,
   type TestEnvironment,
 } from "@orderly/testing";
+import { afterAll, beforeAll } from "vitest";
 import { serviceEntry, stackServiceEnv } from "../query-service/stack.js";
 import type { FaultProfile } from "./profile.js";
 
@@ -87,6 +88,23 @@ export interface FaultStack {
   /** Every line every process of this service printed, across restarts. */
   output(name: ServiceName): string;
   stop(): Promise<void>;
+}
+
+/**
+ * The test file's own servers and a fault stack on them: started before its tests, stopped after them. Read `servers`
+ * and `stack` inside a test (they are set in beforeAll).
+ */
+export function faultStackForFile(profile: FaultProfile): { readonly servers: OwnServers; readonly stack: FaultStack } {
+  const file = {} as { servers: OwnServers; stack: FaultStack };
+  beforeAll(async () => {
+    file.servers = await startOwnServers();
+    file.stack = await startFaultStack(file.servers, profile);
+  }, 240_000);
+  afterAll(async () => {
+    await file.stack?.stop();
+    await file.servers?.close();
+  }, 120_000);
+  return file;
 }
 
 /** `serviceEnv`: added to every service's environment (e.g. ORDERLY_STREAM_REPLICAS on a NATS cluster). */

@@ -14,7 +14,8 @@ import {
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceEntry } from "../query-service/stack.js";
-import { CommandLog, checkCommands, checkReadModels, checkStream, positions } from "./checker.js";
+import { CommandLog, checkStream } from "./checker.js";
+import { expectReadModelsConsistent } from "./expectations.js";
 import { faultLoad } from "./fault-load.js";
 import { type FaultStack, type OwnServers, type ServiceName, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
@@ -192,27 +193,8 @@ describe(`a 3-node NATS cluster under load, each node SIGKILLed in turn (${profi
         `NATS cluster outages: ${outages.map((o) => `node ${o.node} (leader was ${o.leader}) down ${(o.downMs / 1000).toFixed(1)} s, ${o.published} published meanwhile`).join("; ")}; ${reports.map((r) => `${r.ok}/${r.total} ok at ${r.rps.toFixed(0)}/s`).join(" and ")}`,
       );
 
-      const { env } = stack;
-      const databaseUrl = stack.databaseUrl();
-      await eventually(
-        async () => {
-          const p = await positions(databaseUrl, servers.redis.url, env.namespace);
-          return p.postgres >= p.head && p.redis >= p.head;
-        },
-        "both read models to reach the store head",
-        120_000,
-        250,
-      ).catch(() => undefined); // the checks below say what is missing
-
-      const commands = await checkCommands(databaseUrl, log.records);
-      const lost = commands.verdicts.filter((v) => v.verdict === "lost");
-      expect(lost.map((v) => `${v.record.method} ${v.record.key}: ${v.reason}`)).toEqual([]);
-      expect(commands.accepted).toBeGreaterThan(0);
-      const readModels = await checkReadModels(databaseUrl, servers.redis.url, env.namespace);
-      expect(readModels.differences.slice(0, 20)).toEqual([]);
-      expect(readModels.postgres.right).toBe(readModels.orders);
-      expect(readModels.redis.right).toBe(readModels.orders);
-      const stream = await checkStream(databaseUrl, cluster.url, env.namespace);
+      await expectReadModelsConsistent(stack, servers.redis.url, log, 0);
+      const stream = await checkStream(stack.databaseUrl(), cluster.url, stack.env.namespace);
       expect(stream.examples).toEqual([]);
       expect(stream.missing).toBe(0);
       expect(stream.duplicatedOrUnordered).toBe(0);

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { notInSecureSubset } from "../secure-mode.js";
 import { CommandLog } from "./checker.js";
 import { expectNoDamage } from "./expectations.js";
-import { type FaultStack, type OwnServers, type ServiceName, startFaultStack, startOwnServers } from "./fault-stack.js";
+import { faultStackForFile, type ServiceName } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { runScenario } from "./scenario.js";
 
@@ -11,18 +11,8 @@ import { runScenario } from "./scenario.js";
 // SIGKILL of every kind, and SIGSTOP of the relay and each projector for longer than the consumers' ack wait.
 
 const profile = faultProfile();
-let servers: OwnServers;
-let stack: FaultStack;
+const own = faultStackForFile(profile);
 const log = new CommandLog();
-
-beforeAll(async () => {
-  servers = await startOwnServers();
-  stack = await startFaultStack(servers, profile);
-}, 240_000);
-afterAll(async () => {
-  await stack?.stop();
-  await servers?.close();
-}, 120_000);
 
 const timeout = profile.faultAtMs + profile.pauseMs + profile.recoverTimeoutMs + profile.tailMs + 180_000;
 
@@ -39,6 +29,7 @@ describe(`process faults under load (${profile.name} profile)`, () => {
     it.skipIf(notInSecureSubset(name === "command-service" || name === "query-service"))(
       `SIGKILL of ${name}: restarted, nothing lost, both read models and the stream equal the store`,
       async () => {
+        const { stack } = own;
         const result = await runScenario({
           name: `SIGKILL ${name}`,
           stack,
@@ -62,6 +53,7 @@ describe(`process faults under load (${profile.name} profile)`, () => {
     it.skipIf(notInSecureSubset(false))(
       `SIGSTOP of ${name} for longer than the ack wait, then SIGCONT: it resumes, nothing lost or doubled`,
       async () => {
+        const { stack } = own;
         const result = await runScenario({
           name: `SIGSTOP ${name} ${(profile.pauseMs / 1000).toFixed(1)} s`,
           stack,

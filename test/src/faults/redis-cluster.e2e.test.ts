@@ -1,6 +1,3 @@
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { createRedisClient, redisMasters } from "@orderly/observability";
 import { customerOrdersKeys } from "@orderly/order-read-models";
 import {
@@ -12,7 +9,9 @@ import {
   startRedisCluster,
 } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CommandLog, checkCommands, checkReadModels, positions } from "./checker.js";
+import { outputOf, runOrderly } from "../orderly-cli.js";
+import { CommandLog } from "./checker.js";
+import { expectReadModelsConsistent } from "./expectations.js";
 import { faultLoad } from "./fault-load.js";
 import { type FaultStack, type OwnServers, startFaultStack } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
@@ -28,8 +27,6 @@ import { checkReadsUnderLoad } from "./reads.js";
 // over the cluster, and the namespace's keys all in one slot of one master. CI runs the short profile (~40 s); the long
 // one: ORDERLY_FAULTS_PROFILE=long pnpm --filter @orderly/e2e exec vitest run src/faults/redis-cluster.e2e.test.ts
 
-const run = promisify(execFile);
-const cliEntry = fileURLToPath(new URL("../../../services/orderly-cli/dist/main.js", import.meta.url));
 const profile = faultProfile();
 let cluster: RedisCluster;
 let servers: OwnServers<NatsServer, RedisCluster>;
@@ -87,28 +84,7 @@ async function underLoad(seed: number, fault: () => Promise<void>) {
 }
 
 /** Once both read models caught up: every command so far kept, both read models equal to a fold of the store. */
-async function expectConsistent() {
-  const { env } = stack;
-  const databaseUrl = stack.databaseUrl();
-  await eventually(
-    async () => {
-      const p = await positions(databaseUrl, cluster.url, env.namespace);
-      return p.postgres >= p.head && p.redis >= p.head;
-    },
-    "both read models to reach the store head",
-    120_000,
-    250,
-  ).catch(() => undefined); // the checks below say what is missing
-  const commands = await checkCommands(databaseUrl, log.records);
-  const lost = commands.verdicts.filter((v) => v.verdict === "lost");
-  expect(lost.map((v) => `${v.record.method} ${v.record.key}: ${v.reason}`)).toEqual([]);
-  expect(commands.accepted).toBeGreaterThan(100);
-  const readModels = await checkReadModels(databaseUrl, cluster.url, env.namespace);
-  expect(readModels.differences.slice(0, 20)).toEqual([]);
-  expect(readModels.redis.right).toBe(readModels.orders);
-  expect(readModels.postgres.right).toBe(readModels.orders);
-  return readModels;
-}
+const expectConsistent = () => expectReadModelsConsistent(stack, cluster.url, log, 100);
 
 describe(`the services on a 3-master Redis Cluster (${profile.name} profile)`, () => {
   it(
@@ -135,17 +111,8 @@ describe(`the services on a 3-master Redis Cluster (${profile.name} profile)`, (
       expect(stack.restarts.map((r) => r.name)).toEqual(["projector-redis", "projector-redis"]);
 
       // The operator's CLI over the cluster: the read models agree with a fold of the store.
-      const verify = await run(process.execPath, [cliEntry, "verify", "--json"], {
-        env: { ...process.env, ...stack.serviceEnv() },
-        timeout: 120_000,
-      }).then(
-        (r) => ({ code: 0, output: r.stdout }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: e.code,
-          output: `${e.stderr}\n${e.stdout}`,
-        }),
-      );
-      expect(verify.code, verify.output.slice(-3000)).toBe(0);
+      const verify = await runOrderly(["verify", "--json"], stack.serviceEnv());
+      expect(verify.code, outputOf(verify)).toBe(0);
 
       // Every key of the namespace in one slot, on one master of the three.
       const redis = createRedisClient(cluster.url, { cluster: true }, { maxRetriesPerRequest: 3 });

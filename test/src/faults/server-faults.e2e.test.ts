@@ -2,12 +2,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { customerOrdersKeys, generationKeys } from "@orderly/order-read-models";
 import { eventually } from "@orderly/testing";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { metricValue } from "../ops/support.js";
 import { notInSecureSubset } from "../secure-mode.js";
 import { CommandLog } from "./checker.js";
 import { expectNoDamage } from "./expectations.js";
-import { type FaultStack, type OwnServers, partialLoss, startFaultStack, startOwnServers } from "./fault-stack.js";
+import { faultStackForFile, type OwnServers, partialLoss } from "./fault-stack.js";
 import { faultProfile } from "./profile.js";
 import { type FaultTimes, runScenario } from "./scenario.js";
 
@@ -16,18 +16,8 @@ import { type FaultTimes, runScenario } from "./scenario.js";
 // About 2.5 min in the short profile (CI); `ORDERLY_FAULTS_PROFILE=long` for the long one (profile.ts).
 
 const profile = faultProfile();
-let servers: OwnServers;
-let stack: FaultStack;
+const own = faultStackForFile(profile);
 const log = new CommandLog();
-
-beforeAll(async () => {
-  servers = await startOwnServers();
-  stack = await startFaultStack(servers, profile);
-}, 240_000);
-afterAll(async () => {
-  await stack?.stop();
-  await servers?.close();
-}, 120_000);
 
 const timeout = profile.faultAtMs + profile.downMs + profile.recoverTimeoutMs + profile.tailMs + 180_000;
 
@@ -40,68 +30,65 @@ async function outage(stop: () => Promise<void>, start: () => Promise<void>): Pr
   return { startedAt, liftedAt: Date.now() };
 }
 
-describe(`server faults under load (${profile.name} profile)`, () => {
-  it.skipIf(notInSecureSubset(false))(
-    "NATS server restart: the relay republishes, the projectors resume, nothing lost",
-    async () => {
-      const result = await runScenario({
-        name: `NATS restart (down ${(profile.downMs / 1000).toFixed(1)} s)`,
-        stack,
-        profile,
-        log,
-        fault: () =>
-          outage(
-            () => servers.nats.stop("graceful"),
-            () => servers.nats.start(),
-          ),
-      });
-      expectNoDamage(result);
-    },
-    timeout,
-  );
+/** A server taken down and brought back: what the test says, the scenario's name, and how. */
+interface Restart {
+  readonly test: string;
+  readonly name: string;
+  /** In secure mode's subset (ORDERLY_E2E_SECURE=1). */
+  readonly secure: boolean;
+  stop(servers: OwnServers): Promise<void>;
+  start(servers: OwnServers): Promise<void>;
+}
 
-  for (const mode of ["fast", "immediate"] as const) {
-    // Secure mode's subset: the fast restart (the command service answers UNAVAILABLE over TLS, then serves again).
-    it.skipIf(notInSecureSubset(mode === "fast"))(
-      `Postgres restart, ${mode} shutdown: writes stop and resume, nothing acknowledged is lost`,
+const restarts: readonly Restart[] = [
+  {
+    test: "NATS server restart: the relay republishes, the projectors resume, nothing lost",
+    name: "NATS restart",
+    secure: false,
+    stop: (servers) => servers.nats.stop("graceful"),
+    start: (servers) => servers.nats.start(),
+  },
+  // Secure mode's subset: the fast restart (the command service answers UNAVAILABLE over TLS, then serves again).
+  ...(["fast", "immediate"] as const).map((mode) => ({
+    test: `Postgres restart, ${mode} shutdown: writes stop and resume, nothing acknowledged is lost`,
+    name: `Postgres restart, ${mode}`,
+    secure: mode === "fast",
+    stop: (servers: OwnServers) => servers.postgres.stop(mode),
+    start: (servers: OwnServers) => servers.postgres.start(),
+  })),
+  {
+    test: "Redis restart with its data gone: customer_orders is rebuilt from the store",
+    name: "Redis restart, data gone",
+    secure: false,
+    stop: (servers) => servers.redis.stop("kill"),
+    start: (servers) => servers.redis.start(),
+  },
+];
+
+describe(`server faults under load (${profile.name} profile)`, () => {
+  for (const restart of restarts) {
+    it.skipIf(notInSecureSubset(restart.secure))(
+      restart.test,
       async () => {
+        const { servers, stack } = own;
         const result = await runScenario({
-          name: `Postgres restart, ${mode} (down ${(profile.downMs / 1000).toFixed(1)} s)`,
+          name: `${restart.name} (down ${(profile.downMs / 1000).toFixed(1)} s)`,
           stack,
           profile,
           log,
           fault: () =>
             outage(
-              () => servers.postgres.stop(mode),
-              () => servers.postgres.start(),
+              () => restart.stop(servers),
+              () => restart.start(servers),
             ),
         });
         expectNoDamage(result);
-        // Calls during the outage have no definite answer or a refusal, never a false "accepted".
+        // Calls during an outage have no definite answer or a refusal, never a false "accepted".
         expect(result.commands.unknown + result.commands.accepted).toBeLessThanOrEqual(result.commands.total);
       },
       timeout,
     );
   }
-
-  it.skipIf(notInSecureSubset(false))(
-    "Redis restart with its data gone: customer_orders is rebuilt from the store",
-    async () => {
-      const result = await runScenario({
-        name: `Redis restart, data gone (down ${(profile.downMs / 1000).toFixed(1)} s)`,
-        stack,
-        profile,
-        log,
-        fault: () =>
-          outage(
-            () => servers.redis.stop("kill"),
-            () => servers.redis.start(),
-          ),
-      });
-      expectNoDamage(result);
-    },
-    timeout,
-  );
 
   // The keys that only the audit (or a writer touching them) can miss: order hashes alone (their list entries stay:
   // "listed without a hash", which a 64-customer sample used to miss), whole customer lists and single list entries;
@@ -112,6 +99,7 @@ describe(`server faults under load (${profile.name} profile)`, () => {
   it.skipIf(notInSecureSubset(false))(
     "part of the namespace's Redis keys gone (order hashes, customer lists, list entries; the checkpoint and index stay): repaired",
     async () => {
+      const { servers, stack } = own;
       let detectedMs: number | undefined;
       const result = await runScenario({
         name: "Redis: part of the namespace's keys gone",

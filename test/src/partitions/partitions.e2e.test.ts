@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { DEFAULT_MIX_TEXT, makeMix, parseMixWeights, runLoad } from "@orderly/loadtest";
 import { eventually, freePort, type RunningService, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandLog, checkCommands, checkReadModels, positions } from "../faults/checker.js";
+import { outputOf, runOrderly } from "../orderly-cli.js";
 import { type Stack, serviceEntry, startStack } from "../query-service/stack.js";
 import { loadtestSecurity } from "../secure-mode.js";
 
@@ -20,8 +18,6 @@ const profile = long
   ? { rate: 300, beforeKillMs: 20_000, afterKillMs: 30_000 }
   : { rate: 100, beforeKillMs: 3_000, afterKillMs: 5_000 };
 const PARTITIONS = 4;
-const run = promisify(execFile);
-const cliEntry = fileURLToPath(new URL("../../../services/orderly-cli/dist/main.js", import.meta.url));
 const partitionEnv = { PROJECTOR_PARTITIONS: String(PARTITIONS), PROJECTOR_LEASE_INTERVAL_MS: "300" };
 
 type Projector = "projector-postgres" | "projector-redis";
@@ -159,17 +155,8 @@ describe(`partitioned projectors: ${PARTITIONS} partitions over 2 instances each
     expect(report.ryw?.ok).toBe(report.ryw?.checks);
 
     // The operator's CLI reads the partitioned read models as the query service does (the lowest partition).
-    const verify = await run(process.execPath, [cliEntry, "verify", "--json"], {
-      env: { ...process.env, ...stack.env.env },
-      timeout: 120_000,
-    }).then(
-      (r) => ({ code: 0, output: r.stdout }),
-      (e: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: e.code,
-        output: `${e.stderr}\n${e.stdout}`,
-      }),
-    );
-    expect(verify.code, verify.output.slice(-3000)).toBe(0);
+    const verify = await runOrderly(["verify", "--json"], stack.env.env);
+    expect(verify.code, outputOf(verify)).toBe(0);
   });
 
   it("a restarted instance gets its share back", async () => {
