@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
-import { SignJWT } from "jose";
 import { afterAll } from "vitest";
 import { SECURE_DIR_VARIABLE, SECURE_TOKEN_VARIABLE, secureMode } from "./secure-mode.js";
+import { signToken } from "./test-tokens.js";
 
 // Vitest setup file (vitest.config.ts). With ORDERLY_E2E_SECURE=1: one CA, a server certificate for localhost and
 // 127.0.0.1, a client certificate and an ES256 key pair per test file, and the six settings of issue 15's
@@ -28,15 +28,14 @@ if (secureMode) {
   const signing = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const publicKeyFile = join(dir, "jwt-public.pem");
   writeFileSync(publicKeyFile, signing.publicKey.export({ type: "spki", format: "pem" }));
-  const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ scope: `${Scopes.write} ${Scopes.read}` })
-    .setProtectedHeader({ alg: "ES256" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject("orderly-e2e")
-    .setIssuedAt(now)
-    .setExpirationTime(now + 4 * 3600)
-    .sign(signing.privateKey);
+  const token = await signToken(signing.privateKey, {
+    scope: `${Scopes.write} ${Scopes.read}`,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    subject: "orderly-e2e",
+    seconds: 4 * 3600,
+    issuedAt: true,
+  });
   // The token as a file too: the load generator's CLI takes --token-file (a token never goes on a command line).
   writeFileSync(join(dir, "token.jwt"), `${token}\n`, { mode: 0o600 });
   Object.assign(process.env, {

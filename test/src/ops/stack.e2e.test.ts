@@ -27,6 +27,40 @@ async function standIns(
   return { path, ports };
 }
 
+/** `services/stack` running the stand-ins of `kinds` in `env`; resolves once it says they are ready. */
+async function startStandInStack(
+  env: TestEnvironment,
+  name: string,
+  kinds: Record<string, "polite" | "stubborn">,
+  extraEnv: Record<string, string> = {},
+) {
+  const dir = await standIns(kinds);
+  return startService({
+    name,
+    entry: stackEntry,
+    env: { ...env.env, LOG_FORMAT: "json", ORDERLY_SERVICES_DIR: dir.path, ...extraEnv, ...dir.ports },
+    readyLine: /services ready/,
+    readyTimeoutMs: 60_000,
+  });
+}
+
+/**
+ * Runs `check` with the stand-ins the stack started, then waits for every one of them to exit; kills the stack
+ * whatever happens.
+ */
+async function untilStandInsExit(
+  stack: Awaited<ReturnType<typeof startStandInStack>>,
+  check: (started: { service: string; pid: number }[]) => Promise<void>,
+): Promise<void> {
+  try {
+    const started = startedChildren(stack.output());
+    await check(started);
+    await eventually(() => started.every((c) => !alive(c.pid)), "every stand-in to exit", 30_000);
+  } finally {
+    await stack.kill();
+  }
+}
+
 function startedChildren(output: string): { service: string; pid: number }[] {
   return stackLogs(output)
     .filter((l) => typeof l.msg === "string" && l.msg.startsWith("started "))
@@ -43,52 +77,29 @@ describe("pnpm start (services/stack)", () => {
   });
 
   it("says so loudly and stops everything with a non-zero exit when a service dies", async () => {
-    const dir = await standIns({ "alpha-service": "polite", "beta-service": "polite" });
-    const stack = await startService({
-      name: "stack-dies",
-      entry: stackEntry,
-      env: { ...env.env, LOG_FORMAT: "json", ORDERLY_SERVICES_DIR: dir.path, ...dir.ports },
-      readyLine: /services ready/,
-      readyTimeoutMs: 60_000,
-    });
-    try {
-      const started = startedChildren(stack.output());
+    const stack = await startStandInStack(env, "stack-dies", { "alpha-service": "polite", "beta-service": "polite" });
+    await untilStandInsExit(stack, async (started) => {
       expect(started.map((c) => c.service)).toEqual(["alpha-service", "beta-service"]);
       process.kill(started[0]?.pid ?? -1, "SIGKILL");
       expect(await stack.exited).toBe(1);
       expect(stack.output()).toContain("!!! alpha-service exited unexpectedly (signal SIGKILL); nothing is restarted");
       expect(stack.output()).toContain("!!! stopping every service");
       expect(stack.output()).toContain("[beta-service] stand-in got SIGTERM");
-      await eventually(() => started.every((c) => !alive(c.pid)), "every stand-in to exit", 30_000);
-    } finally {
-      await stack.kill();
-    }
+    });
   });
 
   it("SIGKILLs a service that ignores SIGTERM after STACK_STOP_TIMEOUT_MS and exits non-zero", async () => {
-    const dir = await standIns({ "alpha-service": "polite", "stubborn-service": "stubborn" });
-    const stack = await startService({
-      name: "stack-stubborn",
-      entry: stackEntry,
-      env: {
-        ...env.env,
-        LOG_FORMAT: "json",
-        ORDERLY_SERVICES_DIR: dir.path,
-        STACK_STOP_TIMEOUT_MS: "1000",
-        ...dir.ports,
-      },
-      readyLine: /services ready/,
-      readyTimeoutMs: 60_000,
-    });
-    try {
-      const started = startedChildren(stack.output());
+    const stack = await startStandInStack(
+      env,
+      "stack-stubborn",
+      { "alpha-service": "polite", "stubborn-service": "stubborn" },
+      { STACK_STOP_TIMEOUT_MS: "1000" },
+    );
+    await untilStandInsExit(stack, async () => {
       expect(await stack.stop("SIGTERM", 30_000)).toBe(1);
       expect(stack.output()).toContain("stubborn-service did not stop within 1000 ms: SIGKILL");
       expect(stack.output()).toContain("[stubborn-service] stand-in ignores SIGTERM");
-      await eventually(() => started.every((c) => !alive(c.pid)), "every stand-in to exit", 30_000);
-    } finally {
-      await stack.kill();
-    }
+    });
   });
 
   it("exits non-zero naming Postgres and its URL when Postgres is not running (own servers off)", async () => {

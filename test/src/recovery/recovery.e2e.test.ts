@@ -116,6 +116,20 @@ async function backUpMoveOnAndRestore(events: number, seed: number): Promise<num
   return head;
 }
 
+/**
+ * The restore scenario: `before` orders, every component caught up and verify agreeing; then
+ * `backUpMoveOnAndRestore(moveOn)`, and `after` orders on the restored store before anyone notices. Seeds `seed` to
+ * `seed + 2`. Returns the head the stream had reached before the restore, and the restored store's head.
+ */
+async function restoredBehindTheStream(before: number, moveOn: number, after: number, seed: number) {
+  await appendOrders(before, seed);
+  await caughtUp();
+  expect((await orderly("verify")).code).toBe(0);
+  const headBefore = await backUpMoveOnAndRestore(moveOn, seed + 1);
+  const restoredHead = await appendOrders(after, seed + 2);
+  return { headBefore, restoredHead };
+}
+
 /** Until status shows every component at the store's head (nothing ahead, nothing lagging). */
 async function caughtUp(): Promise<void> {
   log("waiting for every component to catch up");
@@ -131,6 +145,18 @@ async function caughtUp(): Promise<void> {
     250,
   );
 }
+
+/** New orders after a recovery: their positions are past the `retired` ones; then every component caught up. */
+async function newCommandsPast(retired: number, seed: number): Promise<number> {
+  const newHead = await appendOrders(200, seed);
+  expect(newHead).toBeGreaterThan(retired);
+  await caughtUp();
+  return newHead;
+}
+
+/** Where `recover` writes its report: the working folder, named for the namespace. */
+const recoveryReportFile = () => join(workdir, `orderly-recovery-${env.namespace}.json`);
+const recoveryReport = async <T>(): Promise<T> => JSON.parse(await readFile(recoveryReportFile(), "utf8")) as T;
 
 beforeEach(async () => {
   env = await stackEnvironment();
@@ -155,12 +181,8 @@ afterAll(async () => {
 
 describe("pnpm orderly recover", () => {
   it("after Postgres is restored from a backup taken mid-run: verify 1, recover 0, verify 0, new commands everywhere", async () => {
-    await appendOrders(1500, 1);
-    await caughtUp();
-    expect((await orderly("verify")).code).toBe(0);
     // Postgres goes back, the services come back, and commands keep coming before anyone notices.
-    const headBefore = await backUpMoveOnAndRestore(1500, 2);
-    const restoredHead = await appendOrders(300, 3);
+    const { headBefore, restoredHead } = await restoredBehindTheStream(1500, 1500, 300, 1);
     expect(restoredHead).toBeLessThan(headBefore);
 
     const found = await orderly("verify", "--json");
@@ -174,17 +196,15 @@ describe("pnpm orderly recover", () => {
     expect((await orderly("verify")).code).toBe(0);
 
     // The report lists the lost events: what the stream held beyond what the store kept.
-    const report = JSON.parse(await readFile(join(workdir, `orderly-recovery-${env.namespace}.json`), "utf8")) as {
+    const report = await recoveryReport<{
       lost: { position: number; orderId: string; type: string }[];
       retired: { first: number; last: number };
-    };
+    }>();
     expect(report.lost.length).toBeGreaterThan(0);
     expect(report.retired.last).toBeGreaterThanOrEqual(headBefore);
 
     // New commands get positions nobody saw before and reach both read models and the stream.
-    const newHead = await appendOrders(200, 4);
-    expect(newHead).toBeGreaterThan(report.retired.last);
-    await caughtUp();
+    await newCommandsPast(report.retired.last, 4);
     const after = await orderly("verify", "--json");
     expect(after.code, after.stdout).toBe(0);
 
@@ -201,11 +221,7 @@ describe("pnpm orderly recover", () => {
     await stopServices();
     projectorEnv = { PROJECTOR_PARTITIONS: "2", PROJECTOR_LEASE_INTERVAL_MS: "300" };
     await startServices();
-    await appendOrders(1200, 21);
-    await caughtUp();
-    expect((await orderly("verify")).code).toBe(0);
-    const headBefore = await backUpMoveOnAndRestore(1200, 22);
-    await appendOrders(200, 23);
+    const { headBefore } = await restoredBehindTheStream(1200, 1200, 200, 21);
 
     // Status names every partition of customer_orders (Redis, not restored) as ahead of the store.
     const status = await orderly("status", "--json");
@@ -218,15 +234,11 @@ describe("pnpm orderly recover", () => {
     expect(recovered.code, recovered.stdout + recovered.stderr).toBe(0);
     expect(recovered.stderr + recovered.stdout).toMatch(/customer_orders partition 1 of 2: checkpoint moved from \d+/);
     expect((await orderly("verify")).code).toBe(0);
-    const report = JSON.parse(await readFile(join(workdir, `orderly-recovery-${env.namespace}.json`), "utf8")) as {
-      retired: { first: number; last: number };
-    };
+    const report = await recoveryReport<{ retired: { first: number; last: number } }>();
     expect(report.retired.last).toBeGreaterThanOrEqual(headBefore);
 
     // New commands reach every partition of both read models: each at the store's head, nothing ahead, verify 0.
-    const newHead = await appendOrders(200, 24);
-    expect(newHead).toBeGreaterThan(report.retired.last);
-    await caughtUp();
+    const newHead = await newCommandsPast(report.retired.last, 24);
     const after = await orderly("status", "--json");
     expect(after.code, after.stdout).toBe(0);
     const readModels = (
@@ -270,12 +282,9 @@ describe("pnpm orderly recover", () => {
   }, 420_000);
 
   it("--dry-run changes nothing; --reappend brings back the lost events of untouched orders, once", async () => {
-    await appendOrders(1000, 11);
-    await caughtUp();
-    await backUpMoveOnAndRestore(600, 12);
     // Other orders after the restore: the store now holds other events than the stream at those positions (reset).
-    await appendOrders(100, 13);
-    const reportFile = join(workdir, `orderly-recovery-${env.namespace}.json`);
+    await restoredBehindTheStream(1000, 600, 100, 11);
+    const reportFile = recoveryReportFile();
     const eventCount = async () => Number((await pool.query("select count(*)::int as n from events")).rows[0].n);
 
     // --dry-run: the plan, and nothing else.
@@ -335,10 +344,7 @@ describe("pnpm orderly recover", () => {
   // started a new generation), the move past the retired positions then found them elsewhere and left them below the
   // range, and the projectors' catch-up stopped at the first retired position for good.
   it("is safe to interrupt: killed mid-way, run again, it finishes the job", async () => {
-    await appendOrders(1500, 7);
-    await caughtUp();
-    await backUpMoveOnAndRestore(1500, 8);
-    await appendOrders(200, 9);
+    await restoredBehindTheStream(1500, 1500, 200, 7);
 
     // Kill it at four points: after the report is written, after the positions were retired (before any read model
     // was touched), in the middle of the rebuilds (order_summaries swapped, customer_orders' shadow being filled), and

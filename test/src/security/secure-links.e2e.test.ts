@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { NatsStreamTail } from "@orderly/event-bus";
 import { createPool } from "@orderly/event-store-postgres";
-import { createCertificateAuthority, issueCertificate } from "@orderly/grpc-server";
+import { type CertificateFiles, createCertificateAuthority, issueCertificate } from "@orderly/grpc-server";
 import {
   createRedisClient,
   maskPassword,
@@ -58,6 +58,11 @@ function stack(env: Record<string, string>): StackConfig {
 }
 
 /** The start-up probe's outcome: undefined when it connected, else the error message. */
+/** A redis-server's TLS listener on `port` (the plain one off) with `cert`. */
+function redisTlsArgs(port: number, cert: CertificateFiles): string[] {
+  return ["--port", "0", "--tls-port", String(port), "--tls-cert-file", cert.cert, "--tls-key-file", cert.key];
+}
+
 async function probe(dependency: { check(signal?: AbortSignal): Promise<void> }): Promise<string | undefined> {
   try {
     await dependency.check();
@@ -104,20 +109,7 @@ beforeAll(async () => {
   // One after another, each assigned at once: afterAll stops whichever started.
   nats = await startNatsServer({ args: ["-c", natsConfig] });
   redis = await startRedisServer({
-    args: (port) => [
-      "--port",
-      "0",
-      "--tls-port",
-      String(port),
-      "--tls-cert-file",
-      serverCert.cert,
-      "--tls-key-file",
-      serverCert.key,
-      "--tls-auth-clients",
-      "no",
-      "--aclfile",
-      redisUsers,
-    ],
+    args: (port) => [...redisTlsArgs(port, serverCert), "--tls-auth-clients", "no", "--aclfile", redisUsers],
   });
   postgres = await startPostgresServer({
     settings: { ssl: "on", ssl_cert_file: pgCert, ssl_key_file: pgKey, password_encryption: "scram-sha-256" },
@@ -243,14 +235,7 @@ describe("a Redis Cluster over TLS with an ACL user (REDIS_URL listing rediss://
     redisCluster = await startRedisCluster({
       masters: 3,
       args: (port) => [
-        "--port",
-        "0",
-        "--tls-port",
-        String(port),
-        "--tls-cert-file",
-        nodeCert.cert,
-        "--tls-key-file",
-        nodeCert.key,
+        ...redisTlsArgs(port, nodeCert),
         "--tls-ca-cert-file",
         ca.cert,
         "--tls-auth-clients",

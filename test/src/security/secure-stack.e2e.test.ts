@@ -9,10 +9,10 @@ import { createCommandClient, createQueryClient, type OrderlyClientTls } from "@
 import { decodeEnvelope, ordersBus } from "@orderly/event-bus";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
 import { eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
-import { SignJWT } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StackPorts, startTestStack, stopTestStack } from "../ops/support.js";
+import { signToken } from "../test-tokens.js";
 
 // Issue 15, "Done when": the whole stack (`pnpm start`) with ORDERLY_TLS_CERT, ORDERLY_TLS_KEY, ORDERLY_TLS_CLIENT_CA,
 // ORDERLY_JWT_PUBLIC_KEY_FILE, ORDERLY_JWT_ISSUER and ORDERLY_JWT_AUDIENCE set serves good credentials over mTLS,
@@ -33,15 +33,13 @@ const signing = generateKeyPairSync("ec", { namedCurve: "P-256" });
 const publicKeyFile = join(dir, "jwt-public.pem");
 writeFileSync(publicKeyFile, signing.publicKey.export({ type: "spki", format: "pem" }));
 
-function token(scope: string, sub = "svc-checkout"): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "ES256" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(sub)
-    .setExpirationTime(now + 600)
-    .sign(signing.privateKey);
+/** A token of `scope` for `sub`, ten minutes long; `key` and `audience` for the refused ones. */
+function token(
+  scope: string,
+  sub = "svc-checkout",
+  { key = signing.privateKey, audience = AUDIENCE } = {},
+): Promise<string> {
+  return signToken(key, { scope, issuer: ISSUER, audience, subject: sub, seconds: 600 });
 }
 
 const tls = (): OrderlyClientTls => ({
@@ -159,21 +157,8 @@ describe("the stack over mTLS with JWT authorization", () => {
 
   it("refuses a missing token, a forged one and a wrong audience with UNAUTHENTICATED on both services", async () => {
     const forgedKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-    const now = Math.floor(Date.now() / 1000);
-    const forged = await new SignJWT({ scope: `${Scopes.write} ${Scopes.read}` })
-      .setProtectedHeader({ alg: "ES256" })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setSubject("svc-checkout")
-      .setExpirationTime(now + 600)
-      .sign(forgedKey);
-    const otherAudience = await new SignJWT({ scope: `${Scopes.write} ${Scopes.read}` })
-      .setProtectedHeader({ alg: "ES256" })
-      .setIssuer(ISSUER)
-      .setAudience("another-system")
-      .setSubject("svc-checkout")
-      .setExpirationTime(now + 600)
-      .sign(signing.privateKey);
+    const forged = await token(`${Scopes.write} ${Scopes.read}`, "svc-checkout", { key: forgedKey });
+    const otherAudience = await token(`${Scopes.write} ${Scopes.read}`, "svc-checkout", { audience: "another-system" });
     for (const bearer of [undefined, forged, otherAudience]) {
       const options = { tls: tls(), retry: false as const, ...(bearer ? { token: () => bearer } : {}) };
       const commands = createCommandClient({ baseUrl: commandUrl(), ...options });
