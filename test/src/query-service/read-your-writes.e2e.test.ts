@@ -2,13 +2,19 @@ import { randomUUID } from "node:crypto";
 import { freePort, type RunningService, startService } from "@orderly/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Consistency,
+  expectConcurrentReadBack,
+  expectReadYourWrites,
+  getSummary as getSummaryOf,
+  listOrders as listOrdersOf,
+} from "./read-your-writes-checks.js";
+import {
   type Accepted,
   type CallError,
   createClient,
   createOrder,
   metricsText,
   metricValue,
-  payOrder,
   type Stack,
   serviceEntry,
   startStack,
@@ -19,32 +25,6 @@ import {
 // The main query-service gets a generous wait budget, so these tests check correctness (a read with min_position
 // succeeds on its first call and shows the write), not the speed of a busy machine; a second query-service with
 // the default 500 ms budget checks the budget itself.
-
-interface Summary {
-  order_id: string;
-  customer_id: string;
-  status: string;
-  payment_status: string;
-  currency: string;
-  total_minor: string;
-  paid_minor: string;
-  item_count: number;
-  version: string;
-}
-interface Consistency {
-  read_model: string;
-  position: string;
-  lag_seconds: number;
-}
-interface SummaryResponse {
-  summary: Summary;
-  consistency: Consistency;
-}
-interface ListResponse {
-  orders: Summary[];
-  next_page_token: string;
-  consistency: Consistency;
-}
 
 let stack: Stack;
 
@@ -57,54 +37,13 @@ afterAll(async () => {
 }, 60_000);
 
 const getSummary = (orderId: string, minPosition: string, deadlineMs?: number) =>
-  stack.queries.unary<SummaryResponse>(
-    "GetOrderSummary",
-    { order_id: orderId, min_position: minPosition },
-    deadlineMs === undefined ? {} : { deadlineMs },
-  );
+  getSummaryOf(stack, orderId, minPosition, deadlineMs);
 const listOrders = (customerId: string, minPosition: string, pageToken = "") =>
-  stack.queries.unary<ListResponse>("ListCustomerOrders", {
-    customer_id: customerId,
-    page_size: 0,
-    page_token: pageToken,
-    min_position: minPosition,
-  });
+  listOrdersOf(stack, customerId, minPosition, pageToken);
 
 describe("read-your-writes", () => {
   it("300 × CreateOrder → GetOrderSummary, ListCustomerOrders, payment → GetOrderSummary: every read right first time", async () => {
-    for (let i = 0; i < 300; i++) {
-      const customerId = `rwy-${i}-${randomUUID()}`;
-      const created = await createOrder(stack, customerId);
-
-      const summary = await getSummary(created.order_id, created.position);
-      expect(summary.summary).toMatchObject({
-        order_id: created.order_id,
-        customer_id: customerId,
-        status: "ORDER_STATUS_PLACED",
-        payment_status: "PAYMENT_STATUS_PENDING",
-        total_minor: "2500",
-        item_count: 2,
-        version: "1",
-      });
-      expect(summary.consistency.read_model).toBe("order_summaries");
-      expect(Number(summary.consistency.position)).toBeGreaterThanOrEqual(Number(created.position));
-
-      const list = await listOrders(customerId, created.position);
-      expect(list.orders.map((o) => o.order_id)).toEqual([created.order_id]);
-      expect(list.consistency.read_model).toBe("customer_orders");
-      expect(Number(list.consistency.position)).toBeGreaterThanOrEqual(Number(created.position));
-
-      const paid = await payOrder(stack, created.order_id, "2500");
-      const after = await getSummary(created.order_id, paid.position);
-      expect(after.summary).toMatchObject({
-        status: "ORDER_STATUS_PAID",
-        payment_status: "PAYMENT_STATUS_PAID",
-        paid_minor: "2500",
-        version: "2",
-      });
-      const listAfter = await listOrders(customerId, paid.position);
-      expect(listAfter.orders[0]).toMatchObject({ payment_status: "PAYMENT_STATUS_PAID", version: "2" });
-    }
+    for (let i = 0; i < 300; i++) await expectReadYourWrites(stack, `rwy-${i}-${randomUUID()}`);
     const metrics = await metricsText(stack, "query-service");
     expect(metricValue(metrics, "query_wait_timeouts_total")).toBe(0);
     expect(metricValue(metrics, "query_command_to_visible_seconds_count")).toBeGreaterThan(0);
@@ -112,31 +51,7 @@ describe("read-your-writes", () => {
 
   it("500 orders by 32 concurrent clients, each read back at once with min_position: zero failures", async () => {
     const customers = Array.from({ length: 16 }, () => `conc-${randomUUID()}`);
-    const created: Accepted[] = [];
-    const failures: unknown[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < 500) {
-          const i = next++;
-          const customerId = customers[i % customers.length] as string;
-          try {
-            const accepted = await createOrder(stack, customerId, [
-              { sku: `SKU-${i}`, quantity: 1 + (i % 5), unit_price_minor: "100" },
-            ]);
-            created.push(accepted);
-            const read = await getSummary(accepted.order_id, accepted.position);
-            if (read.summary.order_id !== accepted.order_id || read.summary.item_count !== 1 + (i % 5)) {
-              failures.push({ i, read });
-            }
-          } catch (error) {
-            failures.push({ i, error: String(error) });
-          }
-        }
-      }),
-    );
-    expect(failures).toEqual([]);
-    expect(created).toHaveLength(500);
+    const created = await expectConcurrentReadBack(stack, customers);
     // Every customer's list holds each of its orders exactly once, across pages.
     const head = String(Math.max(...created.map((a) => Number(a.position))));
     const listed: string[] = [];
