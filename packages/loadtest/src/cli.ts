@@ -9,7 +9,7 @@ import { parseDuration, parsePositiveInt, parsePositiveNumber } from "./options.
 import type { Report } from "./report.js";
 import { formatProgress, formatText } from "./report-text.js";
 import { type LoadOptions, runLoad } from "./run.js";
-import { loadSecurity, SECURITY_ENV, securitySettingsFromEnv } from "./security.js";
+import { type LoadSecurity, loadSecurity, SECURITY_ENV, securitySettingsFromEnv } from "./security.js";
 import { parseSlo } from "./slo.js";
 
 /** Exit codes: 0 done (and every SLO met), 1 an SLO was missed, 2 bad usage or the run could not be made. */
@@ -249,12 +249,21 @@ async function main(): Promise<number> {
     if (o.html === undefined) process.stdout.write(o.json ? `${JSON.stringify(saved)}\n` : formatText(saved));
     return 0;
   }
-  const mix = makeMix(parseMixWeights(o.createOnly ? "create=1" : o.mix), o.duplicates, o.conflicts);
-  // Flags win over the environment; the token itself only ever comes from the environment or a file (a token on
-  // the command line would show in `ps` and in the report's `command`).
+  const showProgress = o.progress && process.stderr.isTTY === true;
+  const report = await runLoad(loadOptions(o, stopOnSignals(), showProgress));
+  if (showProgress) process.stderr.write("\r\u001b[K");
+  process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatText(report));
+  writeHtml(report);
+  return report.slo && !report.slo.passed ? EXIT_SLO_MISSED : 0;
+}
+
+/** Flags win over the environment (the variables @orderly/client reads). */
+function security(o: CliOptions): LoadSecurity | undefined {
+  // The token itself only ever comes from the environment or a file (a token on the command line would show in
+  // `ps` and in the report's `command`).
   const fromEnv = securitySettingsFromEnv(process.env);
   quietIpServerNameWarning();
-  const security = loadSecurity({
+  return loadSecurity({
     tls: o.tls,
     caFile: o.ca ?? fromEnv.caFile,
     certFile: o.cert ?? fromEnv.certFile,
@@ -263,7 +272,10 @@ async function main(): Promise<number> {
     tokenFile: o.tokenFile ?? fromEnv.tokenFile,
     token: o.tokenFile !== undefined ? undefined : fromEnv.token,
   });
-  const showProgress = o.progress && process.stderr.isTTY === true;
+}
+
+/** The first Ctrl-C (or SIGTERM) stops issuing calls and lets those in flight finish; the second quits at once. */
+function stopOnSignals(): AbortSignal {
   const abort = new AbortController();
   let interrupted = 0;
   const onSignal = () => {
@@ -274,7 +286,13 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const options: LoadOptions = {
+  return abort.signal;
+}
+
+function loadOptions(o: CliOptions, signal: AbortSignal, showProgress: boolean): LoadOptions {
+  const mix = makeMix(parseMixWeights(o.createOnly ? "create=1" : o.mix), o.duplicates, o.conflicts);
+  const tls = security(o);
+  return {
     address: o.address,
     mode: o.rate !== undefined ? "open" : "closed",
     ...(o.rate !== undefined ? { rate: o.rate } : { concurrency: o.concurrency ?? 16 }),
@@ -286,13 +304,13 @@ async function main(): Promise<number> {
     mix,
     rywRate: o.rywRate,
     queryAddress: o.queryAddress,
-    ...(security ? { security } : {}),
+    ...(tls ? { security: tls } : {}),
     seed: o.seed ?? randomInt(1, 2 ** 31),
     customers: o.customers,
     lateThresholdMs: o.lateThreshold,
     slo: o.slo ?? [],
     connectTimeoutMs: o.connectTimeout,
-    signal: abort.signal,
+    signal,
     command: ["pnpm loadtest", ...process.argv.slice(2)].join(" "),
     ...(o.metrics
       ? {
@@ -306,11 +324,6 @@ async function main(): Promise<number> {
       ? { onProgress: (p) => process.stderr.write(`\r${formatProgress(p)}\u001b[K`), progressIntervalMs: 200 }
       : {}),
   };
-  const report = await runLoad(options);
-  if (showProgress) process.stderr.write("\r\u001b[K");
-  process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatText(report));
-  writeHtml(report);
-  return report.slo && !report.slo.passed ? EXIT_SLO_MISSED : 0;
 }
 
 main().then(
