@@ -10,12 +10,6 @@ import {
   securitySettingsFromEnv,
 } from "./security.js";
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "loadtest-security-"));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
 describe("BearerMetadata", () => {
   it("sends no metadata without a provider", () => {
     const next = new BearerMetadata(undefined).next();
@@ -66,6 +60,12 @@ describe("BearerMetadata", () => {
 });
 
 describe("loadSecurity", () => {
+  // The files it reads, in a folder of each test's own.
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "loadtest-security-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const pem = (name: string, text = "-----BEGIN CERTIFICATE-----\n") => {
     const file = join(dir, name);
     writeFileSync(file, text);
