@@ -17,7 +17,7 @@ import { RedisCheckpointReader, RedisCustomerOrdersReader } from "./customer-ord
 import { CustomerOrdersRebuild } from "./customer-orders-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { readCustomerOrdersMark, readCustomerOrdersSnapshot, setCustomerOrdersCheckpoint } from "./snapshots.js";
-import { openReadModelStore } from "./test-store.js";
+import { listAllPages, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -62,17 +62,7 @@ async function expectEqualToFold(): Promise<void> {
   for (const s of expected.values()) byCustomer.set(s.customerId, [...(byCustomer.get(s.customerId) ?? []), s]);
   expect(byCustomer.size).toBeGreaterThan(10);
   for (const [customerId, orders] of byCustomer) {
-    const listed: OrderSummaryView[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await reader.listCustomerOrders(
-        customerId,
-        after === undefined ? { limit: 5 } : { limit: 5, after },
-      );
-      listed.push(...page.orders);
-      if (!page.next) break;
-      after = page.next;
-    }
+    const listed = await listAllPages(reader, customerId, 5);
     const want = [...orders].sort(
       (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.placedPosition - a.placedPosition,
     );

@@ -16,7 +16,7 @@ import {
 import { customerOrdersKeys, generationKeys } from "./customer-orders-keys.js";
 import { listMember } from "./customer-orders-layout.js";
 import { type OrderSummaryView, orderIdOf } from "./order-summary.js";
-import { openReadModelStore } from "./test-store.js";
+import { closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -41,12 +41,7 @@ beforeAll(async () => {
   redis = new Redis(env.redisUrl);
 }, 60_000);
 
-afterAll(async () => {
-  redis?.disconnect();
-  await store?.close();
-  await pool?.end();
-  await env?.cleanup();
-});
+afterAll(() => closeAll({ projectors: [], store, redis, pool, env }));
 
 let generations = 0;
 

@@ -9,7 +9,7 @@ import { customerOrdersKeys } from "./customer-orders-keys.js";
 import { rebuildCustomerOrders } from "./customer-orders-rebuild.js";
 import { canonicalSummary } from "./order-summary.js";
 import { readCustomerOrdersSnapshot } from "./snapshots.js";
-import { openReadModelStore } from "./test-store.js";
+import { closeAll, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -45,11 +45,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  redis?.disconnect();
+  await closeAll({ projectors: [], store, redis, pool, env });
   await own?.close();
-  await store?.close();
-  await pool?.end();
-  await env?.cleanup();
 });
 
 async function commandCalls(): Promise<Map<string, number>> {

@@ -14,7 +14,7 @@ import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { ensurePostgresLayout, PartitionLayoutError } from "./partitions.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
 import { readOrderSummariesSnapshot } from "./snapshots.js";
-import { useReadModelTestbed } from "./test-store.js";
+import { listAllPages, useReadModelTestbed } from "./test-store.js";
 import { appendHistories, generateOrderHistories } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 import { ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";
@@ -125,18 +125,7 @@ describe("partitioned order_summaries", () => {
 });
 
 async function listAll(customerId: string): Promise<OrderSummaryView[]> {
-  const reader = new RedisCustomerOrdersReader(bed.redis, bed.env.namespace);
-  const all: OrderSummaryView[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await reader.listCustomerOrders(
-      customerId,
-      after === undefined ? { limit: 50 } : { limit: 50, after },
-    );
-    all.push(...page.orders);
-    if (!page.next) return all;
-    after = page.next;
-  }
+  return listAllPages(new RedisCustomerOrdersReader(bed.redis, bed.env.namespace), customerId, 50);
 }
 
 describe("partitioned customer_orders", () => {

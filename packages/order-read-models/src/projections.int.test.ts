@@ -18,7 +18,7 @@ import { OrderSummariesRebuild } from "./order-summaries-rebuild.js";
 import { canonicalSummary, type OrderSummaryView } from "./order-summary.js";
 import { rowToSummary } from "./order-summary-rows.js";
 import { PostgresCheckpointReader, PostgresOrderSummaryReader } from "./postgres-readers.js";
-import { bothCaughtUp, closeAll, openReadModelStore } from "./test-store.js";
+import { bothCaughtUp, closeAll, listAllPages, openReadModelStore } from "./test-store.js";
 import { appendHistories, generateOrderHistories, loseCustomerOrderKeys, type OrderHistory } from "./testing.js";
 import { foldEventLog } from "./verification.js";
 
@@ -63,16 +63,8 @@ function caughtUp(): Promise<number> {
   return bothCaughtUp({ pool, store, eventLog }, redis, env.namespace, 60_000);
 }
 
-async function listAll(customerId: string, limit = 3): Promise<OrderSummaryView[]> {
-  const reader = new RedisCustomerOrdersReader(redis, env.namespace);
-  const all: OrderSummaryView[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await reader.listCustomerOrders(customerId, after === undefined ? { limit } : { limit, after });
-    all.push(...page.orders);
-    if (!page.next) return all;
-    after = page.next;
-  }
+function listAll(customerId: string, limit = 3): Promise<OrderSummaryView[]> {
+  return listAllPages(new RedisCustomerOrdersReader(redis, env.namespace), customerId, limit);
 }
 
 /** Every order's summary in both read models equals a fresh fold of the event store; each list holds each once. */

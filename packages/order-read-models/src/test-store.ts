@@ -11,8 +11,9 @@ import { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll } from "vitest";
 import { dropCustomerOrders } from "./customer-orders-drop.js";
-import { RedisCheckpointReader } from "./customer-orders-readers.js";
+import { RedisCheckpointReader, type RedisCustomerOrdersReader } from "./customer-orders-readers.js";
 import { migrateReadModels } from "./migrate.js";
+import type { OrderSummaryView } from "./order-summary.js";
 import { PostgresCheckpointReader } from "./postgres-readers.js";
 
 export interface ReadModelStore {
@@ -85,4 +86,20 @@ export function useReadModelTestbed(seed: (bed: ReadModelTestbed) => Promise<unk
   });
   afterAll(() => closeAll(bed));
   return bed;
+}
+
+/** Every order `reader` lists for `customerId`, following its pages of `limit` to the end. */
+export async function listAllPages(
+  reader: RedisCustomerOrdersReader,
+  customerId: string,
+  limit: number,
+): Promise<OrderSummaryView[]> {
+  const all: OrderSummaryView[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await reader.listCustomerOrders(customerId, after === undefined ? { limit } : { limit, after });
+    all.push(...page.orders);
+    if (!page.next) return all;
+    after = page.next;
+  }
 }
