@@ -11,14 +11,26 @@ export function benchLog(bench) {
 }
 
 /**
- * A database and Redis namespace of the benchmark's own (`createTestEnvironment`, whose cleanup drops the namespace's
- * `customer_orders`) with the event store's and the read models' tables, a pool of `poolMax` connections and a Redis
- * client on them. `close()` ends both and drops the environment.
+ * A test environment of the benchmark's own (`createTestEnvironment`, whose cleanup drops the namespace's
+ * `customer_orders`) and a Redis client on it. `close()` disconnects and drops the environment.
+ */
+export async function openBenchRedis() {
+  const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
+  const redis = new Redis(env.redisUrl);
+  const close = async () => {
+    redis.disconnect();
+    await env.cleanup();
+  };
+  return { env, redis, close };
+}
+
+/**
+ * `openBenchRedis`, and the event store's and the read models' tables in its database with a pool of `poolMax`
+ * connections. `close()` ends the pool too.
  */
 export async function openBenchStores(poolMax) {
-  const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
+  const { env, redis } = await openBenchRedis();
   const pool = createPool(env.databaseUrl, { max: poolMax });
-  const redis = new Redis(env.redisUrl);
   const close = async () => {
     redis.disconnect();
     await pool.end();

@@ -16,13 +16,10 @@ import { RollingAudit } from "@orderly/order-read-models";
 import {
   auditGeneration,
   checkGenerationCounts,
-  dropCustomerOrders,
   generateOrderHistories,
   recordHistories,
 } from "@orderly/order-read-models/testing";
-import { createTestEnvironment } from "@orderly/testing";
-import { Redis } from "ioredis";
-import { benchLog, fillGeneration } from "./harness.mjs";
+import { benchLog, fillGeneration, openBenchRedis } from "./harness.mjs";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PASS_MS = Number(process.env.BENCH_PASS_MS ?? 60_000);
@@ -32,8 +29,7 @@ const log = benchLog("integrity-bench");
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (ms) => Math.round(ms * 1000) / 1000;
 
-const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });
-const redis = new Redis(env.redisUrl);
+const { env, redis, close } = await openBenchRedis();
 try {
   const { projection, events: fill, g } = await fillGeneration(redis, env.namespace, EVENTS, log, { cacheSize: 0 });
 
@@ -98,6 +94,5 @@ try {
     }),
   );
 } finally {
-  redis.disconnect();
-  await env.cleanup();
+  await close();
 }
