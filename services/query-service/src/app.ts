@@ -17,6 +17,7 @@ import { orderEventTypes, orderEventUpcasters } from "@orderly/orders-domain";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { Registry } from "prom-client";
+import { whenStarted } from "./call-timing.js";
 import {
   customerOrdersChannel,
   PostgresCheckpointNotifications,
@@ -26,10 +27,10 @@ import { Cleanups } from "./cleanups.js";
 import { CommitWatch } from "./commit-watch.js";
 import type { QueryServiceConfig } from "./config.js";
 import { openConnections, type QueryConnections, runPrepare } from "./connections.js";
-import { type EventServiceHandlers, eventServiceHandlers, eventsWhenStarted } from "./event-handlers.js";
+import { type EventServiceHandlers, eventRpcKinds, eventServiceHandlers } from "./event-handlers.js";
 import { EventMetrics } from "./event-metrics.js";
 import { Events } from "./events.js";
-import { type QueryServiceHandlers, queryServiceHandlers, whenStarted } from "./grpc-handlers.js";
+import { type QueryServiceHandlers, queryRpcKinds, queryServiceHandlers } from "./grpc-handlers.js";
 import { LagClock } from "./lag.js";
 import { QueryMetrics } from "./metrics.js";
 import { PageTokens } from "./page-token.js";
@@ -170,8 +171,8 @@ function createGrpcServer(
     protoDir: config.protoDir,
     tracer: options.tracer,
   });
-  server.addService(QueryService, whenStarted(handlers.queries), { scope: Scopes.read });
-  server.addService(EventService, eventsWhenStarted(handlers.events), {
+  server.addService(QueryService, whenStarted(handlers.queries, queryRpcKinds), { scope: Scopes.read });
+  server.addService(EventService, whenStarted(handlers.events, eventRpcKinds), {
     scope: Scopes.read,
     stallTimeoutMs: config.eventsStallTimeoutMs,
   });

@@ -6,16 +6,30 @@ import { isDomainError, UnavailableError } from "@orderly/eventsourcing";
 /** Times each call by RPC and outcome code (metrics). */
 export type Observe = (rpc: string, code: string, seconds: number) => void;
 
+/** How each RPC of a service answers: once ("unary") or with a stream of messages ("stream"). */
+export type RpcKinds<H> = { readonly [K in keyof H]: "unary" | "stream" };
+
 /**
- * `get()`'s handlers once the service has started; until then (waiting for its dependencies, health NOT_SERVING) every
- * call is UNAVAILABLE, which clients retry.
+ * Handlers that pass each call to `get()`'s once the service has started; until then (waiting for its dependencies,
+ * health NOT_SERVING) every call is UNAVAILABLE, which clients retry: a unary call's promise rejects, a stream fails
+ * when its first message is asked for.
  */
-export function startedHandlers<H>(get: () => H | undefined): () => H {
-  return () => {
+export function whenStarted<H extends object>(get: () => H | undefined, kinds: RpcKinds<H>): H {
+  const started = (name: keyof H): ((...args: unknown[]) => unknown) => {
     const handlers = get();
     if (!handlers) throw new UnavailableError("the query service is starting: waiting for its dependencies");
-    return handlers;
+    return (handlers[name] as (...args: unknown[]) => unknown).bind(handlers);
   };
+  const delegating: Partial<Record<keyof H, unknown>> = {};
+  for (const name of Object.keys(kinds) as (keyof H)[]) {
+    delegating[name] =
+      kinds[name] === "stream"
+        ? async function* (...args: unknown[]) {
+            yield* started(name)(...args) as AsyncIterable<unknown>;
+          }
+        : async (...args: unknown[]) => started(name)(...args);
+  }
+  return delegating as H;
 }
 
 /** A unary call, observed with "ok" or its error's code. */

@@ -2,7 +2,7 @@ import type { ReadEventsRequest, SubscribeEventsRequest } from "@orderly/contrac
 import { encodeStoredEnvelopeOpen } from "@orderly/event-bus";
 import { isDomainError, type StoredEventText } from "@orderly/eventsourcing";
 import { EncodedBatch, EncodedMessage } from "@orderly/grpc-server";
-import { type Observe, startedHandlers, timed, timedStream } from "./call-timing.js";
+import { type Observe, type RpcKinds, timed, timedStream } from "./call-timing.js";
 import type { Events } from "./events.js";
 import type { CallContext } from "./grpc-handlers.js";
 import { positionFromProto } from "./to-summary.js";
@@ -16,16 +16,7 @@ export interface EventServiceHandlers {
   subscribeEvents(request: SubscribeEventsRequest, ctx: CallContext): AsyncGenerator<EncodedBatch>;
 }
 
-/** Every call is UNAVAILABLE until the service has started (clients retry). */
-export function eventsWhenStarted(get: () => EventServiceHandlers | undefined): EventServiceHandlers {
-  const started = startedHandlers(get);
-  return {
-    readEvents: async (request, ctx) => started().readEvents(request, ctx),
-    async *subscribeEvents(request, ctx) {
-      yield* started().subscribeEvents(request, ctx);
-    },
-  };
-}
+export const eventRpcKinds: RpcKinds<EventServiceHandlers> = { readEvents: "unary", subscribeEvents: "stream" };
 
 export function eventServiceHandlers(events: Events, observe: Observe = () => {}): EventServiceHandlers {
   return {

@@ -10,7 +10,7 @@ import {
   type WaitForPositionResponse,
   WaitForPositionResponseSchema,
 } from "@orderly/contracts";
-import { codeOf, type Observe, startedHandlers, timed, timedStream } from "./call-timing.js";
+import { codeOf, type Observe, type RpcKinds, timed, timedStream } from "./call-timing.js";
 import type { Queries } from "./queries.js";
 import { positionFromProto, toReadModelPosition, toSummary } from "./to-summary.js";
 
@@ -28,17 +28,11 @@ export interface QueryServiceHandlers {
   waitForPosition(request: WaitForPositionRequest, ctx: CallContext): AsyncGenerator<WaitForPositionResponse>;
 }
 
-/** The QueryService's handlers, UNAVAILABLE until the service has started (startedHandlers). */
-export function whenStarted(get: () => QueryServiceHandlers | undefined): QueryServiceHandlers {
-  const started = startedHandlers(get);
-  return {
-    getOrderSummary: async (request, ctx) => started().getOrderSummary(request, ctx),
-    listCustomerOrders: async (request, ctx) => started().listCustomerOrders(request, ctx),
-    async *waitForPosition(request, ctx) {
-      yield* started().waitForPosition(request, ctx);
-    },
-  };
-}
+export const queryRpcKinds: RpcKinds<QueryServiceHandlers> = {
+  getOrderSummary: "unary",
+  listCustomerOrders: "unary",
+  waitForPosition: "stream",
+};
 
 /** The QueryService RPCs: protobuf in, use case, protobuf out (mapping in to-summary.ts). */
 export function queryServiceHandlers(queries: Queries, observe: Observe = () => {}): QueryServiceHandlers {
