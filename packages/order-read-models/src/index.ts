@@ -58,4 +58,5 @@ export {
   setOrderSummariesCheckpoint,
 } from "./snapshots.js";
 export { SummaryCache } from "./summary-cache.js";
+export { screenUnknown } from "./unknown-types.js";
 export { CUSTOMER_ORDERS, CUSTOMER_ORDERS_VERSION, ORDER_SUMMARIES, ORDER_SUMMARIES_VERSION } from "./versions.js";

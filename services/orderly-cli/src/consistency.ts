@@ -1,13 +1,14 @@
 import { PostgresEventLog, readStoreStatus, type StoreStatus } from "@orderly/event-store-postgres";
 import type { RecordedEvent } from "@orderly/eventsourcing";
 import {
-  evolveSummary,
+  foldBatch,
   type OrderSummaryView,
-  orderIdOf,
   type ReadModelSnapshot,
   readCustomerOrdersSnapshot,
   readOrderSummariesSnapshot,
+  screenUnknown,
 } from "@orderly/order-read-models";
+import { type UnknownEventPolicy, unknownEventPolicy } from "@orderly/projector";
 import type pg from "pg";
 import type { CliContext } from "./context.js";
 import { ReadModelComparer, type ReadModelComparison, readModelFindings } from "./read-model-comparison.js";
@@ -123,6 +124,9 @@ async function foldStore(
   storeProblems: string[],
 ): Promise<number> {
   const summaries = new Map<string, OrderSummaryView>();
+  // The fold reads unknown event types as the projectors are configured to (PROJECTOR_UNKNOWN_EVENT_TYPES): a store
+  // holding a type this release does not know is consistent with read models that skipped it.
+  const unknownTypes = unknownEventPolicy(context.unknownEventTypes, { projection: "verify", logger: context.logger });
   const eventLog = new PostgresEventLog(pool);
   const progress = context.progress("folding the event store", store.lastEventPosition);
   let events = 0;
@@ -145,7 +149,7 @@ async function foldStore(
       compareDue(event.position - 1);
       walker?.storeEvent(event);
       for (const comparer of stops) comparer.storeEvent(event);
-      fold(summaries, event, storeProblems);
+      fold(summaries, event, storeProblems, unknownTypes);
       events++;
     }
     at = last.position;
@@ -157,10 +161,16 @@ async function foldStore(
   return events;
 }
 
-function fold(summaries: Map<string, OrderSummaryView>, event: RecordedEvent, problems: string[]): void {
+/** One event onto the fold, as a projector folds a batch (stop: an unknown type is a problem; skip: passed over). */
+function fold(
+  summaries: Map<string, OrderSummaryView>,
+  event: RecordedEvent,
+  problems: string[],
+  unknownTypes: UnknownEventPolicy,
+): void {
   try {
-    const orderId = orderIdOf(event);
-    summaries.set(orderId, evolveSummary(summaries.get(orderId), event));
+    for (const [orderId, summary] of foldBatch(summaries, screenUnknown([event], unknownTypes), unknownTypes))
+      summaries.set(orderId, summary);
   } catch (error) {
     problems.push(`position ${event.position}: ${(error as Error).message}`);
   }

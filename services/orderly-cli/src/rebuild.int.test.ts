@@ -61,4 +61,17 @@ describe("orderly rebuild and PROJECTOR_UNKNOWN_EVENT_TYPES", () => {
       expect(row.rows).toEqual([{ status: "cancelled", version: 3, last_position: 3 }]);
     }
   });
+  it("verify folds the store as configured: stop finds the unknown type a store problem, skip agrees with the rebuilt models", async () => {
+    const stop = (await orderlyIn(env.env, "verify", "--json")).json();
+    expect(stop.storeProblems).toContainEqual(
+      expect.stringMatching(/^position 2: .*OrderGiftWrapped on order-.*: unknown event type/),
+    );
+    const skip = await orderlyIn({ ...env.env, PROJECTOR_UNKNOWN_EVENT_TYPES: "skip" }, "verify", "--json");
+    expect(skip.code).toBe(EXIT_OK);
+    const report = skip.json();
+    expect(report.storeProblems).toEqual([]);
+    expect(report.findings).toEqual([]);
+    for (const model of report.readModels)
+      expect(model).toMatchObject({ rows: 1, expectedRows: 1, counts: { missing: 0, phantom: 0, different: 0 } });
+  });
 });
