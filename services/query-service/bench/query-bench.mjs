@@ -22,10 +22,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import {
   CommandService,
-  CreateOrderRequestSchema,
   GetOrderSummaryRequestSchema,
   GetOrderSummaryResponseSchema,
   ListCustomerOrdersRequestSchema,
@@ -38,7 +36,18 @@ import { dropCustomerOrders } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { protoLoaderOptions } from "../../../scripts/bench-protos.mjs";
+import {
+  clients,
+  closedLoop,
+  commandToVisible,
+  createOrder,
+  log,
+  pool,
+  ratio,
+  round,
+  unary,
+  waitReached,
+} from "./grpc-load.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -48,7 +57,6 @@ const visibleSeconds = Number(process.env.BENCH_VISIBLE_SECONDS ?? 10);
 const rywFraction = Number(process.env.BENCH_RYW_FRACTION ?? 0.2);
 /** `reads`, `visible` or both (default). */
 const parts = (process.env.BENCH_PARTS ?? "reads,visible").split(",");
-const log = (...args) => process.stderr.write(`[query-bench] ${args.join(" ")}\n`);
 
 const services = ["command-service", "outbox-relay", "projector-postgres", "projector-redis", "query-service"];
 
@@ -224,7 +232,7 @@ async function main() {
       maxCommandRate = await closedLoop(() => createOrder(commands, pick(customers)), inflight, seconds);
       targetRate = Number(process.env.BENCH_COMMAND_RATE ?? Math.max(1, Math.floor(maxCommandRate / 2)));
       log(`command accepted → visible at ${targetRate} commands/s for ${visibleSeconds} s`);
-      visible = await commandToVisible(fastCommands, fast, pick, customers, targetRate, visibleSeconds);
+      visible = await commandToVisible(fastCommands, fast, pick, customers, targetRate, visibleSeconds, rywFraction);
     }
 
     const result = {
@@ -279,140 +287,6 @@ async function main() {
     await env.cleanup();
   }
 }
-
-async function clients(ports) {
-  const definition = await protoLoader.load(
-    ["orderly/orders/v1/commands.proto", "orderly/orders/v1/queries.proto"],
-    protoLoaderOptions,
-  );
-  const v1 = grpc.loadPackageDefinition(definition).orderly.orders.v1;
-  return {
-    commands: new v1.CommandService(`127.0.0.1:${ports.command}`, grpc.credentials.createInsecure()),
-    queries: new v1.QueryService(`127.0.0.1:${ports.query}`, grpc.credentials.createInsecure()),
-  };
-}
-
-function unary(client, method, request, deadlineMs = 30_000) {
-  return new Promise((resolveCall, reject) => {
-    client[method](request, { deadline: Date.now() + deadlineMs }, (error, response) =>
-      error ? reject(error) : resolveCall(response),
-    );
-  });
-}
-
-async function createOrder(commands, customerId) {
-  const response = await unary(commands, "CreateOrder", {
-    idempotency_key: randomUUID(),
-    customer_id: customerId,
-    currency: "EUR",
-    items: [{ sku: "SKU-1", quantity: 1, unit_price_minor: "999" }],
-  });
-  return response.accepted;
-}
-
-async function waitReached(queries, position) {
-  await new Promise((resolveWait, reject) => {
-    const call = queries.WaitForPosition({ min_position: String(position) }, { deadline: Date.now() + 120_000 });
-    let reached = false;
-    call.on("data", (m) => {
-      reached ||= m.reached;
-    });
-    call.on("error", reject);
-    call.on("end", () => (reached ? resolveWait() : reject(new Error("stream ended without reached"))));
-  });
-}
-
-/** `count` tasks, `concurrency` at a time. */
-async function pool(concurrency, count, task) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
-
-/** Calls/s with `concurrency` calls always in flight for `durationSeconds` (after a short warm-up). */
-async function closedLoop(call, concurrency, durationSeconds) {
-  const warmUntil = performance.now() + 500;
-  const endAt = warmUntil + durationSeconds * 1_000;
-  let done = 0;
-  let errors = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < endAt) {
-        try {
-          await call();
-          if (performance.now() > warmUntil) done++;
-        } catch (error) {
-          if (++errors === 1) log(`error: ${error?.message ?? error}`);
-        }
-      }
-    }),
-  );
-  if (errors > 0) log(`${errors} errors`);
-  return done / durationSeconds;
-}
-
-/**
- * Open loop at `rate` commands/s: a `rywFraction` of the CreateOrders, once accepted, is read back with min_position =
- * its position.
- */
-async function commandToVisible(commands, queryClient, pick, customers, rate, durationSeconds) {
-  const latencies = [];
-  let failures = 0;
-  const pending = [];
-  const started = performance.now();
-  const total = Math.floor(rate * durationSeconds);
-  let commandsDone = 0;
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1_000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(
-      (async () => {
-        try {
-          const { accepted } = await unary(
-            commands,
-            "createOrder",
-            create(CreateOrderRequestSchema, {
-              idempotencyKey: randomUUID(),
-              customerId: pick(customers),
-              currency: "EUR",
-              items: [{ sku: "SKU-1", quantity: 1, unitPriceMinor: 999n }],
-            }),
-          );
-          commandsDone++;
-          // Read back an evenly spread fraction of the commands.
-          if (Math.floor((i + 1) * rywFraction) === Math.floor(i * rywFraction)) return;
-          const acceptedAt = performance.now();
-          await unary(
-            queryClient(),
-            "getOrderSummary",
-            create(GetOrderSummaryRequestSchema, { orderId: accepted.orderId, minPosition: accepted.position }),
-          );
-          latencies.push(performance.now() - acceptedAt);
-        } catch (error) {
-          if (++failures === 1) log(`visible error: ${error?.message ?? error}`);
-        }
-      })(),
-    );
-  }
-  await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  const at = (q) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN, 2);
-  return {
-    commands: commandsDone,
-    count: latencies.length,
-    failures,
-    p50: at(0.5),
-    p99: at(0.99),
-    max: round(latencies.at(-1) ?? Number.NaN, 2),
-  };
-}
-
-const round = (x, digits = 0) => Number((x ?? Number.NaN).toFixed(digits));
-const ratio = (a, b) => round(a / b, 2);
 
 main().catch((error) => {
   console.error(error);
