@@ -84,8 +84,8 @@ export async function closedLoop(call, concurrency, durationSeconds) {
 }
 
 /**
- * Open loop at `rate` commands/s: a `rywFraction` (0..1) of the CreateOrders, once accepted, is read back with min_position =
- * its position.
+ * Open loop at `rate` commands/s: a `rywFraction` (0..1) of the CreateOrders, once accepted, is read back with
+ * min_position = its position.
  */
 export async function commandToVisible(commands, queryClient, pick, customers, rate, durationSeconds, rywFraction) {
   const latencies = [];
