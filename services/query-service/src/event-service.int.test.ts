@@ -6,7 +6,6 @@ import {
   EventService,
   type ReadEventsResponseSchema,
   type SubscribeEventsResponse,
-  SubscribeEventsResponseSchema,
 } from "@orderly/contracts";
 import { PostgresEventStore } from "@orderly/event-store-postgres";
 import { seededRandom } from "@orderly/eventsourcing";
