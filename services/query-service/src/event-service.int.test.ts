@@ -2,11 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { fromBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import {
-  EventService,
-  type ReadEventsResponseSchema,
-  type SubscribeEventsResponse,
-} from "@orderly/contracts";
+import { EventService, type ReadEventsResponseSchema, type SubscribeEventsResponse } from "@orderly/contracts";
 import { PostgresEventStore } from "@orderly/event-store-postgres";
 import { seededRandom } from "@orderly/eventsourcing";
 import { testMetadata } from "@orderly/eventsourcing/testing";
