@@ -14,12 +14,12 @@
 // Usage (after pnpm build): node test/bench/security-stack.mjs [--seconds 8] [--warmup 3] [--in-flight 64]
 //   [--rounds 2] [--fresh-tokens 20000]
 // Prints one JSON object.
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
+import { Scopes } from "@orderly/grpc-server";
+import { localPki, securedServiceEnv } from "@orderly/grpc-server/testing";
 import { CREATE_ONLY, QueryClient, runLoad } from "@orderly/loadtest";
 import { dropCustomerOrders } from "@orderly/order-read-models/testing";
 import { createTestEnvironment, freePort, startService } from "@orderly/testing";
@@ -57,16 +57,8 @@ const result = {
   startedAt: new Date().toISOString(),
 };
 try {
-  const ca = createCertificateAuthority(dir, "ca");
-  const serverCert = issueCertificate(ca, dir, "server", {
-    commonName: "localhost",
-    hosts: ["localhost", "127.0.0.1"],
-    usage: "server",
-  });
-  const clientCert = issueCertificate(ca, dir, "client", { commonName: "bench", usage: "client" });
-  const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const publicKeyFile = join(dir, "jwt.pem");
-  writeFileSync(publicKeyFile, keys.publicKey.export({ type: "spki", format: "pem" }));
+  const pki = localPki(dir, "bench");
+  const { ca, client: clientCert, signing: keys, publicKeyFile } = pki;
   const sign = (n = 0) =>
     new SignJWT({ scope: `${Scopes.write} ${Scopes.read}`, n })
       .setProtectedHeader({ alg: "ES256" })
@@ -75,14 +67,7 @@ try {
       .setSubject("bench")
       .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
       .sign(keys.privateKey);
-  const secureEnv = {
-    ORDERLY_TLS_CERT: serverCert.cert,
-    ORDERLY_TLS_KEY: serverCert.key,
-    ORDERLY_TLS_CLIENT_CA: ca.cert,
-    ORDERLY_JWT_PUBLIC_KEY_FILE: publicKeyFile,
-    ORDERLY_JWT_ISSUER: ISSUER,
-    ORDERLY_JWT_AUDIENCE: AUDIENCE,
-  };
+  const secureEnv = securedServiceEnv(pki, { issuer: ISSUER, audience: AUDIENCE });
 
   const startStack = async (side, extraEnv) => {
     const env = await createTestEnvironment({ dropRedis: [dropCustomerOrders] });

@@ -1,8 +1,8 @@
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
+import { Scopes } from "@orderly/grpc-server";
+import { localPki, securedServiceEnv } from "@orderly/grpc-server/testing";
 import { afterAll } from "vitest";
 import { SECURE_DIR_VARIABLE, SECURE_TOKEN_VARIABLE, secureMode } from "./secure-mode.js";
 import { signToken } from "./test-tokens.js";
@@ -18,17 +18,8 @@ if (secureMode) {
   // Per test file (a setup file runs before each): fresh files, removed when the file's tests are done.
   const dir = mkdtempSync(join(tmpdir(), "orderly-e2e-secure-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const ca = createCertificateAuthority(dir, "ca");
-  const server = issueCertificate(ca, dir, "server", {
-    commonName: "localhost",
-    hosts: ["localhost", "127.0.0.1"],
-    usage: "server",
-  });
-  issueCertificate(ca, dir, "client", { commonName: "orderly-e2e", usage: "client" });
-  const signing = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const publicKeyFile = join(dir, "jwt-public.pem");
-  writeFileSync(publicKeyFile, signing.publicKey.export({ type: "spki", format: "pem" }));
-  const token = await signToken(signing.privateKey, {
+  const pki = localPki(dir, "orderly-e2e");
+  const token = await signToken(pki.signing.privateKey, {
     scope: `${Scopes.write} ${Scopes.read}`,
     issuer: ISSUER,
     audience: AUDIENCE,
@@ -39,12 +30,7 @@ if (secureMode) {
   // The token as a file too: the load generator's CLI takes --token-file (a token never goes on a command line).
   writeFileSync(join(dir, "token.jwt"), `${token}\n`, { mode: 0o600 });
   Object.assign(process.env, {
-    ORDERLY_TLS_CERT: server.cert,
-    ORDERLY_TLS_KEY: server.key,
-    ORDERLY_TLS_CLIENT_CA: ca.cert,
-    ORDERLY_JWT_PUBLIC_KEY_FILE: publicKeyFile,
-    ORDERLY_JWT_ISSUER: ISSUER,
-    ORDERLY_JWT_AUDIENCE: AUDIENCE,
+    ...securedServiceEnv(pki, { issuer: ISSUER, audience: AUDIENCE }),
     [SECURE_DIR_VARIABLE]: dir,
     [SECURE_TOKEN_VARIABLE]: token,
   });

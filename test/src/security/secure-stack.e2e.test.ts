@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -8,6 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { createCommandClient, createQueryClient, type OrderlyClientTls } from "@orderly/client";
 import { decodeEnvelope, ordersBus } from "@orderly/event-bus";
 import { createCertificateAuthority, issueCertificate, Scopes } from "@orderly/grpc-server";
+import { localPki, securedServiceEnv } from "@orderly/grpc-server/testing";
 import { eventually, type RunningService, type TestEnvironment } from "@orderly/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,16 +23,8 @@ import { signToken } from "../test-tokens.js";
 const ISSUER = "https://issuer.test";
 const AUDIENCE = "orderly";
 const dir = mkdtempSync(join(tmpdir(), "orderly-secure-stack-"));
-const ca = createCertificateAuthority(dir, "ca");
-const serverCert = issueCertificate(ca, dir, "server", {
-  commonName: "localhost",
-  hosts: ["localhost", "127.0.0.1"],
-  usage: "server",
-});
-const clientCert = issueCertificate(ca, dir, "client", { commonName: "svc-checkout", usage: "client" });
-const signing = generateKeyPairSync("ec", { namedCurve: "P-256" });
-const publicKeyFile = join(dir, "jwt-public.pem");
-writeFileSync(publicKeyFile, signing.publicKey.export({ type: "spki", format: "pem" }));
+const pki = localPki(dir, "svc-checkout");
+const { ca, client: clientCert, signing } = pki;
 
 /** A token of `scope` for `sub`, ten minutes long; `key` and `audience` for the refused ones. */
 function token(
@@ -64,14 +57,7 @@ describe("the stack over mTLS with JWT authorization", () => {
   const tokens: Record<"write" | "read" | "both", string> = { write: "", read: "", both: "" };
 
   beforeAll(async () => {
-    ({ env, stack, ports } = await startTestStack({
-      ORDERLY_TLS_CERT: serverCert.cert,
-      ORDERLY_TLS_KEY: serverCert.key,
-      ORDERLY_TLS_CLIENT_CA: ca.cert,
-      ORDERLY_JWT_PUBLIC_KEY_FILE: publicKeyFile,
-      ORDERLY_JWT_ISSUER: ISSUER,
-      ORDERLY_JWT_AUDIENCE: AUDIENCE,
-    }));
+    ({ env, stack, ports } = await startTestStack(securedServiceEnv(pki, { issuer: ISSUER, audience: AUDIENCE })));
     tokens.write = await token(Scopes.write);
     tokens.read = await token(Scopes.read);
     tokens.both = await token(`${Scopes.write} ${Scopes.read}`);
