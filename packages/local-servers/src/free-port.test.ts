@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,8 +22,12 @@ describe("freePort", () => {
 
   it("reads the ephemeral range's start from ip_local_port_range, with Linux's default when it cannot", () => {
     const dir = mkdtempSync(join(tmpdir(), "orderly-ports-"));
-    writeFileSync(join(dir, "range"), "40000\t60999\n");
-    expect(listenRange(join(dir, "range"))).toEqual([10_000, 40_000]);
-    expect(listenRange(join(dir, "missing"))).toEqual([10_000, 32_768]);
+    try {
+      writeFileSync(join(dir, "range"), "40000\t60999\n");
+      expect(listenRange(join(dir, "range"))).toEqual([10_000, 40_000]);
+      expect(listenRange(join(dir, "missing"))).toEqual([10_000, 32_768]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
